@@ -1,0 +1,96 @@
+/**
+ * The composition root: builds the whole teahouse app from a Config without
+ * listening. The entry point (index.ts) and the tests both call createApp.
+ */
+import { Elysia } from "elysia";
+import type { Server } from "bun";
+import { join } from "node:path";
+import type { Config } from "./config";
+import { createLogger, type Logger } from "./log";
+import { openDatabase, IdSequence } from "./store/db";
+import { loadSecrets } from "./auth/secret";
+import { SessionStore } from "./auth/sessions";
+import { authRoutes } from "./auth/routes";
+import { ChatHub } from "./chat/hub";
+import { chatSocket } from "./chat/socket";
+import { errorHandler, SESSION_COOKIE } from "./http/errors";
+import { webRoutes } from "./web/routes";
+import { CloseCode } from "./protocol";
+
+/** How often expired sessions are swept. */
+const SESSION_SWEEP_INTERVAL_MS = 60_000;
+
+export interface AppOptions {
+  log?: Logger;
+  /** Folder served under /static (default: public/ next to the working directory). */
+  publicDir?: string;
+}
+
+export const createApp = (config: Config, options: AppOptions = {}) => {
+  const log = options.log ?? createLogger(config.logLevel);
+  const db = openDatabase(config.dataDir);
+  const secrets = loadSecrets(config.secrets, config.dataDir);
+  const sessions = new SessionStore(db, config.sessionIdleMs);
+  const ids = new IdSequence(db);
+  const allowedOrigins = new Set(config.allowedOrigins);
+  let server: Server<unknown> | null = null;
+
+  const hub = new ChatHub({
+    sessions,
+    ids,
+    publish: (topic, text) => {
+      server?.publish(topic, text);
+    },
+    limits: { maxMessageLength: config.maxMessageLength },
+    log,
+  });
+
+  const app = new Elysia({
+    // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
+    cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE] },
+    // Per-route websocket settings are ignored by Elysia: they belong here.
+    websocket: {
+      maxPayloadLength: config.maxFrameBytes,
+      idleTimeout: config.idleTimeoutSeconds,
+      sendPings: true,
+      perMessageDeflate: false,
+    },
+  })
+    .use(errorHandler(log))
+    .use(webRoutes(sessions, allowedOrigins, options.publicDir ?? join(process.cwd(), "public")))
+    .use(
+      authRoutes({
+        sessions,
+        allowedOrigins,
+        cookieSecure: config.cookieSecure,
+        onSessionEnded: (session) => hub.disconnectUser(session.user.id, CloseCode.SignedOut, "Signed out"),
+      }),
+    )
+    .use(chatSocket(hub, sessions, allowedOrigins));
+
+  const sweeper = setInterval(() => sessions.sweep(), SESSION_SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  return {
+    app,
+    hub,
+    sessions,
+    log,
+    /** Starts listening on config.host:config.port (port 0: any free port). */
+    listen(): Server<unknown> {
+      app.listen({ port: config.port, hostname: config.host });
+      server = app.server!;
+      return server;
+    },
+    /** Closes every socket with "going away", stops listening and closes the database. */
+    async stop(): Promise<void> {
+      clearInterval(sweeper);
+      hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
+      await app.stop(true);
+      server = null;
+      db.close();
+    },
+  };
+};
+
+export type TeahouseApp = ReturnType<typeof createApp>;

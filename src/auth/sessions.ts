@@ -1,0 +1,156 @@
+/**
+ * Sessions: a signed-in user lives on the server, keyed by a random session id
+ * that the (signed) cookie carries. Sessions are kept in SQLite so they survive
+ * a restart, cached in memory, and end after an idle time — which frees the name.
+ */
+import type { Database } from "bun:sqlite";
+import { AVATAR_COUNT, type User } from "../protocol";
+import { guestName } from "./names";
+
+export interface Session {
+  readonly sid: string;
+  readonly user: User;
+  /** Comparison key of the name (see nameKey). */
+  readonly nameKey: string;
+  /** Last request or socket activity, ms since the epoch. */
+  lastSeen: number;
+  /** Open sockets; a session with sockets never expires. */
+  sockets: number;
+  /** `lastSeen` as last written to the database. */
+  savedSeen: number;
+}
+
+export type CreateResult = { ok: true; session: Session } | { ok: false; error: "name_taken" };
+
+interface Row {
+  user_id: number;
+  sid: string;
+  name: string;
+  name_key: string;
+  image: number;
+  last_seen: number;
+}
+
+/** Persist `lastSeen` at most this often per session (it is also kept in memory). */
+const TOUCH_PERSIST_MS = 60_000;
+
+export class SessionStore {
+  private readonly bySid = new Map<string, Session>();
+  private readonly byNameKey = new Map<string, Session>();
+  private readonly byUserId = new Map<number, Session>();
+  private guestCursor = 0;
+  private readonly insert;
+  private readonly remove;
+  private readonly touchRow;
+
+  constructor(
+    db: Database,
+    private readonly idleMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.insert = db.query<{ user_id: number }, [string, string, string, number, number, number]>(
+      "INSERT INTO sessions (sid, name, name_key, image, created_at, last_seen) VALUES (?, ?, ?, ?, ?, ?) RETURNING user_id",
+    );
+    this.remove = db.query<unknown, [string]>("DELETE FROM sessions WHERE sid = ?");
+    this.touchRow = db.query<unknown, [number, string]>("UPDATE sessions SET last_seen = ? WHERE sid = ?");
+    db.query<unknown, [number]>("DELETE FROM sessions WHERE last_seen < ?").run(this.now() - idleMs);
+    for (const row of db.query<Row, []>("SELECT user_id, sid, name, name_key, image, last_seen FROM sessions").all())
+      this.remember({
+        sid: row.sid,
+        user: { type: "guest", id: row.user_id, name: row.name, image: row.image },
+        nameKey: row.name_key,
+        lastSeen: row.last_seen,
+        sockets: 0,
+        savedSeen: row.last_seen,
+      });
+  }
+
+  /** Starts a session for a validated name, unless a live session holds a look-alike name. */
+  create(name: string, nameKey: string): CreateResult {
+    const holder = this.byNameKey.get(nameKey);
+    if (holder && this.alive(holder)) return { ok: false, error: "name_taken" };
+    if (holder) this.end(holder.sid);
+    const sid = crypto.randomUUID();
+    const now = this.now();
+    const image = Math.floor(Math.random() * AVATAR_COUNT);
+    const { user_id } = this.insert.get(sid, name, nameKey, image, now, now)!;
+    const session: Session = { sid, user: { type: "guest", id: user_id, name, image }, nameKey, lastSeen: now, sockets: 0, savedSeen: now };
+    this.remember(session);
+    return { ok: true, session };
+  }
+
+  /** The live session for a session id, or undefined (unknown, ended or expired). */
+  get(sid: string | undefined): Session | undefined {
+    if (!sid) return undefined;
+    const session = this.bySid.get(sid);
+    if (!session) return undefined;
+    if (!this.alive(session)) {
+      this.end(sid);
+      return undefined;
+    }
+    return session;
+  }
+
+  /** The live session of a user id. */
+  byUser(userId: number): Session | undefined {
+    const session = this.byUserId.get(userId);
+    return session ? this.get(session.sid) : undefined;
+  }
+
+  /** Records activity (a request, a socket opening or closing); written through at most every TOUCH_PERSIST_MS. */
+  touch(session: Session, persist = false): void {
+    const now = this.now();
+    session.lastSeen = now;
+    if (persist || now - session.savedSeen >= TOUCH_PERSIST_MS) {
+      this.touchRow.run(now, session.sid);
+      session.savedSeen = now;
+    }
+  }
+
+  /** Ends a session: its id stops working and its name is free. */
+  end(sid: string): Session | undefined {
+    const session = this.bySid.get(sid);
+    if (!session) return undefined;
+    this.bySid.delete(sid);
+    this.byUserId.delete(session.user.id);
+    if (this.byNameKey.get(session.nameKey) === session) this.byNameKey.delete(session.nameKey);
+    this.remove.run(sid);
+    return session;
+  }
+
+  /** Ends every expired session; returns how many. Called periodically. */
+  sweep(): number {
+    let ended = 0;
+    for (const session of [...this.bySid.values()])
+      if (!this.alive(session)) {
+        this.end(session.sid);
+        ended++;
+      }
+    return ended;
+  }
+
+  /** True when no live session holds a look-alike of this name key. */
+  isNameFree(nameKey: string): boolean {
+    const holder = this.byNameKey.get(nameKey);
+    return !holder || !this.alive(holder);
+  }
+
+  /** The next free guest name, rotating 路人甲 … 路人癸, 路人甲2, … */
+  offerGuestName(keyOf: (name: string) => string): string {
+    for (;;) {
+      const name = guestName(this.guestCursor);
+      this.guestCursor = (this.guestCursor + 1) % 100_000;
+      if (this.isNameFree(keyOf(name))) return name;
+    }
+  }
+
+  private alive(session: Session): boolean {
+    return session.sockets > 0 || this.now() - session.lastSeen < this.idleMs;
+  }
+
+  private remember(session: Session): void {
+    this.bySid.set(session.sid, session);
+    this.byUserId.set(session.user.id, session);
+    this.byNameKey.set(session.nameKey, session);
+  }
+}

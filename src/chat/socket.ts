@@ -1,0 +1,35 @@
+/**
+ * The chat WebSocket, `/ws/chat`. Elysia performs the upgrade: the same
+ * `auth` macro as the HTTP routes resolves the session (401 before upgrading
+ * when there is none) and `sameOrigin` refuses foreign pages (403).
+ *
+ * Once open, the socket is handed to the hub: its `data` — which Elysia fills
+ * with the whole request context — is replaced by a small Connection whose
+ * methods receive the socket's events directly (Elysia's Bun adapter
+ * dispatches `ws.data.message(ws, message)` and `ws.data.close(...)`). This
+ * keeps per-connection memory small, hands the hub the raw text of every
+ * frame (Elysia's parser would turn "007" into 7) and skips a wrapper
+ * allocation per message.
+ */
+import { Elysia } from "elysia";
+import type { ServerWebSocket } from "bun";
+import { CHAT_SOCKET_PATH, CloseCode } from "../protocol";
+import { authPlugin } from "../auth/plugin";
+import type { SessionStore } from "../auth/sessions";
+import { Connection, type ChatHub, type Socket } from "./hub";
+
+export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
+  new Elysia({ name: "chat.socket", seed: hub })
+    .use(authPlugin(sessions, allowedOrigins))
+    .ws(CHAT_SOCKET_PATH, {
+      auth: true,
+      sameOrigin: true,
+      open(ws) {
+        const raw = ws.raw as ServerWebSocket<unknown>;
+        const session = sessions.get(ws.data.session.sid);
+        // Signed out between the upgrade and now.
+        if (!session) return raw.close(CloseCode.InvalidUser, "Invalid user");
+        raw.data = new Connection(hub, session);
+        hub.open(raw as Socket);
+      },
+    });

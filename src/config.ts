@@ -1,0 +1,197 @@
+/**
+ * One typed configuration, read from environment variables and command-line
+ * flags (flags win), validated at start so a bad value fails fast with a
+ * one-line message. The README's configuration table is this file's OPTIONS.
+ */
+
+export interface Config {
+  /** TCP port to listen on; 0 picks a free one (tests). */
+  port: number;
+  /** Interface to bind. */
+  host: string;
+  /** Cookie-signing secrets, newest first; older ones still verify (rotation). Empty: generated and kept in dataDir. */
+  secrets: string[];
+  /** Where the SQLite database and the generated secret live; ":memory:" keeps everything in memory (tests). */
+  dataDir: string;
+  /** Extra origins allowed to open the WebSocket and to sign in (exact match, e.g. https://chat.example.com). */
+  allowedOrigins: string[];
+  /** Mark the identity cookie `Secure` (set when served over HTTPS). */
+  cookieSecure: boolean;
+  /** A session with no open socket and no request for this long is ended and its name freed. */
+  sessionIdleMs: number;
+  /** Longest chat message, in characters, after trimming. */
+  maxMessageLength: number;
+  /** Largest WebSocket frame, in bytes; a larger one closes the socket with 1009. */
+  maxFrameBytes: number;
+  /** A socket silent for this long (no frame, no pong) is closed; the server pings before that. */
+  idleTimeoutSeconds: number;
+  /** Log threshold. */
+  logLevel: LogLevel;
+}
+
+export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
+const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warn", "error", "silent"];
+
+/** A configuration value that cannot be used; the message names the option. */
+export class ConfigError extends Error {}
+
+interface Option<K extends keyof Config> {
+  key: K;
+  env: string;
+  flag: string;
+  doc: string;
+  default: Config[K];
+  parse: (raw: string, name: string) => Config[K];
+}
+
+const integer =
+  (min: number, max: number) =>
+  (raw: string, name: string): number => {
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max)
+      throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    return value;
+  };
+
+const list = (raw: string): string[] =>
+  raw
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0);
+
+const boolean = (raw: string, name: string): boolean => {
+  const value = raw.trim().toLowerCase();
+  if (["1", "true", "yes", "on"].includes(value)) return true;
+  if (["0", "false", "no", "off", ""].includes(value)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+};
+
+const origins = (raw: string, name: string): string[] =>
+  list(raw).map((origin) => {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(`${name}: "${origin}" is not an origin like https://chat.example.com`);
+    }
+    if (url.origin !== origin.replace(/\/$/, ""))
+      throw new ConfigError(`${name}: "${origin}" is not an origin like https://chat.example.com (no path)`);
+    return url.origin;
+  });
+
+const option = <K extends keyof Config>(o: Option<K>): Option<K> => o;
+
+/** Every option, in the order the README and `--help` list them. */
+export const OPTIONS = [
+  option({ key: "port", env: "PORT", flag: "--port", doc: "TCP port (0 = any free port)", default: 3000, parse: integer(0, 65535) }),
+  option({ key: "host", env: "HOST", flag: "--host", doc: "interface to bind", default: "0.0.0.0", parse: (raw) => raw.trim() }),
+  option({
+    key: "secrets",
+    env: "SECRET",
+    flag: "--secret",
+    doc: "cookie-signing secrets, comma-separated, newest first (rotation); empty = generated once and kept in DATA_DIR",
+    default: [],
+    parse: (raw, name) => {
+      const secrets = list(raw);
+      for (const secret of secrets)
+        if (secret.length < 16) throw new ConfigError(`${name}: each secret needs at least 16 characters`);
+      return secrets;
+    },
+  }),
+  option({
+    key: "dataDir",
+    env: "DATA_DIR",
+    flag: "--data-dir",
+    doc: 'folder for the SQLite database and the generated secret (":memory:" = nothing on disk)',
+    default: "./data",
+    parse: (raw) => raw.trim(),
+  }),
+  option({
+    key: "allowedOrigins",
+    env: "ALLOWED_ORIGINS",
+    flag: "--allowed-origins",
+    doc: "other origins allowed to open the socket and sign in, comma-separated (exact match); the page's own origin is always allowed",
+    default: [],
+    parse: origins,
+  }),
+  option({ key: "cookieSecure", env: "COOKIE_SECURE", flag: "--cookie-secure", doc: "mark the identity cookie Secure (serve over HTTPS)", default: false, parse: boolean }),
+  option({
+    key: "sessionIdleMs",
+    env: "SESSION_IDLE_SECONDS",
+    flag: "--session-idle-seconds",
+    doc: "a session with no socket and no request for this long ends and frees its name",
+    default: 24 * 3600 * 1000,
+    parse: (raw, name) => integer(10, 365 * 24 * 3600)(raw, name) * 1000,
+  }),
+  option({ key: "maxMessageLength", env: "MAX_MESSAGE_LENGTH", flag: "--max-message-length", doc: "longest chat message, in characters", default: 2000, parse: integer(1, 100_000) }),
+  option({
+    key: "maxFrameBytes",
+    env: "MAX_FRAME_BYTES",
+    flag: "--max-frame-bytes",
+    doc: "largest WebSocket frame in bytes; larger closes the socket with 1009",
+    default: 16 * 1024,
+    parse: integer(256, 16 * 1024 * 1024),
+  }),
+  option({
+    key: "idleTimeoutSeconds",
+    env: "WS_IDLE_TIMEOUT_SECONDS",
+    flag: "--ws-idle-timeout-seconds",
+    doc: "close a socket silent this long; the server pings it first, so live clients never hit it",
+    default: 60,
+    parse: integer(5, 960),
+  }),
+  option({
+    key: "logLevel",
+    env: "LOG_LEVEL",
+    flag: "--log-level",
+    doc: `log threshold: ${LOG_LEVELS.join(", ")}`,
+    default: "info",
+    parse: (raw, name) => {
+      const level = raw.trim().toLowerCase() as LogLevel;
+      if (!LOG_LEVELS.includes(level)) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+      return level;
+    },
+  }),
+] as const;
+
+/** The defaults, for tests and embedding: `{ ...defaultConfig(), port: 0 }`. */
+export const defaultConfig = (): Config => {
+  const config = {} as Record<keyof Config, unknown>;
+  for (const o of OPTIONS) config[o.key] = Array.isArray(o.default) ? [...o.default] : o.default;
+  return config as unknown as Config;
+};
+
+/**
+ * Reads the configuration: defaults, then environment variables, then flags
+ * (`--port 3000` or `--port=3000`). Throws ConfigError naming the bad option.
+ */
+export const loadConfig = (env: Record<string, string | undefined>, argv: readonly string[]): Config => {
+  const config = defaultConfig() as unknown as Record<keyof Config, unknown>;
+  for (const o of OPTIONS) {
+    const raw = env[o.env];
+    if (raw !== undefined && raw !== "") config[o.key] = o.parse(raw, o.env);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const o = OPTIONS.find((candidate) => candidate.flag === flag);
+    if (!o) throw new ConfigError(`unknown option ${flag} (see --help)`);
+    const raw = inline ?? argv[++i];
+    if (raw === undefined) throw new ConfigError(`${flag} needs a value`);
+    config[o.key] = o.parse(raw, flag);
+  }
+  return config as unknown as Config;
+};
+
+/** The `--help` text. */
+export const helpText = (): string =>
+  [
+    "teahouse — a self-hosted realtime chat room",
+    "",
+    "Usage: teahouse [options]",
+    "",
+    "Options (each also read from the environment variable in brackets; flags win):",
+    ...OPTIONS.map((o) => `  ${`${o.flag} <value>`.padEnd(32)} ${o.doc} [${o.env}, default ${JSON.stringify(o.default)}]`),
+    `  ${"--help".padEnd(32)} print this help`,
+    `  ${"--version".padEnd(32)} print the version`,
+  ].join("\n");

@@ -1,0 +1,41 @@
+/**
+ * The JSON error body every HTTP error has, and the one error handler that
+ * maps framework errors to it — never a stack trace.
+ */
+import { Elysia } from "elysia";
+import type { ApiError } from "../protocol";
+import type { Logger } from "../log";
+
+/** Name of the identity cookie. */
+export const SESSION_COOKIE = "session";
+
+/** `{code, error, data}` with `code` the HTTP status. */
+export const apiError = (code: number, error: string, message: string): ApiError => ({ code, error, data: message });
+
+/** Clears the identity cookie on an error response (a forged or stale one must not linger). */
+const clearSessionCookie = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
+
+export const errorHandler = (log: Logger) =>
+  new Elysia({ name: "http.errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
+    switch (code) {
+      case "NOT_FOUND":
+        set.status = 404;
+        return apiError(404, "not_found", `Nothing at ${path}`);
+      case "VALIDATION":
+        set.status = 400;
+        return apiError(400, "invalid_request", error.all[0]?.summary ?? "Invalid request");
+      case "PARSE":
+        set.status = 400;
+        return apiError(400, "invalid_body", "The request body could not be read");
+      case "INVALID_COOKIE_SIGNATURE":
+        set.status = 401;
+        set.headers["set-cookie"] = clearSessionCookie;
+        return apiError(401, "invalid_session", "The session cookie is not valid; sign in again");
+      default: {
+        const status = typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
+        if (status >= 500) log.error("http.error", { method: request.method, path, code: String(code), message: String((error as Error)?.message ?? error) });
+        set.status = status;
+        return apiError(status, status >= 500 ? "internal_error" : "error", status >= 500 ? "Internal error" : String((error as Error)?.message ?? "Error"));
+      }
+    }
+  });

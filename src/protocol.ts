@@ -1,0 +1,198 @@
+/**
+ * The teahouse wire protocol: every frame a client may send, every frame the
+ * server sends, the close codes and the error codes — as TypeBox schemas.
+ *
+ * This module is shared by the server, the browser client and the tests, so it
+ * must not import Elysia or anything server-only. docs/protocol.md describes
+ * the same contract in prose; keep the two in step.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+/** The room every socket is in unless it asks otherwise. */
+export const DEFAULT_ROOM = "lobby";
+
+/** Path of the chat WebSocket (under /ws/ so the tutorial's nginx block proxies it). */
+export const CHAT_SOCKET_PATH = "/ws/chat";
+
+/** Number of avatar images; `User.image` is in 0 … AVATAR_COUNT-1. */
+export const AVATAR_COUNT = 10;
+
+export const User = Type.Object(
+  {
+    type: Type.Literal("guest"),
+    /** Unique per server, never reused (also after a restart). */
+    id: Type.Integer({ minimum: 1 }),
+    name: Type.String(),
+    /** Avatar index. */
+    image: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type User = Static<typeof User>;
+
+/** A room name: 1–32 characters once trimmed and normalised. */
+export const RoomName = Type.String({ minLength: 1, maxLength: 64 });
+
+/** A client's id for a message it sends, echoed in `ack` so resends are not duplicated. */
+export const ClientMessageId = Type.String({ minLength: 1, maxLength: 64 });
+
+// ---------------------------------------------------------------- client → server
+
+export const ChatIn = Type.Object({
+  type: Type.Literal("chat"),
+  data: Type.String(),
+  room: Type.Optional(RoomName),
+  cid: Type.Optional(ClientMessageId),
+});
+export const PrivateIn = Type.Object({
+  type: Type.Literal("private"),
+  to: Type.Integer({ minimum: 1 }),
+  data: Type.String(),
+  cid: Type.Optional(ClientMessageId),
+});
+export const TypingIn = Type.Object({
+  type: Type.Literal("typing"),
+  room: Type.Optional(RoomName),
+});
+
+/**
+ * Every structured client frame. A text frame that is not a JSON object with a
+ * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
+ */
+export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn]);
+export type ClientFrame = Static<typeof ClientFrame>;
+
+/** The `type` values a client may send. */
+export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ["chat", "private", "typing"];
+
+// ---------------------------------------------------------------- server → client
+
+/** Codes carried by `error` frames (`data.code`). */
+export const ErrorCode = {
+  /** Not a JSON object of a known shape (wrong field types, missing fields). */
+  BadFrame: "bad_frame",
+  /** A JSON object whose `type` the server does not know. */
+  UnknownType: "unknown_type",
+  /** Binary frames carry nothing in this protocol. */
+  BinaryFrame: "binary_not_supported",
+  /** Empty once trimmed. */
+  EmptyMessage: "empty_message",
+  /** Longer than the configured maximum number of characters. */
+  TooLong: "too_long",
+  /** The frame names a room this socket has not joined. */
+  NotInRoom: "not_in_room",
+  /** The recipient of a private message exists but has no open socket. */
+  UserOffline: "user_offline",
+  /** No such user id. */
+  UnknownUser: "unknown_user",
+  /** Too many frames; `data.retryMs` says when to try again. */
+  RateLimited: "rate_limited",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/**
+ * WebSocket close codes the server uses. 4000–4099 mean "do not reconnect
+ * without signing in again"; 1001, 1011, 1013 and 4100–4199 mean "reconnect
+ * with backoff".
+ */
+export const CloseCode = {
+  /** Server shutting down: reconnect (to another instance, or after the restart). */
+  GoingAway: 1001,
+  /** A frame larger than the configured maximum frame size (sent by the WebSocket layer). */
+  MessageTooBig: 1009,
+  /** Unexpected server error: reconnect. */
+  InternalError: 1011,
+  /** Server full or a dependency down: reconnect later. */
+  TryAgainLater: 1013,
+  /** The session is unknown, expired or revoked: sign in again. (The tutorial's code.) */
+  InvalidUser: 4001,
+  /** The session signed out (in this or another tab): show the sign-in view. */
+  SignedOut: 4002,
+  /** Persistent abuse (rate limit ignored): do not reconnect at once. */
+  PolicyViolation: 4008,
+  /** The client did not read fast enough: reconnect and resume. */
+  SlowConsumer: 4100,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** True when a close code means the client must sign in again rather than reconnect. */
+export const isTerminalClose = (code: number): boolean =>
+  code === CloseCode.InvalidUser || code === CloseCode.SignedOut || code === CloseCode.PolicyViolation;
+
+const frame = <T extends string, U extends TSchema, D extends TSchema, X extends Record<string, TSchema>>(
+  type: T,
+  user: U,
+  data: D,
+  extra: X = {} as X,
+) =>
+  Type.Object({
+    /** Increases with every frame this server sends. */
+    id: Type.Integer({ minimum: 1 }),
+    type: Type.Literal(type),
+    user: user,
+    data: data,
+    /** Server time, milliseconds since the epoch. */
+    ts: Type.Integer(),
+    ...extra,
+  });
+
+/** A user's first socket joined the room. */
+export const JoinFrame = frame("join", User, Type.Null(), { room: Type.String() });
+/** A user's last socket left the room. */
+export const LeftFrame = frame("left", User, Type.Null(), { room: Type.String() });
+/** To the joiner only: the users online in the room, one entry per user. `user` is the joiner. */
+export const ListFrame = frame("list", User, Type.Array(User), { room: Type.String() });
+/** A chat message, to everyone in the room including the sender. */
+export const ChatFrame = frame("chat", User, Type.String(), {
+  room: Type.String(),
+  cid: Type.Optional(ClientMessageId),
+});
+/** A one-to-one message, to every socket of the recipient and of the sender. */
+export const PrivateFrame = frame("private", User, Type.String(), {
+  to: Type.Integer(),
+  cid: Type.Optional(ClientMessageId),
+});
+/** Someone is typing in the room (not stored; expires after TYPING_TTL_MS on the client). */
+export const TypingFrame = frame("typing", User, Type.Null(), { room: Type.String() });
+/** A refused frame. The socket stays open. */
+export const ErrorFrame = frame(
+  "error",
+  Type.Null(),
+  Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    retryMs: Type.Optional(Type.Integer()),
+    cid: Type.Optional(ClientMessageId),
+  }),
+);
+
+export const ServerFrame = Type.Union([
+  JoinFrame,
+  LeftFrame,
+  ListFrame,
+  ChatFrame,
+  PrivateFrame,
+  TypingFrame,
+  ErrorFrame,
+]);
+export type ServerFrame = Static<typeof ServerFrame>;
+export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
+
+/** How long a client shows "X is typing…" after the last `typing` frame. */
+export const TYPING_TTL_MS = 4000;
+
+// ---------------------------------------------------------------- HTTP
+
+/** Body of `POST /wsin` (JSON or form). No name: the offered guest name. */
+export const SignInBody = Type.Object({ name: Type.Optional(Type.String()) });
+
+/** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
+export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });
+export const ApiError = Type.Object({
+  code: Type.Integer(),
+  /** Machine-readable reason, e.g. `name_taken`. */
+  error: Type.String(),
+  /** Human-readable reason. */
+  data: Type.String(),
+});
+export type ApiError = Static<typeof ApiError>;

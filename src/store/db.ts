@@ -1,0 +1,101 @@
+/**
+ * The embedded SQLite database (bun:sqlite, WAL) and its versioned schema
+ * migrations. Everything durable lives here: sessions, the id sequence and,
+ * later, message history.
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync, accessSync, constants } from "node:fs";
+import { join } from "node:path";
+
+/** The database could not be opened or migrated; the message says what to fix. */
+export class StoreError extends Error {}
+
+/** Each entry moves the schema one version up; never edit a released entry, append a new one. */
+const MIGRATIONS: readonly string[] = [
+  // 1: sessions (a user is a signed-in session) and a key/value table for counters.
+  `CREATE TABLE sessions (
+     user_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+     sid        TEXT NOT NULL UNIQUE,
+     name       TEXT NOT NULL,
+     name_key   TEXT NOT NULL,
+     image      INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     last_seen  INTEGER NOT NULL
+   );
+   CREATE INDEX sessions_last_seen ON sessions(last_seen);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+];
+
+/** Path of the database file in a data directory (":memory:" stays in memory). */
+export const databasePath = (dataDir: string): string => (dataDir === ":memory:" ? ":memory:" : join(dataDir, "teahouse.sqlite"));
+
+/**
+ * Opens (creating if needed) the database in `dataDir` and runs pending
+ * migrations. Throws StoreError with a readable reason for an unwritable
+ * folder, a corrupt file or a schema newer than this build.
+ */
+export const openDatabase = (dataDir: string): Database => {
+  const path = databasePath(dataDir);
+  if (path !== ":memory:") {
+    try {
+      mkdirSync(dataDir, { recursive: true });
+      accessSync(dataDir, constants.W_OK | constants.R_OK);
+    } catch (error) {
+      throw new StoreError(`data directory ${dataDir} is not writable: ${(error as Error).message}`);
+    }
+  }
+  let db: Database;
+  try {
+    db = new Database(path, { create: true, strict: true });
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    migrate(db);
+  } catch (error) {
+    if (error instanceof StoreError) throw error;
+    throw new StoreError(`cannot open the database ${path} (corrupt or not a SQLite file?): ${(error as Error).message}`);
+  }
+  return db;
+};
+
+const migrate = (db: Database): void => {
+  const { user_version: version } = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
+  if (version > MIGRATIONS.length)
+    throw new StoreError(`the database schema is version ${version}, newer than this teahouse (${MIGRATIONS.length}); upgrade teahouse`);
+  for (let next = version; next < MIGRATIONS.length; next++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[next]!);
+      db.exec(`PRAGMA user_version = ${next + 1}`);
+    })();
+  }
+};
+
+/** How many ids the sequence reserves per database write. */
+const ID_BLOCK = 1024;
+
+/**
+ * Frame and message ids: strictly increasing, never reused across restarts.
+ * Ids are handed out from a block reserved in the database, so only one write
+ * per ID_BLOCK ids; after a crash the unused rest of a block is skipped.
+ */
+export class IdSequence {
+  private next: number;
+  private reservedUpTo: number;
+  private readonly save: (value: number) => void;
+
+  constructor(db: Database) {
+    const row = db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get();
+    const upsert = db.query<unknown, [number]>("INSERT INTO meta (key, value) VALUES ('id_reserved', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    this.save = (value) => upsert.run(value);
+    this.next = (row?.value ?? 0) + 1;
+    this.reservedUpTo = row?.value ?? 0;
+  }
+
+  /** The next id; at least `floor + 1` when given (e.g. the highest stored message id). */
+  take(floor = 0): number {
+    if (floor >= this.next) this.next = floor + 1;
+    if (this.next > this.reservedUpTo) {
+      this.reservedUpTo = this.next + ID_BLOCK - 1;
+      this.save(this.reservedUpTo);
+    }
+    return this.next++;
+  }
+}
