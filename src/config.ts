@@ -41,6 +41,8 @@ interface Option<K extends keyof Config> {
   flag: string;
   doc: string;
   default: Config[K];
+  /** How the default is written in --help and the README, when not as JSON. */
+  shown?: string;
   parse: (raw: string, name: string) => Config[K];
 }
 
@@ -83,14 +85,29 @@ const option = <K extends keyof Config>(o: Option<K>): Option<K> => o;
 
 /** Every option, in the order the README and `--help` list them. */
 export const OPTIONS = [
-  option({ key: "port", env: "PORT", flag: "--port", doc: "TCP port (0 = any free port)", default: 3000, parse: integer(0, 65535) }),
-  option({ key: "host", env: "HOST", flag: "--host", doc: "interface to bind", default: "0.0.0.0", parse: (raw) => raw.trim() }),
+  option({
+    key: "port",
+    env: "PORT",
+    flag: "--port",
+    doc: "TCP port (0 = any free port)",
+    default: 3000,
+    parse: integer(0, 65535),
+  }),
+  option({
+    key: "host",
+    env: "HOST",
+    flag: "--host",
+    doc: "interface to bind",
+    default: "0.0.0.0",
+    parse: (raw) => raw.trim(),
+  }),
   option({
     key: "secrets",
     env: "SECRET",
     flag: "--secret",
     doc: "cookie-signing secrets, comma-separated, newest first (rotation); empty = generated once and kept in DATA_DIR",
     default: [],
+    shown: "generated",
     parse: (raw, name) => {
       const secrets = list(raw);
       for (const secret of secrets)
@@ -112,18 +129,34 @@ export const OPTIONS = [
     flag: "--allowed-origins",
     doc: "other origins allowed to open the socket and sign in, comma-separated (exact match); the page's own origin is always allowed",
     default: [],
+    shown: "none",
     parse: origins,
   }),
-  option({ key: "cookieSecure", env: "COOKIE_SECURE", flag: "--cookie-secure", doc: "mark the identity cookie Secure (serve over HTTPS)", default: false, parse: boolean }),
+  option({
+    key: "cookieSecure",
+    env: "COOKIE_SECURE",
+    flag: "--cookie-secure",
+    doc: "mark the identity cookie Secure (serve over HTTPS)",
+    default: false,
+    parse: boolean,
+  }),
   option({
     key: "sessionIdleMs",
     env: "SESSION_IDLE_SECONDS",
     flag: "--session-idle-seconds",
     doc: "a session with no socket and no request for this long ends and frees its name",
     default: 24 * 3600 * 1000,
+    shown: "86400",
     parse: (raw, name) => integer(10, 365 * 24 * 3600)(raw, name) * 1000,
   }),
-  option({ key: "maxMessageLength", env: "MAX_MESSAGE_LENGTH", flag: "--max-message-length", doc: "longest chat message, in characters", default: 2000, parse: integer(1, 100_000) }),
+  option({
+    key: "maxMessageLength",
+    env: "MAX_MESSAGE_LENGTH",
+    flag: "--max-message-length",
+    doc: "longest chat message, in characters",
+    default: 2000,
+    parse: integer(1, 100_000),
+  }),
   option({
     key: "maxFrameBytes",
     env: "MAX_FRAME_BYTES",
@@ -148,7 +181,8 @@ export const OPTIONS = [
     default: "info",
     parse: (raw, name) => {
       const level = raw.trim().toLowerCase() as LogLevel;
-      if (!LOG_LEVELS.includes(level)) throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+      if (!LOG_LEVELS.includes(level))
+        throw new ConfigError(`${name} must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
       return level;
     },
   }),
@@ -173,7 +207,9 @@ export const loadConfig = (env: Record<string, string | undefined>, argv: readon
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    const [flag, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [flag, inline] = arg.includes("=")
+      ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+      : [arg, undefined];
     const o = OPTIONS.find((candidate) => candidate.flag === flag);
     if (!o) throw new ConfigError(`unknown option ${flag} (see --help)`);
     const raw = inline ?? argv[++i];
@@ -183,6 +219,14 @@ export const loadConfig = (env: Record<string, string | undefined>, argv: readon
   return config as unknown as Config;
 };
 
+/** An option's default as people read it. */
+export const shownDefault = (o: (typeof OPTIONS)[number]): string =>
+  "shown" in o && o.shown !== undefined
+    ? o.shown
+    : typeof o.default === "string"
+      ? o.default
+      : JSON.stringify(o.default);
+
 /** The `--help` text. */
 export const helpText = (): string =>
   [
@@ -191,7 +235,7 @@ export const helpText = (): string =>
     "Usage: teahouse [options]",
     "",
     "Options (each also read from the environment variable in brackets; flags win):",
-    ...OPTIONS.map((o) => `  ${`${o.flag} <value>`.padEnd(32)} ${o.doc} [${o.env}, default ${JSON.stringify(o.default)}]`),
+    ...OPTIONS.map((o) => `  ${`${o.flag} <value>`.padEnd(32)} ${o.doc} [${o.env}, default ${shownDefault(o)}]`),
     `  ${"--help".padEnd(32)} print this help`,
     `  ${"--version".padEnd(32)} print the version`,
   ].join("\n");

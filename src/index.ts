@@ -29,7 +29,9 @@ try {
 }
 
 const server = teahouse.listen();
-teahouse.log.info("listening", { url: `http://${server.hostname === "0.0.0.0" ? "localhost" : server.hostname}:${server.port}/` });
+teahouse.log.info("listening", {
+  url: `http://${server.hostname === "0.0.0.0" ? "localhost" : server.hostname}:${server.port}/`,
+});
 
 let stopping = false;
 const stop = async (signal: string) => {

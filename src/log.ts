@@ -21,15 +21,19 @@ export const createLogger = (
   write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
   json = !process.stdout.isTTY,
 ): Logger => {
-  const emit = (at: Exclude<LogLevel, "silent">) => (event: string, fields: Fields = {}) => {
-    if (RANK[at] < RANK[level]) return;
-    const time = new Date().toISOString();
-    if (json) return write(JSON.stringify({ time, level: at, event, ...fields }));
-    const rest = Object.entries(fields)
-      .filter(([, value]) => value !== undefined)
-      .map(([key, value]) => `${key}=${typeof value === "string" && /\s/.test(value) ? JSON.stringify(value) : value}`)
-      .join(" ");
-    write(`${time} ${at.toUpperCase().padEnd(5)} ${event}${rest ? ` ${rest}` : ""}`);
-  };
+  const emit =
+    (at: Exclude<LogLevel, "silent">) =>
+    (event: string, fields: Fields = {}) => {
+      if (RANK[at] < RANK[level]) return;
+      const time = new Date().toISOString();
+      if (json) return write(JSON.stringify({ time, level: at, event, ...fields }));
+      const rest = Object.entries(fields)
+        .filter(([, value]) => value !== undefined)
+        .map(
+          ([key, value]) => `${key}=${typeof value === "string" && /\s/.test(value) ? JSON.stringify(value) : value}`,
+        )
+        .join(" ");
+      write(`${time} ${at.toUpperCase().padEnd(5)} ${event}${rest ? ` ${rest}` : ""}`);
+    };
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 };

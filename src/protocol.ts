@@ -119,7 +119,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 export const isTerminalClose = (code: number): boolean =>
   code === CloseCode.InvalidUser || code === CloseCode.SignedOut || code === CloseCode.PolicyViolation;
 
-const frame = <T extends string, U extends TSchema, D extends TSchema, X extends Record<string, TSchema>>(
+const frame = <T extends string, U extends TSchema, D extends TSchema, X extends Record<string, TSchema> = {}>(
   type: T,
   user: U,
   data: D,

@@ -9,14 +9,41 @@ export type NameCheck = { ok: true; name: string; key: string } | { ok: false; e
 
 // Control characters, line/paragraph separators, bidi controls and invisible
 // characters that would let a name hide or reorder text. ZWJ (U+200D) stays: emoji use it.
-const FORBIDDEN = /[\p{Cc}\u2028\u2029\u200B\u200C\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\u061C\uFEFF\uFFF9-\uFFFB]/u;
+const FORBIDDEN =
+  /[\p{Cc}\u2028\u2029\u200B\u200C\u200E\u200F\u202A-\u202E\u2060-\u2064\u2066-\u2069\u061C\uFEFF\uFFF9-\uFFFB]/u;
 
 // Letters from other scripts that render like Latin ones, folded so that
 // "аlice" (Cyrillic а) and "alice" are the same name.
 const CONFUSABLES: Record<string, string> = {
-  а: "a", в: "b", е: "e", к: "k", м: "m", н: "h", о: "o", р: "p", с: "c", т: "t", у: "y", х: "x", і: "i", ј: "j", ѕ: "s",
-  α: "a", β: "b", ε: "e", ι: "i", κ: "k", ν: "v", ο: "o", ρ: "p", τ: "t", υ: "u", χ: "x",
-  "0": "o", "1": "l", "|": "l",
+  а: "a",
+  в: "b",
+  е: "e",
+  к: "k",
+  м: "m",
+  н: "h",
+  о: "o",
+  р: "p",
+  с: "c",
+  т: "t",
+  у: "y",
+  х: "x",
+  і: "i",
+  ј: "j",
+  ѕ: "s",
+  α: "a",
+  β: "b",
+  ε: "e",
+  ι: "i",
+  κ: "k",
+  ν: "v",
+  ο: "o",
+  ρ: "p",
+  τ: "t",
+  υ: "u",
+  χ: "x",
+  "0": "o",
+  "1": "l",
+  "|": "l",
 };
 
 /** The comparison key of a name: compatibility-folded, case-folded, confusables folded, no spaces. */
@@ -34,7 +61,8 @@ export const checkName = (raw: unknown, what = "name", max = NAME_MAX_LENGTH): N
     return { ok: false, error: `invalid_${what}`, message: `The ${what} contains control or invisible characters` };
   const length = [...name].length;
   if (length === 0) return { ok: false, error: `invalid_${what}`, message: `The ${what} is empty` };
-  if (length > max) return { ok: false, error: `invalid_${what}`, message: `The ${what} is longer than ${max} characters` };
+  if (length > max)
+    return { ok: false, error: `invalid_${what}`, message: `The ${what} is longer than ${max} characters` };
   return { ok: true, name, key: nameKey(name) };
 };
 

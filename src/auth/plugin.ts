@@ -13,33 +13,32 @@ import { isOriginAllowed } from "../http/origin";
 import type { SessionStore } from "./sessions";
 
 export const authPlugin = (sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
-  new Elysia({ name: "auth.session", seed: sessions })
-    .macro({
-      auth: {
-        resolve({ cookie, status }) {
-          const jar = cookie[SESSION_COOKIE]!;
-          const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
-          if (!session) {
-            if (jar.value !== undefined) jar.remove();
-            return status(401, apiError(401, "not_signed_in", "Not signed in (or the session ended); sign in again"));
-          }
-          sessions.touch(session);
-          return { session };
-        },
+  new Elysia({ name: "auth.session", seed: sessions.instanceId }).macro({
+    auth: {
+      resolve({ cookie, status }) {
+        const jar = cookie[SESSION_COOKIE]!;
+        const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
+        if (!session) {
+          if (jar.value !== undefined) jar.remove();
+          return status(401, apiError(401, "not_signed_in", "Not signed in (or the session ended); sign in again"));
+        }
+        sessions.touch(session);
+        return { session };
       },
-      session: {
-        resolve({ cookie }) {
-          const jar = cookie[SESSION_COOKIE]!;
-          const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
-          if (session) sessions.touch(session);
-          else if (jar.value !== undefined) jar.remove();
-          return { session };
-        },
+    },
+    session: {
+      resolve({ cookie }) {
+        const jar = cookie[SESSION_COOKIE]!;
+        const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
+        if (session) sessions.touch(session);
+        else if (jar.value !== undefined) jar.remove();
+        return { session };
       },
-      sameOrigin: {
-        beforeHandle({ request, status }) {
-          if (!isOriginAllowed(request, allowedOrigins))
-            return status(403, apiError(403, "forbidden_origin", "Cross-site request refused"));
-        },
+    },
+    sameOrigin: {
+      beforeHandle({ request, status }) {
+        if (!isOriginAllowed(request, allowedOrigins))
+          return status(403, apiError(403, "forbidden_origin", "Cross-site request refused"));
       },
-    });
+    },
+  });

@@ -27,12 +27,13 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
     sessions.end(session.sid);
     onSessionEnded(session, "signed_out");
   };
-  return new Elysia({ name: "auth.routes", seed: sessions })
+  return new Elysia({ name: "auth.routes", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
     .post(
       "/wsin",
       ({ body, cookie, session, status }) => {
-        const requested = body?.name === undefined || body.name.trim() === "" ? sessions.offerGuestName(nameKey) : body.name;
+        const requested =
+          body?.name === undefined || body.name.trim() === "" ? sessions.offerGuestName(nameKey) : body.name;
         const check = checkName(requested);
         if (!check.ok) return status(400, apiError(400, check.error, check.message));
         // Signing in again replaces this browser's current session (and frees its name first).
@@ -41,7 +42,8 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
           onSessionEnded(session, "signed_out");
         }
         const created = sessions.create(check.name, check.key);
-        if (!created.ok) return status(409, apiError(409, "name_taken", `The name "${check.name}" is in use; pick another`));
+        if (!created.ok)
+          return status(409, apiError(409, "name_taken", `The name "${check.name}" is in use; pick another`));
         cookie[SESSION_COOKIE]!.set({
           value: created.session.sid,
           httpOnly: true,
@@ -55,15 +57,22 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
       { body: SignInBody, session: true, sameOrigin: true },
     )
     .get("/wsme", ({ session }) => ({ code: 0 as const, data: "Signed in", user: session.user }), { auth: true })
-    .get("/wsout", ({ cookie, session, request, redirect }) => {
-      signOut(session, cookie[SESSION_COOKIE]!);
-      // A link or the address bar: back to the page; fetch(): JSON.
-      if (request.headers.get("accept")?.includes("text/html")) return redirect("/", 303);
-      return { code: 0 as const, data: "Signed out" };
-    }, { session: true, sameOrigin: true })
-    .post("/wsout", ({ cookie, session }) => {
-      signOut(session, cookie[SESSION_COOKIE]!);
-      return { code: 0 as const, data: "Signed out" };
-    }, { session: true, sameOrigin: true });
-
+    .get(
+      "/wsout",
+      ({ cookie, session, request, redirect }) => {
+        signOut(session, cookie[SESSION_COOKIE]!);
+        // A link or the address bar: back to the page; fetch(): JSON.
+        if (request.headers.get("accept")?.includes("text/html")) return redirect("/", 303);
+        return { code: 0 as const, data: "Signed out" };
+      },
+      { session: true, sameOrigin: true },
+    )
+    .post(
+      "/wsout",
+      ({ cookie, session }) => {
+        signOut(session, cookie[SESSION_COOKIE]!);
+        return { code: 0 as const, data: "Signed out" };
+      },
+      { session: true, sameOrigin: true },
+    );
 };

@@ -18,7 +18,9 @@ export const loadSecrets = (configured: readonly string[], dataDir: string): str
     if (existsSync(path)) {
       const secret = readFileSync(path, "utf8").trim();
       if (secret.length >= 16) return [secret];
-      throw new StoreError(`${path} holds no usable secret (fewer than 16 characters); delete it to generate a new one`);
+      throw new StoreError(
+        `${path} holds no usable secret (fewer than 16 characters); delete it to generate a new one`,
+      );
     }
     const secret = generate();
     writeFileSync(path, `${secret}\n`, { mode: 0o600, flag: "wx" });

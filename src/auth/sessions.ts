@@ -34,7 +34,11 @@ interface Row {
 /** Persist `lastSeen` at most this often per session (it is also kept in memory). */
 const TOUCH_PERSIST_MS = 60_000;
 
+let instances = 0;
+
 export class SessionStore {
+  /** Distinguishes stores (and so the plugins built on them) when one process runs several apps. */
+  readonly instanceId = ++instances;
   private readonly bySid = new Map<string, Session>();
   private readonly byNameKey = new Map<string, Session>();
   private readonly byUserId = new Map<number, Session>();
@@ -74,7 +78,14 @@ export class SessionStore {
     const now = this.now();
     const image = Math.floor(Math.random() * AVATAR_COUNT);
     const { user_id } = this.insert.get(sid, name, nameKey, image, now, now)!;
-    const session: Session = { sid, user: { type: "guest", id: user_id, name, image }, nameKey, lastSeen: now, sockets: 0, savedSeen: now };
+    const session: Session = {
+      sid,
+      user: { type: "guest", id: user_id, name, image },
+      nameKey,
+      lastSeen: now,
+      sockets: 0,
+      savedSeen: now,
+    };
     this.remember(session);
     return { ok: true, session };
   }

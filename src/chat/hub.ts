@@ -5,14 +5,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import {
-  CLIENT_FRAME_TYPES,
-  ClientFrame,
-  DEFAULT_ROOM,
-  ErrorCode,
-  type ServerFrame,
-  type User,
-} from "../protocol";
+import { CLIENT_FRAME_TYPES, ClientFrame, DEFAULT_ROOM, ErrorCode, type ServerFrame, type User } from "../protocol";
 import type { Session, SessionStore } from "../auth/sessions";
 import type { IdSequence } from "../store/db";
 import { roomTopic, userTopic } from "./topics";
@@ -122,7 +115,8 @@ export class ChatHub {
 
   /** One client frame. Bad frames get an `error` frame; the socket stays open. */
   message(ws: Socket, raw: string | Buffer): void {
-    if (typeof raw !== "string") return this.refuse(ws, ErrorCode.BinaryFrame, "Binary frames are not supported; send JSON text");
+    if (typeof raw !== "string")
+      return this.refuse(ws, ErrorCode.BinaryFrame, "Binary frames are not supported; send JSON text");
     const frame = this.parse(ws, raw);
     if (!frame) return;
     switch (frame.type) {
@@ -163,7 +157,13 @@ export class ChatHub {
     const text = this.text(ws, data, cid);
     if (text === undefined) return;
     if (!ws.data.rooms.has(room)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${room}"`, cid);
-    this.broadcast(roomTopic(room), { type: "chat", user: ws.data.session.user, data: text, room, ...(cid ? { cid } : {}) });
+    this.broadcast(roomTopic(room), {
+      type: "chat",
+      user: ws.data.session.user,
+      data: text,
+      room,
+      ...(cid ? { cid } : {}),
+    });
   }
 
   private private(ws: Socket, to: number, data: string, cid: string | undefined): void {

@@ -19,7 +19,7 @@ import type { SessionStore } from "../auth/sessions";
 import { Connection, type ChatHub, type Socket } from "./hub";
 
 export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
-  new Elysia({ name: "chat.socket", seed: hub })
+  new Elysia({ name: "chat.socket", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
     .ws(CHAT_SOCKET_PATH, {
       auth: true,

@@ -32,10 +32,21 @@ export const errorHandler = (log: Logger) =>
         set.headers["set-cookie"] = clearSessionCookie;
         return apiError(401, "invalid_session", "The session cookie is not valid; sign in again");
       default: {
-        const status = typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
-        if (status >= 500) log.error("http.error", { method: request.method, path, code: String(code), message: String((error as Error)?.message ?? error) });
+        const status =
+          typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
+        if (status >= 500)
+          log.error("http.error", {
+            method: request.method,
+            path,
+            code: String(code),
+            message: String((error as Error)?.message ?? error),
+          });
         set.status = status;
-        return apiError(status, status >= 500 ? "internal_error" : "error", status >= 500 ? "Internal error" : String((error as Error)?.message ?? "Error"));
+        return apiError(
+          status,
+          status >= 500 ? "internal_error" : "error",
+          status >= 500 ? "Internal error" : String((error as Error)?.message ?? "Error"),
+        );
       }
     }
   });

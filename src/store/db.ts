@@ -27,7 +27,8 @@ const MIGRATIONS: readonly string[] = [
 ];
 
 /** Path of the database file in a data directory (":memory:" stays in memory). */
-export const databasePath = (dataDir: string): string => (dataDir === ":memory:" ? ":memory:" : join(dataDir, "teahouse.sqlite"));
+export const databasePath = (dataDir: string): string =>
+  dataDir === ":memory:" ? ":memory:" : join(dataDir, "teahouse.sqlite");
 
 /**
  * Opens (creating if needed) the database in `dataDir` and runs pending
@@ -47,11 +48,15 @@ export const openDatabase = (dataDir: string): Database => {
   let db: Database;
   try {
     db = new Database(path, { create: true, strict: true });
-    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;");
+    db.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+    );
     migrate(db);
   } catch (error) {
     if (error instanceof StoreError) throw error;
-    throw new StoreError(`cannot open the database ${path} (corrupt or not a SQLite file?): ${(error as Error).message}`);
+    throw new StoreError(
+      `cannot open the database ${path} (corrupt or not a SQLite file?): ${(error as Error).message}`,
+    );
   }
   return db;
 };
@@ -59,7 +64,9 @@ export const openDatabase = (dataDir: string): Database => {
 const migrate = (db: Database): void => {
   const { user_version: version } = db.query<{ user_version: number }, []>("PRAGMA user_version").get()!;
   if (version > MIGRATIONS.length)
-    throw new StoreError(`the database schema is version ${version}, newer than this teahouse (${MIGRATIONS.length}); upgrade teahouse`);
+    throw new StoreError(
+      `the database schema is version ${version}, newer than this teahouse (${MIGRATIONS.length}); upgrade teahouse`,
+    );
   for (let next = version; next < MIGRATIONS.length; next++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[next]!);
@@ -83,7 +90,9 @@ export class IdSequence {
 
   constructor(db: Database) {
     const row = db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get();
-    const upsert = db.query<unknown, [number]>("INSERT INTO meta (key, value) VALUES ('id_reserved', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+    const upsert = db.query<unknown, [number]>(
+      "INSERT INTO meta (key, value) VALUES ('id_reserved', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    );
     this.save = (value) => upsert.run(value);
     this.next = (row?.value ?? 0) + 1;
     this.reservedUpTo = row?.value ?? 0;

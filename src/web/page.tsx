@@ -21,7 +21,7 @@ export const ChatPage = ({ user, guestName }: PageProps) =>
         <title>teahouse</title>
         <link rel="stylesheet" href="/static/chat.css" />
       </head>
-      <body data-user={user ? JSON.stringify(user) : ""} data-guest={guestName}>
+      <body data-guest={guestName}>
         <main id="app">
           <form id="signin" hidden={user !== undefined}>
             <label for="name">Name</label>
@@ -31,7 +31,11 @@ export const ChatPage = ({ user, guestName }: PageProps) =>
           </form>
           <section id="room" hidden={user === undefined}>
             <p>
-              Signed in as <b id="me" safe>{user?.name ?? ""}</b> · <a href="/wsout">Sign out</a>
+              Signed in as{" "}
+              <b id="me" safe>
+                {user?.name ?? ""}
+              </b>{" "}
+              · <a href="/wsout">Sign out</a>
             </p>
             <ul id="users"></ul>
             <ol id="messages" aria-live="polite"></ol>

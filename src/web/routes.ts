@@ -7,7 +7,7 @@ import { html } from "@elysiajs/html";
 import { staticPlugin } from "@elysiajs/static";
 import { authPlugin } from "../auth/plugin";
 import { nameKey } from "../auth/names";
-import type { SessionStore } from "../auth/sessions";
+import type { Session, SessionStore } from "../auth/sessions";
 import { ChatPage } from "./page";
 
 /** Security headers for every page. */
@@ -20,14 +20,17 @@ const PAGE_HEADERS = {
 };
 
 export const webRoutes = (sessions: SessionStore, allowedOrigins: ReadonlySet<string>, publicDir: string) => {
-  const page = ({ session, set }: { session: { user: import("../protocol").User } | undefined; set: { headers: Record<string, string | number> } }) => {
-    Object.assign(set.headers, PAGE_HEADERS);
+  const render = (session: Session | undefined, headers: Record<string, unknown>): string => {
+    Object.assign(headers, PAGE_HEADERS);
     return ChatPage({ user: session?.user, guestName: session ? "" : sessions.offerGuestName(nameKey) });
   };
-  return new Elysia({ name: "web.routes", seed: sessions })
-    .use(staticPlugin({ assets: publicDir, prefix: "/static", alwaysStatic: false }))
-    .use(html())
-    .use(authPlugin(sessions, allowedOrigins))
-    .get("/", page, { session: true })
-    .get("/ws", page, { session: true });
+  return (
+    new Elysia({ name: "web.routes", seed: sessions.instanceId })
+      .use(staticPlugin({ assets: publicDir, prefix: "/static", alwaysStatic: false }))
+      // autoDetect off: its global mapResponse swallows the JSON bodies of error responses.
+      .use(html({ autoDetect: false }))
+      .use(authPlugin(sessions, allowedOrigins))
+      .get("/", ({ session, set, html }) => html(render(session, set.headers)), { session: true })
+      .get("/ws", ({ session, set, html }) => html(render(session, set.headers)), { session: true })
+  );
 };

@@ -1,0 +1,160 @@
+/**
+ * Test helpers: boot the real app on port 0, sign in over HTTP, open real
+ * WebSockets with the session cookie and read frames in order.
+ */
+import { Value } from "@sinclair/typebox/value";
+import { createApp, type TeahouseApp } from "../src/app";
+import { defaultConfig, type Config } from "../src/config";
+import { createLogger } from "../src/log";
+import { CHAT_SOCKET_PATH, ServerFrame, type ServerFrameOf, type User } from "../src/protocol";
+
+export interface Running {
+  teahouse: TeahouseApp;
+  /** http://127.0.0.1:PORT */
+  base: string;
+  /** ws://127.0.0.1:PORT/ws/chat */
+  wsUrl: string;
+  stop(): Promise<void>;
+}
+
+export const testConfig = (overrides: Partial<Config> = {}): Config => ({
+  ...defaultConfig(),
+  port: 0,
+  host: "127.0.0.1",
+  dataDir: ":memory:",
+  logLevel: "silent",
+  ...overrides,
+});
+
+/** Starts a fresh app on a free port. */
+export const startApp = (overrides: Partial<Config> = {}): Running => {
+  const config = testConfig(overrides);
+  const teahouse = createApp(config, { log: createLogger(config.logLevel) });
+  const server = teahouse.listen();
+  const base = `http://127.0.0.1:${server.port}`;
+  return { teahouse, base, wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`, stop: () => teahouse.stop() };
+};
+
+export interface SignedIn {
+  cookie: string;
+  user: User;
+}
+
+/** Signs in over HTTP; returns the cookie header value and the user. */
+export const signIn = async (base: string, name?: string): Promise<SignedIn> => {
+  const response = await fetch(`${base}/wsin`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(name === undefined ? {} : { name }),
+  });
+  const body = (await response.json()) as { code: number; user: User; data: string };
+  if (response.status !== 200 || body.code !== 0)
+    throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(body)}`);
+  return { cookie: cookieFrom(response), user: body.user };
+};
+
+/** The `name=value` pair of the first Set-Cookie header. */
+export const cookieFrom = (response: Response): string => {
+  const header = response.headers.getSetCookie()[0];
+  if (!header) throw new Error("no Set-Cookie header");
+  return header.split(";")[0]!;
+};
+
+/** A WebSocket client that queues every frame so tests can read them in order. */
+export class Client {
+  readonly frames: ServerFrame[] = [];
+  private waiters: Array<() => void> = [];
+  closed: { code: number; reason: string } | undefined;
+  private closeWaiters: Array<() => void> = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.addEventListener("message", (event) => {
+      const frame = JSON.parse(String(event.data)) as ServerFrame;
+      if (!Value.Check(ServerFrame, frame)) throw new Error(`frame does not match the protocol: ${String(event.data)}`);
+      this.frames.push(frame);
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    ws.addEventListener("close", (event) => {
+      this.closed = { code: event.code, reason: event.reason };
+      for (const wake of [...this.closeWaiters.splice(0), ...this.waiters.splice(0)]) wake();
+    });
+  }
+
+  /** Opens a socket; resolves once open, rejects if it closes first. */
+  static async connect(wsUrl: string, cookie?: string, headers: Record<string, string> = {}): Promise<Client> {
+    const ws = new WebSocket(wsUrl, { headers: { ...(cookie ? { cookie } : {}), ...headers } } as unknown as string[]);
+    const client = new Client(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.addEventListener("open", () => resolve(), { once: true });
+      ws.addEventListener("error", () => reject(new Error("socket error before open")), { once: true });
+      ws.addEventListener("close", (e) => reject(new Error(`closed before open: ${e.code}`)), { once: true });
+    });
+    return client;
+  }
+
+  send(data: unknown): void {
+    this.ws.send(typeof data === "string" ? data : JSON.stringify(data));
+  }
+
+  /** The next frame matching `match` (frames before it are consumed), or throws after `timeoutMs`. */
+  async next<T extends ServerFrame["type"]>(
+    type: T,
+    match: (frame: ServerFrameOf<T>) => boolean = () => true,
+    timeoutMs = 3000,
+  ): Promise<ServerFrameOf<T>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      while (this.frames.length > 0) {
+        const frame = this.frames.shift()!;
+        if (frame.type === type && match(frame as ServerFrameOf<T>)) return frame as ServerFrameOf<T>;
+      }
+      if (this.closed) throw new Error(`socket closed (${this.closed.code}) while waiting for ${type}`);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting for a ${type} frame`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Waits `ms` and returns every frame received meanwhile (consuming them). */
+  async drain(ms = 150): Promise<ServerFrame[]> {
+    await Bun.sleep(ms);
+    return this.frames.splice(0);
+  }
+
+  /** Resolves with the close code and reason. */
+  async waitClose(timeoutMs = 3000): Promise<{ code: number; reason: string }> {
+    if (this.closed) return this.closed;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error("timed out waiting for close")), timeoutMs);
+      this.closeWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    return this.closed!;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+/** Opens a socket expecting it to be refused; returns the HTTP status of the refused upgrade. */
+export const refusedUpgrade = async (base: string, headers: Record<string, string>): Promise<number> => {
+  const response = await fetch(`${base}${CHAT_SOCKET_PATH}`, {
+    headers: {
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    },
+  });
+  return response.status;
+};
