@@ -59,11 +59,54 @@ export const TypingIn = Type.Object({
  * Every structured client frame. A text frame that is not a JSON object with a
  * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
  */
-export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn]);
+/** Join a room (created on first join). The server answers with `list` and `history` for it. */
+export const JoinIn = Type.Object({ type: Type.Literal("join"), room: RoomName });
+/** Leave a room (not the lobby). */
+export const LeaveIn = Type.Object({ type: Type.Literal("leave"), room: RoomName });
+/** Ask for the list of rooms with their member counts (answered with `rooms`). */
+export const RoomsIn = Type.Object({ type: Type.Literal("rooms") });
+/**
+ * Page back through history: a room's (`room`, default lobby) or the private
+ * conversation with user `with`. Messages with id < `before` (default: the
+ * newest), at most `limit` (default and maximum: the configured page size).
+ */
+export const HistoryIn = Type.Object({
+  type: Type.Literal("history"),
+  room: Type.Optional(RoomName),
+  with: Type.Optional(Type.Integer({ minimum: 1 })),
+  before: Type.Optional(Type.Integer({ minimum: 1 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+});
+
+/**
+ * Every structured client frame. A text frame that is not a JSON object with a
+ * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
+ */
+export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn, JoinIn, LeaveIn, RoomsIn, HistoryIn]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /** The `type` values a client may send. */
-export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = ["chat", "private", "typing"];
+export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
+  "chat",
+  "private",
+  "typing",
+  "join",
+  "leave",
+  "rooms",
+  "history",
+];
+
+/**
+ * Query parameters of the socket URL for recovery after a reconnect:
+ * `/ws/chat?since=<id>&rooms=lobby,dev`. `since` is the highest id of a `chat`
+ * or `private` frame the client has received; `rooms` the rooms it was in
+ * (default: lobby). The server rejoins those rooms and sends, per room, a
+ * `history` frame with every message after `since` (`recovered: true`), or the
+ * latest page when that gap is no longer kept (`recovered: false`), plus one
+ * for the private messages after `since`.
+ */
+export const RESUME_SINCE_PARAM = "since";
+export const RESUME_ROOMS_PARAM = "rooms";
 
 // ---------------------------------------------------------------- server → client
 
@@ -79,6 +122,10 @@ export const ErrorCode = {
   EmptyMessage: "empty_message",
   /** Longer than the configured maximum number of characters. */
   TooLong: "too_long",
+  /** A room name that is empty, too long or has control characters. */
+  InvalidRoom: "invalid_room",
+  /** The lobby cannot be left. */
+  CannotLeaveLobby: "cannot_leave_lobby",
   /** The frame names a room this socket has not joined. */
   NotInRoom: "not_in_room",
   /** The recipient of a private message exists but has no open socket. */
@@ -152,6 +199,32 @@ export const PrivateFrame = frame("private", User, Type.String(), {
   to: Type.Integer(),
   cid: Type.Optional(ClientMessageId),
 });
+/** A stored message as history carries it: the `chat` or `private` frame as it was sent. */
+export const StoredMessage = Type.Union([ChatFrame, PrivateFrame]);
+export type StoredMessage = Static<typeof StoredMessage>;
+
+/**
+ * History of a room (`room`) or of a private conversation (`with`, or neither
+ * for all private messages on resume), oldest first. `more`: older messages
+ * exist. `recovered` (resume only): true when these are exactly the messages
+ * missed since the client's `since`, false when the gap was no longer kept and
+ * this is the latest page instead.
+ */
+export const HistoryFrame = frame("history", Type.Null(), Type.Array(StoredMessage), {
+  room: Type.Optional(Type.String()),
+  with: Type.Optional(Type.Integer()),
+  more: Type.Boolean(),
+  recovered: Type.Optional(Type.Boolean()),
+});
+/** To the sender's socket: the message with this `cid` is stored as `id` (also for a duplicate resend). */
+export const AckFrame = frame("ack", Type.Null(), Type.Object({ cid: ClientMessageId, id: Type.Integer() }));
+/** The rooms with their member counts (users online in them). */
+export const RoomsFrame = frame(
+  "rooms",
+  Type.Null(),
+  Type.Array(Type.Object({ name: Type.String(), members: Type.Integer({ minimum: 0 }) })),
+);
+
 /** Someone is typing in the room (not stored; expires after TYPING_TTL_MS on the client). */
 export const TypingFrame = frame("typing", User, Type.Null(), { room: Type.String() });
 /** A refused frame. The socket stays open. */
@@ -174,6 +247,9 @@ export const ServerFrame = Type.Union([
   PrivateFrame,
   TypingFrame,
   ErrorFrame,
+  HistoryFrame,
+  AckFrame,
+  RoomsFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
