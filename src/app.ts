@@ -8,6 +8,8 @@ import { join } from "node:path";
 import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence } from "./store/db";
+import { MessageStore } from "./store/messages";
+import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
 import { SessionStore } from "./auth/sessions";
 import { authRoutes } from "./auth/routes";
@@ -17,8 +19,8 @@ import { errorHandler, SESSION_COOKIE } from "./http/errors";
 import { webRoutes } from "./web/routes";
 import { CloseCode } from "./protocol";
 
-/** How often expired sessions are swept. */
-const SESSION_SWEEP_INTERVAL_MS = 60_000;
+/** How often expired sessions are swept and history retention applied. */
+const HOUSEKEEPING_INTERVAL_MS = 60_000;
 
 export interface AppOptions {
   log?: Logger;
@@ -31,17 +33,23 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const db = openDatabase(config.dataDir);
   const secrets = loadSecrets(config.secrets, config.dataDir);
   const sessions = new SessionStore(db, config.sessionIdleMs);
-  const ids = new IdSequence(db);
+  const store = config.history
+    ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
+    : null;
+  const writer = new MessageWriter(store);
+  const ids = new IdSequence(db, store?.maxId() ?? 0);
   const allowedOrigins = new Set(config.allowedOrigins);
   let server: Server<unknown> | null = null;
 
   const hub = new ChatHub({
     sessions,
     ids,
+    store,
+    writer,
     publish: (topic, text) => {
       server?.publish(topic, text);
     },
-    limits: { maxMessageLength: config.maxMessageLength },
+    limits: { maxMessageLength: config.maxMessageLength, historyPageSize: config.historyPageSize },
     log,
   });
 
@@ -68,14 +76,27 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     )
     .use(chatSocket(hub, sessions, allowedOrigins));
 
-  const sweeper = setInterval(() => sessions.sweep(), SESSION_SWEEP_INTERVAL_MS);
+  const housekeeping = () => {
+    sessions.sweep();
+    try {
+      const pruned = store?.prune(Date.now()) ?? 0;
+      if (pruned > 0) log.info("history.pruned", { messages: pruned });
+    } catch (error) {
+      log.error("history.prune_failed", { error: String(error) });
+    }
+  };
+  const sweeper = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
   sweeper.unref();
 
   return {
     app,
     hub,
     sessions,
+    store,
+    writer,
     log,
+    /** Runs session expiry and history retention now (also every minute). */
+    housekeeping,
     /** Starts listening on config.host:config.port (port 0: any free port). */
     listen(): Server<unknown> {
       app.listen({ port: config.port, hostname: config.host });
@@ -85,9 +106,11 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     /** Closes every socket with "going away", stops listening and closes the database. */
     async stop(): Promise<void> {
       clearInterval(sweeper);
+      writer.flush();
       hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
       await app.stop(true);
       server = null;
+      writer.flush();
       db.close();
     },
   };

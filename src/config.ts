@@ -25,6 +25,14 @@ export interface Config {
   maxFrameBytes: number;
   /** A socket silent for this long (no frame, no pong) is closed; the server pings before that. */
   idleTimeoutSeconds: number;
+  /** Store chat and private messages (SQLite) and serve history; off: messages are only relayed. */
+  history: boolean;
+  /** Messages per `history` frame: sent on joining a room and the maximum page size. */
+  historyPageSize: number;
+  /** Keep at most this many messages per room (0 = no limit). */
+  historyMaxPerRoom: number;
+  /** Delete messages older than this, ms (0 = keep forever). */
+  historyMaxAgeMs: number;
   /** Log threshold. */
   logLevel: LogLevel;
 }
@@ -172,6 +180,38 @@ export const OPTIONS = [
     doc: "close a socket silent this long; the server pings it first, so live clients never hit it",
     default: 60,
     parse: integer(5, 960),
+  }),
+  option({
+    key: "history",
+    env: "HISTORY",
+    flag: "--history",
+    doc: "store messages in SQLite and serve history and recovery (false: relay only)",
+    default: true,
+    parse: boolean,
+  }),
+  option({
+    key: "historyPageSize",
+    env: "HISTORY_PAGE_SIZE",
+    flag: "--history-page-size",
+    doc: "messages sent on joining a room, and the largest page a client may ask for",
+    default: 50,
+    parse: integer(1, 500),
+  }),
+  option({
+    key: "historyMaxPerRoom",
+    env: "HISTORY_MAX_PER_ROOM",
+    flag: "--history-max-per-room",
+    doc: "keep at most this many messages per room (0 = no limit); older ones are pruned in the background",
+    default: 100_000,
+    parse: integer(0, 1_000_000_000),
+  }),
+  option({
+    key: "historyMaxAgeMs",
+    env: "HISTORY_MAX_AGE_DAYS",
+    flag: "--history-max-age-days",
+    doc: "delete messages older than this many days (0 = keep forever)",
+    default: 0,
+    parse: (raw, name) => integer(0, 100 * 365)(raw, name) * 24 * 3600 * 1000,
   }),
   option({
     key: "logLevel",

@@ -61,7 +61,7 @@ export const TypingIn = Type.Object({
  */
 /** Join a room (created on first join). The server answers with `list` and `history` for it. */
 export const JoinIn = Type.Object({ type: Type.Literal("join"), room: RoomName });
-/** Leave a room (not the lobby). */
+/** Leave a room (the lobby too: bare text then gets `not_in_room`). */
 export const LeaveIn = Type.Object({ type: Type.Literal("leave"), room: RoomName });
 /** Ask for the list of rooms with their member counts (answered with `rooms`). */
 export const RoomsIn = Type.Object({ type: Type.Literal("rooms") });
@@ -124,14 +124,14 @@ export const ErrorCode = {
   TooLong: "too_long",
   /** A room name that is empty, too long or has control characters. */
   InvalidRoom: "invalid_room",
-  /** The lobby cannot be left. */
-  CannotLeaveLobby: "cannot_leave_lobby",
   /** The frame names a room this socket has not joined. */
   NotInRoom: "not_in_room",
   /** The recipient of a private message exists but has no open socket. */
   UserOffline: "user_offline",
   /** No such user id. */
   UnknownUser: "unknown_user",
+  /** The message could not be stored (database error); it was not delivered. Resend it. */
+  NotStored: "not_stored",
   /** Too many frames; `data.retryMs` says when to try again. */
   RateLimited: "rate_limited",
 } as const;

@@ -2,23 +2,33 @@
  * The chat room's core: who is connected, who is in which room, and what
  * each client frame does. Broadcasts go through Bun's pub/sub topics
  * (`publish`), never by looping over sockets; each frame is encoded once.
+ * Chat and private messages are stored (MessageWriter) before they are
+ * broadcast or acknowledged.
  */
 import type { ServerWebSocket } from "bun";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CLIENT_FRAME_TYPES, ClientFrame, DEFAULT_ROOM, ErrorCode, type ServerFrame, type User } from "../protocol";
 import type { Session, SessionStore } from "../auth/sessions";
+import { checkName } from "../auth/names";
 import type { IdSequence } from "../store/db";
+import type { MessageStore, Page } from "../store/messages";
+import type { MessageWriter } from "../store/writer";
 import { roomTopic, userTopic } from "./topics";
 import type { Logger } from "../log";
 
 /** Limits the hub enforces on frames. */
 export interface ChatLimits {
   maxMessageLength: number;
+  /** Messages per `history` frame (on join, and the largest page). */
+  historyPageSize: number;
 }
 
 export interface HubDeps {
   sessions: SessionStore;
   ids: IdSequence;
+  /** Message history; null when history is off. */
+  store: MessageStore | null;
+  writer: MessageWriter;
   /** Sends an encoded frame to every subscriber of a topic (Bun's `server.publish`). */
   publish: (topic: string, text: string) => void;
   limits: ChatLimits;
@@ -26,8 +36,18 @@ export interface HubDeps {
   now?: () => number;
 }
 
+/** Where a reconnecting client was: the rooms it was in and the highest message id it received. */
+export interface ResumePoint {
+  since: number;
+  rooms: string[];
+}
+
 /** Minimum time between two relayed `typing` frames of one socket. */
 const TYPING_THROTTLE_MS = 1000;
+/** Most messages replayed per room on resume; a larger gap gets the latest page and `recovered: false`. */
+const RESUME_MAX_MESSAGES = 1000;
+/** Most rooms a `rooms` frame lists. */
+const ROOMS_LISTED = 200;
 
 const clientFrame = TypeCompiler.Compile(ClientFrame);
 const knownTypes = new Set<string>(CLIENT_FRAME_TYPES);
@@ -54,8 +74,8 @@ export class Connection {
 
 export type Socket = ServerWebSocket<Connection>;
 
-type Outgoing = DistributiveOmit<ServerFrame, "id" | "ts">;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+type Outgoing = DistributiveOmit<Exclude<ServerFrame, { type: "history" }>, "id" | "ts">;
 
 export class ChatHub {
   /** Open sockets by user id. */
@@ -68,8 +88,11 @@ export class ChatHub {
     this.now = deps.now ?? Date.now;
   }
 
-  /** A socket of a signed-in session opened: it joins its user topic and the lobby. */
-  open(ws: Socket): void {
+  /**
+   * A socket of a signed-in session opened: it joins its user topic and the
+   * lobby (or, resuming, the rooms it was in, with what it missed).
+   */
+  open(ws: Socket, resume?: ResumePoint): void {
     const { session } = ws.data;
     session.sockets++;
     this.deps.sessions.touch(session, true);
@@ -77,14 +100,25 @@ export class ChatHub {
     if (sockets) sockets.add(ws);
     else this.online.set(session.user.id, new Set([ws]));
     ws.subscribe(userTopic(session.user.id));
-    this.joinRoom(ws, DEFAULT_ROOM);
+    if (!resume) {
+      this.joinRoom(ws, DEFAULT_ROOM);
+      this.sendPrivateHistory(ws);
+      return;
+    }
+    const rooms = new Set([DEFAULT_ROOM]);
+    for (const raw of resume.rooms) {
+      const check = checkName(raw, "room");
+      if (check.ok) rooms.add(check.name);
+    }
+    for (const room of rooms) this.joinRoom(ws, room, resume.since);
+    this.sendPrivateHistory(ws, resume.since);
   }
 
   /** A socket closed (for any reason): leave its rooms; the user leaves a room with their last socket. */
   close(ws: Socket): void {
     const { session } = ws.data;
     const userId = session.user.id;
-    for (const room of ws.data.rooms) this.leaveRoom(ws, room);
+    for (const room of [...ws.data.rooms]) this.leaveRoom(ws, room);
     const sockets = this.online.get(userId);
     if (sockets?.delete(ws) && sockets.size === 0) this.online.delete(userId);
     session.sockets = Math.max(0, session.sockets - 1);
@@ -126,6 +160,14 @@ export class ChatHub {
         return this.private(ws, frame.to, frame.data, frame.cid);
       case "typing":
         return this.typing(ws, frame.room ?? DEFAULT_ROOM);
+      case "join":
+        return this.join(ws, frame.room);
+      case "leave":
+        return this.leave(ws, frame.room);
+      case "rooms":
+        return this.listRooms(ws);
+      case "history":
+        return this.history(ws, frame.room, frame.with, frame.before, frame.limit);
     }
   }
 
@@ -153,17 +195,16 @@ export class ChatHub {
     return parsed;
   }
 
+  // ------------------------------------------------------------ messages
+
   private chat(ws: Socket, data: string, room: string, cid: string | undefined): void {
     const text = this.text(ws, data, cid);
     if (text === undefined) return;
     if (!ws.data.rooms.has(room)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${room}"`, cid);
-    this.broadcast(roomTopic(room), {
-      type: "chat",
-      user: ws.data.session.user,
-      data: text,
-      room,
-      ...(cid ? { cid } : {}),
-    });
+    const user = ws.data.session.user;
+    this.store(ws, { type: "chat", user, data: text, room, ...(cid ? { cid } : {}) }, room, null, cid, (encoded) =>
+      this.deps.publish(roomTopic(room), encoded),
+    );
   }
 
   private private(ws: Socket, to: number, data: string, cid: string | undefined): void {
@@ -176,9 +217,54 @@ export class ChatHub {
         ? this.refuse(ws, ErrorCode.UserOffline, "That user is offline", cid)
         : this.refuse(ws, ErrorCode.UnknownUser, "No such user", cid);
     }
-    const encoded = this.encode({ type: "private", user: from, data: text, to, ...(cid ? { cid } : {}) });
-    this.deps.publish(userTopic(to), encoded);
-    if (to !== from.id) this.deps.publish(userTopic(from.id), encoded);
+    this.store(
+      ws,
+      { type: "private", user: from, data: text, to, ...(cid ? { cid } : {}) },
+      null,
+      to,
+      cid,
+      (encoded) => {
+        this.deps.publish(userTopic(to), encoded);
+        if (to !== from.id) this.deps.publish(userTopic(from.id), encoded);
+      },
+    );
+  }
+
+  /**
+   * Stores a message, then delivers it and acknowledges it to the sending
+   * socket. A resend of a `cid` already stored is acknowledged, not repeated.
+   */
+  private store(
+    ws: Socket,
+    frame: Outgoing & { type: "chat" | "private" },
+    room: string | null,
+    toId: number | null,
+    cid: string | undefined,
+    deliver: (encoded: string) => void,
+  ): void {
+    const senderId = ws.data.session.user.id;
+    if (cid !== undefined) {
+      const stored = this.deps.writer.findByCid(senderId, cid);
+      if (stored !== undefined) return this.ack(ws, cid, stored);
+    }
+    const id = this.deps.ids.take();
+    const ts = this.now();
+    const encoded = JSON.stringify({ id, ...frame, ts });
+    this.deps.writer.write(
+      { id, room, senderId, toId, cid: cid ?? null, ts, frame: encoded },
+      () => {
+        deliver(encoded);
+        if (cid !== undefined) this.ack(ws, cid, id);
+      },
+      (error) => {
+        this.deps.log.error("store.write_failed", { userId: senderId, error: String(error) });
+        this.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid);
+      },
+    );
+  }
+
+  private ack(ws: Socket, cid: string, id: number): void {
+    if (ws.readyState === 1) ws.send(this.encode({ type: "ack", user: null, data: { cid, id } }));
   }
 
   private typing(ws: Socket, room: string): void {
@@ -205,16 +291,53 @@ export class ChatHub {
     return text;
   }
 
-  private joinRoom(ws: Socket, room: string): void {
+  // ------------------------------------------------------------ rooms
+
+  private join(ws: Socket, raw: string): void {
+    const check = checkName(raw, "room");
+    if (!check.ok) return this.refuse(ws, ErrorCode.InvalidRoom, check.message);
+    if (ws.data.rooms.has(check.name)) return this.sendRoomState(ws, check.name);
+    this.joinRoom(ws, check.name);
+  }
+
+  private leave(ws: Socket, room: string): void {
+    if (!ws.data.rooms.has(room)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${room}"`);
+    this.leaveRoom(ws, room);
+  }
+
+  private listRooms(ws: Socket): void {
+    const names = this.deps.store?.roomNames(ROOMS_LISTED) ?? [];
+    for (const name of this.rooms.keys()) if (!names.includes(name)) names.push(name);
+    const data = names.map((name) => ({ name, members: this.rooms.get(name)?.size ?? 0 }));
+    ws.send(this.encode({ type: "rooms", user: null, data }));
+  }
+
+  /** Joins a room: `join` to the room (first socket of the user), then `list` and `history` to this socket. */
+  private joinRoom(ws: Socket, room: string, since?: number): void {
     const user = ws.data.session.user;
     let members = this.rooms.get(room);
-    if (!members) this.rooms.set(room, (members = new Map()));
+    if (!members) {
+      this.rooms.set(room, (members = new Map()));
+      this.deps.store?.ensureRoom(room, this.now());
+    }
     ws.data.rooms.add(room);
     ws.subscribe(roomTopic(room));
     const count = members.get(user.id) ?? 0;
     members.set(user.id, count + 1);
-    if (count === 0) this.broadcast(roomTopic(room), { type: "join", user, data: null, room });
-    ws.send(this.encode({ type: "list", user, data: this.usersIn(members), room }));
+    if (count === 0) this.deps.publish(roomTopic(room), this.encode({ type: "join", user, data: null, room }));
+    this.sendRoomState(ws, room, since);
+  }
+
+  private sendRoomState(ws: Socket, room: string, since?: number): void {
+    const members = this.rooms.get(room)!;
+    ws.send(this.encode({ type: "list", user: ws.data.session.user, data: this.usersIn(members), room }));
+    const store = this.deps.store;
+    if (!store) return;
+    const pageSize = this.deps.limits.historyPageSize;
+    if (since === undefined) return void ws.send(this.historyFrame(store.roomPage(room, pageSize), { room }));
+    const gap = store.roomSince(room, since, RESUME_MAX_MESSAGES);
+    if (gap.complete) ws.send(this.historyFrame({ frames: gap.frames, more: since > 0 }, { room, recovered: true }));
+    else ws.send(this.historyFrame(store.roomPage(room, pageSize), { room, recovered: false }));
   }
 
   private leaveRoom(ws: Socket, room: string): void {
@@ -226,8 +349,8 @@ export class ChatHub {
     if (!members || count === 0) return;
     if (count > 1) return void members.set(user.id, count - 1);
     members.delete(user.id);
-    if (members.size === 0 && room !== DEFAULT_ROOM) this.rooms.delete(room);
-    this.broadcast(roomTopic(room), { type: "left", user, data: null, room });
+    if (members.size === 0) this.rooms.delete(room);
+    this.deps.publish(roomTopic(room), this.encode({ type: "left", user, data: null, room }));
   }
 
   private usersIn(members: Map<number, number>): User[] {
@@ -239,11 +362,56 @@ export class ChatHub {
     return users;
   }
 
-  private broadcast(topic: string, frame: Outgoing): void {
-    this.deps.publish(topic, this.encode(frame));
+  // ------------------------------------------------------------ history
+
+  private history(
+    ws: Socket,
+    room: string | undefined,
+    withId: number | undefined,
+    before: number | undefined,
+    limit: number | undefined,
+  ): void {
+    const store = this.deps.store;
+    const size = Math.min(limit ?? this.deps.limits.historyPageSize, this.deps.limits.historyPageSize);
+    if (withId !== undefined) {
+      const page = store?.privatePage(ws.data.session.user.id, size, before, withId) ?? { frames: [], more: false };
+      return void ws.send(this.historyFrame(page, { with: withId }));
+    }
+    const name = room ?? DEFAULT_ROOM;
+    // History is for members: joining a room is open to all, but reading it requires being in it.
+    if (!ws.data.rooms.has(name)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${name}"`);
+    ws.send(this.historyFrame(store?.roomPage(name, size, before) ?? { frames: [], more: false }, { room: name }));
   }
 
+  private sendPrivateHistory(ws: Socket, since?: number): void {
+    const store = this.deps.store;
+    if (!store) return;
+    const userId = ws.data.session.user.id;
+    const size = this.deps.limits.historyPageSize;
+    if (since === undefined) return void ws.send(this.historyFrame(store.privatePage(userId, size), {}));
+    const gap = store.privateSince(userId, since, RESUME_MAX_MESSAGES);
+    if (gap.complete) ws.send(this.historyFrame({ frames: gap.frames, more: since > 0 }, { recovered: true }));
+    else ws.send(this.historyFrame(store.privatePage(userId, size), { recovered: false }));
+  }
+
+  /** A `history` frame around already-encoded messages (spliced in, not re-encoded). */
+  private historyFrame(page: Page, extra: { room?: string; with?: number; recovered?: boolean }): string {
+    const head = JSON.stringify({
+      id: this.deps.ids.take(),
+      type: "history",
+      user: null,
+      data: 0,
+      ts: this.now(),
+      ...extra,
+      more: page.more,
+    });
+    return head.replace('"data":0', `"data":[${page.frames.join(",")}]`);
+  }
+
+  // ------------------------------------------------------------ encoding
+
   private refuse(ws: Socket, code: ErrorCode, message: string, cid?: string): void {
+    if (ws.readyState !== 1) return;
     ws.send(this.encode({ type: "error", user: null, data: { code, message, ...(cid ? { cid } : {}) } }));
   }
 

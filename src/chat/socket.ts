@@ -13,10 +13,21 @@
  */
 import { Elysia } from "elysia";
 import type { ServerWebSocket } from "bun";
-import { CHAT_SOCKET_PATH, CloseCode } from "../protocol";
+import { CHAT_SOCKET_PATH, CloseCode, RESUME_ROOMS_PARAM, RESUME_SINCE_PARAM } from "../protocol";
 import { authPlugin } from "../auth/plugin";
 import type { SessionStore } from "../auth/sessions";
-import { Connection, type ChatHub, type Socket } from "./hub";
+import { Connection, type ChatHub, type ResumePoint, type Socket } from "./hub";
+
+/** Most rooms a resume may name. */
+const RESUME_MAX_ROOMS = 50;
+
+/** The resume point in the socket URL's query (`?since=<id>&rooms=a,b`), if any. */
+export const parseResume = (query: Record<string, string | undefined>): ResumePoint | undefined => {
+  const since = query[RESUME_SINCE_PARAM];
+  if (since === undefined || !/^\d{1,15}$/.test(since)) return undefined;
+  const rooms = (query[RESUME_ROOMS_PARAM] ?? "").split(",").filter((room) => room.length > 0);
+  return { since: Number(since), rooms: rooms.slice(0, RESUME_MAX_ROOMS) };
+};
 
 export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
   new Elysia({ name: "chat.socket", seed: sessions.instanceId })
@@ -29,7 +40,8 @@ export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins:
         const session = sessions.get(ws.data.session.sid);
         // Signed out between the upgrade and now.
         if (!session) return raw.close(CloseCode.InvalidUser, "Invalid user");
+        const resume = parseResume(ws.data.query);
         raw.data = new Connection(hub, session);
-        hub.open(raw as Socket);
+        hub.open(raw as Socket, resume);
       },
     });

@@ -24,6 +24,29 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX sessions_last_seen ON sessions(last_seen);
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);`,
+  // 2: rooms and message history. `frame` is the message exactly as it was broadcast (JSON),
+  // so history is served without re-encoding. `pruned_up_to`: every message of the room with
+  // an id up to it may have been deleted by retention (resume needs to know).
+  `CREATE TABLE rooms (
+     name         TEXT PRIMARY KEY,
+     created_at   INTEGER NOT NULL,
+     pruned_up_to INTEGER NOT NULL DEFAULT 0
+   );
+   INSERT INTO rooms (name, created_at) VALUES ('lobby', 0);
+   CREATE TABLE messages (
+     id        INTEGER PRIMARY KEY,
+     room      TEXT,
+     sender_id INTEGER NOT NULL,
+     to_id     INTEGER,
+     cid       TEXT,
+     ts        INTEGER NOT NULL,
+     frame     TEXT NOT NULL
+   );
+   CREATE INDEX messages_room ON messages(room, id) WHERE room IS NOT NULL;
+   CREATE INDEX messages_sender ON messages(sender_id, id) WHERE room IS NULL;
+   CREATE INDEX messages_to ON messages(to_id, id) WHERE room IS NULL;
+   CREATE UNIQUE INDEX messages_cid ON messages(sender_id, cid) WHERE cid IS NOT NULL;
+   CREATE INDEX messages_ts ON messages(ts);`,
 ];
 
 /** Path of the database file in a data directory (":memory:" stays in memory). */
@@ -88,19 +111,19 @@ export class IdSequence {
   private reservedUpTo: number;
   private readonly save: (value: number) => void;
 
-  constructor(db: Database) {
+  /** `floor`: the highest id already used elsewhere (e.g. stored messages), as a safety net. */
+  constructor(db: Database, floor = 0) {
     const row = db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get();
     const upsert = db.query<unknown, [number]>(
       "INSERT INTO meta (key, value) VALUES ('id_reserved', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     );
     this.save = (value) => upsert.run(value);
-    this.next = (row?.value ?? 0) + 1;
-    this.reservedUpTo = row?.value ?? 0;
+    this.reservedUpTo = Math.max(row?.value ?? 0, floor);
+    this.next = this.reservedUpTo + 1;
   }
 
-  /** The next id; at least `floor + 1` when given (e.g. the highest stored message id). */
-  take(floor = 0): number {
-    if (floor >= this.next) this.next = floor + 1;
+  /** The next id. */
+  take(): number {
     if (this.next > this.reservedUpTo) {
       this.reservedUpTo = this.next + ID_BLOCK - 1;
       this.save(this.reservedUpTo);
