@@ -1,0 +1,77 @@
+/**
+ * Runs teahouse as a real child process (for crash, restart and signal tests):
+ * `bun src/index.ts` with flags, waiting for its "listening" log line.
+ */
+import type { Subprocess } from "bun";
+import { join } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+
+export interface ServerProcess {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  port: number;
+  base: string;
+  wsUrl: string;
+  /** Everything the process printed so far (stdout and stderr). */
+  output(): string;
+}
+
+/**
+ * Starts `command` (default: bun src/index.ts) with `args`; resolves once it
+ * logs its URL. Rejects with its output if it exits first or takes too long.
+ */
+export const spawnServer = async (
+  args: string[],
+  { command = [process.execPath, join(ROOT, "src/index.ts")], cwd = ROOT, env = {}, timeoutMs = 15_000 } = {},
+): Promise<ServerProcess> => {
+  const proc = Bun.spawn([...command, "--host", "127.0.0.1", "--port", "0", ...args], {
+    cwd,
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let text = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream) text += decoder.decode(chunk);
+  };
+  void pump(proc.stdout);
+  void pump(proc.stderr);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const match = /"url":"http:\/\/[^:]+:(\d+)\//.exec(text) ?? /listening url=http:\/\/[^:]+:(\d+)\//.exec(text);
+    if (match) {
+      const port = Number(match[1]);
+      return {
+        proc,
+        port,
+        base: `http://127.0.0.1:${port}`,
+        wsUrl: `ws://127.0.0.1:${port}/ws/chat`,
+        output: () => text,
+      };
+    }
+    if (proc.exitCode !== null || Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`server did not start (exit ${proc.exitCode}):\n${text}`);
+    }
+    await Bun.sleep(25);
+  }
+};
+
+/** Runs the server expecting it to exit; returns its exit code and output. */
+export const runToExit = async (args: string[], env: Record<string, string> = {}, timeoutMs = 15_000) => {
+  const proc = Bun.spawn([process.execPath, join(ROOT, "src/index.ts"), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+};
