@@ -9,7 +9,7 @@ import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence } from "./store/db";
 import { MessageStore } from "./store/messages";
-import { MessageWriter } from "./store/writer";
+import { MemoryBroker } from "./broker/memory";
 import { loadSecrets } from "./auth/secret";
 import { SessionStore } from "./auth/sessions";
 import { authRoutes } from "./auth/routes";
@@ -36,19 +36,21 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const store = config.history
     ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
     : null;
-  const writer = new MessageWriter(store);
   const ids = new IdSequence(db, store?.maxId() ?? 0);
+  const broker = new MemoryBroker({
+    ids,
+    store,
+    deliver: (topic, text) => {
+      server?.publish(topic, text);
+    },
+  });
   const allowedOrigins = new Set(config.allowedOrigins);
   let server: Server<unknown> | null = null;
 
   const hub = new ChatHub({
     sessions,
     ids,
-    store,
-    writer,
-    publish: (topic, text) => {
-      server?.publish(topic, text);
-    },
+    broker,
     limits: { maxMessageLength: config.maxMessageLength, historyPageSize: config.historyPageSize },
     log,
   });
@@ -79,7 +81,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const housekeeping = () => {
     sessions.sweep();
     try {
-      const pruned = store?.prune(Date.now()) ?? 0;
+      const pruned = broker.housekeeping(Date.now());
       if (pruned > 0) log.info("history.pruned", { messages: pruned });
     } catch (error) {
       log.error("history.prune_failed", { error: String(error) });
@@ -92,8 +94,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     app,
     hub,
     sessions,
-    store,
-    writer,
+    broker,
     log,
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,
@@ -106,11 +107,10 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     /** Closes every socket with "going away", stops listening and closes the database. */
     async stop(): Promise<void> {
       clearInterval(sweeper);
-      writer.flush();
       hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
       await app.stop(true);
       server = null;
-      writer.flush();
+      await broker.close();
       db.close();
     },
   };

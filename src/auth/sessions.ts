@@ -108,6 +108,11 @@ export class SessionStore {
     return session ? this.get(session.sid) : undefined;
   }
 
+  /** Whether a user id belongs to a live session (callback: the Redis store answers asynchronously). */
+  knowsUser(userId: number, done: (known: boolean) => void): void {
+    done(this.byUser(userId) !== undefined);
+  }
+
   /** Records activity (a request, a socket opening or closing); written through at most every TOUCH_PERSIST_MS. */
   touch(session: Session, persist = false): void {
     const now = this.now();

@@ -2,8 +2,9 @@
  * The chat room's core: who is connected, who is in which room, and what
  * each client frame does. Broadcasts go through Bun's pub/sub topics
  * (`publish`), never by looping over sockets; each frame is encoded once.
- * Chat and private messages are stored (MessageWriter) before they are
- * broadcast or acknowledged.
+ * Ids, storage, fan-out, presence and history go through the Broker, so the
+ * same hub serves one process or a cluster behind Redis. A message is stored
+ * before it is broadcast or acknowledged.
  */
 import type { ServerWebSocket } from "bun";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
@@ -11,8 +12,7 @@ import { CLIENT_FRAME_TYPES, ClientFrame, DEFAULT_ROOM, ErrorCode, type ServerFr
 import type { Session, SessionStore } from "../auth/sessions";
 import { checkName } from "../auth/names";
 import type { IdSequence } from "../store/db";
-import type { MessageStore, Page } from "../store/messages";
-import type { MessageWriter } from "../store/writer";
+import { ONLINE_SCOPE, type Broker, type Page } from "../broker/broker";
 import { roomTopic, userTopic } from "./topics";
 import type { Logger } from "../log";
 
@@ -25,12 +25,9 @@ export interface ChatLimits {
 
 export interface HubDeps {
   sessions: SessionStore;
+  /** Ids of the frames this server makes itself (presence, lists, errors); messages get theirs from the broker. */
   ids: IdSequence;
-  /** Message history; null when history is off. */
-  store: MessageStore | null;
-  writer: MessageWriter;
-  /** Sends an encoded frame to every subscriber of a topic (Bun's `server.publish`). */
-  publish: (topic: string, text: string) => void;
+  broker: Broker;
   limits: ChatLimits;
   log: Logger;
   now?: () => number;
@@ -76,12 +73,11 @@ export type Socket = ServerWebSocket<Connection>;
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 type Outgoing = DistributiveOmit<Exclude<ServerFrame, { type: "history" }>, "id" | "ts">;
+const ignore = () => {};
 
 export class ChatHub {
-  /** Open sockets by user id. */
+  /** Open sockets on this instance, by user id. */
   private readonly online = new Map<number, Set<Socket>>();
-  /** Room name → user id → that user's sockets in the room. */
-  private readonly rooms = new Map<string, Map<number, number>>();
   private readonly now: () => number;
 
   constructor(private readonly deps: HubDeps) {
@@ -99,6 +95,7 @@ export class ChatHub {
     const sockets = this.online.get(session.user.id);
     if (sockets) sockets.add(ws);
     else this.online.set(session.user.id, new Set([ws]));
+    this.deps.broker.presenceJoin(ONLINE_SCOPE, session.user, ignore);
     ws.subscribe(userTopic(session.user.id));
     if (!resume) {
       this.joinRoom(ws, DEFAULT_ROOM);
@@ -121,6 +118,7 @@ export class ChatHub {
     for (const room of [...ws.data.rooms]) this.leaveRoom(ws, room);
     const sockets = this.online.get(userId);
     if (sockets?.delete(ws) && sockets.size === 0) this.online.delete(userId);
+    this.deps.broker.presenceLeave(ONLINE_SCOPE, session.user, ignore);
     session.sockets = Math.max(0, session.sockets - 1);
     this.deps.sessions.touch(session, true);
   }
@@ -135,14 +133,14 @@ export class ChatHub {
     for (const sockets of [...this.online.values()]) for (const ws of [...sockets]) ws.close(code, reason);
   }
 
-  /** Number of open sockets. */
+  /** Number of open sockets on this instance. */
   get connectionCount(): number {
     let count = 0;
     for (const sockets of this.online.values()) count += sockets.size;
     return count;
   }
 
-  /** Number of users with at least one open socket. */
+  /** Number of users with at least one open socket on this instance. */
   get usersOnline(): number {
     return this.online.size;
   }
@@ -202,63 +200,51 @@ export class ChatHub {
     if (text === undefined) return;
     if (!ws.data.rooms.has(room)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${room}"`, cid);
     const user = ws.data.session.user;
-    this.store(ws, { type: "chat", user, data: text, room, ...(cid ? { cid } : {}) }, room, null, cid, (encoded) =>
-      this.deps.publish(roomTopic(room), encoded),
-    );
+    this.send(ws, { type: "chat", user, data: text, room, ...(cid ? { cid } : {}) }, room, null, [roomTopic(room)]);
   }
 
   private private(ws: Socket, to: number, data: string, cid: string | undefined): void {
     const text = this.text(ws, data, cid);
     if (text === undefined) return;
     const from = ws.data.session.user;
-    if (!this.online.has(to)) {
-      const known = this.deps.sessions.byUser(to) !== undefined;
-      return known
-        ? this.refuse(ws, ErrorCode.UserOffline, "That user is offline", cid)
-        : this.refuse(ws, ErrorCode.UnknownUser, "No such user", cid);
-    }
-    this.store(
-      ws,
-      { type: "private", user: from, data: text, to, ...(cid ? { cid } : {}) },
-      null,
-      to,
-      cid,
-      (encoded) => {
-        this.deps.publish(userTopic(to), encoded);
-        if (to !== from.id) this.deps.publish(userTopic(from.id), encoded);
-      },
-    );
+    const deliver = () => {
+      const topics = to === from.id ? [userTopic(to)] : [userTopic(to), userTopic(from.id)];
+      this.send(ws, { type: "private", user: from, data: text, to, ...(cid ? { cid } : {}) }, null, to, topics);
+    };
+    if (this.online.has(to)) return deliver();
+    this.deps.broker.isPresent(ONLINE_SCOPE, to, (online) => {
+      if (online) return deliver();
+      this.deps.sessions.knowsUser(to, (known) =>
+        known
+          ? this.refuse(ws, ErrorCode.UserOffline, "That user is offline", cid)
+          : this.refuse(ws, ErrorCode.UnknownUser, "No such user", cid),
+      );
+    });
   }
 
   /**
-   * Stores a message, then delivers it and acknowledges it to the sending
-   * socket. A resend of a `cid` already stored is acknowledged, not repeated.
+   * Stores a message and delivers it (through the broker), then acknowledges
+   * it to the sending socket. A resend of a `cid` already stored is
+   * acknowledged with its first id, not stored or delivered again.
    */
-  private store(
+  private send(
     ws: Socket,
     frame: Outgoing & { type: "chat" | "private" },
     room: string | null,
     toId: number | null,
-    cid: string | undefined,
-    deliver: (encoded: string) => void,
+    topics: string[],
   ): void {
     const senderId = ws.data.session.user.id;
-    if (cid !== undefined) {
-      const stored = this.deps.writer.findByCid(senderId, cid);
-      if (stored !== undefined) return this.ack(ws, cid, stored);
-    }
-    const id = this.deps.ids.take();
+    const cid = frame.cid ?? null;
     const ts = this.now();
-    const encoded = JSON.stringify({ id, ...frame, ts });
-    this.deps.writer.write(
-      { id, room, senderId, toId, cid: cid ?? null, ts, frame: encoded },
-      () => {
-        deliver(encoded);
-        if (cid !== undefined) this.ack(ws, cid, id);
+    this.deps.broker.sendMessage(
+      { template: JSON.stringify({ id: 0, ...frame, ts }), room, senderId, toId, cid, ts, topics },
+      ({ id }) => {
+        if (cid !== null) this.ack(ws, cid, id);
       },
       (error) => {
         this.deps.log.error("store.write_failed", { userId: senderId, error: String(error) });
-        this.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid);
+        this.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid ?? undefined);
       },
     );
   }
@@ -272,8 +258,11 @@ export class ChatHub {
     const now = this.now();
     if (now - ws.data.lastTypingAt < TYPING_THROTTLE_MS) return;
     ws.data.lastTypingAt = now;
-    // ws.publish skips the sender: nobody needs to see their own typing indicator.
-    ws.publish(roomTopic(room), this.encode({ type: "typing", user: ws.data.session.user, data: null, room }));
+    // To the whole room on every instance; clients ignore their own.
+    this.deps.broker.publish(
+      roomTopic(room),
+      this.encode({ type: "typing", user: ws.data.session.user, data: null, room }),
+    );
   }
 
   /** The trimmed text of a message, or undefined after refusing it. */
@@ -306,60 +295,56 @@ export class ChatHub {
   }
 
   private listRooms(ws: Socket): void {
-    const names = this.deps.store?.roomNames(ROOMS_LISTED) ?? [];
-    for (const name of this.rooms.keys()) if (!names.includes(name)) names.push(name);
-    const data = names.map((name) => ({ name, members: this.rooms.get(name)?.size ?? 0 }));
-    ws.send(this.encode({ type: "rooms", user: null, data }));
+    this.deps.broker.roomCounts(ROOMS_LISTED, (data) => {
+      if (ws.readyState === 1) ws.send(this.encode({ type: "rooms", user: null, data }));
+    });
   }
 
-  /** Joins a room: `join` to the room (first socket of the user), then `list` and `history` to this socket. */
+  /** Joins a room: `join` to the room (the user's first socket in it), then `list` and `history` to this socket. */
   private joinRoom(ws: Socket, room: string, since?: number): void {
     const user = ws.data.session.user;
-    let members = this.rooms.get(room);
-    if (!members) {
-      this.rooms.set(room, (members = new Map()));
-      this.deps.store?.ensureRoom(room, this.now());
-    }
     ws.data.rooms.add(room);
     ws.subscribe(roomTopic(room));
-    const count = members.get(user.id) ?? 0;
-    members.set(user.id, count + 1);
-    if (count === 0) this.deps.publish(roomTopic(room), this.encode({ type: "join", user, data: null, room }));
-    this.sendRoomState(ws, room, since);
+    this.deps.broker.ensureRoom(room);
+    this.deps.broker.presenceJoin(room, user, (first) => {
+      if (first) this.deps.broker.publish(roomTopic(room), this.encode({ type: "join", user, data: null, room }));
+      this.sendRoomState(ws, room, since);
+    });
   }
 
+  /**
+   * `list` and `history` for a room this socket is subscribed to. History
+   * stops at the last message delivered here before now: every later one
+   * reaches the socket live, so none is missing and none comes twice.
+   */
   private sendRoomState(ws: Socket, room: string, since?: number): void {
-    const members = this.rooms.get(room)!;
-    ws.send(this.encode({ type: "list", user: ws.data.session.user, data: this.usersIn(members), room }));
-    const store = this.deps.store;
-    if (!store) return;
-    const pageSize = this.deps.limits.historyPageSize;
-    if (since === undefined) return void ws.send(this.historyFrame(store.roomPage(room, pageSize), { room }));
-    const gap = store.roomSince(room, since, RESUME_MAX_MESSAGES);
-    if (gap.complete) ws.send(this.historyFrame({ frames: gap.frames, more: since > 0 }, { room, recovered: true }));
-    else ws.send(this.historyFrame(store.roomPage(room, pageSize), { room, recovered: false }));
+    const { broker } = this.deps;
+    const upTo = broker.lastDeliveredId;
+    broker.members(room, (users) => {
+      if (ws.readyState !== 1) return;
+      ws.send(this.encode({ type: "list", user: ws.data.session.user, data: users, room }));
+      if (!broker.history) return;
+      const pageSize = this.deps.limits.historyPageSize;
+      const latest = (recovered?: boolean) =>
+        broker.roomPage(room, pageSize, upTo + 1, (page) =>
+          this.sendHistory(ws, page, { room, ...(recovered === undefined ? {} : { recovered }) }),
+        );
+      if (since === undefined) return latest();
+      broker.roomSince(room, since, RESUME_MAX_MESSAGES, (gap) => {
+        if (!gap.complete) return latest(false);
+        const messages = gap.messages.filter((m) => m.id <= upTo);
+        this.sendHistory(ws, { messages, more: since > 0 }, { room, recovered: true });
+      });
+    });
   }
 
   private leaveRoom(ws: Socket, room: string): void {
     const user = ws.data.session.user;
     ws.data.rooms.delete(room);
     if (ws.readyState === 1) ws.unsubscribe(roomTopic(room));
-    const members = this.rooms.get(room);
-    const count = members?.get(user.id) ?? 0;
-    if (!members || count === 0) return;
-    if (count > 1) return void members.set(user.id, count - 1);
-    members.delete(user.id);
-    if (members.size === 0) this.rooms.delete(room);
-    this.deps.publish(roomTopic(room), this.encode({ type: "left", user, data: null, room }));
-  }
-
-  private usersIn(members: Map<number, number>): User[] {
-    const users: User[] = [];
-    for (const userId of members.keys()) {
-      const session = this.deps.sessions.byUser(userId);
-      if (session) users.push(session.user);
-    }
-    return users;
+    this.deps.broker.presenceLeave(room, user, (last) => {
+      if (last) this.deps.broker.publish(roomTopic(room), this.encode({ type: "left", user, data: null, room }));
+    });
   }
 
   // ------------------------------------------------------------ history
@@ -371,31 +356,38 @@ export class ChatHub {
     before: number | undefined,
     limit: number | undefined,
   ): void {
-    const store = this.deps.store;
+    const { broker } = this.deps;
     const size = Math.min(limit ?? this.deps.limits.historyPageSize, this.deps.limits.historyPageSize);
-    if (withId !== undefined) {
-      const page = store?.privatePage(ws.data.session.user.id, size, before, withId) ?? { frames: [], more: false };
-      return void ws.send(this.historyFrame(page, { with: withId }));
-    }
+    if (withId !== undefined)
+      return broker.privatePage(ws.data.session.user.id, size, before, withId, (page) =>
+        this.sendHistory(ws, page, { with: withId }),
+      );
     const name = room ?? DEFAULT_ROOM;
     // History is for members: joining a room is open to all, but reading it requires being in it.
     if (!ws.data.rooms.has(name)) return this.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${name}"`);
-    ws.send(this.historyFrame(store?.roomPage(name, size, before) ?? { frames: [], more: false }, { room: name }));
+    broker.roomPage(name, size, before, (page) => this.sendHistory(ws, page, { room: name }));
   }
 
   private sendPrivateHistory(ws: Socket, since?: number): void {
-    const store = this.deps.store;
-    if (!store) return;
+    const { broker } = this.deps;
+    if (!broker.history) return;
     const userId = ws.data.session.user.id;
-    const size = this.deps.limits.historyPageSize;
-    if (since === undefined) return void ws.send(this.historyFrame(store.privatePage(userId, size), {}));
-    const gap = store.privateSince(userId, since, RESUME_MAX_MESSAGES);
-    if (gap.complete) ws.send(this.historyFrame({ frames: gap.frames, more: since > 0 }, { recovered: true }));
-    else ws.send(this.historyFrame(store.privatePage(userId, size), { recovered: false }));
+    const upTo = broker.lastDeliveredId;
+    const latest = (recovered?: boolean) =>
+      broker.privatePage(userId, this.deps.limits.historyPageSize, upTo + 1, undefined, (page) =>
+        this.sendHistory(ws, page, recovered === undefined ? {} : { recovered }),
+      );
+    if (since === undefined) return latest();
+    broker.privateSince(userId, since, RESUME_MAX_MESSAGES, (gap) => {
+      if (!gap.complete) return latest(false);
+      const messages = gap.messages.filter((m) => m.id <= upTo);
+      this.sendHistory(ws, { messages, more: since > 0 }, { recovered: true });
+    });
   }
 
-  /** A `history` frame around already-encoded messages (spliced in, not re-encoded). */
-  private historyFrame(page: Page, extra: { room?: string; with?: number; recovered?: boolean }): string {
+  /** Sends a `history` frame around already-encoded messages (spliced in, not re-encoded). */
+  private sendHistory(ws: Socket, page: Page, extra: { room?: string; with?: number; recovered?: boolean }): void {
+    if (ws.readyState !== 1) return;
     const head = JSON.stringify({
       id: this.deps.ids.take(),
       type: "history",
@@ -405,7 +397,7 @@ export class ChatHub {
       ...extra,
       more: page.more,
     });
-    return head.replace('"data":0', `"data":[${page.frames.join(",")}]`);
+    ws.send(head.replace('"data":0', `"data":[${page.messages.map((m) => m.frame).join(",")}]`));
   }
 
   // ------------------------------------------------------------ encoding

@@ -6,6 +6,7 @@
  * messages it missed are all still there.
  */
 import type { Database, Statement } from "bun:sqlite";
+import type { Gap, Page, StoredFrame } from "../broker/broker";
 
 /** One message to store. */
 export interface MessageRecord {
@@ -21,19 +22,6 @@ export interface MessageRecord {
   frame: string;
 }
 
-/** A page of stored frames, oldest first. */
-export interface Page {
-  frames: string[];
-  /** Older messages exist before the first one. */
-  more: boolean;
-}
-
-/** Messages after an id. `complete`: nothing after `since` was pruned or left out. */
-export interface Gap {
-  frames: string[];
-  complete: boolean;
-}
-
 export interface RetentionPolicy {
   /** Keep at most this many messages per room (0 = no limit). */
   maxPerRoom: number;
@@ -41,7 +29,7 @@ export interface RetentionPolicy {
   maxAgeMs: number;
 }
 
-type Row = { frame: string };
+type Row = StoredFrame;
 type IdRow = { id: number };
 
 /** Meta key under which private-message pruning records its watermark. */
@@ -70,8 +58,8 @@ export class MessageStore {
       "INSERT INTO messages (id, room, sender_id, to_id, cid, ts, frame) VALUES (?, ?, ?, ?, ?, ?, ?)",
     );
     this.byCid = db.query("SELECT id FROM messages WHERE sender_id = ? AND cid = ?");
-    this.roomBefore = db.query("SELECT frame FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?");
-    this.roomAfter = db.query("SELECT frame FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?");
+    this.roomBefore = db.query("SELECT id, frame FROM messages WHERE room = ? AND id < ? ORDER BY id DESC LIMIT ?");
+    this.roomAfter = db.query("SELECT id, frame FROM messages WHERE room = ? AND id > ? ORDER BY id LIMIT ?");
     // A user's private messages: sent by them or to them (two indexed ranges, merged by id).
     this.privateBefore = db.query(
       `SELECT frame, id FROM (
@@ -88,7 +76,7 @@ export class MessageStore {
        ) ORDER BY id LIMIT ?4`,
     );
     this.pairBefore = db.query(
-      `SELECT frame FROM messages WHERE room IS NULL AND id < ?5
+      `SELECT id, frame FROM messages WHERE room IS NULL AND id < ?5
          AND ((sender_id = ?1 AND to_id = ?2) OR (sender_id = ?3 AND to_id = ?4))
        ORDER BY id DESC LIMIT ?6`,
     );
@@ -147,7 +135,7 @@ export class MessageStore {
   roomSince(room: string, since: number, cap: number): Gap {
     const pruned = this.roomWatermark.get(room)?.pruned_up_to ?? 0;
     const rows = this.roomAfter.all(room, since, cap + 1);
-    return { frames: rows.slice(0, cap).map((row) => row.frame), complete: since >= pruned && rows.length <= cap };
+    return { messages: rows.slice(0, cap), complete: since >= pruned && rows.length <= cap };
   }
 
   /** A user's private messages after `since`, at most `cap`. */
@@ -156,7 +144,7 @@ export class MessageStore {
       this.db.query<{ value: number }, [string]>("SELECT value FROM meta WHERE key = ?").get(PRIVATE_PRUNED_KEY)
         ?.value ?? 0;
     const rows = this.privateAfter.all(userId, since, userId, cap + 1);
-    return { frames: rows.slice(0, cap).map((row) => row.frame), complete: since >= pruned && rows.length <= cap };
+    return { messages: rows.slice(0, cap), complete: since >= pruned && rows.length <= cap };
   }
 
   /** Applies the retention policy; returns how many messages were deleted. */
@@ -204,9 +192,6 @@ export class MessageStore {
 
 /** Rows came newest first with one extra to tell whether there is more; return oldest first. */
 const page = (rows: Row[], limit: number): Page => ({
-  frames: rows
-    .slice(0, limit)
-    .map((row) => row.frame)
-    .reverse(),
+  messages: rows.slice(0, limit).reverse(),
   more: rows.length > limit,
 });
