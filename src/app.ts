@@ -43,6 +43,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     deliver: (topic, text) => {
       server?.publish(topic, text);
     },
+    onRevoke: (userId) => hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out"),
   });
   const allowedOrigins = new Set(config.allowedOrigins);
   let server: Server<unknown> | null = null;
@@ -73,7 +74,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         sessions,
         allowedOrigins,
         cookieSecure: config.cookieSecure,
-        onSessionEnded: (session) => hub.disconnectUser(session.user.id, CloseCode.SignedOut, "Signed out"),
+        onSessionEnded: (session) => broker.revokeUser(session.user.id),
       }),
     )
     .use(chatSocket(hub, sessions, allowedOrigins));

@@ -154,15 +154,15 @@ describe("identity cookie", () => {
   test("an idle session expires and frees its name; one with an open socket does not", () => {
     let now = 1_000_000;
     const store = new SessionStore(openDatabase(":memory:"), 60_000, () => now);
-    const a = store.create("alice", nameKey("alice"));
-    const b = store.create("bob", nameKey("bob"));
+    const a = store.createNow("alice", nameKey("alice"));
+    const b = store.createNow("bob", nameKey("bob"));
     if (!a.ok || !b.ok) throw new Error("create failed");
     b.session.sockets = 1;
     now += 61_000;
     expect(store.get(a.session.sid)).toBeUndefined();
     expect(store.isNameFree(nameKey("alice"))).toBe(true);
     expect(store.get(b.session.sid)).toBe(b.session);
-    expect(store.create("bob", nameKey("bob")).ok).toBe(false);
+    expect(store.createNow("bob", nameKey("bob")).ok).toBe(false);
   });
 });
 

@@ -10,14 +10,14 @@
 import { Elysia } from "elysia";
 import { apiError, SESSION_COOKIE } from "../http/errors";
 import { isOriginAllowed } from "../http/origin";
-import type { SessionStore } from "./sessions";
+import type { Sessions } from "./sessions";
 
-export const authPlugin = (sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
+export const authPlugin = (sessions: Sessions, allowedOrigins: ReadonlySet<string>) =>
   new Elysia({ name: "auth.session", seed: sessions.instanceId }).macro({
     auth: {
-      resolve({ cookie, status }) {
+      async resolve({ cookie, status }) {
         const jar = cookie[SESSION_COOKIE]!;
-        const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
+        const session = await sessions.resolve(typeof jar.value === "string" ? jar.value : undefined);
         if (!session) {
           if (jar.value !== undefined) jar.remove();
           return status(401, apiError(401, "not_signed_in", "Not signed in (or the session ended); sign in again"));
@@ -27,9 +27,9 @@ export const authPlugin = (sessions: SessionStore, allowedOrigins: ReadonlySet<s
       },
     },
     session: {
-      resolve({ cookie }) {
+      async resolve({ cookie }) {
         const jar = cookie[SESSION_COOKIE]!;
-        const session = sessions.get(typeof jar.value === "string" ? jar.value : undefined);
+        const session = await sessions.resolve(typeof jar.value === "string" ? jar.value : undefined);
         if (session) sessions.touch(session);
         else if (jar.value !== undefined) jar.remove();
         return { session };

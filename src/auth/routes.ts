@@ -7,10 +7,10 @@ import { SignInBody } from "../protocol";
 import { apiError, SESSION_COOKIE } from "../http/errors";
 import { authPlugin } from "./plugin";
 import { checkName, nameKey } from "./names";
-import type { Session, SessionStore } from "./sessions";
+import type { Session, Sessions } from "./sessions";
 
 export interface AuthRoutesDeps {
-  sessions: SessionStore;
+  sessions: Sessions;
   allowedOrigins: ReadonlySet<string>;
   cookieSecure: boolean;
   /** Called when a session ends by sign-out or by signing in anew: close its sockets. */
@@ -21,27 +21,24 @@ export interface AuthRoutesDeps {
 const COOKIE_MAX_AGE_S = 30 * 24 * 3600;
 
 export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEnded }: AuthRoutesDeps) => {
-  const signOut = (session: Session | undefined, jar: { remove(): void }): void => {
+  const signOut = async (session: Session | undefined, jar: { remove(): void }): Promise<void> => {
     jar.remove();
     if (!session) return;
-    sessions.end(session.sid);
+    await sessions.end(session.sid);
     onSessionEnded(session, "signed_out");
   };
   return new Elysia({ name: "auth.routes", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
     .post(
       "/wsin",
-      ({ body, cookie, session, status }) => {
+      async ({ body, cookie, session, status }) => {
         const requested =
-          body?.name === undefined || body.name.trim() === "" ? sessions.offerGuestName(nameKey) : body.name;
+          body?.name === undefined || body.name.trim() === "" ? await sessions.offerGuestName(nameKey) : body.name;
         const check = checkName(requested);
         if (!check.ok) return status(400, apiError(400, check.error, check.message));
         // Signing in again replaces this browser's current session (and frees its name first).
-        if (session) {
-          sessions.end(session.sid);
-          onSessionEnded(session, "signed_out");
-        }
-        const created = sessions.create(check.name, check.key);
+        if (session) await signOut(session, { remove() {} });
+        const created = await sessions.create(check.name, check.key);
         if (!created.ok)
           return status(409, apiError(409, "name_taken", `The name "${check.name}" is in use; pick another`));
         cookie[SESSION_COOKIE]!.set({
@@ -59,8 +56,8 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
     .get("/wsme", ({ session }) => ({ code: 0 as const, data: "Signed in", user: session.user }), { auth: true })
     .get(
       "/wsout",
-      ({ cookie, session, request, redirect }) => {
-        signOut(session, cookie[SESSION_COOKIE]!);
+      async ({ cookie, session, request, redirect }) => {
+        await signOut(session, cookie[SESSION_COOKIE]!);
         // A link or the address bar: back to the page; fetch(): JSON.
         if (request.headers.get("accept")?.includes("text/html")) return redirect("/", 303);
         return { code: 0 as const, data: "Signed out" };
@@ -69,8 +66,8 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
     )
     .post(
       "/wsout",
-      ({ cookie, session }) => {
-        signOut(session, cookie[SESSION_COOKIE]!);
+      async ({ cookie, session }) => {
+        await signOut(session, cookie[SESSION_COOKIE]!);
         return { code: 0 as const, data: "Signed out" };
       },
       { session: true, sameOrigin: true },

@@ -1,7 +1,8 @@
 /**
  * Sessions: a signed-in user lives on the server, keyed by a random session id
- * that the (signed) cookie carries. Sessions are kept in SQLite so they survive
- * a restart, cached in memory, and end after an idle time — which frees the name.
+ * that the (signed) cookie carries. A session ends on sign-out or after an
+ * idle time, which frees its name. `Sessions` is the contract; SessionStore
+ * keeps them in SQLite (one instance), auth/redis-sessions.ts in Redis (a cluster).
  */
 import type { Database } from "bun:sqlite";
 import { AVATAR_COUNT, type User } from "../protocol";
@@ -18,9 +19,31 @@ export interface Session {
   sockets: number;
   /** `lastSeen` as last written to the database. */
   savedSeen: number;
+  /** Set when the session ends; a socket opening for it is closed at once. */
+  ended?: boolean;
 }
 
 export type CreateResult = { ok: true; session: Session } | { ok: false; error: "name_taken" };
+
+/** Where sessions live. Methods that may need a network round trip return promises. */
+export interface Sessions {
+  /** Distinguishes stores (and so the plugins built on them) when one process runs several apps. */
+  readonly instanceId: number;
+  /** The live session for a cookie's session id. */
+  resolve(sid: string | undefined): Promise<Session | undefined>;
+  /** Starts a session for a validated name, unless a live session holds a look-alike name. */
+  create(name: string, nameKey: string): Promise<CreateResult>;
+  /** Ends a session: its id stops working and its name is free. */
+  end(sid: string): Promise<Session | undefined>;
+  /** Records activity (a request, a socket opening or closing). */
+  touch(session: Session, persist?: boolean): void;
+  /** Whether a user id belongs to a live session. */
+  knowsUser(userId: number, done: (known: boolean) => void): void;
+  /** The next free guest name, rotating 路人甲 … 路人癸, 路人甲2, … */
+  offerGuestName(keyOf: (name: string) => string): Promise<string>;
+  /** Ends expired sessions (periodically). */
+  sweep(): void;
+}
 
 interface Row {
   user_id: number;
@@ -36,7 +59,7 @@ const TOUCH_PERSIST_MS = 60_000;
 
 let instances = 0;
 
-export class SessionStore {
+export class SessionStore implements Sessions {
   /** Distinguishes stores (and so the plugins built on them) when one process runs several apps. */
   readonly instanceId = ++instances;
   private readonly bySid = new Map<string, Session>();
@@ -69,11 +92,27 @@ export class SessionStore {
       });
   }
 
-  /** Starts a session for a validated name, unless a live session holds a look-alike name. */
-  create(name: string, nameKey: string): CreateResult {
+  async resolve(sid: string | undefined): Promise<Session | undefined> {
+    return this.get(sid);
+  }
+
+  async create(name: string, nameKey: string): Promise<CreateResult> {
+    return this.createNow(name, nameKey);
+  }
+
+  async end(sid: string): Promise<Session | undefined> {
+    return this.endNow(sid);
+  }
+
+  async offerGuestName(keyOf: (name: string) => string): Promise<string> {
+    return this.offerGuestNameNow(keyOf);
+  }
+
+  /** `create`, synchronously. */
+  createNow(name: string, nameKey: string): CreateResult {
     const holder = this.byNameKey.get(nameKey);
     if (holder && this.alive(holder)) return { ok: false, error: "name_taken" };
-    if (holder) this.end(holder.sid);
+    if (holder) this.endNow(holder.sid);
     const sid = crypto.randomUUID();
     const now = this.now();
     const image = Math.floor(Math.random() * AVATAR_COUNT);
@@ -96,7 +135,7 @@ export class SessionStore {
     const session = this.bySid.get(sid);
     if (!session) return undefined;
     if (!this.alive(session)) {
-      this.end(sid);
+      this.endNow(sid);
       return undefined;
     }
     return session;
@@ -123,10 +162,11 @@ export class SessionStore {
     }
   }
 
-  /** Ends a session: its id stops working and its name is free. */
-  end(sid: string): Session | undefined {
+  /** `end`, synchronously. */
+  endNow(sid: string): Session | undefined {
     const session = this.bySid.get(sid);
     if (!session) return undefined;
+    session.ended = true;
     this.bySid.delete(sid);
     this.byUserId.delete(session.user.id);
     if (this.byNameKey.get(session.nameKey) === session) this.byNameKey.delete(session.nameKey);
@@ -139,7 +179,7 @@ export class SessionStore {
     let ended = 0;
     for (const session of [...this.bySid.values()])
       if (!this.alive(session)) {
-        this.end(session.sid);
+        this.endNow(session.sid);
         ended++;
       }
     return ended;
@@ -151,8 +191,8 @@ export class SessionStore {
     return !holder || !this.alive(holder);
   }
 
-  /** The next free guest name, rotating 路人甲 … 路人癸, 路人甲2, … */
-  offerGuestName(keyOf: (name: string) => string): string {
+  /** `offerGuestName`, synchronously. */
+  offerGuestNameNow(keyOf: (name: string) => string): string {
     for (;;) {
       const name = guestName(this.guestCursor);
       this.guestCursor = (this.guestCursor + 1) % 100_000;

@@ -94,6 +94,8 @@ export interface Broker {
   /** Records that a room exists. */
   ensureRoom(room: string): void;
 
+  /** Closes every socket of a user on every instance (sign-out). */
+  revokeUser(userId: number): void;
   /** True while the broker can serve (Redis connected). */
   ready(): boolean;
   /** Applies history retention and other periodic work; returns the number of messages pruned. */

@@ -25,6 +25,8 @@ export interface MemoryBrokerDeps {
   store: MessageStore | null;
   /** Bun's `server.publish`. */
   deliver: (topic: string, text: string) => void;
+  /** Closes a user's sockets on this instance. */
+  onRevoke: (userId: number) => void;
 }
 
 const EMPTY_PAGE: Page = { messages: [], more: false };
@@ -128,6 +130,10 @@ export class MemoryBroker implements Broker {
 
   ensureRoom(room: string): void {
     this.deps.store?.ensureRoom(room, Date.now());
+  }
+
+  revokeUser(userId: number): void {
+    this.deps.onRevoke(userId);
   }
 
   ready(): boolean {

@@ -9,7 +9,7 @@
 import type { ServerWebSocket } from "bun";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CLIENT_FRAME_TYPES, ClientFrame, DEFAULT_ROOM, ErrorCode, type ServerFrame, type User } from "../protocol";
-import type { Session, SessionStore } from "../auth/sessions";
+import type { Session, Sessions } from "../auth/sessions";
 import { checkName } from "../auth/names";
 import type { IdSequence } from "../store/db";
 import { ONLINE_SCOPE, type Broker, type Page } from "../broker/broker";
@@ -24,7 +24,7 @@ export interface ChatLimits {
 }
 
 export interface HubDeps {
-  sessions: SessionStore;
+  sessions: Sessions;
   /** Ids of the frames this server makes itself (presence, lists, errors); messages get theirs from the broker. */
   ids: IdSequence;
   broker: Broker;

@@ -15,7 +15,7 @@ import { Elysia } from "elysia";
 import type { ServerWebSocket } from "bun";
 import { CHAT_SOCKET_PATH, CloseCode, RESUME_ROOMS_PARAM, RESUME_SINCE_PARAM } from "../protocol";
 import { authPlugin } from "../auth/plugin";
-import type { SessionStore } from "../auth/sessions";
+import type { Sessions } from "../auth/sessions";
 import { Connection, type ChatHub, type ResumePoint, type Socket } from "./hub";
 
 /** Most rooms a resume may name. */
@@ -29,7 +29,7 @@ export const parseResume = (query: Record<string, string | undefined>): ResumePo
   return { since: Number(since), rooms: rooms.slice(0, RESUME_MAX_ROOMS) };
 };
 
-export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins: ReadonlySet<string>) =>
+export const chatSocket = (hub: ChatHub, sessions: Sessions, allowedOrigins: ReadonlySet<string>) =>
   new Elysia({ name: "chat.socket", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
     .ws(CHAT_SOCKET_PATH, {
@@ -37,9 +37,9 @@ export const chatSocket = (hub: ChatHub, sessions: SessionStore, allowedOrigins:
       sameOrigin: true,
       open(ws) {
         const raw = ws.raw as ServerWebSocket<unknown>;
-        const session = sessions.get(ws.data.session.sid);
+        const { session } = ws.data;
         // Signed out between the upgrade and now.
-        if (!session) return raw.close(CloseCode.InvalidUser, "Invalid user");
+        if (session.ended) return raw.close(CloseCode.InvalidUser, "Invalid user");
         const resume = parseResume(ws.data.query);
         raw.data = new Connection(hub, session);
         hub.open(raw as Socket, resume);

@@ -7,7 +7,7 @@ import { html } from "@elysiajs/html";
 import { staticPlugin } from "@elysiajs/static";
 import { authPlugin } from "../auth/plugin";
 import { nameKey } from "../auth/names";
-import type { Session, SessionStore } from "../auth/sessions";
+import type { Session, Sessions } from "../auth/sessions";
 import { ChatPage } from "./page";
 
 /** Security headers for every page. */
@@ -19,10 +19,10 @@ const PAGE_HEADERS = {
   "x-frame-options": "DENY",
 };
 
-export const webRoutes = (sessions: SessionStore, allowedOrigins: ReadonlySet<string>, publicDir: string) => {
-  const render = (session: Session | undefined, headers: Record<string, unknown>): string => {
+export const webRoutes = (sessions: Sessions, allowedOrigins: ReadonlySet<string>, publicDir: string) => {
+  const render = async (session: Session | undefined, headers: Record<string, unknown>): Promise<string> => {
     Object.assign(headers, PAGE_HEADERS);
-    return ChatPage({ user: session?.user, guestName: session ? "" : sessions.offerGuestName(nameKey) });
+    return ChatPage({ user: session?.user, guestName: session ? "" : await sessions.offerGuestName(nameKey) });
   };
   return (
     new Elysia({ name: "web.routes", seed: sessions.instanceId })
@@ -30,7 +30,7 @@ export const webRoutes = (sessions: SessionStore, allowedOrigins: ReadonlySet<st
       // autoDetect off: its global mapResponse swallows the JSON bodies of error responses.
       .use(html({ autoDetect: false }))
       .use(authPlugin(sessions, allowedOrigins))
-      .get("/", ({ session, set, html }) => html(render(session, set.headers)), { session: true })
-      .get("/ws", ({ session, set, html }) => html(render(session, set.headers)), { session: true })
+      .get("/", async ({ session, set, html }) => html(await render(session, set.headers)), { session: true })
+      .get("/ws", async ({ session, set, html }) => html(await render(session, set.headers)), { session: true })
   );
 };
