@@ -11,7 +11,10 @@ import { openDatabase, IdSequence } from "./store/db";
 import { MessageStore } from "./store/messages";
 import { MemoryBroker } from "./broker/memory";
 import { loadSecrets } from "./auth/secret";
-import { SessionStore } from "./auth/sessions";
+import { SessionStore, type Sessions } from "./auth/sessions";
+import { RedisSessions } from "./auth/redis-sessions";
+import { RedisBroker } from "./broker/redis";
+import type { Broker } from "./broker/broker";
 import { authRoutes } from "./auth/routes";
 import { ChatHub } from "./chat/hub";
 import { chatSocket } from "./chat/socket";
@@ -32,21 +35,40 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const log = options.log ?? createLogger(config.logLevel);
   const db = openDatabase(config.dataDir);
   const secrets = loadSecrets(config.secrets, config.dataDir);
-  const sessions = new SessionStore(db, config.sessionIdleMs);
-  const store = config.history
-    ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
-    : null;
-  const ids = new IdSequence(db, store?.maxId() ?? 0);
-  const broker = new MemoryBroker({
-    ids,
-    store,
-    deliver: (topic, text) => {
-      server?.publish(topic, text);
-    },
-    onRevoke: (userId) => hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out"),
-  });
   const allowedOrigins = new Set(config.allowedOrigins);
   let server: Server<unknown> | null = null;
+  // Memory mode: history in SQLite; frame and message ids share one sequence (above every stored id).
+  const store =
+    config.history && !config.redisUrl
+      ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
+      : null;
+  const ids = new IdSequence(db, store?.maxId() ?? 0);
+  const deliver = (topic: string, text: string) => {
+    server?.publish(topic, text);
+  };
+  const onRevoke = (userId: number) => hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out");
+  let broker: Broker;
+  let sessions: Sessions;
+  let started: Promise<void>;
+  if (config.redisUrl) {
+    const redis = new RedisBroker({
+      url: config.redisUrl,
+      history: config.history,
+      maxPerStream: config.historyMaxPerRoom,
+      deliver,
+      onRevoke,
+      onDown: () => hub.disconnectAll(CloseCode.TryAgainLater, "Service unavailable, reconnect"),
+      encodeLeft: (user, room) => hub.leftFrame(user, room),
+      log,
+    });
+    broker = redis;
+    sessions = new RedisSessions(() => redis.client(), config.sessionIdleMs);
+    started = redis.start();
+  } else {
+    broker = new MemoryBroker({ ids, store, deliver, onRevoke });
+    sessions = new SessionStore(db, config.sessionIdleMs);
+    started = Promise.resolve();
+  }
 
   const hub = new ChatHub({
     sessions,
@@ -77,7 +99,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         onSessionEnded: (session) => broker.revokeUser(session.user.id),
       }),
     )
-    .use(chatSocket(hub, sessions, allowedOrigins));
+    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready()));
 
   const housekeeping = () => {
     sessions.sweep();
@@ -88,7 +110,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       log.error("history.prune_failed", { error: String(error) });
     }
   };
-  const sweeper = setInterval(housekeeping, HOUSEKEEPING_INTERVAL_MS);
+  // Often enough that Redis-held sessions with open sockets are renewed well before they expire.
+  const sweeper = setInterval(housekeeping, Math.min(HOUSEKEEPING_INTERVAL_MS, config.sessionIdleMs / 3));
   sweeper.unref();
 
   return {
@@ -96,6 +119,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     hub,
     sessions,
     broker,
+    /** Resolves once the broker is connected (at once without Redis). */
+    started,
     log,
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,

@@ -33,6 +33,8 @@ export interface Config {
   historyMaxPerRoom: number;
   /** Delete messages older than this, ms (0 = keep forever). */
   historyMaxAgeMs: number;
+  /** Redis URL (redis://host:port): several instances share fan-out, presence, history and sessions. Empty: one process. */
+  redisUrl: string;
   /** Log threshold. */
   logLevel: LogLevel;
 }
@@ -212,6 +214,20 @@ export const OPTIONS = [
     doc: "delete messages older than this many days (0 = keep forever)",
     default: 0,
     parse: (raw, name) => integer(0, 100 * 365)(raw, name) * 24 * 3600 * 1000,
+  }),
+  option({
+    key: "redisUrl",
+    env: "REDIS_URL",
+    flag: "--redis-url",
+    doc: "Redis to share fan-out, presence, history and sessions between instances (empty = single process, SQLite)",
+    default: "",
+    shown: "none",
+    parse: (raw, name) => {
+      const url = raw.trim();
+      if (url !== "" && !/^rediss?:\/\/[^\s]+$/.test(url))
+        throw new ConfigError(`${name} must look like redis://host:6379, got "${raw}"`);
+      return url;
+    },
   }),
   option({
     key: "logLevel",

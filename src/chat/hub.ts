@@ -133,6 +133,11 @@ export class ChatHub {
     for (const sockets of [...this.online.values()]) for (const ws of [...sockets]) ws.close(code, reason);
   }
 
+  /** A `left` frame (for users whose last socket was on an instance that died). */
+  leftFrame(user: User, room: string): string {
+    return this.encode({ type: "left", user, data: null, room });
+  }
+
   /** Number of open sockets on this instance. */
   get connectionCount(): number {
     let count = 0;

@@ -29,7 +29,13 @@ export const parseResume = (query: Record<string, string | undefined>): ResumePo
   return { since: Number(since), rooms: rooms.slice(0, RESUME_MAX_ROOMS) };
 };
 
-export const chatSocket = (hub: ChatHub, sessions: Sessions, allowedOrigins: ReadonlySet<string>) =>
+export const chatSocket = (
+  hub: ChatHub,
+  sessions: Sessions,
+  allowedOrigins: ReadonlySet<string>,
+  /** False while the broker (Redis) is down: sockets are closed with 1013 "try again later". */
+  ready: () => boolean,
+) =>
   new Elysia({ name: "chat.socket", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
     .ws(CHAT_SOCKET_PATH, {
@@ -40,6 +46,7 @@ export const chatSocket = (hub: ChatHub, sessions: Sessions, allowedOrigins: Rea
         const { session } = ws.data;
         // Signed out between the upgrade and now.
         if (session.ended) return raw.close(CloseCode.InvalidUser, "Invalid user");
+        if (!ready()) return raw.close(CloseCode.TryAgainLater, "Service unavailable, reconnect");
         const resume = parseResume(ws.data.query);
         raw.data = new Connection(hub, session);
         hub.open(raw as Socket, resume);
