@@ -58,6 +58,15 @@ export const spawnServer = async (
   }
 };
 
+/** Polls `GET /` until it answers 200 (e.g. once a Redis-backed instance is connected). */
+export const waitUntilServing = async (base: string, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  while ((await fetch(`${base}/`).catch(() => undefined))?.status !== 200) {
+    if (Date.now() > deadline) throw new Error(`${base} did not start serving`);
+    await Bun.sleep(50);
+  }
+};
+
 /** Runs the server expecting it to exit; returns its exit code and output. */
 export const runToExit = async (args: string[], env: Record<string, string> = {}, timeoutMs = 15_000) => {
   const proc = Bun.spawn([process.execPath, join(ROOT, "src/index.ts"), ...args], {

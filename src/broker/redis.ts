@@ -147,6 +147,8 @@ export class RedisBroker implements Broker {
   private heartbeat: Timer | undefined;
   private reconnecting: Timer | undefined;
   private firstConnection: Promise<void> | undefined;
+  /** Sends whose id came back before the message itself did: acknowledged once delivered here too. */
+  private readonly awaitingDelivery = new Map<number, () => void>();
 
   constructor(private readonly deps: RedisBrokerDeps) {
     this.instanceId = deps.instanceId ?? crypto.randomUUID().slice(0, 12);
@@ -214,6 +216,8 @@ export class RedisBroker implements Broker {
     if (!this.up && this.reconnecting) return;
     const wasUp = this.up;
     this.up = false;
+    // Unacknowledged sends may or may not be stored: clients resend them with their cid.
+    this.awaitingDelivery.clear();
     clearInterval(this.heartbeat);
     for (const client of [this.pub, this.sub]) {
       if (!client) continue;
@@ -289,6 +293,13 @@ export class RedisBroker implements Broker {
     }
     const frame = payload.slice(at);
     for (const topic of topics) this.deps.deliver(topic, frame);
+    if (this.awaitingDelivery.size > 0) {
+      const done = this.awaitingDelivery.get(this.lastDeliveredId);
+      if (done) {
+        this.awaitingDelivery.delete(this.lastDeliveredId);
+        done();
+      }
+    }
   }
 
   private onControl(message: string): void {
@@ -330,7 +341,12 @@ export class RedisBroker implements Broker {
         String(CID_TTL_SECONDS),
         ...others,
       ])
-      .then(([id, duplicate]: [number, number]) => done({ id, duplicate: duplicate === 1 }), failed);
+      .then(([id, duplicate]: [number, number]) => {
+        // The script's answer and the published message travel on two connections: acknowledge
+        // after the message was delivered here, as the in-process broker does.
+        if (duplicate === 1 || id <= this.lastDeliveredId) done({ id, duplicate: duplicate === 1 });
+        else this.awaitingDelivery.set(id, () => done({ id, duplicate: false }));
+      }, failed);
   }
 
   publish(topic: string, text: string): void {

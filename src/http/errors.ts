@@ -34,19 +34,15 @@ export const errorHandler = (log: Logger) =>
       default: {
         const status =
           typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
-        if (status >= 500)
-          log.error("http.error", {
-            method: request.method,
-            path,
-            code: String(code),
-            message: String((error as Error)?.message ?? error),
-          });
+        const message = String((error as Error)?.message ?? error);
         set.status = status;
-        return apiError(
-          status,
-          status >= 500 ? "internal_error" : "error",
-          status >= 500 ? "Internal error" : String((error as Error)?.message ?? "Error"),
-        );
+        // A dependency (Redis) is down: say so, and that retrying is right.
+        if (status === 503) return apiError(503, "unavailable", message);
+        if (status >= 500) {
+          log.error("http.error", { method: request.method, path, code: String(code), message });
+          return apiError(status, "internal_error", "Internal error");
+        }
+        return apiError(status, "error", message);
       }
     }
   });
