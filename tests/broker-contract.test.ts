@@ -3,11 +3,11 @@
  * against the in-process broker and against the Redis broker (a real
  * redis-server). Cluster-only behaviours are in cluster.test.ts.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { CloseCode, type ServerFrameOf } from "../src/protocol";
 import type { Config } from "../src/config";
-import { Client, signIn, startApp, type Running } from "./helpers";
+import { signIn, trackApps } from "./helpers";
 import { TestRedis } from "./redis";
 
 const redis = new TestRedis();
@@ -30,23 +30,9 @@ const flavours: Array<[string, () => Promise<Partial<Config>>]> = [
 const texts = (frame: ServerFrameOf<"history">) => frame.data.map((m) => m.data);
 
 describe.each(flavours)("%s", (_name, configure) => {
-  const apps: Running[] = [];
-  const clients: Client[] = [];
-  const start = async () => {
-    const running = startApp(await configure());
-    apps.push(running);
-    await running.teahouse.started;
-    return running;
-  };
-  const connect = async (running: Running, cookie: string, query = "") => {
-    const client = await Client.connect(`${running.wsUrl}${query}`, cookie);
-    clients.push(client);
-    return client;
-  };
-  afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
-    for (const running of apps.splice(0)) await running.stop();
-  });
+  const apps = trackApps();
+  const start = async () => apps.start(await configure());
+  const connect = apps.connect;
 
   test("fan-out and presence: alice in two tabs and bob join once, chat, leave once", async () => {
     const running = await start();

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { RedisClient } from "bun";
 import { CloseCode } from "../src/protocol";
 import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from "../src/broker/redis";
-import { Client, signIn, startApp, type Running } from "./helpers";
+import { signIn, trackApps } from "./helpers";
 import { spawnServer, waitUntilServing, type ServerProcess } from "./process";
 import { TestRedis } from "./redis";
 
@@ -16,23 +16,11 @@ const redis = new TestRedis();
 beforeAll(() => redis.start());
 afterAll(() => redis.dispose());
 
-const apps: Running[] = [];
 const procs: ServerProcess[] = [];
-const clients: Client[] = [];
-const instance = async () => {
-  const running = startApp({ redisUrl: redis.url, secrets: [SECRET] });
-  apps.push(running);
-  await running.teahouse.started;
-  return running;
-};
-const connect = async (running: { wsUrl: string }, cookie: string, query = "") => {
-  const client = await Client.connect(`${running.wsUrl}${query}`, cookie);
-  clients.push(client);
-  return client;
-};
+const apps = trackApps();
+const instance = () => apps.start({ redisUrl: redis.url, secrets: [SECRET] });
+const connect = apps.connect;
 afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  for (const running of apps.splice(0)) await running.stop();
   for (const server of procs.splice(0)) server.proc.kill("SIGKILL");
   const client = new RedisClient(redis.url);
   await client.send("FLUSHALL", []);

@@ -2,6 +2,7 @@
  * Test helpers: boot the real app on port 0, sign in over HTTP, open real
  * WebSockets with the session cookie and read frames in order.
  */
+import { afterEach } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
 import { createApp, type TeahouseApp } from "../src/app";
 import { defaultConfig, type Config } from "../src/config";
@@ -33,6 +34,36 @@ export const startApp = (overrides: Partial<Config> = {}): Running => {
   const server = teahouse.listen();
   const base = `http://127.0.0.1:${server.port}`;
   return { teahouse, base, wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`, stop: () => teahouse.stop() };
+};
+
+/**
+ * Apps and sockets for one test file: `start` boots an app (awaiting its broker),
+ * `connect` opens a socket; after each test every socket is closed and every app stopped.
+ */
+export const trackApps = () => {
+  const apps: Running[] = [];
+  const clients: Client[] = [];
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    for (const running of apps.splice(0)) await running.stop();
+  });
+  return {
+    async start(overrides: Partial<Config> = {}): Promise<Running> {
+      const running = startApp(overrides);
+      apps.push(running);
+      await running.teahouse.started;
+      return running;
+    },
+    async connect(running: { wsUrl: string }, cookie: string, query = ""): Promise<Client> {
+      const client = await Client.connect(`${running.wsUrl}${query}`, cookie);
+      clients.push(client);
+      return client;
+    },
+    /** Forgets an app stopped by the test itself. */
+    forget(running: Running): void {
+      apps.splice(apps.indexOf(running), 1);
+    },
+  };
 };
 
 export interface SignedIn {

@@ -1,29 +1,14 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ErrorCode, type ServerFrameOf } from "../src/protocol";
-import { Client, signIn, startApp, type Running } from "./helpers";
+import { signIn, trackApps } from "./helpers";
 
-const apps: Running[] = [];
-const clients: Client[] = [];
-const start = (overrides: Parameters<typeof startApp>[0] = {}) => {
-  const running = startApp(overrides);
-  apps.push(running);
-  return running;
-};
-const connect = async (running: Running, cookie: string, query = "") => {
-  const client = await Client.connect(`${running.wsUrl}${query}`, cookie);
-  clients.push(client);
-  return client;
-};
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  for (const running of apps.splice(0)) await running.stop();
-});
+const { start, connect } = trackApps();
 
 const texts = (frame: ServerFrameOf<"history">) => frame.data.map((m) => m.data);
 
 describe("rooms", () => {
   test("a message in one room never reaches a socket only in another; presence is per room", async () => {
-    const running = start();
+    const running = await start();
     const alice = await signIn(running.base, "alice");
     const bob = await signIn(running.base, "bob");
     const carol = await signIn(running.base, "carol");
@@ -63,7 +48,7 @@ describe("rooms", () => {
   });
 
   test("room names are validated", async () => {
-    const running = start();
+    const running = await start();
     const alice = await signIn(running.base, "alice");
     const a = await connect(running, alice.cookie);
     for (const room of ["   ", "x".repeat(33), "a\u202Eb"]) {
@@ -75,7 +60,7 @@ describe("rooms", () => {
 
 describe("history", () => {
   test("joining a room sends its latest messages; `before` pages further back", async () => {
-    const running = start({ historyPageSize: 3 });
+    const running = await start({ historyPageSize: 3 });
     const alice = await signIn(running.base, "alice");
     const a = await connect(running, alice.cookie);
     a.send({ type: "join", room: "dev" });
@@ -99,7 +84,7 @@ describe("history", () => {
   });
 
   test("a private message is in its two users' history and nobody else's", async () => {
-    const running = start();
+    const running = await start();
     const alice = await signIn(running.base, "alice");
     const bob = await signIn(running.base, "bob");
     const carol = await signIn(running.base, "carol");
@@ -126,7 +111,7 @@ describe("history", () => {
   });
 
   test("a resend with the same cid is stored and broadcast once, and acknowledged each time", async () => {
-    const running = start();
+    const running = await start();
     const alice = await signIn(running.base, "alice");
     const bob = await signIn(running.base, "bob");
     const a = await connect(running, alice.cookie);
@@ -146,7 +131,7 @@ describe("history", () => {
 
 describe("recovery after reconnect", () => {
   test("a client that was away gets exactly the messages it missed, in order, with recovered: true", async () => {
-    const running = start();
+    const running = await start();
     const alice = await signIn(running.base, "alice");
     const bob = await signIn(running.base, "bob");
     const a = await connect(running, alice.cookie);
@@ -179,7 +164,7 @@ describe("recovery after reconnect", () => {
   });
 
   test("a gap beyond what history keeps gives recovered: false and the latest page", async () => {
-    const running = start({ historyMaxPerRoom: 2, historyPageSize: 2 });
+    const running = await start({ historyMaxPerRoom: 2, historyPageSize: 2 });
     const alice = await signIn(running.base, "alice");
     const a = await connect(running, alice.cookie);
     a.send("first");
