@@ -21,14 +21,26 @@ import { chatSocket } from "./chat/socket";
 import { errorHandler, SESSION_COOKIE } from "./http/errors";
 import { webRoutes } from "./web/routes";
 import { CloseCode } from "./protocol";
+import { createMetrics, type Metrics } from "./ops/metrics";
+import { opsRoutes, type Readiness } from "./ops/routes";
+import { accessLog } from "./ops/access-log";
+import { observeStoreWrites } from "./ops/store-metrics";
+import { embeddedAssets } from "./web/embedded";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
 
+/** On stop, how long closing sockets get to finish their close handshake before being cut. */
+export const STOP_DRAIN_MS = 2_000;
+/** How often stop() checks whether every socket has closed. */
+const STOP_POLL_MS = 10;
+
 export interface AppOptions {
   log?: Logger;
-  /** Folder served under /static (default: public/ next to the working directory). */
+  /** Folder served under /static (default: the set embedded in the executable, else public/ in the working directory). */
   publicDir?: string;
+  /** Metrics to report into (default: a fresh registry per app). */
+  metrics?: Metrics;
 }
 
 export const createApp = (config: Config, options: AppOptions = {}) => {
@@ -36,15 +48,23 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const db = openDatabase(config.dataDir);
   const secrets = loadSecrets(config.secrets, config.dataDir);
   const allowedOrigins = new Set(config.allowedOrigins);
+  const trustedProxies = new Set(config.trustProxy);
+  const metrics = options.metrics ?? createMetrics();
+  const assets = options.publicDir ?? embeddedAssets() ?? join(process.cwd(), "public");
   let server: Server<unknown> | null = null;
+  let stopping = false;
   // Memory mode: history in SQLite; frame and message ids share one sequence (above every stored id).
   const store =
     config.history && !config.redisUrl
       ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
       : null;
+  if (store) observeStoreWrites(store, metrics);
   const ids = new IdSequence(db, store?.maxId() ?? 0);
   const deliver = (topic: string, text: string) => {
-    server?.publish(topic, text);
+    if (!server) return;
+    const deliveries = server.subscriberCount(topic);
+    server.publish(topic, text);
+    metrics.frameSent(deliveries);
   };
   const onRevoke = (userId: number) => hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out");
   let broker: Broker;
@@ -76,7 +96,20 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     broker,
     limits: { maxMessageLength: config.maxMessageLength, historyPageSize: config.historyPageSize },
     log,
+    metrics,
   });
+  metrics.trackHub(hub);
+
+  const readiness: Readiness = () => {
+    if (stopping) return "shutting_down";
+    if (!broker.ready()) return "broker_unavailable";
+    try {
+      db.query("SELECT 1").get();
+      return undefined;
+    } catch {
+      return "store_unavailable";
+    }
+  };
 
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
@@ -89,8 +122,10 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       perMessageDeflate: false,
     },
   })
+    .use(accessLog({ log, metrics, trustedProxies }))
     .use(errorHandler(log))
-    .use(webRoutes(sessions, allowedOrigins, options.publicDir ?? join(process.cwd(), "public")))
+    .use(opsRoutes({ metrics, readiness }))
+    .use(webRoutes(sessions, allowedOrigins, assets))
     .use(
       authRoutes({
         sessions,
@@ -99,7 +134,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         onSessionEnded: (session) => broker.revokeUser(session.user.id),
       }),
     )
-    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready()));
+    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }));
 
   const housekeeping = () => {
     sessions.sweep();
@@ -122,6 +157,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     /** Resolves once the broker is connected (at once without Redis). */
     started,
     log,
+    metrics,
+    /** Where /static/* is served from: "embedded" in the compiled executable, else a folder. */
+    assets: typeof assets === "string" ? assets : "embedded",
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,
     /** Starts listening on config.host:config.port (port 0: any free port). */
@@ -130,13 +168,30 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       server = app.server!;
       return server;
     },
-    /** Closes every socket with "going away", stops listening and closes the database. */
+    /**
+     * Graceful stop: /readyz turns 503, the listener closes (no new
+     * connections), every socket gets 1001 "going away" and up to
+     * STOP_DRAIN_MS to finish its close handshake, then the rest is cut, the
+     * broker closed (queued messages committed) and the database
+     * checkpointed and closed. Safe to call twice.
+     */
     async stop(): Promise<void> {
+      if (stopping) return;
+      stopping = true;
       clearInterval(sweeper);
-      hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
+      const running = server;
+      if (running) {
+        // Stop accepting; in-flight requests and open sockets carry on for now.
+        void running.stop(false);
+        hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
+        const deadline = performance.now() + STOP_DRAIN_MS;
+        while (running.pendingWebSockets > 0 && performance.now() < deadline) await Bun.sleep(STOP_POLL_MS);
+      }
       await app.stop(true);
       server = null;
       await broker.close();
+      // Every write is committed; fold the WAL into the main file so a copy of DATA_DIR is one file.
+      if (db.filename !== ":memory:") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
       db.close();
     },
   };

@@ -3,6 +3,7 @@
  * flags (flags win), validated at start so a bad value fails fast with a
  * one-line message. The README's configuration table is this file's OPTIONS.
  */
+import { isIP } from "node:net";
 
 export interface Config {
   /** TCP port to listen on; 0 picks a free one (tests). */
@@ -37,6 +38,8 @@ export interface Config {
   redisUrl: string;
   /** Log threshold. */
   logLevel: LogLevel;
+  /** Socket peers (reverse proxies) whose X-Forwarded-For / X-Forwarded-Proto are believed; others' are ignored. */
+  trustProxy: string[];
 }
 
 export type LogLevel = "debug" | "info" | "warn" | "error" | "silent";
@@ -89,6 +92,12 @@ const origins = (raw: string, name: string): string[] =>
     if (url.origin !== origin.replace(/\/$/, ""))
       throw new ConfigError(`${name}: "${origin}" is not an origin like https://chat.example.com (no path)`);
     return url.origin;
+  });
+
+const ips = (raw: string, name: string): string[] =>
+  list(raw).map((ip) => {
+    if (isIP(ip) === 0) throw new ConfigError(`${name}: "${ip}" is not an IP address like 127.0.0.1 or ::1`);
+    return ip;
   });
 
 const option = <K extends keyof Config>(o: Option<K>): Option<K> => o;
@@ -179,7 +188,7 @@ export const OPTIONS = [
     key: "idleTimeoutSeconds",
     env: "WS_IDLE_TIMEOUT_SECONDS",
     flag: "--ws-idle-timeout-seconds",
-    doc: "close a socket silent this long; the server pings it first, so live clients never hit it",
+    doc: "close a socket silent this long; the server pings it first (4–16 s before), so live clients never hit it; keep a proxy's read timeout above it",
     default: 60,
     parse: integer(5, 960),
   }),
@@ -242,7 +251,34 @@ export const OPTIONS = [
       return level;
     },
   }),
+  option({
+    key: "trustProxy",
+    env: "TRUST_PROXY",
+    flag: "--trust-proxy",
+    doc: "IP addresses of reverse proxies whose X-Forwarded-For/-Proto headers are believed, comma-separated (e.g. 127.0.0.1); others' are ignored",
+    default: [],
+    shown: "none",
+    parse: ips,
+  }),
 ] as const;
+
+/** Timers of Bun's sockets (uWebSockets) fire on a 4-second tick. */
+const SOCKET_TIMER_TICK_S = 4;
+
+/**
+ * How long a socket may stay silent before the server pings it, for an idle
+ * timeout of `idleTimeoutSeconds` (WS_IDLE_TIMEOUT_SECONDS). Bun pings a
+ * silent socket `idleTimeout − margin` seconds after its last frame (margin
+ * 4, 8 or 16 s, leaving time for the pong), on its 4-second timer: 4 s for
+ * 5–8, 12 s for 20, 44 s for the default 60. A proxy's read timeout must be
+ * longer than this (deploy/nginx.conf: longer than the idle timeout itself).
+ */
+export const pingIntervalSeconds = (idleTimeoutSeconds: number): number => {
+  let margin = 4;
+  while (idleTimeoutSeconds - margin * 2 >= margin * 2 && margin < 16) margin *= 2;
+  const ticks = Math.max(1, Math.ceil((idleTimeoutSeconds - margin) / SOCKET_TIMER_TICK_S));
+  return ticks * SOCKET_TIMER_TICK_S;
+};
 
 /** The defaults, for tests and embedding: `{ ...defaultConfig(), port: 0 }`. */
 export const defaultConfig = (): Config => {

@@ -1,45 +1,99 @@
 /**
  * Entry point: read the configuration, start the app, stop cleanly on
  * SIGTERM/SIGINT. Everything else lives in createApp.
+ *
+ * Exit codes: 0 normal stop, 1 unexpected failure (or an unhealthy
+ * `--healthcheck`), 2 bad configuration or unusable data directory.
  */
 import { ConfigError, helpText, loadConfig } from "./config";
 import { createApp } from "./app";
 import { StoreError } from "./store/db";
 import pkg from "../package.json" with { type: "json" };
 
-const argv = process.argv.slice(2);
-if (argv.includes("--help") || argv.includes("-h")) {
-  console.log(helpText());
-  process.exit(0);
-}
-if (argv.includes("--version")) {
-  console.log(pkg.version);
-  process.exit(0);
-}
+/** A stop that takes longer than this is cut short (containers send SIGKILL after 10 s). */
+const SHUTDOWN_TIMEOUT_MS = 8_000;
+/** How long `--healthcheck` waits for /healthz. */
+const HEALTHCHECK_TIMEOUT_MS = 3_000;
 
-let teahouse: ReturnType<typeof createApp>;
-try {
-  teahouse = createApp(loadConfig(Bun.env, argv));
-} catch (error) {
-  if (error instanceof ConfigError || error instanceof StoreError) {
-    console.error(`teahouse: ${error.message}`);
-    process.exit(2);
-  }
-  throw error;
-}
+const EXIT_CONFIG = 2;
 
-const server = teahouse.listen();
-teahouse.log.info("listening", {
-  url: `http://${server.hostname === "0.0.0.0" ? "localhost" : server.hostname}:${server.port}/`,
-});
+/** Flags that act instead of starting the server. */
+const HEALTHCHECK_FLAG = "--healthcheck";
 
-let stopping = false;
-const stop = async (signal: string) => {
-  if (stopping) return;
-  stopping = true;
-  teahouse.log.info("stopping", { signal });
-  await teahouse.stop();
-  process.exit(0);
+const fail = (message: string, code = EXIT_CONFIG): never => {
+  console.error(`teahouse: ${message}`);
+  process.exit(code);
 };
-process.on("SIGTERM", () => void stop("SIGTERM"));
-process.on("SIGINT", () => void stop("SIGINT"));
+
+/**
+ * `teahouse --healthcheck`: asks the server configured by the same
+ * environment and flags for /healthz on loopback; exit 0 when it answers 200.
+ * For a container HEALTHCHECK in an image without curl.
+ */
+const healthcheck = async (argv: readonly string[]): Promise<never> => {
+  const config = loadConfig(Bun.env, argv);
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${config.port}/healthz`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(HEALTHCHECK_TIMEOUT_MS) });
+    if (response.status === 200) process.exit(0);
+    return fail(`${url} answered ${response.status}`, 1);
+  } catch (error) {
+    return fail(`${url}: ${(error as Error).message}`, 1);
+  }
+};
+
+const main = async (argv: readonly string[]): Promise<void> => {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(helpText());
+    process.exit(0);
+  }
+  if (argv.includes("--version")) {
+    console.log(pkg.version);
+    process.exit(0);
+  }
+  if (argv.includes(HEALTHCHECK_FLAG)) {
+    try {
+      await healthcheck(argv.filter((arg) => arg !== HEALTHCHECK_FLAG));
+    } catch (error) {
+      if (error instanceof ConfigError) fail(error.message);
+      throw error;
+    }
+  }
+
+  let teahouse: ReturnType<typeof createApp>;
+  try {
+    teahouse = createApp(loadConfig(Bun.env, argv));
+  } catch (error) {
+    if (error instanceof ConfigError || error instanceof StoreError) return fail(error.message);
+    throw error;
+  }
+
+  const server = teahouse.listen();
+  teahouse.log.info("listening", {
+    url: `http://${server.hostname === "0.0.0.0" ? "localhost" : server.hostname}:${server.port}/`,
+    version: pkg.version,
+    assets: teahouse.assets,
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    const startedAt = performance.now();
+    teahouse.log.info("stopping", { signal });
+    const timedOut = Symbol("timeout");
+    const timer = Bun.sleep(SHUTDOWN_TIMEOUT_MS).then(() => timedOut);
+    const outcome = await Promise.race([teahouse.stop().then(() => "stopped" as const), timer]);
+    if (outcome === timedOut) {
+      teahouse.log.error("stop.timeout", { ms: SHUTDOWN_TIMEOUT_MS });
+      process.exit(1);
+    }
+    teahouse.log.info("stopped", { ms: Math.round(performance.now() - startedAt) });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+};
+
+await main(process.argv.slice(2));

@@ -84,3 +84,48 @@ export const runToExit = async (args: string[], env: Record<string, string> = {}
   clearTimeout(timer);
   return { code, stdout, stderr };
 };
+
+/** Sends `signal` and resolves with the exit code; SIGKILL after `timeoutMs`. */
+export const stopProcess = async (
+  proc: Subprocess<"ignore" | "pipe" | "inherit", "pipe" | "inherit" | "ignore", "pipe" | "inherit" | "ignore">,
+  signal: NodeJS.Signals = "SIGTERM",
+  timeoutMs = 10_000,
+): Promise<number> => {
+  if (proc.exitCode !== null) return proc.exitCode;
+  proc.kill(signal);
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  return code;
+};
+
+/** A port that was free a moment ago on 127.0.0.1 (for programs that cannot take port 0, like nginx). */
+export const freePort = (): number => {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+};
+
+/** Polls `url` until it answers 200 or `timeoutMs` passes. */
+export const waitFor200 = async (url: string, timeoutMs = 10_000): Promise<void> => {
+  const deadline = Date.now() + timeoutMs;
+  let last = "";
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      if (response.status === 200) return;
+      last = `status ${response.status}`;
+    } catch (error) {
+      last = (error as Error).message;
+    }
+    await Bun.sleep(25);
+  }
+  throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (${last})`);
+};
+
+/** Runs a command to completion with a minimal environment; returns its exit code and output. */
+export const runCommand = (cmd: string[], cwd: string, env: Record<string, string> = {}) => {
+  const result = Bun.spawnSync(cmd, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+  return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
+};

@@ -15,6 +15,7 @@ import type { IdSequence } from "../store/db";
 import { ONLINE_SCOPE, type Broker, type Page } from "../broker/broker";
 import { roomTopic, userTopic } from "./topics";
 import type { Logger } from "../log";
+import type { Metrics } from "../ops/metrics";
 
 /** Limits the hub enforces on frames. */
 export interface ChatLimits {
@@ -30,6 +31,8 @@ export interface HubDeps {
   broker: Broker;
   limits: ChatLimits;
   log: Logger;
+  /** Counts refused frames (GET /metrics). */
+  metrics?: Pick<Metrics, "frameRefused">;
   now?: () => number;
 }
 
@@ -408,6 +411,7 @@ export class ChatHub {
   // ------------------------------------------------------------ encoding
 
   private refuse(ws: Socket, code: ErrorCode, message: string, cid?: string): void {
+    this.deps.metrics?.frameRefused(code);
     if (ws.readyState !== 1) return;
     ws.send(this.encode({ type: "error", user: null, data: { code, message, ...(cid ? { cid } : {}) } }));
   }

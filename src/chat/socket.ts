@@ -10,6 +10,9 @@
  * keeps per-connection memory small, hands the hub the raw text of every
  * frame (Elysia's parser would turn "007" into 7) and skips a wrapper
  * allocation per message.
+ *
+ * Each connection's life is logged (user id, client IP, close code, duration —
+ * never a message) and counted for /metrics.
  */
 import { Elysia } from "elysia";
 import type { ServerWebSocket } from "bun";
@@ -17,6 +20,48 @@ import { CHAT_SOCKET_PATH, CloseCode, RESUME_ROOMS_PARAM, RESUME_SINCE_PARAM } f
 import { authPlugin } from "../auth/plugin";
 import type { Sessions } from "../auth/sessions";
 import { Connection, type ChatHub, type ResumePoint, type Socket } from "./hub";
+import type { Session } from "../auth/sessions";
+import type { Logger } from "../log";
+import type { Metrics } from "../ops/metrics";
+import { resolveClient } from "../http/client";
+
+/** Where a socket's life is reported. */
+export interface SocketObserver {
+  log: Logger;
+  metrics: Metrics;
+  /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
+  trustedProxies: ReadonlySet<string>;
+}
+
+/** A Connection that also logs and counts its socket's open, frames and close. */
+class ObservedConnection extends Connection {
+  private readonly openedAt = performance.now();
+  constructor(
+    hub: ChatHub,
+    session: Session,
+    private readonly observer: SocketObserver,
+    private readonly ip: string,
+  ) {
+    super(hub, session);
+    observer.metrics.connectionOpened();
+    observer.log.info("ws.open", { user: session.user.id, ip });
+  }
+  override message(ws: Socket, message: string | Buffer): void {
+    this.observer.metrics.frameReceived();
+    super.message(ws, message);
+  }
+  override close(ws: Socket, code?: number): void {
+    this.observer.metrics.connectionClosed(code ?? 1005);
+    if (code === CloseCode.SlowConsumer) this.observer.metrics.slowConsumerClosed();
+    this.observer.log.info("ws.close", {
+      user: this.session.user.id,
+      ip: this.ip,
+      code: code ?? 1005,
+      seconds: Math.round((performance.now() - this.openedAt) / 100) / 10,
+    });
+    super.close(ws);
+  }
+}
 
 /** Most rooms a resume may name. */
 const RESUME_MAX_ROOMS = 50;
@@ -35,6 +80,7 @@ export const chatSocket = (
   allowedOrigins: ReadonlySet<string>,
   /** False while the broker (Redis) is down: sockets are closed with 1013 "try again later". */
   ready: () => boolean,
+  observer: SocketObserver,
 ) =>
   new Elysia({ name: "chat.socket", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
@@ -48,7 +94,8 @@ export const chatSocket = (
         if (session.ended) return raw.close(CloseCode.InvalidUser, "Invalid user");
         if (!ready()) return raw.close(CloseCode.TryAgainLater, "Service unavailable, reconnect");
         const resume = parseResume(ws.data.query);
-        raw.data = new Connection(hub, session);
+        const { ip } = resolveClient(ws.data.request.headers, raw.remoteAddress, observer.trustedProxies);
+        raw.data = new ObservedConnection(hub, session, observer, ip);
         hub.open(raw as Socket, resume);
       },
     });

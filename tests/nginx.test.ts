@@ -1,0 +1,159 @@
+/**
+ * Debian's nginx with deploy/nginx.conf in front of the app, on free loopback
+ * ports: pages, cached and gzipped assets, sign-in and chat through the proxy,
+ * and a socket idle for longer than nginx's proxy_read_timeout that the
+ * server's pings keep open.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { pingIntervalSeconds } from "../src/config";
+import { CHAT_SOCKET_PATH } from "../src/protocol";
+import { Client, signIn, startApp, type Running } from "./helpers";
+import { freePort, waitFor200 } from "./process";
+
+const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
+const DEPLOY_CONF = join(import.meta.dir, "..", "deploy", "nginx.conf");
+
+/** The app's idle timeout in this test: the server pings a silent socket every 4 s. */
+const WS_IDLE_TIMEOUT_S = 8;
+/** nginx's proxy_read_timeout in this test: longer than the ping interval, shorter than the idle wait. */
+const PROXY_READ_TIMEOUT_S = 6;
+/** How long the socket stays silent: well past proxy_read_timeout. */
+const IDLE_WAIT_MS = (PROXY_READ_TIMEOUT_S + 3) * 1000;
+
+let app: Running;
+let nginx: Subprocess<"ignore", "pipe", "pipe"> | undefined;
+let tmp: string;
+let base: string;
+const clients: Client[] = [];
+
+/** deploy/nginx.conf with the test's ports, paths and timeout; each replaced line must exist. */
+const testConfig = async (appPort: number, nginxPort: number): Promise<string> => {
+  let conf = await Bun.file(DEPLOY_CONF).text();
+  const replace = (from: string, to: string) => {
+    if (!conf.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}"; update this test`);
+    conf = conf.replaceAll(from, to);
+  };
+  replace("server 127.0.0.1:3000;", `server 127.0.0.1:${appPort};`);
+  replace("listen 80;", `listen 127.0.0.1:${nginxPort};`);
+  replace("proxy_read_timeout 300s;", `proxy_read_timeout ${PROXY_READ_TIMEOUT_S}s;`);
+  replace("/var/cache/nginx/teahouse", join(tmp, "cache"));
+  const temp = (name: string) => join(tmp, name);
+  return `daemon off;
+worker_processes 1;
+pid ${temp("nginx.pid")};
+error_log ${temp("error.log")} info;
+events { worker_connections 128; }
+http {
+  access_log ${temp("access.log")};
+  client_body_temp_path ${temp("client_body")};
+  proxy_temp_path ${temp("proxy")};
+  fastcgi_temp_path ${temp("fastcgi")};
+  uwsgi_temp_path ${temp("uwsgi")};
+  scgi_temp_path ${temp("scgi")};
+  types { text/html html; }
+${conf}
+}
+`;
+};
+
+beforeAll(async () => {
+  if (!NGINX)
+    throw new Error("nginx is not installed: apt-get install -y --no-install-recommends nginx (.ci/run does)");
+  app = startApp({ idleTimeoutSeconds: WS_IDLE_TIMEOUT_S, trustProxy: ["127.0.0.1"] });
+  tmp = mkdtempSync(join(tmpdir(), "teahouse-nginx-"));
+  chmodSync(tmp, 0o755); // nginx workers run as an unprivileged user and write the cache here
+  const nginxPort = freePort();
+  const appPort = Number(new URL(app.base).port);
+  await Bun.write(join(tmp, "nginx.conf"), await testConfig(appPort, nginxPort));
+  nginx = Bun.spawn([NGINX, "-p", tmp, "-c", join(tmp, "nginx.conf"), "-e", join(tmp, "error.log")], {
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  base = `http://127.0.0.1:${nginxPort}`;
+  try {
+    await waitFor200(`${base}/healthz`, 10_000);
+  } catch (error) {
+    const log = await Bun.file(join(tmp, "error.log"))
+      .text()
+      .catch(() => "");
+    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
+  }
+}, 30_000);
+
+afterAll(async () => {
+  for (const client of clients.splice(0)) client.close();
+  if (nginx) {
+    nginx.kill("SIGQUIT");
+    const timer = setTimeout(() => nginx?.kill("SIGKILL"), 5_000);
+    await nginx.exited;
+    clearTimeout(timer);
+  }
+  await app?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const connect = async (cookie: string): Promise<Client> => {
+  const client = await Client.connect(`${base.replace("http", "ws")}${CHAT_SOCKET_PATH}`, cookie);
+  clients.push(client);
+  return client;
+};
+
+describe("behind nginx (deploy/nginx.conf)", () => {
+  test("the ping interval is shorter than the test's proxy_read_timeout", () => {
+    expect(pingIntervalSeconds(WS_IDLE_TIMEOUT_S)).toBeLessThan(PROXY_READ_TIMEOUT_S);
+    // And with the defaults, shorter than nginx's own 60 s default.
+    expect(pingIntervalSeconds(60)).toBeLessThan(60);
+  });
+
+  test("page gzipped, assets cached by nginx, /metrics refused, sign-in and chat through the proxy", async () => {
+    const page = await fetch(`${base}/`, { headers: { "accept-encoding": "gzip" } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-encoding")).toBe("gzip");
+    expect(await page.text()).toContain("/static/");
+
+    const first = await fetch(`${base}/static/chat.css`);
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-cache-status")).toBe("MISS");
+    await first.arrayBuffer();
+    const second = await fetch(`${base}/static/chat.css`);
+    expect(second.headers.get("x-cache-status")).toBe("HIT");
+    expect(await second.text()).toBe(await Bun.file(join(import.meta.dir, "..", "public", "chat.css")).text());
+
+    expect((await fetch(`${base}/metrics`)).status).toBe(403);
+
+    const alice = await signIn(base, "alice");
+    const bob = await signIn(base, "bob");
+    const a = await connect(alice.cookie);
+    const b = await connect(bob.cookie);
+    await a.next("join", (frame) => frame.user.name === "bob");
+    b.send({ type: "chat", data: "through nginx" });
+    expect((await a.next("chat")).data).toBe("through nginx");
+    expect((await b.next("chat")).data).toBe("through nginx");
+  });
+
+  test(
+    `a socket silent for ${IDLE_WAIT_MS / 1000} s outlives proxy_read_timeout ${PROXY_READ_TIMEOUT_S} s`,
+    async () => {
+      const carol = await signIn(base, "carol");
+      const idle = await connect(carol.cookie);
+      await idle.next("list");
+      let pings = 0;
+      (idle.ws as unknown as EventTarget).addEventListener("ping", () => pings++);
+      await Bun.sleep(IDLE_WAIT_MS);
+      expect(idle.closed).toBeUndefined();
+      // What kept it open: the server's pings, relayed by nginx (about one per pingIntervalSeconds).
+      expect(pings).toBeGreaterThanOrEqual(
+        Math.floor(IDLE_WAIT_MS / 1000 / pingIntervalSeconds(WS_IDLE_TIMEOUT_S)) - 1,
+      );
+      expect(pings).toBeGreaterThanOrEqual(1);
+      idle.send({ type: "chat", data: "still here" });
+      expect((await idle.next("chat")).data).toBe("still here");
+    },
+    IDLE_WAIT_MS + 15_000,
+  );
+});
