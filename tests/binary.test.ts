@@ -15,6 +15,8 @@ import { runCommand as run, spawnServer, stopProcess, waitFor200, type ServerPro
 const PUBLIC_DIR = join(import.meta.dir, "..", "public");
 /** Containers get 10 s between SIGTERM and SIGKILL; teahouse must be far quicker with sockets open. */
 const STOP_BUDGET_MS = 3_000;
+/** Messages sent in the burst the SIGTERM interrupts. */
+const BURST = 1000;
 
 let tmp: string;
 let binary: string;
@@ -108,7 +110,7 @@ describe("the compiled executable", () => {
     expect(readdirSync(join(runDir, "data"))).toContain("teahouse.sqlite");
   });
 
-  test("SIGTERM with open sockets: 1001 to every client, exit 0 quickly, sessions kept for the restart", async () => {
+  test("SIGTERM during a burst: 1001 to every client, exit 0 quickly, every acknowledged message kept", async () => {
     const env = { DATA_DIR: join(tmp, "data-sigterm") };
     const server = await start(env);
     const alice = await signIn(server.base, "alice");
@@ -119,24 +121,50 @@ describe("the compiled executable", () => {
       await Client.connect(server.wsUrl, bob.cookie),
     ];
     clients.push(...sockets);
-    sockets[0]!.send({ type: "chat", data: "acknowledged before the stop", cid: "last" });
-    expect((await sockets[0]!.next("chat", (frame) => frame.cid === "last")).data).toBe("acknowledged before the stop");
+    const [sender] = sockets as [Client];
+    await sender.next("history", (frame) => frame.room === "lobby");
+    // A burst; SIGTERM as soon as the first message is acknowledged, while the rest is in flight.
+    const acked = new Map<string, number>();
+    sender.ws.addEventListener("message", (event) => {
+      const frame = JSON.parse(String(event.data)) as { type: string; data: { cid: string; id: number } };
+      if (frame.type === "ack") acked.set(frame.data.cid, frame.data.id);
+    });
+    for (let i = 0; i < BURST; i++) sender.send({ type: "chat", data: `burst ${i}`, cid: `b${i}` });
+    await sender.next("ack");
 
     const startedAt = performance.now();
     const code = await stopProcess(server.proc, "SIGTERM");
     const stopMs = performance.now() - startedAt;
-    console.log(`SIGTERM to exit with 3 sockets: ${Math.round(stopMs)} ms`);
+    console.log(`SIGTERM to exit with 3 sockets: ${Math.round(stopMs)} ms (${acked.size}/${BURST} acknowledged)`);
     expect(code).toBe(0);
     expect(stopMs).toBeLessThan(STOP_BUDGET_MS);
-    for (const socket of sockets) {
-      const closed = await socket.waitClose();
-      expect(closed.code).toBe(CloseCode.GoingAway);
-    }
+    for (const socket of sockets) expect((await socket.waitClose()).code).toBe(CloseCode.GoingAway);
     expect(server.output()).toContain('"event":"stopped"');
+    expect(acked.size).toBeGreaterThanOrEqual(1);
 
-    // Same data directory: the generated secret and the sessions survived.
+    // Same data directory: the secret, the sessions and every acknowledged message survived.
     const again = await start(env);
     expect((await fetch(`${again.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(200);
+    const reader = await Client.connect(again.wsUrl, alice.cookie);
+    clients.push(reader);
+    const stored = new Map<string | undefined, number>();
+    const lobby = (frame: { room?: string }) => frame.room === "lobby";
+    for (let page = await reader.next("history", lobby); ;) {
+      for (const message of page.data) stored.set(message.cid, message.id);
+      if (!page.more || page.data.length === 0) break;
+      reader.send({ type: "history", before: page.data[0]!.id });
+      page = await reader.next("history", lobby);
+    }
+    for (const [cid, id] of acked) expect(stored.get(cid)).toBe(id);
     expect(await stopProcess(again.proc, "SIGINT")).toBe(0);
+  });
+
+  test("--healthcheck exits 0 against a running server and 1 when nothing answers", async () => {
+    const server = await start();
+    expect(run([binary, "--healthcheck"], runDir, { PORT: String(server.port), HOST: "127.0.0.1" }).code).toBe(0);
+    await stopProcess(server.proc, "SIGTERM");
+    const down = run([binary, "--healthcheck", "--port", String(server.port)], runDir);
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain("/healthz");
   });
 });
