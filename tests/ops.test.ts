@@ -117,6 +117,7 @@ describe("logs", () => {
       proto: "http",
     });
     expect(logged.find((l) => l.event === "ws.open")).toMatchObject({ user: alice.user.id, ip: "127.0.0.1" });
+    expect(logged.find((l) => l.event === "http" && l.path === CHAT_SOCKET_PATH)).toMatchObject({ status: 101 });
     expect(logged.find((l) => l.event === "ws.close")).toMatchObject({ user: alice.user.id, code: 1000 });
   });
 

@@ -37,7 +37,9 @@ export const accessLog = ({ log, metrics, trustedProxies }: AccessLogDeps) => {
     })
     .onAfterResponse({ as: "global" }, ({ request, set, path }) => {
       const entry = pending.get(request);
-      const status = typeof set.status === "number" ? set.status : 200;
+      let status = typeof set.status === "number" ? set.status : 200;
+      // An accepted WebSocket upgrade leaves the status at 200; the client got 101 (ws.open follows).
+      if (status === 200 && request.headers.get("upgrade")?.toLowerCase() === "websocket") status = 101;
       metrics.httpResponse(status);
       const fields = {
         method: request.method,
