@@ -330,4 +330,5 @@ export const helpText = (): string =>
     ...OPTIONS.map((o) => `  ${`${o.flag} <value>`.padEnd(32)} ${o.doc} [${o.env}, default ${shownDefault(o)}]`),
     `  ${"--help".padEnd(32)} print this help`,
     `  ${"--version".padEnd(32)} print the version`,
+    `  ${"--healthcheck".padEnd(32)} ask the server configured like this for /healthz; exit 0 if healthy (container probes)`,
   ].join("\n");

@@ -15,6 +15,8 @@ import { runCommand as run, spawnServer, stopProcess, waitFor200, type ServerPro
 const PUBLIC_DIR = join(import.meta.dir, "..", "public");
 /** Containers get 10 s between SIGTERM and SIGKILL; teahouse must be far quicker with sockets open. */
 const STOP_BUDGET_MS = 3_000;
+/** Content types the page's assets must be served with, by extension. */
+const ASSET_TYPES: Record<string, RegExp> = { css: /^text\/css/, js: /javascript/, svg: /^image\/svg\+xml/ };
 /** Messages sent in the burst the SIGTERM interrupts. */
 const BURST = 1000;
 
@@ -54,7 +56,7 @@ describe("the compiled executable", () => {
   test("--help and --version print and exit 0; a bad flag or value is one line on stderr and exit 2", () => {
     const help = run([binary, "--help"], runDir);
     expect(help.code).toBe(0);
-    for (const flag of ["--port", "--trust-proxy", "--ws-idle-timeout-seconds", "--version"])
+    for (const flag of ["--port", "--trust-proxy", "--ws-idle-timeout-seconds", "--version", "--healthcheck"])
       expect(help.stdout).toContain(flag);
     const version = run([binary, "--version"], runDir);
     expect(version.code).toBe(0);
@@ -85,7 +87,8 @@ describe("the compiled executable", () => {
     for (const name of assets) {
       const asset = await fetch(`${server.base}/static/${name}`);
       expect(asset.status).toBe(200);
-      expect(asset.headers.get("content-type")).toMatch(name.endsWith(".css") ? /^text\/css/ : /javascript/);
+      const type = ASSET_TYPES[name.slice(name.lastIndexOf(".") + 1)] ?? /./;
+      expect(asset.headers.get("content-type")).toMatch(type);
       const etag = asset.headers.get("etag");
       expect(etag).toBeTruthy();
       expect((await fetch(`${server.base}/static/${name}`, { headers: { "if-none-match": etag! } })).status).toBe(304);
