@@ -37,7 +37,11 @@ interface ServedAsset {
   etag: string;
 }
 
-/** `GET /static/:name` from memory, with ETag revalidation (names carry no hash: browsers revalidate). */
+/**
+ * `GET /static/:name` from memory, with ETag revalidation (names carry no hash: browsers revalidate).
+ * Stand-in until the browser UI's src/web/assets.ts + routes.ts land: their `webRoutes` takes the same
+ * `string | AssetLoader`, so this function and its use in routes.ts go then, and embeddedAssets() stays.
+ */
 export const servedAssets = (load: AssetLoader) => {
   let loading: Promise<Map<string, ServedAsset>> | undefined;
   const loadAll = async () => {
