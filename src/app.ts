@@ -185,7 +185,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         void running.stop(false);
         hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
         const deadline = performance.now() + STOP_DRAIN_MS;
-        while (running.pendingWebSockets > 0 && performance.now() < deadline) await Bun.sleep(STOP_POLL_MS);
+        // Our close handler runs only once a socket is really gone (its close frame flushed or the peer dead).
+        while ((running.pendingWebSockets > 0 || hub.connectionCount > 0) && performance.now() < deadline)
+          await Bun.sleep(STOP_POLL_MS);
       }
       await app.stop(true);
       server = null;
