@@ -99,7 +99,6 @@ export class Chat {
     this.scroller.toBottom();
     this.refreshEmpty();
     if (!send()) conv.fail(cid, "err_disconnected");
-    this.lastTypingSent = 0;
   }
 
   /** The composer changed: tell the room, throttled. */
@@ -398,7 +397,6 @@ export class Chat {
     this.scroller.restore(conv);
     if (!conv.room && !conv.historyRequested) this.requestHistory(conv);
     this.typing.show(conv.room);
-    this.lastTypingSent = 0;
     this.renderHeader();
     this.renderSidebar();
     this.refreshEmpty();
