@@ -53,11 +53,7 @@ const assetCache = (load: AssetLoader) => {
  * `assets`: a folder of hand-written assets (the client is bundled from source
  * on first use), or a loader for a prebuilt set (see assets.ts).
  */
-export const webRoutes = (
-  sessions: Sessions,
-  allowedOrigins: ReadonlySet<string>,
-  assets: string | AssetLoader,
-) => {
+export const webRoutes = (sessions: Sessions, allowedOrigins: ReadonlySet<string>, assets: string | AssetLoader) => {
   const asset = assetCache(typeof assets === "string" ? sourceAssets(assets) : assets);
   const render = async (
     session: Session | undefined,

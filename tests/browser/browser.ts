@@ -71,7 +71,7 @@ export const signInAs = async (person: Person, base: string, name: string): Prom
   await page.locator("#name").press("Enter");
   await page.locator("#room-view").waitFor({ state: "visible" });
   // The socket is open once our own entry is in the user list.
-  await page.locator("#users li.self").waitFor();
+  await page.locator("#users li.self").waitFor({ state: "attached" });
 };
 
 /** Types a message in the composer and sends it with Enter. */

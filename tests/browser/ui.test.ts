@@ -51,12 +51,128 @@ describe("chatting", () => {
       // Own messages are marked and confirmed by the server's echo.
       await alice.page.locator("#messages li.message.mine:not(.pending)").filter({ hasText: "hello ben" }).waitFor();
       expect(await messageWithText(alice.page, "hi ann").getAttribute("class")).not.toContain("mine");
-      expect(await alice.page.locator("#text").evaluate((node) => node === document.activeElement)).toBe(true);
+      expect(await alice.page.locator("#text:focus").count()).toBe(1);
 
       await bob.context.close();
       await userEntry(alice.page, "ben").waitFor({ state: "detached" });
       expect(await alice.page.locator("#users li").count()).toBe(1);
       expect(alice.errors).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("privacy and safety", () => {
+  test(
+    "a private conversation reaches only its recipient",
+    async () => {
+      const [carl, dana, ed] = await Promise.all([person(), person(), person()]);
+      await signInAs(carl!, running.base, "carl");
+      await signInAs(dana!, running.base, "dana");
+      await signInAs(ed!, running.base, "ed");
+
+      await userEntry(carl!.page, "dana").locator("button").click();
+      await carl!.page.locator("#conv-title", { hasText: "dana" }).waitFor();
+      await say(carl!.page, "a secret for dana");
+      await carl!.page.locator("#messages li.message.mine:not(.pending)").waitFor();
+
+      // dana gets it in its own conversation, with an unread badge, not in the lobby.
+      const entry = dana!.page.locator("#private-list button", { hasText: "carl" });
+      await entry.locator(".badge", { hasText: "1" }).waitFor();
+      expect(await messageWithText(dana!.page, "a secret for dana").count()).toBe(0);
+      await entry.click();
+      await messageWithText(dana!.page, "a secret for dana").waitFor();
+      await say(dana!.page, "got it, carl");
+      await messageWithText(carl!.page, "got it, carl").waitFor();
+
+      // ed saw none of it, anywhere on the page.
+      expect(await ed!.page.getByText("a secret for dana").count()).toBe(0);
+      expect(await ed!.page.getByText("got it, carl").count()).toBe(0);
+      expect(await ed!.page.locator("#private-section").isHidden()).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "markup in a name or a message is shown as text and runs nothing",
+    async () => {
+      const [mallory, fay] = await Promise.all([person(), person()]);
+      const name = "<b>x</b>";
+      const attack = "<img src=x onerror=alert(1)>";
+      await signInAs(mallory!, running.base, name);
+      await signInAs(fay!, running.base, "fay");
+      await say(mallory!.page, attack);
+      await messageWithText(fay!.page, attack).waitFor();
+
+      for (const { page } of [mallory!, fay!]) {
+        await userEntry(page, name).waitFor();
+        expect(await page.locator("#room-view img, #room-view b").count()).toBe(0);
+      }
+      expect(await messageWithText(fay!.page, attack).locator(".name").textContent()).toBe(name);
+      // The server-rendered shell escapes the name too.
+      await mallory!.page.reload();
+      await mallory!.page.locator("#users li.self").waitFor({ state: "attached" });
+      expect(await mallory!.page.locator("#me").textContent()).toContain(name);
+      expect(await mallory!.page.locator("#room-view img, #room-view b").count()).toBe(0);
+      expect([...mallory!.dialogs, ...fay!.dialogs]).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("signing in and out", () => {
+  test(
+    "a taken name is refused inline; sign-out returns every tab to the sign-in view",
+    async () => {
+      const [gil, copycat] = await Promise.all([person(), person()]);
+      await signInAs(gil!, running.base, "gil");
+      const secondTab = await gil!.context.newPage();
+      await secondTab.goto(running.base);
+      await secondTab.locator("#users li.self").waitFor({ state: "attached" });
+
+      await copycat!.page.goto(running.base);
+      await copycat!.page.locator("#name").fill("GIL");
+      await copycat!.page.locator("#name").press("Enter");
+      await copycat!.page.locator("#signin-error", { hasText: "这个名字已被使用" }).waitFor();
+      expect(await copycat!.page.locator("#room-view").isHidden()).toBe(true);
+
+      await gil!.page.locator("#signout").click();
+      await gil!.page.locator("#signin-view").waitFor({ state: "visible" });
+      expect(await gil!.page.locator("#room-view").isHidden()).toBe(true);
+      // The other tab's socket is closed with 4002 and it returns to sign-in too, instead of reconnecting.
+      await secondTab.locator("#signin-view").waitFor({ state: "visible" });
+      // The cookie is gone: a reload stays signed out.
+      await gil!.page.reload();
+      expect(await gil!.page.locator("#signin-view").isVisible()).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("phone", () => {
+  test(
+    "a phone-width screen has no horizontal scroll; the user list is a drawer",
+    async () => {
+      const ivy = await person({ width: 360, height: 740 });
+      await signInAs(ivy, running.base, "ivy");
+      await say(ivy.page, `a long word: ${"w".repeat(300)}`);
+      await say(ivy.page, "line one\nline two");
+      await ivy.page.locator("#messages li.message.mine:not(.pending)").nth(1).waitFor();
+      const overflow = await ivy.page.evaluate(
+        "[document.documentElement.scrollWidth - innerWidth, document.body.scrollWidth - innerWidth]",
+      );
+      expect(overflow).toEqual([0, 0]);
+
+      const sidebar = ivy.page.locator("#sidebar");
+      expect(await sidebar.isVisible()).toBe(false);
+      await ivy.page.locator("#drawer-toggle").click();
+      await sidebar.waitFor({ state: "visible" });
+      await userEntry(ivy.page, "ivy").waitFor();
+      await ivy.page.keyboard.press("Escape");
+      await sidebar.waitFor({ state: "hidden" });
+      // The composer stays on screen.
+      const box = await ivy.page.locator("#text").boundingBox();
+      expect(box!.y + box!.height).toBeLessThanOrEqual(740);
     },
     TEST_TIMEOUT_MS,
   );
@@ -120,7 +236,7 @@ describe("languages", () => {
         const other = scene.lang === "zh" ? scenes[1] : scenes[0];
         expect(await page.locator("#signout").textContent()).toBe(other.expect.signOut);
         await page.reload();
-        await page.locator("#users li.self").waitFor();
+        await page.locator("#users li.self").waitFor({ state: "attached" });
         expect(await page.locator("#signout").textContent()).toBe(other.expect.signOut);
       },
       TEST_TIMEOUT_MS,

@@ -229,21 +229,21 @@ export class Chat {
   private onHistory(frame: ServerFrameOf<"history">): void {
     const messages = frame.data;
     for (const message of messages) this.since = Math.max(this.since, message.id);
-    // Neither room nor with: all private messages since the resume point, each to its conversation.
+    // Messages missed while away are news; a first page of history is not.
+    const news = frame.recovered === true;
+    if (frame.room === undefined && frame.with === undefined) {
+      // Private messages of every conversation (on connect and on resume): each to its own.
+      for (const message of messages)
+        if (message.type === "private") this.onMessage(this.privateConversationOf(message), message, news);
+      return;
+    }
     const target =
       frame.room !== undefined
         ? this.conversation(roomKey(frame.room))
-        : frame.with !== undefined
-          ? this.conversation(privateKey(frame.with), this.peerFrom(messages, frame.with))
-          : undefined;
-    if (!target) {
-      for (const message of messages)
-        if (message.type === "private") this.onMessage(this.privateConversationOf(message), message, true);
-      return;
-    }
-    const older = target.loadingOlder;
+        : this.conversation(privateKey(frame.with!), this.peerFrom(messages, frame.with!));
     target.historyRequested = true;
-    if (older) {
+    if (target.loadingOlder) {
+      // A page of older messages: insert above without moving what the reader sees.
       target.loadingOlder = false;
       target.more = frame.more;
       const add = () => messages.forEach((message) => target.addMessage(message));
@@ -255,11 +255,11 @@ export class Chat {
         target.clearConfirmed();
         target.addSystem("historyGap", {});
       }
-      if (frame.recovered !== true) target.more = frame.more;
-      for (const message of messages)
-        this.appendLive(target, () => target.addMessage(message)) && frame.recovered === true && !this.isMine(message)
-          ? this.countUnread(target)
-          : undefined;
+      if (!news) target.more = frame.more;
+      for (const message of messages) {
+        const added = this.appendLive(target, () => target.addMessage(message));
+        if (added && news && !this.isMine(message)) this.countUnread(target);
+      }
     }
     if (target === this.active) this.refreshEmpty();
     this.refreshLoadOlder();
@@ -286,6 +286,8 @@ export class Chat {
     if (status.state === "signed-out") return this.options.onSignedOut();
     if (status.state === "open") {
       this.connection.send({ type: "rooms" });
+      if (!this.resuming)
+        for (const room of this.joined) if (room !== DEFAULT_ROOM) this.connection.send({ type: "join", room });
       // Private conversations have no automatic history: ask for the open one.
       for (const conv of this.conversations.values())
         if (!conv.room && !conv.historyRequested) this.requestHistory(conv);
@@ -300,13 +302,21 @@ export class Chat {
     this.renderBanner();
   }
 
-  /** `since` and the rooms we were in, so the server sends exactly what we missed. */
+  /**
+   * `since` and the rooms we were in, so the server rejoins them and sends
+   * exactly what we missed. Before any message arrived there is nothing to
+   * resume from: the server then puts us in the lobby, and we rejoin the rest.
+   */
   private resumeQuery(): URLSearchParams {
     const query = new URLSearchParams();
-    if (this.since > 0) query.set(RESUME_SINCE_PARAM, String(this.since));
-    query.set(RESUME_ROOMS_PARAM, this.joined.join(","));
+    this.resuming = this.since > 0;
+    if (this.resuming) {
+      query.set(RESUME_SINCE_PARAM, String(this.since));
+      query.set(RESUME_ROOMS_PARAM, this.joined.join(","));
+    }
     return query;
   }
+  private resuming = false;
 
   private renderBanner(): void {
     clearInterval(this.countdown);
