@@ -3,6 +3,7 @@
  * own cookies) against one in-process server.
  */
 import { join } from "node:path";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
@@ -25,8 +26,11 @@ beforeAll(async () => {
   browser = await launchBrowser();
   running = startApp();
 }, TEST_TIMEOUT_MS);
+/** Run after each test, after its browser contexts are closed (e.g. stopping a server of its own). */
+const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const { context } of people.splice(0)) await context.close();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 afterAll(async () => {
   await browser?.close();
@@ -52,6 +56,19 @@ describe("chatting", () => {
       await alice.page.locator("#messages li.message.mine:not(.pending)").filter({ hasText: "hello ben" }).waitFor();
       expect(await messageWithText(alice.page, "hi ann").getAttribute("class")).not.toContain("mine");
       expect(await alice.page.locator("#text:focus").count()).toBe(1);
+
+      // A room of its own: its messages stay in it, and a later joiner gets them as history.
+      await alice.page.locator("#room-name").fill("dev");
+      await alice.page.locator("#room-name").press("Enter");
+      await alice.page.locator("#conv-title", { hasText: "# dev" }).waitFor();
+      await say(alice.page, "only in dev");
+      await alice.page.locator("#messages li.message.mine:not(.pending)").filter({ hasText: "only in dev" }).waitFor();
+      await bob.page.locator("#room-list button", { hasText: "dev" }).waitFor();
+      expect(await messageWithText(bob.page, "only in dev").count()).toBe(0);
+      await bob.page.locator("#room-list button", { hasText: "dev" }).click();
+      await messageWithText(bob.page, "only in dev").waitFor();
+      await bob.page.locator("#room-list button", { hasText: "lobby" }).click();
+      await messageWithText(bob.page, "hi ann").waitFor();
 
       await bob.context.close();
       await userEntry(alice.page, "ben").waitFor({ state: "detached" });
@@ -178,6 +195,50 @@ describe("phone", () => {
   );
 });
 
+describe("connection", () => {
+  test("the server stops and starts again: a banner, then the page reconnects by itself", async () => {
+    // Sessions and history on disk with a fixed secret, so they outlive the restart.
+    const dataDir = mkdtempSync(join(tmpdir(), "teahouse-browser-"));
+    const config = { dataDir, secrets: ["browser-restart-test-secret"] };
+    let server = startApp(config);
+    const port = Number(new URL(server.base).port);
+    try {
+      const [jo, kim] = await Promise.all([person(), person()]);
+      await signInAs(jo!, server.base, "jo");
+      await signInAs(kim!, server.base, "kim");
+      await say(kim!.page, "before the restart");
+      await messageWithText(jo!.page, "before the restart").waitFor();
+
+      await server.stop();
+      const banner = jo!.page.locator("#banner");
+      await banner.waitFor({ state: "visible" });
+      await jo!.page.locator("#reconnect-now").waitFor({ state: "visible" });
+      // Sent while down: marked failed at once, with a retry.
+      await say(jo!.page, "sent while down");
+      await jo!.page.locator("#messages li.message.failed .retry").waitFor();
+
+      server = startApp({ ...config, port });
+      await banner.waitFor({ state: "hidden", timeout: 40_000 });
+      await kim!.page.locator("#banner").waitFor({ state: "hidden", timeout: 40_000 });
+      await userEntry(jo!.page, "kim").waitFor();
+
+      await jo!.page.locator("#messages li.message.failed .retry").click();
+      await messageWithText(kim!.page, "sent while down").waitFor();
+      await jo!.page.locator("#messages li.message.failed").waitFor({ state: "detached" });
+      await say(kim!.page, "after the restart");
+      await messageWithText(jo!.page, "after the restart").waitFor();
+      // Resumed, not replayed: every message once, the user list refreshed.
+      for (const text of ["before the restart", "sent while down", "after the restart"])
+        expect(await messageWithText(jo!.page, text).count()).toBe(1);
+      expect(await jo!.page.locator("#users li").count()).toBe(2);
+      expect(jo!.dialogs).toEqual([]);
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+});
+
 /** Screenshots go to docs/ (committed, shown in the README) with SCREENSHOTS=1, else to a temporary folder. */
 const SCREENSHOT_DIR = Bun.env.SCREENSHOTS === "1" ? join(import.meta.dir, "..", "..", "docs") : tmpdir();
 
@@ -192,6 +253,8 @@ describe("languages", () => {
         "欢迎欢迎～今天想聊点什么？",
         "聊聊 Bun 和 Elysia 吧，\n用它们写个聊天室真的很快。",
       ],
+      private: "晚上一起喝茶？",
+      room: "周末爬山",
       expect: { signOut: "退出", send: "发送" },
     },
     {
@@ -203,6 +266,8 @@ describe("languages", () => {
         "Welcome! What shall we talk about?",
         "Bun and Elysia —\na chat room in an afternoon.",
       ],
+      private: "Tea tonight?",
+      room: "hiking",
       expect: { signOut: "Sign out", send: "Send" },
     },
   ] as const;
@@ -211,10 +276,15 @@ describe("languages", () => {
     test(
       `the room in ${scene.lang}, from Accept-Language, with a screenshot`,
       async () => {
-        const [me, second, third] = await Promise.all(scene.names.map(() => person({ locale: scene.locale })));
-        await signInAs(me!, running.base, scene.names[0]);
-        await signInAs(second!, running.base, scene.names[1]);
-        await signInAs(third!, running.base, scene.names[2]);
+        // A server of its own, so the picture shows only this scene.
+        const stage = startApp();
+        cleanups.push(() => stage.stop());
+        const [me, second, third] = await Promise.all(
+          scene.names.map(() => person({ locale: scene.locale, width: 1024, height: 640 })),
+        );
+        await signInAs(me!, stage.base, scene.names[0]);
+        await signInAs(second!, stage.base, scene.names[1]);
+        await signInAs(third!, stage.base, scene.names[2]);
         await say(me!.page, scene.lines[0]);
         await messageWithText(second!.page, scene.lines[0]).waitFor();
         await say(second!.page, scene.lines[1]);
@@ -222,6 +292,13 @@ describe("languages", () => {
         await say(third!.page, scene.lines[2]);
         await messageWithText(me!.page, scene.lines[2]).waitFor();
         // Typing is throttled (and the server drops one within a second of the last): keep typing a while.
+        await third!.page.locator("#users button", { hasText: scene.names[0] }).click();
+        await say(third!.page, scene.private);
+        await me!.page.locator("#private-list .badge", { hasText: "1" }).waitFor();
+        await me!.page.locator("#room-name").fill(scene.room);
+        await me!.page.locator("#join-room button").click();
+        await me!.page.locator("#conv-title", { hasText: scene.room }).waitFor();
+        await me!.page.locator("#room-list button", { hasText: "lobby" }).click();
         await second!.page.locator("#text").pressSequentially("👍👍👍👍👍👍", { delay: 500 });
         await me!.page.locator("#typing").filter({ hasText: scene.names[1] }).waitFor();
 

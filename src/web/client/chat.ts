@@ -15,14 +15,17 @@ import {
 import { errorKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
 import { Conversation, privateKey, roomKey, type Message } from "./conversation";
-import { byId } from "./dom";
+import { byId, el } from "./dom";
 import { Scroller } from "./scroller";
-import { renderPrivates, renderRooms, renderUsers } from "./sidebar";
+import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
 import { Typing } from "./typing";
 
 /** Send at most one `typing` frame this often while keys are pressed (the indicator lives TYPING_TTL_MS). */
 const TYPING_SEND_EVERY_MS = TYPING_TTL_MS / 2;
+
+/** Wait this long after a join/leave before asking for the room list again (a burst asks once). */
+const ROOMS_REFRESH_DELAY_MS = 1500;
 
 /** A random id for a message, unique enough per sender (crypto.randomUUID needs a secure context; this does not). */
 const newCid = (): string => {
@@ -68,7 +71,7 @@ export class Chat {
       onStatus: (status) => this.onStatus(status),
     });
     document.addEventListener("visibilitychange", this.onVisibility);
-    byId("me").textContent = me.name;
+    this.renderMe();
     this.show(this.active);
     this.connection.start();
   }
@@ -76,6 +79,7 @@ export class Chat {
   dispose(): void {
     this.connection.stop();
     clearInterval(this.countdown);
+    clearTimeout(this.roomsTimer);
     this.typing.clear();
     document.removeEventListener("visibilitychange", this.onVisibility);
     document.title = t("appName");
@@ -193,10 +197,12 @@ export class Chat {
 
   private onList(frame: ServerFrameOf<"list">): void {
     this.me = frame.user;
+    this.renderMe();
     if (!this.joined.includes(frame.room)) this.joined.push(frame.room);
     this.members.set(frame.room, new Map(frame.data.map((user) => [user.id, user])));
     this.conversation(roomKey(frame.room));
     this.renderSidebar();
+    this.refreshRoomsSoon();
   }
 
   private onPresence(frame: ServerFrameOf<"join"> | ServerFrameOf<"left">): void {
@@ -215,7 +221,15 @@ export class Chat {
     }
     if (frame.type === "left") this.typing.remove(frame.room, frame.user.id);
     this.renderSidebar();
+    this.refreshRoomsSoon();
   }
+
+  /** Member counts of rooms we are not in change unseen: ask again after presence settles. */
+  private refreshRoomsSoon(): void {
+    clearTimeout(this.roomsTimer);
+    this.roomsTimer = setTimeout(() => this.connection.send({ type: "rooms" }), ROOMS_REFRESH_DELAY_MS);
+  }
+  private roomsTimer: ReturnType<typeof setTimeout> | undefined;
 
   private onMessage(conv: Conversation, message: Message, live: boolean): void {
     this.since = Math.max(this.since, message.id);
@@ -414,6 +428,10 @@ export class Chat {
   }
 
   // ------------------------------------------------------------ rendering
+
+  private renderMe(): void {
+    byId("me").replaceChildren(avatar(this.me), el("span", { class: "me-name", text: this.me.name }));
+  }
 
   private renderHeader(): void {
     const conv = this.active;
