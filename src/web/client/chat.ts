@@ -55,6 +55,11 @@ export class Chat {
   private status: ConnectionStatus = { state: "connecting" };
   private countdown: ReturnType<typeof setInterval> | undefined;
   private lastTypingSent = 0;
+  private roomsTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The current connect carries a resume point (so the server rejoins our rooms). */
+  private resuming = false;
+  /** Some connect succeeded before: later connects are "reconnecting". */
+  private everOpened = false;
   private readonly scroller: Scroller;
   private readonly typing: Typing;
 
@@ -229,7 +234,6 @@ export class Chat {
     clearTimeout(this.roomsTimer);
     this.roomsTimer = setTimeout(() => this.connection.send({ type: "rooms" }), ROOMS_REFRESH_DELAY_MS);
   }
-  private roomsTimer: ReturnType<typeof setTimeout> | undefined;
 
   private onMessage(conv: Conversation, message: Message, live: boolean): void {
     this.since = Math.max(this.since, message.id);
@@ -237,7 +241,8 @@ export class Chat {
     const mine = message.user.id === this.me.id;
     const added = this.appendLive(conv, () => conv.addMessage(message), mine);
     if (added && live && !mine) this.countUnread(conv);
-    this.renderSidebar();
+    // The sidebar shows unread counts and private conversations, nothing about the open room.
+    if (added && (conv !== this.active || !conv.room)) this.renderSidebar();
   }
 
   private onHistory(frame: ServerFrameOf<"history">): void {
@@ -330,14 +335,14 @@ export class Chat {
     }
     return query;
   }
-  private resuming = false;
 
   private renderBanner(): void {
     clearInterval(this.countdown);
     const banner = byId("banner");
     const text = byId("banner-text");
     const status = this.status;
-    banner.hidden = status.state === "open" || (status.state === "connecting" && this.since === 0 && !this.everOpened);
+    // The first connect is quiet; only a lost connection is news.
+    banner.hidden = status.state === "open" || (status.state === "connecting" && !this.everOpened);
     if (status.state === "open") this.everOpened = true;
     byId("reconnect-now").hidden = status.state !== "waiting";
     if (status.state === "waiting") {
@@ -349,7 +354,6 @@ export class Chat {
       this.countdown = setInterval(tick, 1000);
     } else if (status.state === "connecting") label(text, this.everOpened ? "reconnecting" : "connecting");
   }
-  private everOpened = false;
 
   // ------------------------------------------------------------ conversations
 

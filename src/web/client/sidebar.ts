@@ -29,9 +29,23 @@ export interface RoomEntry {
   members: number | undefined;
 }
 
+/**
+ * Replaces a list's entries, keeping keyboard focus on the same entry (by
+ * `data-key`): lists are rebuilt on every change, and someone tabbing
+ * through them must not be thrown out.
+ */
+const replaceEntries = (list: HTMLElement, items: HTMLElement[]): void => {
+  const focused = list.contains(document.activeElement)
+    ? (document.activeElement as HTMLElement).dataset.key
+    : undefined;
+  list.replaceChildren(...items);
+  if (focused !== undefined) list.querySelector<HTMLElement>(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+};
+
 export const renderRooms = (list: HTMLElement, rooms: RoomEntry[], open: (room: string) => void): void => {
-  list.replaceChildren(
-    ...rooms.map((room) => {
+  replaceEntries(
+    list,
+    rooms.map((room) => {
       const button = el(
         "button",
         { class: room.joined ? "entry" : "entry not-joined", attrs: { type: "button" } },
@@ -40,6 +54,7 @@ export const renderRooms = (list: HTMLElement, rooms: RoomEntry[], open: (room: 
       );
       if (room.members !== undefined) button.append(el("span", { class: "count", text: String(room.members) }));
       button.append(badge(room.unread));
+      button.dataset.key = room.name;
       if (room.active) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => open(room.name));
       return el("li", {}, button);
@@ -55,8 +70,9 @@ export interface PrivateEntry {
 }
 
 export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open: (peer: User) => void): void => {
-  list.replaceChildren(
-    ...entries.map((entry) => {
+  replaceEntries(
+    list,
+    entries.map((entry) => {
       const button = el(
         "button",
         { class: entry.online ? "entry" : "entry offline", attrs: { type: "button" } },
@@ -64,6 +80,7 @@ export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open:
         el("span", { class: "label", text: entry.peer.name }),
         badge(entry.unread),
       );
+      button.dataset.key = String(entry.peer.id);
       if (entry.active) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => open(entry.peer));
       return el("li", {}, button);
@@ -73,8 +90,9 @@ export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open:
 
 export const renderUsers = (list: HTMLElement, users: User[], me: User, open: (peer: User) => void): void => {
   const sorted = [...users].sort((a, b) => (a.id === me.id ? -1 : b.id === me.id ? 1 : a.name.localeCompare(b.name)));
-  list.replaceChildren(
-    ...sorted.map((user) => {
+  replaceEntries(
+    list,
+    sorted.map((user) => {
       const self = user.id === me.id;
       const name = el("span", { class: "label", text: user.name });
       const item = el("li", { class: self ? "user self" : "user" });
@@ -86,6 +104,7 @@ export const renderUsers = (list: HTMLElement, users: User[], me: User, open: (p
       } else {
         const button = el("button", { class: "entry", attrs: { type: "button" } }, avatar(user), name);
         button.setAttribute("aria-label", t("openPrivate", { name: user.name }));
+        button.dataset.key = String(user.id);
         button.addEventListener("click", () => open(user));
         item.append(button);
       }
