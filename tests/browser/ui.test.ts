@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
-import { startApp, type Running } from "../helpers";
+import { Client, signIn, startApp, type Running } from "../helpers";
 import { launchBrowser, messageWithText, newPerson, say, signInAs, userEntry, type Person } from "./browser";
 
 /** Generous: the machine is shared, and each test drives several browser contexts. */
@@ -74,6 +74,45 @@ describe("chatting", () => {
       await userEntry(alice.page, "ben").waitFor({ state: "detached" });
       expect(await alice.page.locator("#users li").count()).toBe(1);
       expect(alice.errors).toEqual([]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("history and scrolling", () => {
+  test(
+    "a newcomer sees the latest page, pages back with 'load older', and is not yanked down while reading",
+    async () => {
+      const stage = startApp({ historyPageSize: 10 });
+      cleanups.push(() => stage.stop());
+      const bot = await signIn(stage.base, "bot");
+      const socket = await Client.connect(stage.wsUrl, bot.cookie);
+      cleanups.push(async () => socket.close());
+      for (let n = 1; n <= 25; n++) socket.send({ type: "chat", data: `message ${n}`, cid: `c${n}` });
+      await socket.next("ack", (ack) => ack.data.cid === "c25", 10_000);
+
+      const lee = await person({ width: 800, height: 500 });
+      await signInAs(lee, stage.base, "lee");
+      await messageWithText(lee.page, "message 25").waitFor();
+      expect(await lee.page.locator("#messages li.message").count()).toBe(10);
+      const older = lee.page.locator("#load-older");
+      await older.click();
+      await messageWithText(lee.page, "message 11").waitFor();
+      await older.click();
+      await messageWithText(lee.page, "message 1").waitFor();
+      await older.waitFor({ state: "hidden" });
+      const texts = await lee.page.locator("#messages li.message .text").allTextContents();
+      expect(texts).toEqual(Array.from({ length: 25 }, (_, i) => `message ${i + 1}`));
+
+      // Reading old messages: a new one does not scroll the list, a chip offers to.
+      await lee.page.evaluate("document.getElementById('scroller').scrollTop = 0");
+      socket.send({ type: "chat", data: "message 26" });
+      const chip = lee.page.locator("#new-messages");
+      await chip.waitFor({ state: "visible" });
+      expect(await lee.page.evaluate("document.getElementById('scroller').scrollTop")).toBe(0);
+      await chip.click();
+      await chip.waitFor({ state: "hidden" });
+      expect(await messageWithText(lee.page, "message 26").isVisible()).toBe(true);
     },
     TEST_TIMEOUT_MS,
   );
@@ -173,8 +212,15 @@ describe("phone", () => {
       const ivy = await person({ width: 360, height: 740 });
       await signInAs(ivy, running.base, "ivy");
       await say(ivy.page, `a long word: ${"w".repeat(300)}`);
-      await say(ivy.page, "line one\nline two");
+      // Shift+Enter is a new line, Enter sends.
+      const composer = ivy.page.locator("#text");
+      await composer.pressSequentially("line one");
+      await composer.press("Shift+Enter");
+      await composer.pressSequentially("line two");
+      await composer.press("Enter");
       await ivy.page.locator("#messages li.message.mine:not(.pending)").nth(1).waitFor();
+      expect(await ivy.page.locator("#messages li.message .text").nth(1).textContent()).toBe("line one\nline two");
+      expect(await composer.inputValue()).toBe("");
       const overflow = await ivy.page.evaluate(
         "[document.documentElement.scrollWidth - innerWidth, document.body.scrollWidth - innerWidth]",
       );
