@@ -127,6 +127,10 @@ describe("privacy and safety", () => {
       await signInAs(dana!, running.base, "dana");
       await signInAs(ed!, running.base, "ed");
 
+      // dana's tab is in the background: the title counts what arrives.
+      await dana!.page.evaluate(
+        "Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }); document.dispatchEvent(new Event('visibilitychange'))",
+      );
       await userEntry(carl!.page, "dana").locator("button").click();
       await carl!.page.locator("#conv-title", { hasText: "dana" }).waitFor();
       await say(carl!.page, "a secret for dana");
@@ -136,6 +140,11 @@ describe("privacy and safety", () => {
       const entry = dana!.page.locator("#private-list button", { hasText: "carl" });
       await entry.locator(".badge", { hasText: "1" }).waitFor();
       expect(await messageWithText(dana!.page, "a secret for dana").count()).toBe(0);
+      expect(await dana!.page.title()).toBe("(1) 茶馆");
+      await dana!.page.evaluate(
+        "Object.defineProperty(document, 'hidden', { configurable: true, get: () => false }); document.dispatchEvent(new Event('visibilitychange'))",
+      );
+      expect(await dana!.page.title()).toBe("茶馆");
       await entry.click();
       await messageWithText(dana!.page, "a secret for dana").waitFor();
       await say(dana!.page, "got it, carl");
