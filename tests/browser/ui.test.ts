@@ -24,8 +24,14 @@ const person = async (options?: Parameters<typeof newPerson>[1]) => {
 
 beforeAll(async () => {
   browser = await launchBrowser();
-  running = startApp();
+  running = await started(startApp());
 }, TEST_TIMEOUT_MS);
+/** Resolves once the app is ready (its broker connected). */
+const started = async (app: Running): Promise<Running> => {
+  await app.teahouse.started;
+  return app;
+};
+
 /** Run after each test, after its browser contexts are closed (e.g. stopping a server of its own). */
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -83,7 +89,7 @@ describe("history and scrolling", () => {
   test(
     "a newcomer sees the latest page, pages back with 'load older', and is not yanked down while reading",
     async () => {
-      const stage = startApp({ historyPageSize: 10 });
+      const stage = await started(startApp({ historyPageSize: 10 }));
       cleanups.push(() => stage.stop());
       const bot = await signIn(stage.base, "bot");
       const socket = await Client.connect(stage.wsUrl, bot.cookie);
@@ -228,7 +234,7 @@ describe("phone", () => {
       await composer.pressSequentially("line two");
       await composer.press("Enter");
       await ivy.page.locator("#messages li.message.mine:not(.pending)").nth(1).waitFor();
-      expect(await ivy.page.locator("#messages li.message .text").nth(1).textContent()).toBe("line one\nline two");
+      expect(await ivy.page.locator("#messages li.message.mine .text").nth(1).textContent()).toBe("line one\nline two");
       expect(await composer.inputValue()).toBe("");
       const overflow = await ivy.page.evaluate(
         "[document.documentElement.scrollWidth - innerWidth, document.body.scrollWidth - innerWidth]",
@@ -255,7 +261,7 @@ describe("connection", () => {
     // Sessions and history on disk with a fixed secret, so they outlive the restart.
     const dataDir = mkdtempSync(join(tmpdir(), "teahouse-browser-"));
     const config = { dataDir, secrets: ["browser-restart-test-secret"] };
-    let server = startApp(config);
+    let server = await started(startApp(config));
     const port = Number(new URL(server.base).port);
     try {
       const [jo, kim] = await Promise.all([person(), person()]);
@@ -272,7 +278,7 @@ describe("connection", () => {
       await say(jo!.page, "sent while down");
       await jo!.page.locator("#messages li.message.failed .retry").waitFor();
 
-      server = startApp({ ...config, port });
+      server = await started(startApp({ ...config, port }));
       await banner.waitFor({ state: "hidden", timeout: 40_000 });
       await kim!.page.locator("#banner").waitFor({ state: "hidden", timeout: 40_000 });
       await userEntry(jo!.page, "kim").waitFor();
@@ -332,7 +338,7 @@ describe("languages", () => {
       `the room in ${scene.lang}, from Accept-Language, with a screenshot`,
       async () => {
         // A server of its own, so the picture shows only this scene.
-        const stage = startApp();
+        const stage = await started(startApp());
         cleanups.push(() => stage.stop());
         const [me, second, third] = await Promise.all(
           scene.names.map(() => person({ locale: scene.locale, width: 1024, height: 640 })),
