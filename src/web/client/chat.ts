@@ -43,6 +43,8 @@ export class Chat {
   private readonly conversations = new Map<string, Conversation>();
   /** Rooms this socket is in, lobby first. */
   private readonly joined: string[] = [DEFAULT_ROOM];
+  /** Joins sent and not yet answered with `list`, oldest first (an `invalid_room` error refers to the oldest). */
+  private readonly pendingJoins: string[] = [];
   /** Room → user id → user, from `list`, `join` and `left`. */
   private readonly members = new Map<string, Map<number, User>>();
   /** Every room on the server with its member count (`rooms` frame). */
@@ -118,9 +120,13 @@ export class Chat {
     if (this.connection.send({ type: "typing", room })) this.lastTypingSent = now;
   }
 
-  openRoom(room: string): void {
+  openRoom(name: string): void {
+    // The server's normalisation, so the name we track is the one its frames carry.
+    const room = name.normalize("NFC").trim().replace(/\s+/gu, " ");
+    if (room === "") return;
     if (!this.joined.includes(room)) {
       this.joined.push(room);
+      this.pendingJoins.push(room);
       this.connection.send({ type: "join", room });
     }
     this.show(this.conversation(roomKey(room)));
@@ -130,11 +136,17 @@ export class Chat {
     const room = this.active.room;
     if (!room || room === DEFAULT_ROOM) return;
     this.connection.send({ type: "leave", room });
-    this.joined.splice(this.joined.indexOf(room), 1);
-    this.members.delete(room);
-    this.conversations.delete(roomKey(room));
-    this.show(this.conversation(roomKey(DEFAULT_ROOM)));
+    this.forgetRoom(room);
     this.connection.send({ type: "rooms" });
+  }
+
+  private forgetRoom(room: string): void {
+    if (this.joined.includes(room)) this.joined.splice(this.joined.indexOf(room), 1);
+    this.members.delete(room);
+    const conv = this.conversations.get(roomKey(room));
+    this.conversations.delete(roomKey(room));
+    if (conv === this.active) this.show(this.conversation(roomKey(DEFAULT_ROOM)));
+    else this.renderSidebar();
   }
 
   openPrivate(peer: User): void {
@@ -204,6 +216,8 @@ export class Chat {
     this.me = frame.user;
     this.renderMe();
     if (!this.joined.includes(frame.room)) this.joined.push(frame.room);
+    const pending = this.pendingJoins.indexOf(frame.room);
+    if (pending >= 0) this.pendingJoins.splice(pending, 1);
     this.members.set(frame.room, new Map(frame.data.map((user) => [user.id, user])));
     this.conversation(roomKey(frame.room));
     this.renderSidebar();
@@ -293,6 +307,10 @@ export class Chat {
       return;
     }
     if (frame.data.code === "rate_limited") return; // a dropped typing frame: nothing to show
+    if (frame.data.code === "invalid_room") {
+      const room = this.pendingJoins.shift();
+      if (room !== undefined) this.forgetRoom(room);
+    }
     this.active.addSystem(key, params);
     this.scroller.toBottom();
   }
@@ -312,6 +330,8 @@ export class Chat {
         if (!conv.room && !conv.historyRequested) this.requestHistory(conv);
     }
     if (wasOpen && status.state !== "open") {
+      // Unanswered joins are in `joined`, so the resume rejoins them.
+      this.pendingJoins.length = 0;
       for (const conv of this.conversations.values()) {
         conv.failPending();
         conv.loadingOlder = false;
