@@ -298,6 +298,22 @@ describe("connection", () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 90_000);
+  test("a server that no longer knows the session: the page returns to sign-in instead of retrying forever", async () => {
+    let server = await started(startApp());
+    const port = Number(new URL(server.base).port);
+    try {
+      const liv = await person();
+      await signInAs(liv, server.base, "liv");
+      await server.stop();
+      await liv.page.locator("#banner").waitFor({ state: "visible" });
+      // A fresh in-memory server: the cookie's session is unknown, the upgrade is refused (401, seen as 1006).
+      server = await started(startApp({ port }));
+      await liv.page.locator("#signin-view").waitFor({ state: "visible", timeout: 40_000 });
+      expect(await liv.page.locator("#name").inputValue()).toBe("liv");
+    } finally {
+      await server.stop();
+    }
+  }, 90_000);
 });
 
 /** Screenshots go to docs/ (committed, shown in the README) with SCREENSHOTS=1, else to a temporary folder. */
