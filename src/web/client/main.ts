@@ -138,6 +138,8 @@ const boot = async (): Promise<void> => {
   const me = await whoAmI();
   if (me.state === "signed-in") enterRoom(me.user);
   else if (me.state === "signed-out") showSignIn(document.body.dataset.guest || byId("me").textContent || "");
+  // Server unreachable right after rendering the page: show the room and let the connection retry; the first
+  // `list` frame tells us who we are (id 0 matches nobody until then).
   else enterRoom({ type: "guest", id: 0, name: byId("me").textContent ?? "", image: 0 });
 };
 void boot();
