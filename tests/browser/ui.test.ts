@@ -329,6 +329,7 @@ describe("languages", () => {
         "大家好！第一次来茶馆 👋",
         "欢迎欢迎～今天想聊点什么？",
         "聊聊 Bun 和 Elysia 吧，\n用它们写个聊天室真的很快。",
+        "对了，周末有人去爬山吗？",
       ],
       private: "晚上一起喝茶？",
       room: "周末爬山",
@@ -342,6 +343,7 @@ describe("languages", () => {
         "Hi all! First time in the teahouse 👋",
         "Welcome! What shall we talk about?",
         "Bun and Elysia —\na chat room in an afternoon.",
+        "Also: anyone up for a hike this weekend?",
       ],
       private: "Tea tonight?",
       room: "hiking",
@@ -367,7 +369,10 @@ describe("languages", () => {
         await say(second!.page, scene.lines[1]);
         await messageWithText(third!.page, scene.lines[1]).waitFor();
         await say(third!.page, scene.lines[2]);
-        await messageWithText(me!.page, scene.lines[2]).waitFor();
+        await say(third!.page, scene.lines[3]);
+        await messageWithText(me!.page, scene.lines[3]).waitFor();
+        // Two in a row from one person: one avatar for both.
+        expect(await messageWithText(me!.page, scene.lines[3]).getAttribute("class")).toContain("continued");
         // Typing is throttled (and the server drops one within a second of the last): keep typing a while.
         await third!.page.locator("#users button", { hasText: scene.names[0] }).click();
         await say(third!.page, scene.private);

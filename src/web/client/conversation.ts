@@ -89,6 +89,7 @@ export class Conversation {
     this.byCid.set(cid, entry);
     this.setStatus(entry, "pending");
     this.list.append(entry.node);
+    regroup(entry.node);
   }
 
   hasLocal(cid: string): boolean {
@@ -129,12 +130,15 @@ export class Conversation {
     for (const entry of this.byId.values()) entry.node.remove();
     this.byId.clear();
     for (const [cid, entry] of this.byCid) if (entry.id !== undefined) this.byCid.delete(cid);
+    for (const node of this.list.children) regroup(node as HTMLElement);
   }
 
   private confirm(entry: Entry, id: number): void {
     entry.id = id;
     this.setStatus(entry, "sent");
+    const next = entry.node.nextElementSibling as HTMLElement | null;
     entry.node.remove();
+    if (next) regroup(next);
     this.place(entry);
   }
 
@@ -150,6 +154,8 @@ export class Conversation {
       before = node;
     }
     this.list.insertBefore(entry.node, before);
+    regroup(entry.node);
+    if (entry.node.nextElementSibling) regroup(entry.node.nextElementSibling as HTMLElement);
   }
 
   private setStatus(entry: Entry, status: MessageStatus, reason?: StringKey, params?: Record<string, string>): void {
@@ -190,10 +196,26 @@ export class Conversation {
       el("div", { class: "bubble" }, meta, el("div", { class: "text", text })),
     );
     node.dataset.user = String(user.id);
+    node.dataset.ts = String(ts);
     if (mine) label(node.querySelector<HTMLElement>(".status")!, "sent");
     return node;
   }
 }
+
+/** Messages of one person this close together form a group: one avatar and name for all. */
+const GROUP_WITHIN_MS = 5 * 60_000;
+
+/** Marks a message as continuing the previous one's group (or not), after an insert next to it. */
+const regroup = (node: HTMLElement): void => {
+  if (!node.classList.contains("message")) return;
+  const previous = node.previousElementSibling as HTMLElement | null;
+  const continues =
+    previous !== null &&
+    previous.classList.contains("message") &&
+    previous.dataset.user === node.dataset.user &&
+    Math.abs(Number(node.dataset.ts) - Number(previous.dataset.ts)) < GROUP_WITHIN_MS;
+  node.classList.toggle("continued", continues);
+};
 
 /** Key of a room's conversation. */
 export const roomKey = (room: string): string => `room:${room}`;
