@@ -74,6 +74,7 @@ const zh = {
   err_not_in_room: "你不在这个聊天室里",
   err_rate_limited: "发送太快了，请稍后",
   err_invalid_room: "聊天室名称无效",
+  err_not_stored: "服务器没能保存这条消息，请重试",
   err_disconnected: "连接已断开",
   err_unknown: "出错了：{message}",
 } as const;
@@ -140,6 +141,7 @@ const en: Record<StringKey, string> = {
   err_not_in_room: "You are not in this room",
   err_rate_limited: "Slow down a little",
   err_invalid_room: "That room name is not valid",
+  err_not_stored: "The server could not store this message; retry",
   err_disconnected: "The connection dropped",
   err_unknown: "Something went wrong: {message}",
 };

@@ -104,6 +104,8 @@ function setDrawer(open: boolean): void {
   roomView.classList.toggle("drawer-open", open);
   drawerToggle.setAttribute("aria-expanded", String(open));
   backdrop.hidden = !open;
+  // Keyboard users land in the drawer they opened (Escape returns them).
+  if (open) byId("sidebar").querySelector<HTMLElement>("button, input")?.focus();
 }
 drawerToggle.addEventListener("click", () => setDrawer(!roomView.classList.contains("drawer-open")));
 backdrop.addEventListener("click", () => setDrawer(false));
