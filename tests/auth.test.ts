@@ -184,7 +184,7 @@ describe("pages and errors", () => {
     const evil = await signIn(base, "<b>x</b>");
     const page = await (await fetch(`${base}/`, { headers: { cookie: evil.cookie } })).text();
     expect(page).not.toContain("<b>x</b>");
-    expect(page).toContain(`<b id="me">&lt;b&gt;x&lt;/b&gt;</b>`);
+    expect(page).toContain(`id="me" class="me">&lt;b&gt;x&lt;/b&gt;</span>`);
   });
 
   test("unknown paths get a JSON 404; a malformed body a JSON 400; never a stack trace", async () => {

@@ -1,51 +1,181 @@
 /**
- * The chat page shell, server-rendered. Every user-supplied value is escaped
- * (`safe`); the page carries no inline script (the CSP forbids it).
+ * The chat page shell, server-rendered in the visitor's language so the first
+ * paint is already right; the client (public `/static/chat.js`, bundled from
+ * src/web/client) brings it to life. Every user-supplied value is escaped
+ * (`safe`, and attributes are always escaped); the page carries no inline
+ * script or style (the CSP forbids both).
+ *
+ * Elements whose text the client relabels on a language switch carry
+ * `data-i18n` (text), `data-i18n-placeholder` or `data-i18n-label` (aria-label).
  */
 import type { User } from "../protocol";
+import { format, HTML_LANG, type Lang, type StringKey } from "./i18n";
 
 export interface PageProps {
   /** The signed-in user, or undefined for a visitor. */
   user: User | undefined;
   /** The guest name offered to a visitor. */
   guestName: string;
+  lang: Lang;
 }
 
-export const ChatPage = ({ user, guestName }: PageProps) =>
-  "<!doctype html>" +
-  (
-    <html lang="zh-CN">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <title>teahouse</title>
-        <link rel="stylesheet" href="/static/chat.css" />
-      </head>
-      <body data-guest={guestName}>
-        <main id="app">
-          <form id="signin" hidden={user !== undefined}>
-            <label for="name">Name</label>
-            <input id="name" name="name" value={guestName} maxlength="32" autocomplete="nickname" />
-            <button type="submit">Sign in</button>
-            <p id="signin-error" role="alert"></p>
-          </form>
-          <section id="room" hidden={user === undefined}>
-            <p>
-              Signed in as{" "}
-              <b id="me" safe>
-                {user?.name ?? ""}
-              </b>{" "}
-              · <a href="/wsout">Sign out</a>
-            </p>
-            <ul id="users"></ul>
-            <ol id="messages" aria-live="polite"></ol>
-            <form id="composer">
-              <input id="text" autocomplete="off" maxlength="2000" />
-              <button type="submit">Send</button>
-            </form>
-          </section>
-        </main>
-        <script type="module" src="/static/chat.js"></script>
-      </body>
-    </html>
+export const ChatPage = ({ user, guestName, lang }: PageProps) => {
+  const t = (key: StringKey) => format(lang, key);
+  const langSwitch = (
+    <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
+      {t("switchLanguage")}
+    </button>
   );
+  return (
+    "<!doctype html>" +
+    (
+      <html lang={HTML_LANG[lang]}>
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1, interactive-widget=resizes-content" />
+          <meta name="color-scheme" content="light dark" />
+          <title>{t("appName")}</title>
+          <link rel="icon" href="/static/favicon.svg" type="image/svg+xml" />
+          <link rel="stylesheet" href="/static/chat.css" />
+          <script type="module" src="/static/chat.js"></script>
+        </head>
+        <body data-guest={guestName} data-lang={lang}>
+          <div id="signin-view" class="signin-view" hidden={user !== undefined}>
+            <form id="signin" class="signin-card" novalidate>
+              <div class="signin-top">{langSwitch}</div>
+              <div class="logo" aria-hidden="true">
+                茶
+              </div>
+              <h1 data-i18n="appName">{t("appName")}</h1>
+              <p class="tagline" data-i18n="tagline">
+                {t("tagline")}
+              </p>
+              <label for="name" data-i18n="nameLabel">
+                {t("nameLabel")}
+              </label>
+              <div class="signin-row">
+                <input
+                  id="name"
+                  name="name"
+                  value={guestName}
+                  maxlength="32"
+                  autocomplete="nickname"
+                  required
+                  aria-describedby="signin-error"
+                />
+                <button type="submit" class="primary" data-i18n="signIn">
+                  {t("signIn")}
+                </button>
+              </div>
+              <p id="signin-error" class="error" role="alert"></p>
+            </form>
+          </div>
+
+          <div id="room-view" class="room-view" hidden={user === undefined}>
+            <header class="topbar">
+              <button
+                type="button"
+                id="drawer-toggle"
+                class="icon drawer-toggle"
+                aria-controls="sidebar"
+                aria-expanded="false"
+                data-i18n-label="showSidebar"
+                aria-label={t("showSidebar")}
+              >
+                <span aria-hidden="true">☰</span>
+                <span id="drawer-badge" class="badge" hidden></span>
+              </button>
+              <span class="brand">
+                <span class="logo small" aria-hidden="true">
+                  茶
+                </span>
+                <span data-i18n="appName">{t("appName")}</span>
+              </span>
+              <span class="spacer"></span>
+              <span id="me" class="me" safe>
+                {user?.name ?? ""}
+              </span>
+              {langSwitch}
+              <button type="button" id="signout" class="ghost" data-i18n="signOut">
+                {t("signOut")}
+              </button>
+            </header>
+
+            <div id="banner" class="banner" role="status" hidden>
+              <span id="banner-text"></span>
+              <button type="button" id="reconnect-now" data-i18n="tryNow">
+                {t("tryNow")}
+              </button>
+            </div>
+
+            <div class="layout">
+              <aside id="sidebar" class="sidebar">
+                <section>
+                  <h2 data-i18n="rooms">{t("rooms")}</h2>
+                  <ul id="room-list" class="nav-list"></ul>
+                  <form id="join-room" class="join-room">
+                    <input
+                      id="room-name"
+                      maxlength="32"
+                      autocomplete="off"
+                      data-i18n-placeholder="joinRoomPlaceholder"
+                      placeholder={t("joinRoomPlaceholder")}
+                      data-i18n-label="joinRoom"
+                      aria-label={t("joinRoom")}
+                    />
+                    <button type="submit" data-i18n="join">
+                      {t("join")}
+                    </button>
+                  </form>
+                </section>
+                <section id="private-section" hidden>
+                  <h2 data-i18n="privateChats">{t("privateChats")}</h2>
+                  <ul id="private-list" class="nav-list"></ul>
+                </section>
+                <section>
+                  <h2 id="online-count">{t("online")}</h2>
+                  <ul id="users" class="user-list"></ul>
+                </section>
+              </aside>
+              <div id="drawer-backdrop" class="drawer-backdrop" hidden></div>
+
+              <main class="conversation">
+                <header class="conv-head">
+                  <h2 id="conv-title"></h2>
+                  <button type="button" id="leave-room" class="ghost small" data-i18n="leaveRoom" hidden>
+                    {t("leaveRoom")}
+                  </button>
+                </header>
+                <div id="scroller" class="scroller">
+                  <button type="button" id="load-older" class="load-older ghost small" data-i18n="loadOlder" hidden>
+                    {t("loadOlder")}
+                  </button>
+                  <p id="empty" class="empty" hidden></p>
+                  <div id="messages" class="messages" aria-live="polite" data-i18n-label="messageList"></div>
+                </div>
+                <button type="button" id="new-messages" class="chip" data-i18n="newMessages" hidden>
+                  {t("newMessages")}
+                </button>
+                <p id="typing" class="typing" aria-live="polite"></p>
+                <form id="composer" class="composer">
+                  <textarea
+                    id="text"
+                    rows="1"
+                    maxlength="2000"
+                    enterkeyhint="send"
+                    data-i18n-label="messageLabel"
+                    aria-label={t("messageLabel")}
+                    placeholder={t("messagePlaceholder")}
+                  ></textarea>
+                  <button type="submit" class="primary" data-i18n="send">
+                    {t("send")}
+                  </button>
+                </form>
+              </main>
+            </div>
+          </div>
+        </body>
+      </html>
+    )
+  );
+};

@@ -1,0 +1,223 @@
+/**
+ * One conversation — a room or a private chat — and its message list. Each
+ * conversation keeps its own <ol>, so switching is a swap and nothing is
+ * re-rendered. Messages are ordered by the server's id and de-duplicated by
+ * it (history, resume and live frames may overlap); local messages waiting
+ * for their id are matched by `cid` and sit at the end until confirmed.
+ */
+import { AVATAR_COUNT, type ServerFrameOf, type User } from "../../protocol";
+import { el, initial } from "./dom";
+import { label, timeOf } from "./text";
+import type { StringKey } from "../i18n";
+
+export type Message = ServerFrameOf<"chat"> | ServerFrameOf<"private">;
+export type MessageStatus = "pending" | "sent" | "failed";
+
+interface Entry {
+  node: HTMLLIElement;
+  id: number | undefined;
+  cid: string | undefined;
+  status: MessageStatus;
+  /** The frame to resend on retry (local messages only). */
+  resend?: () => boolean;
+}
+
+export class Conversation {
+  readonly list: HTMLOListElement;
+  /** Older messages exist on the server. */
+  more = false;
+  /** The first page of history has arrived (or was asked for). */
+  historyRequested = false;
+  loadingOlder = false;
+  unread = 0;
+  /** Where the reader was when they switched away. */
+  scrollTop = 0;
+  stuckToBottom = true;
+  private readonly byId = new Map<number, Entry>();
+  private readonly byCid = new Map<string, Entry>();
+
+  constructor(
+    readonly key: string,
+    /** Room name, or undefined for a private conversation. */
+    readonly room: string | undefined,
+    /** The other person of a private conversation. */
+    public peer: User | undefined,
+    private readonly me: () => User,
+  ) {
+    this.list = el("ol", { class: "message-list" });
+  }
+
+  get isEmpty(): boolean {
+    return this.list.childElementCount === 0;
+  }
+
+  /** Lowest confirmed message id (for "load older"). */
+  oldestId(): number | undefined {
+    let oldest: number | undefined;
+    for (const [id, entry] of this.byId)
+      if (!entry.node.classList.contains("system") && (oldest ?? id + 1) > id) oldest = id;
+    return oldest;
+  }
+
+  /** Adds a message from the server; false when it was already shown. */
+  addMessage(message: Message): boolean {
+    if (this.byId.has(message.id)) return false;
+    const local = message.cid !== undefined ? this.byCid.get(message.cid) : undefined;
+    if (local && local.id === undefined && message.user.id === this.me().id) {
+      this.confirm(local, message.id);
+      return false;
+    }
+    const entry: Entry = {
+      node: this.messageNode(message.user, message.data, message.ts),
+      id: message.id,
+      cid: message.cid,
+      status: "sent",
+    };
+    this.place(entry);
+    return true;
+  }
+
+  /** A message this tab just sent, shown at once as pending. */
+  addLocal(cid: string, text: string, resend: () => boolean): void {
+    const entry: Entry = {
+      node: this.messageNode(this.me(), text, Date.now()),
+      id: undefined,
+      cid,
+      status: "pending",
+      resend,
+    };
+    this.byCid.set(cid, entry);
+    this.setStatus(entry, "pending");
+    this.list.append(entry.node);
+    regroup(entry.node);
+  }
+
+  hasLocal(cid: string): boolean {
+    return this.byCid.has(cid);
+  }
+
+  /** The server stored the message with this cid as `id` (`ack`). */
+  acknowledge(cid: string, id: number): void {
+    const entry = this.byCid.get(cid);
+    if (entry && entry.id === undefined) this.confirm(entry, id);
+  }
+
+  /** The server refused the message, or the socket dropped before it was confirmed. */
+  fail(cid: string, reason: StringKey, params?: Record<string, string>): void {
+    const entry = this.byCid.get(cid);
+    if (!entry || entry.id !== undefined) return;
+    this.setStatus(entry, "failed", reason, params);
+  }
+
+  /** Every message still waiting for its id: the socket dropped under it. */
+  failPending(): void {
+    for (const entry of this.byCid.values())
+      if (entry.status === "pending") this.setStatus(entry, "failed", "err_disconnected");
+  }
+
+  /** A system line (join, left, notices) at the position of `id` (or at the end). */
+  addSystem(key: StringKey, params: Record<string, string>, id?: number): void {
+    if (id !== undefined && this.byId.has(id)) return;
+    const node = el("li", { class: "system" });
+    label(node, key, params);
+    const entry: Entry = { node, id, cid: undefined, status: "sent" };
+    if (id === undefined) this.list.append(node);
+    else this.place(entry);
+  }
+
+  /** Forgets every confirmed message (resume could not fill the gap; a fresh page follows). */
+  clearConfirmed(): void {
+    for (const entry of this.byId.values()) entry.node.remove();
+    this.byId.clear();
+    for (const [cid, entry] of this.byCid) if (entry.id !== undefined) this.byCid.delete(cid);
+    for (const node of this.list.children) regroup(node as HTMLElement);
+  }
+
+  private confirm(entry: Entry, id: number): void {
+    entry.id = id;
+    this.setStatus(entry, "sent");
+    const next = entry.node.nextElementSibling as HTMLElement | null;
+    entry.node.remove();
+    if (next) regroup(next);
+    this.place(entry);
+  }
+
+  /** Inserts by id: after the last confirmed entry with a smaller id, before any pending ones. */
+  private place(entry: Entry): void {
+    const id = entry.id!;
+    this.byId.set(id, entry);
+    entry.node.dataset.id = String(id);
+    let before: Element | null = null;
+    for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
+      const other = (node as HTMLElement).dataset.id;
+      if (other !== undefined && Number(other) < id) break;
+      before = node;
+    }
+    this.list.insertBefore(entry.node, before);
+    regroup(entry.node);
+    if (entry.node.nextElementSibling) regroup(entry.node.nextElementSibling as HTMLElement);
+  }
+
+  private setStatus(entry: Entry, status: MessageStatus, reason?: StringKey, params?: Record<string, string>): void {
+    entry.status = status;
+    const node = entry.node;
+    node.classList.toggle("pending", status === "pending");
+    node.classList.toggle("failed", status === "failed");
+    const statusNode = node.querySelector<HTMLElement>(".status");
+    if (statusNode) label(statusNode, status === "sent" ? "sent" : status === "pending" ? "pending" : "failed");
+    node.querySelector(".failure")?.remove();
+    if (status === "failed" && entry.resend) {
+      const retry = el("button", { class: "retry small", attrs: { type: "button" } });
+      label(retry, "retry");
+      retry.addEventListener("click", () => {
+        if (entry.status !== "failed") return;
+        this.setStatus(entry, "pending");
+        if (!entry.resend!()) this.setStatus(entry, "failed", "err_disconnected");
+      });
+      const why = el("span", { class: "reason" });
+      label(why, reason ?? "failed", params);
+      node.querySelector(".bubble")?.append(el("div", { class: "failure" }, why, retry));
+    }
+  }
+
+  private messageNode(user: User, text: string, ts: number): HTMLLIElement {
+    const mine = user.id === this.me().id;
+    const time = el("time", { text: timeOf(ts), attrs: { datetime: new Date(ts).toISOString() } });
+    const meta = el("div", { class: "meta" }, el("span", { class: "name", text: user.name }), time);
+    if (mine) meta.append(el("span", { class: "status" }));
+    const node = el(
+      "li",
+      { class: mine ? "message mine" : "message" },
+      el("span", {
+        class: `avatar avatar-${user.image % AVATAR_COUNT}`,
+        text: initial(user.name),
+        attrs: { "aria-hidden": "true" },
+      }),
+      el("div", { class: "bubble" }, meta, el("div", { class: "text", text })),
+    );
+    node.dataset.user = String(user.id);
+    node.dataset.ts = String(ts);
+    if (mine) label(node.querySelector<HTMLElement>(".status")!, "sent");
+    return node;
+  }
+}
+
+/** Messages of one person this close together form a group: one avatar and name for all. */
+const GROUP_WITHIN_MS = 5 * 60_000;
+
+/** Marks a message as continuing the previous one's group (or not), after an insert next to it. */
+const regroup = (node: HTMLElement): void => {
+  if (!node.classList.contains("message")) return;
+  const previous = node.previousElementSibling as HTMLElement | null;
+  const continues =
+    previous !== null &&
+    previous.classList.contains("message") &&
+    previous.dataset.user === node.dataset.user &&
+    Math.abs(Number(node.dataset.ts) - Number(previous.dataset.ts)) < GROUP_WITHIN_MS;
+  node.classList.toggle("continued", continues);
+};
+
+/** Key of a room's conversation. */
+export const roomKey = (room: string): string => `room:${room}`;
+/** Key of the private conversation with a user. */
+export const privateKey = (userId: number): string => `user:${userId}`;

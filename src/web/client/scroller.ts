@@ -1,0 +1,61 @@
+/**
+ * Scrolling done right: new messages follow only a reader who is already at
+ * the bottom; anyone reading older messages gets a "new messages ↓" chip
+ * instead of being yanked down.
+ */
+
+/** Within this many pixels of the end counts as "at the bottom". */
+const BOTTOM_SLACK_PX = 48;
+
+export interface ScrollMemory {
+  scrollTop: number;
+  stuckToBottom: boolean;
+}
+
+export class Scroller {
+  constructor(
+    private readonly box: HTMLElement,
+    private readonly chip: HTMLElement,
+  ) {
+    box.addEventListener("scroll", () => {
+      if (this.atBottom()) chip.hidden = true;
+    });
+    chip.addEventListener("click", () => this.toBottom());
+  }
+
+  atBottom(): boolean {
+    return this.box.scrollHeight - this.box.scrollTop - this.box.clientHeight < BOTTOM_SLACK_PX;
+  }
+
+  /** Runs `add`, then follows (at the bottom, or `force` for own messages) or shows the chip. */
+  append(add: () => boolean | void, force = false): boolean {
+    const follow = force || this.atBottom();
+    const added = add() !== false;
+    if (follow) this.toBottom();
+    else if (added) this.chip.hidden = false;
+    return added;
+  }
+
+  /** Runs `add` (which inserts above) without moving what the reader sees. */
+  keepPosition(add: () => void): void {
+    const fromBottom = this.box.scrollHeight - this.box.scrollTop;
+    add();
+    this.box.scrollTop = this.box.scrollHeight - fromBottom;
+  }
+
+  toBottom(): void {
+    this.box.scrollTop = this.box.scrollHeight;
+    this.chip.hidden = true;
+  }
+
+  save(memory: ScrollMemory): void {
+    memory.scrollTop = this.box.scrollTop;
+    memory.stuckToBottom = this.atBottom();
+  }
+
+  restore(memory: ScrollMemory): void {
+    if (memory.stuckToBottom) this.toBottom();
+    else this.box.scrollTop = memory.scrollTop;
+    this.chip.hidden = true;
+  }
+}

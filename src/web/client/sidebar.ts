@@ -1,0 +1,114 @@
+/**
+ * The sidebar lists: rooms, private conversations, people online. Small
+ * lists, so each is rebuilt whole on change; entries are buttons, so the
+ * keyboard reaches them.
+ */
+import { AVATAR_COUNT, type User } from "../../protocol";
+import { el, initial } from "./dom";
+import { label, t } from "./text";
+
+export const avatar = (user: User): HTMLSpanElement =>
+  el("span", {
+    class: `avatar avatar-${user.image % AVATAR_COUNT}`,
+    text: initial(user.name),
+    attrs: { "aria-hidden": "true" },
+  });
+
+const badge = (count: number): HTMLSpanElement => {
+  const node = el("span", { class: "badge", text: count > 99 ? "99+" : String(count) });
+  node.hidden = count === 0;
+  return node;
+};
+
+export interface RoomEntry {
+  name: string;
+  joined: boolean;
+  active: boolean;
+  unread: number;
+  /** People online in it, when known. */
+  members: number | undefined;
+}
+
+/**
+ * Replaces a list's entries, keeping keyboard focus on the same entry (by
+ * `data-key`): lists are rebuilt on every change, and someone tabbing
+ * through them must not be thrown out.
+ */
+const replaceEntries = (list: HTMLElement, items: HTMLElement[]): void => {
+  const focused = list.contains(document.activeElement)
+    ? (document.activeElement as HTMLElement).dataset.key
+    : undefined;
+  list.replaceChildren(...items);
+  if (focused !== undefined) list.querySelector<HTMLElement>(`[data-key="${CSS.escape(focused)}"]`)?.focus();
+};
+
+export const renderRooms = (list: HTMLElement, rooms: RoomEntry[], open: (room: string) => void): void => {
+  replaceEntries(
+    list,
+    rooms.map((room) => {
+      const button = el(
+        "button",
+        { class: room.joined ? "entry" : "entry not-joined", attrs: { type: "button" } },
+        el("span", { class: "hash", text: "#", attrs: { "aria-hidden": "true" } }),
+        el("span", { class: "label", text: room.name }),
+      );
+      if (room.members !== undefined) button.append(el("span", { class: "count", text: String(room.members) }));
+      button.append(badge(room.unread));
+      button.dataset.key = room.name;
+      if (room.active) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => open(room.name));
+      return el("li", {}, button);
+    }),
+  );
+};
+
+export interface PrivateEntry {
+  peer: User;
+  online: boolean;
+  active: boolean;
+  unread: number;
+}
+
+export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open: (peer: User) => void): void => {
+  replaceEntries(
+    list,
+    entries.map((entry) => {
+      const button = el(
+        "button",
+        { class: entry.online ? "entry" : "entry offline", attrs: { type: "button" } },
+        avatar(entry.peer),
+        el("span", { class: "label", text: entry.peer.name }),
+        badge(entry.unread),
+      );
+      button.dataset.key = String(entry.peer.id);
+      if (entry.active) button.setAttribute("aria-current", "true");
+      button.addEventListener("click", () => open(entry.peer));
+      return el("li", {}, button);
+    }),
+  );
+};
+
+export const renderUsers = (list: HTMLElement, users: User[], me: User, open: (peer: User) => void): void => {
+  const sorted = [...users].sort((a, b) => (a.id === me.id ? -1 : b.id === me.id ? 1 : a.name.localeCompare(b.name)));
+  replaceEntries(
+    list,
+    sorted.map((user) => {
+      const self = user.id === me.id;
+      const name = el("span", { class: "label", text: user.name });
+      const item = el("li", { class: self ? "user self" : "user" });
+      item.dataset.user = String(user.id);
+      if (self) {
+        const you = el("span", { class: "you" });
+        label(you, "you");
+        item.append(el("div", { class: "entry" }, avatar(user), name, you));
+      } else {
+        const button = el("button", { class: "entry", attrs: { type: "button" } }, avatar(user), name);
+        button.setAttribute("aria-label", t("openPrivate", { name: user.name }));
+        button.dataset.key = String(user.id);
+        button.addEventListener("click", () => open(user));
+        item.append(button);
+      }
+      return item;
+    }),
+  );
+};
