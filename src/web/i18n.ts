@@ -15,6 +15,8 @@ export const LANG_COOKIE = "lang";
 
 const zh = {
   appName: "茶馆",
+  lobby: "大厅",
+  lobbyTitle: "# 大厅",
   tagline: "一个自托管的实时聊天室",
   nameLabel: "你的名字",
   signIn: "进入聊天室",
@@ -83,6 +85,8 @@ export type StringKey = keyof typeof zh;
 
 const en: Record<StringKey, string> = {
   appName: "teahouse",
+  lobby: "Lobby",
+  lobbyTitle: "# Lobby",
   tagline: "A self-hosted realtime chat room",
   nameLabel: "Your name",
   signIn: "Enter the room",

@@ -73,7 +73,7 @@ describe("chatting", () => {
       expect(await messageWithText(bob.page, "only in dev").count()).toBe(0);
       await bob.page.locator("#room-list button", { hasText: "dev" }).click();
       await messageWithText(bob.page, "only in dev").waitFor();
-      await bob.page.locator("#room-list button", { hasText: "lobby" }).click();
+      await bob.page.locator(`#room-list button[data-key="lobby"]`).click();
       await messageWithText(bob.page, "hi ann").waitFor();
 
       await bob.context.close();
@@ -386,7 +386,7 @@ describe("languages", () => {
         await me!.page.locator("#room-name").fill(scene.room);
         await me!.page.locator("#join-room button").click();
         await me!.page.locator("#conv-title", { hasText: scene.room }).waitFor();
-        await me!.page.locator("#room-list button", { hasText: "lobby" }).click();
+        await me!.page.locator(`#room-list button[data-key="lobby"]`).click();
         await second!.page.locator("#text").pressSequentially("👍👍👍👍👍👍", { delay: 500 });
         await me!.page.locator("#typing").filter({ hasText: scene.names[1] }).waitFor();
 

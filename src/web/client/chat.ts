@@ -462,7 +462,11 @@ export class Chat {
     const title = byId("conv-title");
     const composer = byId<HTMLTextAreaElement>("text");
     if (conv.room) {
-      title.textContent = `# ${conv.room}`;
+      if (conv.room === DEFAULT_ROOM) label(title, "lobbyTitle");
+      else {
+        delete title.dataset.i18n;
+        title.textContent = `# ${conv.room}`;
+      }
       composer.placeholder = t("messagePlaceholder");
     } else {
       label(title, "privateWith", { name: conv.peer?.name ?? "?" });

@@ -3,7 +3,7 @@
  * lists, so each is rebuilt whole on change; entries are buttons, so the
  * keyboard reaches them.
  */
-import { AVATAR_COUNT, type User } from "../../protocol";
+import { AVATAR_COUNT, DEFAULT_ROOM, type User } from "../../protocol";
 import { el, initial } from "./dom";
 import { label, t } from "./text";
 
@@ -50,7 +50,9 @@ export const renderRooms = (list: HTMLElement, rooms: RoomEntry[], open: (room: 
         "button",
         { class: room.joined ? "entry" : "entry not-joined", attrs: { type: "button" } },
         el("span", { class: "hash", text: "#", attrs: { "aria-hidden": "true" } }),
-        el("span", { class: "label", text: room.name }),
+        room.name === DEFAULT_ROOM
+          ? label(el("span", { class: "label" }), "lobby")
+          : el("span", { class: "label", text: room.name }),
       );
       if (room.members !== undefined) button.append(el("span", { class: "count", text: String(room.members) }));
       button.append(badge(room.unread));
