@@ -146,6 +146,7 @@ describe("socket limits at the upgrade", () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBeTruthy();
     expect(((await refused.json()) as { error: string }).error).toBe("server_full");
+    expect(running.teahouse.guards.gate.refused.serverFull).toBe(1); // counted once, though beforeHandle runs twice
     await connect(running, alice!.cookie); // a second tab of someone online
     b.close();
     await b.waitClose();
