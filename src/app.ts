@@ -41,6 +41,12 @@ const STOP_POLL_MS = 10;
  */
 const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
+/**
+ * An HTTP connection that sends nothing, or trickles its headers (slowloris), is closed after this long.
+ * Bun's default too, set here on purpose; WebSockets have their own idle timeout.
+ */
+const HTTP_IDLE_TIMEOUT_S = 10;
+
 export interface AppOptions {
   log?: Logger;
   /** Folder served under /static (default: the set embedded in the executable, else public/ in the working directory). */
@@ -125,7 +131,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
     cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE] },
-    serve: { maxRequestBodySize: MAX_REQUEST_BODY_BYTES },
+    serve: { maxRequestBodySize: MAX_REQUEST_BODY_BYTES, idleTimeout: HTTP_IDLE_TIMEOUT_S },
     // Per-route websocket settings are ignored by Elysia: they belong here.
     websocket: {
       maxPayloadLength: config.maxFrameBytes,

@@ -123,7 +123,7 @@ test("one socket that never reads while 50 others chat: their latency stays boun
   expect(teahouse.hub.connectionCount).toBe(CHATTERS);
 }, 40_000);
 
-test("a peer that vanishes without closing is noticed within the idle timeout; a live idle one is kept", async () => {
+test("a peer that vanishes without closing is noticed within the idle timeout; a live idle one is kept; slowloris is cut", async () => {
   const IDLE_TIMEOUT_S = 8; // Bun's smallest (1–7 round up to 8)
   running = startApp({ idleTimeoutSeconds: IDLE_TIMEOUT_S });
   const port = Number(new URL(running.base).port);
@@ -134,7 +134,13 @@ test("a peer that vanishes without closing is noticed within the idle timeout; a
   // Live: Bun's client answers pings by itself.
   const client = await Client.connect(running.wsUrl, live.cookie);
   clients.push(client);
+  // Meanwhile, HTTP connections that say nothing or never finish their headers (slowloris).
+  const silent = await RawSocket.connect(port);
+  const trickling = await RawSocket.connect(port);
+  raws.push(silent, trickling);
+  trickling.write("GET / HTTP/1.1\r\nHost: x\r\n");
   const started = Date.now();
+  const httpCut = Promise.all([silent.waitEnd(20_000), trickling.waitEnd(20_000)]).then(() => Date.now() - started);
   let pingedAfterMs: number | undefined;
   while (!raw.ended && Date.now() - started < (IDLE_TIMEOUT_S * 2 + 4) * 1000) {
     const frame = await raw.readFrame(500).catch(() => undefined);
@@ -150,4 +156,7 @@ test("a peer that vanishes without closing is noticed within the idle timeout; a
   await Bun.sleep(100);
   expect(running.teahouse.hub.connectionCount).toBe(1);
   expect(client.closed).toBeUndefined();
+  const httpCutMs = await httpCut;
+  console.log(`idle HTTP connections cut after ${httpCutMs} ms`);
+  expect(httpCutMs).toBeLessThan(16_000); // 10 s, on a 4 s timer grain
 }, 40_000);
