@@ -4,10 +4,12 @@
  * leaving rooms), samples the server's RSS, and reports whether it trends up.
  * Not part of the test suite.
  *
- *   bun bench/soak.ts [--minutes 3] [--users 100] [--rate 50] [--churn 5] [--sample-seconds 10]
+ *   bun bench/soak.ts [--minutes 3] [--users 100] [--rate 50] [--churn 5] [--sample-seconds 10] [--history false]
  *
  * --rate: chat messages per second over all users; --churn: sockets closed and
- * reopened per second. Exit code 1 if RSS grows by more than --max-growth-mib
+ * reopened per second; --history false runs the server without stored history, so that
+ * RSS shows connection and message handling alone (with history the database legitimately
+ * grows, and SQLite's cache with it). Exit code 1 if RSS grows by more than --max-growth-mib
  * per minute over the second half of the run (default 2), or messages were lost.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -24,6 +26,7 @@ const { values } = parseArgs({
     churn: { type: "string", default: "5" },
     "sample-seconds": { type: "string", default: "10" },
     "max-growth-mib": { type: "string", default: "2" },
+    history: { type: "string", default: "true" },
   },
 });
 const MINUTES = Math.min(60, Number(values.minutes));
@@ -38,7 +41,16 @@ const TICK_MS = 100;
 
 const dataDir = mkdtempSync(join(tmpdir(), "teahouse-soak-"));
 const server = await spawnServer(
-  ["--data-dir", dataDir, "--signin-per-minute", String(USERS * 2), "--max-sockets-per-ip", String(USERS * 2)],
+  [
+    "--data-dir",
+    dataDir,
+    "--signin-per-minute",
+    String(USERS * 2),
+    "--max-sockets-per-ip",
+    String(USERS * 2),
+    "--history",
+    values.history ?? "true",
+  ],
   // Info: spawnServer waits for the "listening" line.
   { env: { LOG_LEVEL: "info" } },
 );
@@ -198,7 +210,7 @@ const slope =
   );
 latencies.sort((a, b) => a - b);
 console.log(
-  `\nsoak: ${MINUTES} min, ${USERS} users, ${RATE_PER_S} msg/s, ${CHURN_PER_S} reconnects/s; sent ${sent}, ` +
+  `\nsoak: ${MINUTES} min, history ${values.history}, ${USERS} users, ${RATE_PER_S} msg/s, ${CHURN_PER_S} reconnects/s; sent ${sent}, ` +
     `delivered ${delivered}, lost ${lost}; echo latency p50 ${latencies[Math.floor(latencies.length / 2)] ?? "-"} ms, ` +
     `p99 ${latencies[Math.floor(latencies.length * 0.99)] ?? "-"} ms`,
 );
