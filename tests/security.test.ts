@@ -210,6 +210,7 @@ describe("rate limits", () => {
     expect(b.closed).toBeUndefined();
     await Bun.sleep(50);
     expect(running.teahouse.guards.flood.stats.abusiveClosed).toBe(1);
+    expect(running.teahouse.metrics.render()).toMatch(/^teahouse_connections_closed_total\{code="4008"\} 1$/m);
   });
 });
 

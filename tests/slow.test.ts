@@ -121,6 +121,7 @@ test("one socket that never reads while 50 others chat: their latency stays boun
   slow.socket.resume();
   expect(await slow.readClose(10_000)).toEqual({ code: CloseCode.SlowConsumer, reason: "Too slow; reconnect" });
   expect(teahouse.hub.connectionCount).toBe(CHATTERS);
+  expect(teahouse.metrics.render()).toMatch(/^teahouse_slow_consumer_closes_total 1$/m);
 }, 40_000);
 
 test("a peer that vanishes without closing is noticed within the idle timeout; a live idle one is kept; slowloris is cut", async () => {
