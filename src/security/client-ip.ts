@@ -1,13 +1,9 @@
 /**
- * The key per-address limits are counted under. Which address a request
- * comes from (behind a trusted proxy, its X-Forwarded-For) is resolveClient's
- * job (http/client.ts).
- */
-
-/**
- * The key limits are counted under: an IPv4 address as is (also when written
- * IPv4-mapped, `::ffff:1.2.3.4`), an IPv6 address by its /64 prefix — one
- * host usually owns a whole /64, so per-address limits would be free to evade.
+ * The key per-address limits are counted under: an IPv4 address as is (also
+ * when written IPv4-mapped, `::ffff:1.2.3.4`), an IPv6 address by its /64
+ * prefix — one host usually owns a whole /64, so per-address limits would be
+ * free to evade. Which address a request comes from (behind a trusted proxy,
+ * its X-Forwarded-For) is resolveClient's job (http/client.ts).
  */
 export const limitKey = (address: string): string => {
   const lower = address.toLowerCase();

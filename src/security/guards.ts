@@ -24,18 +24,6 @@ export const createGuards = (config: Config, log: Logger) => ({
   slow: new SlowConsumerWatch(config.slowConsumerBytes, (buffered) => log.warn("ws.slow_consumer", { buffered })),
   /** Sign-in attempts per client address. */
   signIn: new KeyedRateLimiter<string>({ perSecond: config.signInPerMinute / 60, burst: config.signInPerMinute }),
-  /** For security events: ids, addresses and counts only — never bodies, cookies or secrets. */
-  log,
 });
 
 export type Guards = ReturnType<typeof createGuards>;
-
-/** The guards' counters, for metrics. */
-export const guardStats = (guards: Guards) => ({
-  rateLimitedFrames: guards.flood.stats.rateLimited,
-  abusiveClosed: guards.flood.stats.abusiveClosed,
-  slowConsumerClosed: guards.slow.closed,
-  refusedTooManySockets: guards.gate.refused.tooManySockets,
-  refusedServerFull: guards.gate.refused.serverFull,
-  usersOnline: guards.gate.usersOnline,
-});
