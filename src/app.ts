@@ -26,6 +26,7 @@ import { opsRoutes, type Readiness } from "./ops/routes";
 import { accessLog } from "./ops/access-log";
 import { observeStoreWrites } from "./ops/store-metrics";
 import { embeddedAssets } from "./web/embedded";
+import { createGuards } from "./security/guards";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -34,6 +35,17 @@ const HOUSEKEEPING_INTERVAL_MS = 60_000;
 export const STOP_DRAIN_MS = 2_000;
 /** How often stop() checks whether every socket has closed. */
 const STOP_POLL_MS = 10;
+/**
+ * Largest HTTP request body. The only bodies teahouse reads are sign-in forms of a few bytes; Bun's
+ * default (128 MiB) would let anyone make the server buffer and parse that much per request.
+ */
+const MAX_REQUEST_BODY_BYTES = 64 * 1024;
+
+/**
+ * An HTTP connection that sends nothing, or trickles its headers (slowloris), is closed after this long.
+ * Bun's default too, set here on purpose; WebSockets have their own idle timeout.
+ */
+const HTTP_IDLE_TIMEOUT_S = 10;
 
 export interface AppOptions {
   log?: Logger;
@@ -89,12 +101,17 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     sessions = new SessionStore(db, config.sessionIdleMs);
     started = Promise.resolve();
   }
+  const guards = createGuards(config, log);
 
   const hub = new ChatHub({
     sessions,
     ids,
     broker,
-    limits: { maxMessageLength: config.maxMessageLength, historyPageSize: config.historyPageSize },
+    limits: {
+      maxMessageLength: config.maxMessageLength,
+      historyPageSize: config.historyPageSize,
+      maxRoomsPerUser: config.maxRoomsPerUser,
+    },
     log,
     metrics,
   });
@@ -114,12 +131,18 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
     cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE] },
+    serve: { maxRequestBodySize: MAX_REQUEST_BODY_BYTES, idleTimeout: HTTP_IDLE_TIMEOUT_S },
     // Per-route websocket settings are ignored by Elysia: they belong here.
     websocket: {
       maxPayloadLength: config.maxFrameBytes,
       idleTimeout: config.idleTimeoutSeconds,
       sendPings: true,
       perMessageDeflate: false,
+      // Past this, sends to a socket are dropped (memory stays bounded) and the slow-consumer
+      // watch closes it with 4100. Bun's closeOnBackpressureLimit would close it without a
+      // Close frame (the client sees 1006), so it stays off.
+      backpressureLimit: config.slowConsumerBytes,
+      closeOnBackpressureLimit: false,
     },
   })
     .use(accessLog({ log, metrics, trustedProxies }))
@@ -132,9 +155,14 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         allowedOrigins,
         cookieSecure: config.cookieSecure,
         onSessionEnded: (session) => broker.revokeUser(session.user.id),
+        signInLimiter: guards.signIn,
+        trustedProxies,
+        log,
       }),
     )
-    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }));
+    .use(
+      chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }, guards, ids),
+    );
 
   const housekeeping = () => {
     sessions.sweep();
@@ -156,6 +184,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     broker,
     /** Resolves once the broker is connected (at once without Redis). */
     started,
+    guards,
     log,
     metrics,
     /** Where /static/* is served from: "embedded" in the compiled executable, else a folder. */
@@ -179,6 +208,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       if (stopping) return;
       stopping = true;
       clearInterval(sweeper);
+      guards.slow.stop();
       const running = server;
       if (running) {
         // Stop accepting; in-flight requests and open sockets carry on for now.

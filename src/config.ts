@@ -36,6 +36,28 @@ export interface Config {
   historyMaxAgeMs: number;
   /** Redis URL (redis://host:port): several instances share fan-out, presence, history and sessions. Empty: one process. */
   redisUrl: string;
+  /** Chat frames one socket may send per second, on average (token bucket refill). */
+  ratePerSecond: number;
+  /** Chat frames one socket may send in a burst (token bucket size). */
+  rateBurst: number;
+  /** Frames one user may send per second over all their sockets. */
+  userRatePerSecond: number;
+  /** Frames one user may send in a burst over all their sockets. */
+  userRateBurst: number;
+  /** Frames refused for rate in a row (one forgiven per second) before the socket is closed with 4008. */
+  abuseStrikes: number;
+  /** Open sockets per user (tabs, devices). */
+  maxSocketsPerUser: number;
+  /** Open sockets per client address (IPv6: per /64). */
+  maxSocketsPerIp: number;
+  /** Users online at once; past it new users get "server full" (503). */
+  maxUsersOnline: number;
+  /** Rooms one user may be in at once, the lobby included. */
+  maxRoomsPerUser: number;
+  /** Sign-in attempts per client address per minute (also the burst). */
+  signInPerMinute: number;
+  /** Bytes queued for a socket that does not read before it is closed with 4100 ("slow, reconnect"). */
+  slowConsumerBytes: number;
   /** Log threshold. */
   logLevel: LogLevel;
   /** Socket peers (reverse proxies) whose X-Forwarded-For / X-Forwarded-Proto are believed; others' are ignored. */
@@ -237,6 +259,94 @@ export const OPTIONS = [
         throw new ConfigError(`${name} must look like redis://host:6379, got "${raw}"`);
       return url;
     },
+  }),
+  option({
+    key: "ratePerSecond",
+    env: "RATE_PER_SECOND",
+    flag: "--rate-per-second",
+    doc: "frames one socket may send per second on average; over it: `rate_limited` error",
+    default: 10,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "rateBurst",
+    env: "RATE_BURST",
+    flag: "--rate-burst",
+    doc: "frames one socket may send in a burst",
+    default: 20,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "userRatePerSecond",
+    env: "USER_RATE_PER_SECOND",
+    flag: "--user-rate-per-second",
+    doc: "frames one user may send per second over all their sockets",
+    default: 20,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "userRateBurst",
+    env: "USER_RATE_BURST",
+    flag: "--user-rate-burst",
+    doc: "frames one user may send in a burst over all their sockets",
+    default: 40,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "abuseStrikes",
+    env: "ABUSE_STRIKES",
+    flag: "--abuse-strikes",
+    doc: "rate-limited frames tolerated in a row (one forgiven per second); then the socket is closed with 4008",
+    default: 30,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "maxSocketsPerUser",
+    env: "MAX_SOCKETS_PER_USER",
+    flag: "--max-sockets-per-user",
+    doc: "open sockets per user (tabs, devices); more: HTTP 429 at the upgrade",
+    default: 10,
+    parse: integer(1, 10_000),
+  }),
+  option({
+    key: "maxSocketsPerIp",
+    env: "MAX_SOCKETS_PER_IP",
+    flag: "--max-sockets-per-ip",
+    doc: "open sockets per client address (IPv6: per /64); more: HTTP 429 at the upgrade",
+    default: 100,
+    parse: integer(1, 1_000_000),
+  }),
+  option({
+    key: "maxUsersOnline",
+    env: "MAX_USERS_ONLINE",
+    flag: "--max-users-online",
+    doc: 'users online at once; one more gets "server full" (HTTP 503 at the upgrade)',
+    default: 10_000,
+    parse: integer(1, 10_000_000),
+  }),
+  option({
+    key: "maxRoomsPerUser",
+    env: "MAX_ROOMS_PER_USER",
+    flag: "--max-rooms-per-user",
+    doc: "rooms one user may be in at once, the lobby included",
+    default: 20,
+    parse: integer(1, 10_000),
+  }),
+  option({
+    key: "signInPerMinute",
+    env: "SIGNIN_PER_MINUTE",
+    flag: "--signin-per-minute",
+    doc: "sign-in attempts per client address per minute (also the burst); more: HTTP 429 with Retry-After",
+    default: 30,
+    parse: integer(1, 1_000_000),
+  }),
+  option({
+    key: "slowConsumerBytes",
+    env: "SLOW_CONSUMER_BYTES",
+    flag: "--slow-consumer-bytes",
+    doc: "bytes queued for a socket that does not read before it is closed with 4100 (slow, reconnect)",
+    default: 1024 * 1024,
+    parse: integer(16 * 1024, 256 * 1024 * 1024),
   }),
   option({
     key: "logLevel",

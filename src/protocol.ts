@@ -134,6 +134,8 @@ export const ErrorCode = {
   NotStored: "not_stored",
   /** Too many frames; `data.retryMs` says when to try again. */
   RateLimited: "rate_limited",
+  /** Already in as many rooms as allowed (`MAX_ROOMS_PER_USER`, over all the user's sockets): leave one first. */
+  TooManyRooms: "too_many_rooms",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -114,7 +114,9 @@ describe("the compiled executable", () => {
   });
 
   test("SIGTERM during a burst: 1001 to every client, exit 0 quickly, every acknowledged message kept", async () => {
-    const env = { DATA_DIR: join(tmp, "data-sigterm") };
+    // The burst is far over the default frame rate limits (which would close the sender with 4008).
+    const unthrottled = { RATE_BURST: "100000", RATE_PER_SECOND: "100000", USER_RATE_BURST: "100000" };
+    const env = { DATA_DIR: join(tmp, "data-sigterm"), ...unthrottled, USER_RATE_PER_SECOND: "100000" };
     const server = await start(env);
     const alice = await signIn(server.base, "alice");
     const bob = await signIn(server.base, "bob");

@@ -18,10 +18,14 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+/** The stream below is far over the default frame rate limits (which would close it with 4008). */
+const UNTHROTTLED = ["--rate-per-second", "100000", "--rate-burst", "100000"];
+const UNTHROTTLED_USER = ["--user-rate-per-second", "100000", "--user-rate-burst", "100000"];
+
 describe("durability", () => {
   test("SIGKILL mid-stream: every acknowledged message survives, in order, and ids keep increasing", async () => {
     const dataDir = tempDir();
-    const first = await spawnServer(["--data-dir", dataDir]);
+    const first = await spawnServer(["--data-dir", dataDir, ...UNTHROTTLED, ...UNTHROTTLED_USER]);
     procs.push(first);
     const alice = await signIn(first.base, "alice");
     const client = await Client.connect(first.wsUrl, alice.cookie);

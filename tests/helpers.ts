@@ -6,7 +6,7 @@ import { afterEach } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
 import { createApp, type TeahouseApp } from "../src/app";
 import { defaultConfig, type Config } from "../src/config";
-import { createLogger } from "../src/log";
+import { createLogger, type Logger } from "../src/log";
 import { CHAT_SOCKET_PATH, ServerFrame, type ServerFrameOf, type User } from "../src/protocol";
 
 export interface Running {
@@ -27,10 +27,10 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => ({
   ...overrides,
 });
 
-/** Starts a fresh app on a free port. */
-export const startApp = (overrides: Partial<Config> = {}): Running => {
+/** Starts a fresh app on a free port (with `log`, logging there instead of nowhere). */
+export const startApp = (overrides: Partial<Config> = {}, log?: Logger): Running => {
   const config = testConfig(overrides);
-  const teahouse = createApp(config, { log: createLogger(config.logLevel) });
+  const teahouse = createApp(config, { log: log ?? createLogger(config.logLevel) });
   const server = teahouse.listen();
   const base = `http://127.0.0.1:${server.port}`;
   return { teahouse, base, wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`, stop: () => teahouse.stop() };

@@ -8,6 +8,10 @@ import { apiError, SESSION_COOKIE } from "../http/errors";
 import { authPlugin } from "./plugin";
 import { checkName, nameKey } from "./names";
 import type { Session, Sessions } from "./sessions";
+import { limitKey } from "../security/client-ip";
+import { resolveClient } from "../http/client";
+import type { KeyedRateLimiter } from "../security/rate";
+import type { Logger } from "../log";
 
 export interface AuthRoutesDeps {
   sessions: Sessions;
@@ -15,12 +19,25 @@ export interface AuthRoutesDeps {
   cookieSecure: boolean;
   /** Called when a session ends by sign-out or by signing in anew: close its sockets. */
   onSessionEnded: (session: Session, reason: "signed_out") => void;
+  /** Sign-in attempts per client address (limitKey). */
+  signInLimiter: KeyedRateLimiter<string>;
+  /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
+  trustedProxies: ReadonlySet<string>;
+  log: Logger;
 }
 
 /** The identity cookie lives this long in the browser; the server decides whether the session is still valid. */
 const COOKIE_MAX_AGE_S = 30 * 24 * 3600;
 
-export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEnded }: AuthRoutesDeps) => {
+export const authRoutes = ({
+  sessions,
+  allowedOrigins,
+  cookieSecure,
+  onSessionEnded,
+  signInLimiter,
+  trustedProxies,
+  log,
+}: AuthRoutesDeps) => {
   const signOut = async (session: Session | undefined, jar: { remove(): void }): Promise<void> => {
     jar.remove();
     if (!session) return;
@@ -31,7 +48,15 @@ export const authRoutes = ({ sessions, allowedOrigins, cookieSecure, onSessionEn
     .use(authPlugin(sessions, allowedOrigins))
     .post(
       "/wsin",
-      async ({ body, cookie, session, status }) => {
+      async ({ body, cookie, session, status, request, server, set }) => {
+        // Every attempt counts, failed or not: guessing names or minting sessions in bulk is what is limited.
+        const client = limitKey(resolveClient(request.headers, server?.requestIP(request)?.address, trustedProxies).ip);
+        const retryMs = signInLimiter.take(client);
+        if (retryMs > 0) {
+          log.info("signin.rate_limited", { client });
+          set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
+          return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
+        }
         const requested =
           body?.name === undefined || body.name.trim() === "" ? await sessions.offerGuestName(nameKey) : body.name;
         const check = checkName(requested);

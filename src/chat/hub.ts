@@ -22,6 +22,8 @@ export interface ChatLimits {
   maxMessageLength: number;
   /** Messages per `history` frame (on join, and the largest page). */
   historyPageSize: number;
+  /** Rooms one user may be in at once over all their sockets, the lobby included. */
+  maxRoomsPerUser: number;
 }
 
 export interface HubDeps {
@@ -110,7 +112,11 @@ export class ChatHub {
       const check = checkName(raw, "room");
       if (check.ok) rooms.add(check.name);
     }
-    for (const room of rooms) this.joinRoom(ws, room, resume.since);
+    for (const room of rooms) {
+      // A resume may not get around the room limit: the rooms past it are dropped (the lobby comes first).
+      if (this.overRoomLimit(ws, room)) break;
+      this.joinRoom(ws, room, resume.since);
+    }
     this.sendPrivateHistory(ws, resume.since);
   }
 
@@ -294,7 +300,21 @@ export class ChatHub {
     const check = checkName(raw, "room");
     if (!check.ok) return this.refuse(ws, ErrorCode.InvalidRoom, check.message);
     if (ws.data.rooms.has(check.name)) return this.sendRoomState(ws, check.name);
+    if (this.overRoomLimit(ws, check.name))
+      return this.refuse(
+        ws,
+        ErrorCode.TooManyRooms,
+        `At most ${this.deps.limits.maxRoomsPerUser} rooms; leave one first`,
+      );
     this.joinRoom(ws, check.name);
+  }
+
+  /** Whether joining `room` would put this socket's user in more rooms than allowed (all their sockets together). */
+  private overRoomLimit(ws: Socket, room: string): boolean {
+    const rooms = new Set<string>(ws.data.rooms);
+    for (const other of this.online.get(ws.data.session.user.id) ?? [])
+      for (const name of other.data.rooms) rooms.add(name);
+    return !rooms.has(room) && rooms.size >= this.deps.limits.maxRoomsPerUser;
   }
 
   private leave(ws: Socket, room: string): void {

@@ -8,12 +8,19 @@
 const requestHost = (request: Request): string | null => request.headers.get("host");
 
 /**
- * True when the request's `Origin` is absent, has the same host as the
- * request, or is in the allowlist (exact match of scheme, host and port).
+ * True when the request's `Origin` has the same host as the request or is in
+ * the allowlist (exact match of scheme, host and port), or when it is absent
+ * and `Sec-Fetch-Site` does not say another site sent it. Browsers leave
+ * `Origin` out of GET navigations, so a link on a foreign page to
+ * `/wsout` arrives with only `Sec-Fetch-Site: cross-site` — or `same-site`
+ * from a sibling subdomain, which is another origin all the same.
  */
 export const isOriginAllowed = (request: Request, allowed: ReadonlySet<string>): boolean => {
   const origin = request.headers.get("origin");
-  if (origin === null) return request.headers.get("sec-fetch-site") !== "cross-site";
+  if (origin === null) {
+    const site = request.headers.get("sec-fetch-site");
+    return site !== "cross-site" && site !== "same-site";
+  }
   if (allowed.has(origin)) return true;
   let url: URL;
   try {

@@ -89,7 +89,8 @@ describe("history and scrolling", () => {
   test(
     "a newcomer sees the latest page, pages back with 'load older', and is not yanked down while reading",
     async () => {
-      const stage = await started(startApp({ historyPageSize: 10 }));
+      // 25 messages at once: over the default burst of 20 frames per socket.
+      const stage = await started(startApp({ historyPageSize: 10, rateBurst: 50 }));
       cleanups.push(() => stage.stop());
       const bot = await signIn(stage.base, "bot");
       const socket = await Client.connect(stage.wsUrl, bot.cookie);

@@ -1,0 +1,91 @@
+/**
+ * Flood control for chat frames: a token bucket per connection and one per
+ * user (shared by the user's tabs), and a third that counts refusals — a
+ * client that keeps sending after being told to wait is closed as abusive.
+ */
+import { TokenBucket, type Rate } from "./rate";
+
+export interface FloodLimits {
+  /** Frames one socket may send. */
+  perConnection: Rate;
+  /** Frames one user may send over all their sockets. */
+  perUser: Rate;
+  /** Refused frames tolerated (burst) and forgiven per second; past that the socket is closed (4008). */
+  strikes: Rate;
+}
+
+/** A frame is refused: wait `retryMs`; `abusive` means close the socket instead of answering. */
+export type Verdict = { ok: true } | { ok: false; retryMs: number; abusive: boolean };
+
+const ALLOWED: Verdict = { ok: true };
+
+/** Hands out one FloodGuard per socket; per-user buckets live while the user has a socket. */
+export class FloodControl {
+  private readonly users = new Map<number, { bucket: TokenBucket; sockets: number }>();
+  /** Frames refused and sockets closed for abuse so far (metrics). */
+  readonly stats = { rateLimited: 0, abusiveClosed: 0 };
+
+  constructor(
+    readonly limits: FloodLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** A socket of `userId` opened; call `release()` on the guard when it closes. */
+  guard(userId: number): FloodGuard {
+    const nowMs = this.now();
+    let user = this.users.get(userId);
+    if (!user) this.users.set(userId, (user = { bucket: new TokenBucket(this.limits.perUser, nowMs), sockets: 0 }));
+    user.sockets++;
+    return new FloodGuard(this, userId, user.bucket, nowMs);
+  }
+
+  /** Users with a bucket (for tests: must return to 0 once everybody left). */
+  get trackedUsers(): number {
+    return this.users.size;
+  }
+
+  /** @internal */
+  release(userId: number): void {
+    const user = this.users.get(userId);
+    if (user && --user.sockets <= 0) this.users.delete(userId);
+  }
+
+  /** @internal */
+  clock(): number {
+    return this.now();
+  }
+}
+
+export class FloodGuard {
+  private readonly connection: TokenBucket;
+  private readonly strikes: TokenBucket;
+  private released = false;
+
+  constructor(
+    private readonly control: FloodControl,
+    private readonly userId: number,
+    private readonly user: TokenBucket,
+    nowMs: number,
+  ) {
+    this.connection = new TokenBucket(control.limits.perConnection, nowMs);
+    this.strikes = new TokenBucket(control.limits.strikes, nowMs);
+  }
+
+  /** Spends `cost` tokens for one frame, or refuses it. */
+  check(cost = 1): Verdict {
+    const nowMs = this.control.clock();
+    const retryMs = this.connection.take(nowMs, cost) || this.user.take(nowMs, cost);
+    if (retryMs === 0) return ALLOWED;
+    this.control.stats.rateLimited++;
+    const abusive = this.strikes.take(nowMs) > 0;
+    if (abusive) this.control.stats.abusiveClosed++;
+    return { ok: false, retryMs: Number.isFinite(retryMs) ? retryMs : 60_000, abusive };
+  }
+
+  /** The socket closed. Idempotent. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.control.release(this.userId);
+  }
+}

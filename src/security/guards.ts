@@ -1,0 +1,29 @@
+/**
+ * Every abuse limit of one app, built from its Config: the socket gate, flood
+ * control, the slow-consumer watch and the sign-in limiter. app.ts creates
+ * one and hands it to the routes that enforce it.
+ */
+import type { Config } from "../config";
+import type { Logger } from "../log";
+import { FloodControl } from "./flood";
+import { ConnectionGate } from "./gate";
+import { KeyedRateLimiter } from "./rate";
+import { SlowConsumerWatch } from "./slow";
+
+export const createGuards = (config: Config, log: Logger) => ({
+  gate: new ConnectionGate({
+    maxSocketsPerUser: config.maxSocketsPerUser,
+    maxSocketsPerIp: config.maxSocketsPerIp,
+    maxUsersOnline: config.maxUsersOnline,
+  }),
+  flood: new FloodControl({
+    perConnection: { perSecond: config.ratePerSecond, burst: config.rateBurst },
+    perUser: { perSecond: config.userRatePerSecond, burst: config.userRateBurst },
+    strikes: { perSecond: 1, burst: config.abuseStrikes },
+  }),
+  slow: new SlowConsumerWatch(config.slowConsumerBytes, (buffered) => log.warn("ws.slow_consumer", { buffered })),
+  /** Sign-in attempts per client address. */
+  signIn: new KeyedRateLimiter<string>({ perSecond: config.signInPerMinute / 60, burst: config.signInPerMinute }),
+});
+
+export type Guards = ReturnType<typeof createGuards>;

@@ -1,0 +1,59 @@
+/**
+ * Slow consumers: a socket that stops reading keeps receiving every room
+ * broadcast, and Bun queues what the kernel will not take. Bun's own
+ * `closeOnBackpressureLimit` drops such a socket without a Close frame (the
+ * client sees 1006 and cannot tell why), so instead the server caps the queue
+ * with `backpressureLimit` (sends past it are dropped, memory stays bounded)
+ * and this watch closes any socket whose queue has reached the limit with
+ * 4100 "slow, reconnect": the client reconnects and resumes from history.
+ */
+import type { ServerWebSocket } from "bun";
+import { CloseCode } from "../protocol";
+
+/** How often queues are looked at; a socket over the limit is closed within this. */
+export const SLOW_CHECK_INTERVAL_MS = 250;
+
+type Watched = Pick<ServerWebSocket<unknown>, "getBufferedAmount" | "close" | "readyState">;
+
+export class SlowConsumerWatch {
+  private readonly sockets = new Set<Watched>();
+  private timer: ReturnType<typeof setInterval> | undefined;
+  /** Sockets closed for reading too slowly (a metric). */
+  closed = 0;
+
+  /** @param limitBytes queued bytes at which a socket is closed; Bun's backpressureLimit is set to the same. */
+  constructor(
+    readonly limitBytes: number,
+    private readonly onClose: (buffered: number) => void = () => {},
+  ) {}
+
+  add(ws: Watched): void {
+    this.sockets.add(ws);
+    if (!this.timer) {
+      this.timer = setInterval(() => this.check(), SLOW_CHECK_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  delete(ws: Watched): void {
+    this.sockets.delete(ws);
+    if (this.sockets.size === 0) this.stop();
+  }
+
+  /** Closes every watched socket whose queue reached the limit. */
+  check(): void {
+    for (const ws of this.sockets) {
+      if (ws.readyState !== 1) continue;
+      const buffered = ws.getBufferedAmount();
+      if (buffered < this.limitBytes) continue;
+      this.closed++;
+      this.onClose(buffered);
+      ws.close(CloseCode.SlowConsumer, "Too slow; reconnect");
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
