@@ -160,9 +160,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         log,
       }),
     )
-    .use(
-      chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }, guards, ids),
-    );
+    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }, guards));
 
   const housekeeping = () => {
     sessions.sweep();

@@ -436,6 +436,14 @@ export class ChatHub {
     ws.send(this.encode({ type: "error", user: null, data: { code, message, ...(cid ? { cid } : {}) } }));
   }
 
+  /** Tells a socket its frame was dropped by the rate limit, and when to try again. */
+  rateLimited(ws: Socket, retryMs: number): void {
+    this.deps.metrics?.frameRefused(ErrorCode.RateLimited);
+    if (ws.readyState !== 1) return;
+    const data = { code: ErrorCode.RateLimited, message: "Too many frames; slow down", retryMs };
+    ws.send(this.encode({ type: "error", user: null, data }));
+  }
+
   /** Stamps id and time and encodes once, whatever the number of recipients. */
   private encode(frame: Outgoing): string {
     return JSON.stringify({ id: this.deps.ids.take(), ...frame, ts: this.now() });

@@ -21,7 +21,6 @@ import { CHAT_SOCKET_PATH, CloseCode, ErrorCode, RESUME_ROOMS_PARAM, RESUME_SINC
 import { authPlugin } from "../auth/plugin";
 import type { Session, Sessions } from "../auth/sessions";
 import { apiError } from "../http/errors";
-import type { IdSequence } from "../store/db";
 import { limitKey } from "../security/client-ip";
 import type { FloodGuard } from "../security/flood";
 import type { Guards } from "../security/guards";
@@ -90,7 +89,6 @@ class GuardedConnection extends ObservedConnection {
     observer: SocketObserver,
     ip: string,
     private readonly guards: Guards,
-    private readonly ids: IdSequence,
     private readonly ipKey: string,
     private readonly flood: FloodGuard,
   ) {
@@ -101,19 +99,12 @@ class GuardedConnection extends ObservedConnection {
     const verdict = this.flood.check();
     if (verdict.ok) return super.message(ws, message);
     this.observer.metrics.frameReceived();
-    this.observer.metrics.frameRefused(ErrorCode.RateLimited);
     if (verdict.abusive) {
+      this.observer.metrics.frameRefused(ErrorCode.RateLimited);
       this.observer.log.warn("ws.abuse_closed", { user: this.session.user.id, ip: this.ip });
       return ws.close(CloseCode.PolicyViolation, "Too many frames");
     }
-    const error = {
-      id: this.ids.take(),
-      type: "error",
-      user: null,
-      data: { code: ErrorCode.RateLimited, message: "Too many frames; slow down", retryMs: verdict.retryMs },
-      ts: Date.now(),
-    };
-    ws.send(JSON.stringify(error));
+    this.hub.rateLimited(ws, verdict.retryMs);
   }
 
   override close(ws: Socket, code?: number): void {
@@ -132,7 +123,6 @@ export const chatSocket = (
   ready: () => boolean,
   observer: SocketObserver,
   guards: Guards,
-  ids: IdSequence,
 ) =>
   new Elysia({ name: "chat.socket", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
@@ -167,7 +157,7 @@ export const chatSocket = (
         }
         const resume = parseResume(ws.data.query);
         const flood = guards.flood.guard(session.user.id);
-        raw.data = new GuardedConnection(hub, session, observer, clientIp, guards, ids, clientKey, flood);
+        raw.data = new GuardedConnection(hub, session, observer, clientIp, guards, clientKey, flood);
         guards.slow.add(raw);
         hub.open(raw as Socket, resume);
       },
