@@ -537,7 +537,10 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
         after.server !== null && before.server !== null && deliveries > 0
           ? round((after.server - before.server) / deliveries, 4)
           : null,
-      server_cpu: after.server !== null && before.server !== null ? round((after.server - before.server) / (seconds * 1e6), 3) : null,
+      server_cpu:
+        after.server !== null && before.server !== null
+          ? round((after.server - before.server) / (seconds * 1e6), 3)
+          : null,
       client_cpu_us_per_delivery: deliveries > 0 ? round(clientUs / deliveries, 4) : 0,
       client_cpu: round(clientUs / (seconds * 1e6), 3),
     });
