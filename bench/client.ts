@@ -194,7 +194,8 @@ export class Histogram {
 // ------------------------------------------------------------------ WebSocket over TCP
 
 const TILDE = 0x7e;
-const MIN_PREFIX = 40;
+const COMMA = 0x2c;
+const MIN_SKIP = 36;
 const ZERO = 0x30;
 const encoder = new TextEncoder();
 
@@ -281,10 +282,16 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
 
   /** A text frame: a chat delivery carries `~sender~sentAt~`; anything else is join/list/left/error. */
   const onText = (conn: Conn, bytes: Uint8Array, start: number, end: number, at: number): void => {
-    // Every frame opens with at least `{"id":1,"type":"chat","user":{"type":"guest"`: skip that much.
-    let i = start + MIN_PREFIX < end ? start + MIN_PREFIX : start;
-    while (i < end && bytes[i] !== TILDE) i++;
-    if (i === end) {
+    // `{"id":<digits>,"type":"chat",…`: a chat frame (not a history page quoting chat frames).
+    let i = start + 6;
+    while (i < end && bytes[i] !== COMMA) i++;
+    const isChat = bytes[i + 9] === 0x63 && bytes[i + 10] === 0x68 && bytes[i + 11] === 0x61 && bytes[i + 12] === 0x74;
+    if (isChat) {
+      // The user object comes first (at least `"user":{"type":"guest"`): skip it, then find `~`.
+      i += MIN_SKIP;
+      while (i < end && bytes[i] !== TILDE) i++;
+    }
+    if (!isChat || i >= end) {
       const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("utf8");
       if (text.includes('"type":"error"')) {
         errors++;

@@ -31,10 +31,10 @@ interface ServerSpec {
   command: (port: number, dir: string) => string[];
 }
 
-/** teahouse's history switch, when this checkout has one (the flag, its "off" value). */
+/** teahouse's history switch (`--history false`), when this checkout has one. */
 const historyFlag = (): string | undefined => {
   const help = Bun.spawnSync([BUN, "src/index.ts", "--help"], { cwd: ROOT }).stdout.toString();
-  return /^\s*(--history\S*)/m.exec(help)?.[1];
+  return /^\s*(--history)\s/m.exec(help)?.[1];
 };
 
 const teahouse = (name: string, extra: string[] = []): ServerSpec => ({
@@ -401,7 +401,7 @@ const main = async (): Promise<void> => {
   const began = performance.now();
   const history = historyFlag();
   const servers: ServerSpec[] = [RAW_BUN, teahouse("teahouse"), NODE_WS];
-  const withHistoryOff = history && !args.smoke ? [teahouse("teahouse, history off", [history, "off"])] : [];
+  const withHistoryOff = history && !args.smoke ? [teahouse("teahouse, history off", [history, "false"])] : [];
   let scenarios = args.smoke ? smokeScenarios() : fullScenarios(args.repeats);
   if (args.only.length > 0) scenarios = scenarios.filter((s) => args.only.includes(s.id));
   const repeats = args.smoke ? 1 : args.repeats;
