@@ -11,7 +11,7 @@
  *
  *   bun run bench                  the full run (≈ 10 min on 2 CPUs)
  *   bun run bench --smoke          a few seconds, small N: proves it works (CI); no timings asserted
- *   bun run bench --repeats 5 --only closed32,open256
+ *   bun run bench --repeats 5 --only closed32,open256,startup
  *   bun run bench --out results.json
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from "node:fs";
@@ -445,7 +445,7 @@ const main = async (): Promise<void> => {
   }
 
   const startup: Record<string, number[]> = {};
-  if (args.startup && !args.smoke && args.only.length === 0) {
+  if (args.startup && !args.smoke && (args.only.length === 0 || args.only.includes("startup"))) {
     const dir = mkdtempSync(join(tmpdir(), "teahouse-exe-"));
     try {
       const exe = join(dir, "teahouse");
