@@ -15,7 +15,7 @@
  *   bun run bench --out results.json
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from "node:fs";
-import { tmpdir, availableParallelism, cpus } from "node:os";
+import { tmpdir, availableParallelism, cpus, loadavg } from "node:os";
 import { join, resolve } from "node:path";
 import type { ClientOptions, ClientResult } from "./client";
 
@@ -413,6 +413,7 @@ const main = async (): Promise<void> => {
     node: Bun.spawnSync(["node", "--version"]).stdout.toString().trim(),
     pinned: HAS_TASKSET && CPU_COUNT >= 2 ? `server CPU 0, client CPU 1-${CPU_COUNT - 1}` : "no",
     history_flag: history ?? null,
+    load_average_at_start: loadavg().map((l) => Number(l.toFixed(2))),
   };
   console.error(`machine: ${JSON.stringify(machine)}`);
 
@@ -480,7 +481,9 @@ const main = async (): Promise<void> => {
     `## teahouse benchmark — ${new Date().toISOString()}`,
     "",
     `Machine: ${machine.cpus} CPUs (${machine.cpu_model}), Bun ${machine.bun}, Node ${machine.node}; pinned: ${machine.pinned}; ` +
-      `${repeats} interleaved repeat(s); medians with [min–max]; ratios are medians against raw Bun.`,
+      `${repeats} interleaved repeat(s); medians with [min–max]; ratios are medians against raw Bun. ` +
+      "Server CPU µs/delivery is the figure least disturbed by other load (CPU time, not wall time); " +
+      "deliveries/s and latency depend on how much CPU the server and the client got (the CPU columns, 1 = one core).",
     "",
     ...scenarios.flatMap((s) => [table(s, runs, names), ""]),
   ];
@@ -489,7 +492,12 @@ const main = async (): Promise<void> => {
     for (const [name, times] of Object.entries(startup)) report.push(`| ${name} | ${spread(times, 0)} |`);
     report.push("");
   }
-  report.push(`Total time: ${fmt((performance.now() - began) / 1000, 0)} s.`);
+  report.push(
+    `Total time: ${fmt((performance.now() - began) / 1000, 0)} s. Load average (1, 5, 15 min) at start ` +
+      `${machine.load_average_at_start.join(", ")}, at end ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(", ")}: other work on the machine competes with the runs.`,
+  );
   console.log(report.join("\n"));
   const json = { machine, runs, startup, smoke: args.smoke };
   if (args.out) writeFileSync(args.out, JSON.stringify(json, null, 2));
