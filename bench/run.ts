@@ -37,6 +37,30 @@ const historyFlag = (): string | undefined => {
   return /^\s*(--history)\s/m.exec(help)?.[1];
 };
 
+/**
+ * teahouse's abuse limits, lifted: the load client sends thousands of frames a
+ * second per socket and opens 10,000 sockets from one address. The checks still
+ * run (their cost is part of the figures); only the thresholds move. The slow-consumer
+ * limit becomes raw Bun's default backpressure limit (16 MiB). Only flags this
+ * checkout knows are passed.
+ */
+const LIFTED_LIMITS: [string, string][] = [
+  ["--rate-per-second", "100000"],
+  ["--rate-burst", "100000"],
+  ["--user-rate-per-second", "100000"],
+  ["--user-rate-burst", "100000"],
+  ["--abuse-strikes", "100000"],
+  ["--max-sockets-per-ip", "1000000"],
+  ["--max-users-online", "10000000"],
+  ["--signin-per-minute", "1000000"],
+  ["--slow-consumer-bytes", String(16 * 1024 * 1024)],
+];
+const liftedLimits = (): string[] => {
+  const help = Bun.spawnSync([BUN, "src/index.ts", "--help"], { cwd: ROOT }).stdout.toString();
+  return LIFTED_LIMITS.filter(([flag]) => new RegExp(`^\\s*${flag}\\s`, "m").test(help)).flat();
+};
+const LIFTED = liftedLimits();
+
 const teahouse = (name: string, extra: string[] = []): ServerSpec => ({
   name,
   command: (port, dir) => [
@@ -50,6 +74,7 @@ const teahouse = (name: string, extra: string[] = []): ServerSpec => ({
     dir,
     "--log-level",
     "warn",
+    ...LIFTED,
     ...extra,
   ],
 });
@@ -413,6 +438,7 @@ const main = async (): Promise<void> => {
     node: Bun.spawnSync(["node", "--version"]).stdout.toString().trim(),
     pinned: HAS_TASKSET && CPU_COUNT >= 2 ? `server CPU 0, client CPU 1-${CPU_COUNT - 1}` : "no",
     history_flag: history ?? null,
+    teahouse_limits_lifted: LIFTED.join(" "),
     load_average_at_start: loadavg().map((l) => Number(l.toFixed(2))),
   };
   console.error(`machine: ${JSON.stringify(machine)}`);
