@@ -30,6 +30,10 @@ const teahouse = createApp({
   dataDir: dir,
   logLevel: "warn",
   history: HISTORY,
+  // One address opens every socket: lift the per-address limits (as bench/run.ts does).
+  maxSocketsPerIp: 1_000_000,
+  maxUsersOnline: 10_000_000,
+  signInPerMinute: 1_000_000,
 });
 const server = teahouse.listen();
 
