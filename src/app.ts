@@ -78,7 +78,11 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     server.publish(topic, text);
     metrics.frameSent(deliveries);
   };
-  const onRevoke = (userId: number) => hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out");
+  const onRevoke = (userId: number) => {
+    // A socket whose upgrade resolved the session before the revocation must not open afterwards.
+    sessions.revoked(userId);
+    hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out");
+  };
   let broker: Broker;
   let sessions: Sessions;
   let started: Promise<void>;

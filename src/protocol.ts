@@ -130,6 +130,8 @@ export const ErrorCode = {
   UserOffline: "user_offline",
   /** No such user id. */
   UnknownUser: "unknown_user",
+  /** The server failed while handling the frame (logged); the socket stays open. */
+  InternalError: "internal_error",
   /** The message could not be stored (database error); it was not delivered. Resend it. */
   NotStored: "not_stored",
   /** Too many frames; `data.retryMs` says when to try again. */
@@ -140,9 +142,9 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /**
- * WebSocket close codes the server uses. 4000–4099 mean "do not reconnect
- * without signing in again"; 1001, 1011, 1013 and 4100–4199 mean "reconnect
- * with backoff".
+ * WebSocket close codes the server uses. 4001 and 4002 mean "sign in again";
+ * 4008 means "wait a minute before reconnecting"; 1001, 1011, 1013 and 4100
+ * mean "reconnect with backoff".
  */
 export const CloseCode = {
   /** Server shutting down: reconnect (to another instance, or after the restart). */
@@ -166,7 +168,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** True when a close code means the client must sign in again rather than reconnect. */
 export const isTerminalClose = (code: number): boolean =>
-  code === CloseCode.InvalidUser || code === CloseCode.SignedOut || code === CloseCode.PolicyViolation;
+  code === CloseCode.InvalidUser || code === CloseCode.SignedOut;
 
 const frame = <T extends string, U extends TSchema, D extends TSchema, X extends Record<string, TSchema> = {}>(
   type: T,

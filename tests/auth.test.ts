@@ -82,6 +82,21 @@ describe("POST /wsin", () => {
     }
   });
 
+  test("asking for a taken name keeps the current session; a free one replaces it", async () => {
+    const { base } = start();
+    await signIn(base, "bob");
+    const alice = await signIn(base, "alice");
+    const taken = await post(base, "/wsin", { name: "bob" }, { cookie: alice.cookie });
+    expect(taken.status).toBe(409);
+    expect((await json(await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } }))).user.name).toBe("alice");
+    const renamed = await post(base, "/wsin", { name: "alicia" }, { cookie: alice.cookie });
+    expect(renamed.status).toBe(200);
+    expect((await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
+    // Signing in again under one's own name works too.
+    const again = await post(base, "/wsin", { name: "alicia" }, { cookie: cookieFrom(renamed) });
+    expect(again.status).toBe(200);
+  });
+
   test("signing out frees the name", async () => {
     const { base } = start();
     const alice = await signIn(base, "alice");

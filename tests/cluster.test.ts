@@ -101,6 +101,36 @@ describe("two instances, one Redis", () => {
   });
 });
 
+describe("joining while messages flow", () => {
+  test("history on join and live messages never overlap (no message twice)", async () => {
+    const lifted = { ratePerSecond: 100_000, rateBurst: 100_000, userRatePerSecond: 100_000, userRateBurst: 100_000 };
+    const one = await apps.start({ redisUrl: redis.url, secrets: [SECRET], ...lifted });
+    const bob = await signIn(one.base, "bob");
+    const alice = await signIn(one.base, "alice");
+    const b = await connect(one, bob.cookie);
+    await b.next("list");
+    let streaming = true;
+    const stream = (async () => {
+      for (let i = 0; streaming && i < 3000; i++) {
+        b.send(`m${i}`);
+        if (i % 20 === 0) await Bun.sleep(1);
+      }
+    })();
+    for (let round = 0; round < 8; round++) {
+      const a = await connect(one, alice.cookie);
+      const frames = await a.drain(150); // everything, live messages before the history frame included
+      const history = frames.find((f) => f.type === "history" && f.room === "lobby");
+      if (history?.type !== "history") throw new Error("no lobby history");
+      const seen = new Set(history.data.map((m) => m.id));
+      const live = frames.filter((f) => f.type === "chat").map((f) => f.id);
+      expect(live.filter((id) => seen.has(id))).toEqual([]);
+      a.close();
+    }
+    streaming = false;
+    await stream;
+  }, 30_000);
+});
+
 describe("failures", () => {
   test("an instance killed with SIGKILL: its users leave within the heartbeat bound", async () => {
     const one = await instance();

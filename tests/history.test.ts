@@ -51,7 +51,7 @@ describe("rooms", () => {
     const running = await start();
     const alice = await signIn(running.base, "alice");
     const a = await connect(running, alice.cookie);
-    for (const room of ["   ", "x".repeat(33), "a\u202Eb"]) {
+    for (const room of ["   ", "x".repeat(33), "a\u202Eb", "a,b"]) {
       a.send({ type: "join", room });
       expect((await a.next("error")).data.code).toBe(ErrorCode.InvalidRoom);
     }
@@ -126,6 +126,34 @@ describe("history", () => {
     expect(delivered[0]!.id).toBe(ack1.data.id);
     b.send({ type: "history" });
     expect(texts(await b.next("history"))).toEqual(["once"]);
+  });
+
+  test("a resend while the original is still queued is acknowledged after the original's broadcast", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(running, alice.cookie);
+    await a.next("history", (f) => f.room === undefined);
+    a.ws.send(JSON.stringify({ type: "chat", data: "twice", cid: "q-1" }));
+    a.ws.send(JSON.stringify({ type: "chat", data: "twice", cid: "q-1" }));
+    const order = (await a.drain(300)).filter((f) => f.type === "chat" || f.type === "ack").map((f) => f.type);
+    expect(order).toEqual(["chat", "ack", "ack"]);
+  });
+});
+
+describe("failures inside a handler", () => {
+  test("a handler that throws (e.g. a full disk) costs one frame, not the server", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(running, alice.cookie);
+    await a.next("history", (f) => f.room === undefined);
+    running.teahouse.broker.ensureRoom = () => {
+      throw new Error("SQLITE_FULL: database or disk is full");
+    };
+    a.send({ type: "join", room: "dev" });
+    expect((await a.next("error")).data.code).toBe(ErrorCode.InternalError);
+    a.send("still here");
+    expect((await a.next("chat")).data).toBe("still here");
+    expect((await fetch(`${running.base}/healthz`)).status).toBe(200);
   });
 });
 

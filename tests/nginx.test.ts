@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { pingIntervalSeconds } from "../src/config";
 import { CHAT_SOCKET_PATH } from "../src/protocol";
-import { Client, signIn, startApp, type Running } from "./helpers";
+import { Client, cookieFrom, signIn, startApp, type Running } from "./helpers";
 import { freePort, waitFor200 } from "./process";
 
 const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
@@ -97,8 +97,8 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-const connect = async (cookie: string): Promise<Client> => {
-  const client = await Client.connect(`${base.replace("http", "ws")}${CHAT_SOCKET_PATH}`, cookie);
+const connect = async (cookie: string, headers: Record<string, string> = {}): Promise<Client> => {
+  const client = await Client.connect(`${base.replace("http", "ws")}${CHAT_SOCKET_PATH}`, cookie, headers);
   clients.push(client);
   return client;
 };
@@ -134,6 +134,16 @@ describe("behind nginx (deploy/nginx.conf)", () => {
     b.send({ type: "chat", data: "through nginx" });
     expect((await a.next("chat")).data).toBe("through nginx");
     expect((await b.next("chat")).data).toBe("through nginx");
+
+    // A browser sends Origin with the port: nginx must forward Host with the port too, or the app refuses it (403).
+    const signedIn = await fetch(`${base}/wsin`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: base },
+      body: JSON.stringify({ name: "dora" }),
+    });
+    expect(signedIn.status).toBe(200);
+    const dora = await connect(cookieFrom(signedIn), { origin: base });
+    expect((await dora.next("list")).data.map((user) => user.name)).toContain("dora");
   });
 
   test(

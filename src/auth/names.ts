@@ -73,3 +73,11 @@ export const guestName = (n: number): string => {
   const round = Math.floor(n / STEMS.length) + 1;
   return `路人${STEMS[n % STEMS.length]}${round === 1 ? "" : round}`;
 };
+
+/** A room name: a name as above, without commas (the resume URL lists rooms comma-separated). */
+export const checkRoomName = (raw: unknown): NameCheck => {
+  const check = checkName(raw, "room");
+  if (check.ok && check.name.includes(","))
+    return { ok: false, error: "invalid_room", message: "A room name cannot contain a comma" };
+  return check;
+};

@@ -146,6 +146,14 @@ export class RedisSessions implements Sessions {
     }
   }
 
+  revoked(userId: number): void {
+    for (const [sid, session] of this.local)
+      if (session.user.id === userId) {
+        session.ended = true;
+        this.local.delete(sid);
+      }
+  }
+
   /** Renews the keys of sessions with open sockets (they never expire while connected); forgets idle objects. */
   sweep(): void {
     for (const [sid, session] of this.local) {

@@ -61,11 +61,13 @@ export const authRoutes = ({
           body?.name === undefined || body.name.trim() === "" ? await sessions.offerGuestName(nameKey) : body.name;
         const check = checkName(requested);
         if (!check.ok) return status(400, apiError(400, check.error, check.message));
-        // Signing in again replaces this browser's current session (and frees its name first).
-        if (session) await signOut(session, { remove() {} });
+        // Signing in again replaces this browser's current session — only once the new one exists,
+        // so a refused name leaves the current session as it was. Keeping one's own name frees it first.
+        if (session && session.nameKey === check.key) await signOut(session, { remove() {} });
         const created = await sessions.create(check.name, check.key);
         if (!created.ok)
           return status(409, apiError(409, "name_taken", `The name "${check.name}" is in use; pick another`));
+        if (session && !session.ended) await signOut(session, { remove() {} });
         cookie[SESSION_COOKIE]!.set({
           value: created.session.sid,
           httpOnly: true,

@@ -43,6 +43,8 @@ export interface Sessions {
   offerGuestName(keyOf: (name: string) => string): Promise<string>;
   /** Ends expired sessions (periodically). */
   sweep(): void;
+  /** A user's sessions were ended elsewhere (another instance): forget them here too. */
+  revoked(userId: number): void;
 }
 
 interface Row {
@@ -53,6 +55,9 @@ interface Row {
   image: number;
   last_seen: number;
 }
+
+/** Guest names tried for a free one before falling back to a random one (bounds the work per page view). */
+const GUEST_NAME_TRIES = 200;
 
 /** Persist `lastSeen` at most this often per session (it is also kept in memory). */
 const TOUCH_PERSIST_MS = 60_000;
@@ -193,11 +198,17 @@ export class SessionStore implements Sessions {
 
   /** `offerGuestName`, synchronously. */
   offerGuestNameNow(keyOf: (name: string) => string): string {
-    for (;;) {
+    for (let tries = 0; tries < GUEST_NAME_TRIES; tries++) {
       const name = guestName(this.guestCursor);
       this.guestCursor = (this.guestCursor + 1) % 100_000;
       if (this.isNameFree(keyOf(name))) return name;
     }
+    // Every name tried is held (a very busy server, or someone hoarding them): a random one.
+    return guestName(GUEST_NAME_TRIES * 100 + Math.floor(Math.random() * 1_000_000));
+  }
+
+  revoked(): void {
+    // end() already marked the session; this store is the only one that holds it.
   }
 
   private alive(session: Session): boolean {

@@ -48,10 +48,10 @@ export class MemoryBroker implements Broker {
   }
 
   sendMessage(message: OutgoingMessage, done: (result: SendResult) => void, failed: (error: unknown) => void): void {
-    if (message.cid !== null) {
-      const stored = this.writer.findByCid(message.senderId, message.cid);
-      if (stored !== undefined) return done({ id: stored, duplicate: true });
-    }
+    const resent =
+      message.cid !== null &&
+      this.writer.resend(message.senderId, message.cid, (id) => done({ id, duplicate: true }), failed);
+    if (resent) return;
     const id = this.deps.ids.take();
     const frame = encodeMessage(id, message.frame);
     this.writer.write(

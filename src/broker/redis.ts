@@ -91,7 +91,12 @@ local mine = tonumber(redis.call('HGET', KEYS[2], ARGV[2]) or '0')
 if mine <= 0 then return -1 end
 if mine == 1 then redis.call('HDEL', KEYS[2], ARGV[2]) else redis.call('HINCRBY', KEYS[2], ARGV[2], -1) end
 local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]); return 0 end
+if n <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  -- No socket anywhere any more: the user's entry (kept for member lists) goes too.
+  if ARGV[3] == '1' then redis.call('HDEL', KEYS[3], ARGV[1]) end
+  return 0
+end
 return n`;
 
 // Removes a dead (or, forced, this restarting) instance's presence; returns the
@@ -244,7 +249,13 @@ export class RedisBroker implements Broker {
     const pub = this.pub;
     if (!pub) return;
     await pub.send("SET", [K.instanceAlive(this.instanceId), String(Date.now()), "PX", String(HEARTBEAT_TTL_MS)]);
-    await pub.send("SADD", [K.instances, this.instanceId]);
+    const added = (await pub.send("SADD", [K.instances, this.instanceId])) as number;
+    if (added === 1 && this.up) {
+      // Another instance took this one for dead (it missed heartbeats) and removed its presence:
+      // its users are "left" everywhere. Close the sockets so clients reconnect and register again.
+      this.deps.log.warn("redis.presence_lost", { instance: this.instanceId });
+      this.deps.onDown();
+    }
     const instances = (await pub.send("SMEMBERS", [K.instances])) as string[];
     for (const id of instances) if (id !== this.instanceId) await this.reap(id, false);
   }
@@ -268,7 +279,8 @@ export class RedisBroker implements Broker {
       const json = (await pub.send("HGET", [K.users, left[i + 1]!])) as string | null;
       if (!json) continue;
       const user = JSON.parse(json) as User;
-      this.publish(roomTopic(scope), this.deps.encodeLeft(user, scope));
+      // Directly on this connection: on reconnect this runs before the broker is marked up.
+      await pub.send("PUBLISH", [K.deliver, `e${header([roomTopic(scope)])}${this.deps.encodeLeft(user, scope)}`]);
     }
     if (left.length > 0 && !force)
       this.deps.log.warn("redis.instance_reaped", { instance: instanceId, left: left.length / 2 });
@@ -348,7 +360,8 @@ export class RedisBroker implements Broker {
         // after the message was delivered here, as the in-process broker does.
         if (duplicate === 1 || id <= this.lastDeliveredId) done({ id, duplicate: duplicate === 1 });
         else this.awaitingDelivery.set(id, () => done({ id, duplicate: false }));
-      }, failed);
+      }, failed)
+      .catch(this.logError("send"));
   }
 
   publish(topic: string, text: string): void {
@@ -373,27 +386,32 @@ export class RedisBroker implements Broker {
       String(user.id),
       `${scope}\t${user.id}`,
       JSON.stringify(user),
-    ]).then((n: number) => done(n === 1), this.logError("presence_join"));
+    ])
+      .then((n: number) => done(n === 1))
+      .catch(this.logError("presence_join"));
   }
 
   presenceLeave(scope: string, user: User, done: (last: boolean) => void): void {
     if (!this.up) return;
     this.pub!.send("EVAL", [
       LEAVE_SCRIPT,
-      "2",
+      "3",
       K.presence(scope),
       K.instancePresence(this.instanceId),
+      K.users,
       String(user.id),
       `${scope}\t${user.id}`,
-    ]).then((n: number) => done(n === 0), this.logError("presence_leave"));
+      scope === ONLINE_SCOPE ? "1" : "0",
+    ])
+      .then((n: number) => done(n === 0))
+      .catch(this.logError("presence_leave"));
   }
 
   isPresent(scope: string, userId: number, done: (present: boolean) => void): void {
     if (!this.up) return done(false);
-    this.pub!.send("HEXISTS", [K.presence(scope), String(userId)]).then(
-      (n: number | boolean) => done(n === 1 || n === true),
-      this.logError("is_present"),
-    );
+    this.pub!.send("HEXISTS", [K.presence(scope), String(userId)])
+      .then((n: number | boolean) => done(n === 1 || n === true))
+      .catch(this.logError("is_present"));
   }
 
   members(scope: string, done: (users: User[]) => void): void {
@@ -413,9 +431,9 @@ export class RedisBroker implements Broker {
     if (!this.up) return done([]);
     const pub = this.pub!;
     pub
-      .send("ZRANGE", [K.rooms, "0", String(limit - 1)])
+      .send("ZREVRANGE", [K.rooms, "0", String(limit - 1)])
       .then(async (names: string[]) => {
-        const ordered = ["lobby", ...names.filter((name) => name !== "lobby")];
+        const ordered = ["lobby", ...names.filter((name) => name !== "lobby")].slice(0, limit);
         const counts = await Promise.all(
           ordered.map((name) => pub.send("HLEN", [K.presence(name)]) as Promise<number>),
         );

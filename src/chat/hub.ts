@@ -10,7 +10,7 @@ import type { ServerWebSocket } from "bun";
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CLIENT_FRAME_TYPES, ClientFrame, DEFAULT_ROOM, ErrorCode, type ServerFrame, type User } from "../protocol";
 import type { Session, Sessions } from "../auth/sessions";
-import { checkName } from "../auth/names";
+import { checkRoomName } from "../auth/names";
 import type { IdSequence } from "../store/db";
 import { ONLINE_SCOPE, type Broker, type Page } from "../broker/broker";
 import { roomTopic, userTopic } from "./topics";
@@ -66,11 +66,21 @@ export class Connection {
     readonly hub: ChatHub,
     readonly session: Session,
   ) {}
+  // Bun ends the process when a WebSocket handler throws: a failure here (a full disk, say)
+  // must cost one frame, not every connection.
   message(ws: Socket, message: string | Buffer): void {
-    this.hub.message(ws, message);
+    try {
+      this.hub.message(ws, message);
+    } catch (error) {
+      this.hub.failed(ws, "message", error);
+    }
   }
   close(ws: Socket): void {
-    this.hub.close(ws);
+    try {
+      this.hub.close(ws);
+    } catch (error) {
+      this.hub.failed(ws, "close", error);
+    }
   }
 }
 
@@ -109,7 +119,7 @@ export class ChatHub {
     }
     const rooms = new Set([DEFAULT_ROOM]);
     for (const raw of resume.rooms) {
-      const check = checkName(raw, "room");
+      const check = checkRoomName(raw);
       if (check.ok) rooms.add(check.name);
     }
     for (const room of rooms) {
@@ -297,9 +307,9 @@ export class ChatHub {
   // ------------------------------------------------------------ rooms
 
   private join(ws: Socket, raw: string): void {
-    const check = checkName(raw, "room");
+    const check = checkRoomName(raw);
     if (!check.ok) return this.refuse(ws, ErrorCode.InvalidRoom, check.message);
-    if (ws.data.rooms.has(check.name)) return this.sendRoomState(ws, check.name);
+    if (ws.data.rooms.has(check.name)) return this.sendRoomState(ws, check.name, this.deps.broker.lastDeliveredId);
     if (this.overRoomLimit(ws, check.name))
       return this.refuse(
         ws,
@@ -333,21 +343,23 @@ export class ChatHub {
     const user = ws.data.session.user;
     ws.data.rooms.add(room);
     ws.subscribe(roomTopic(room));
+    // Read now, not after the presence round trip: from here on messages reach this socket live.
+    const upTo = this.deps.broker.lastDeliveredId;
     this.deps.broker.ensureRoom(room);
     this.deps.broker.presenceJoin(room, user, (first) => {
       if (first) this.deps.broker.publish(roomTopic(room), this.encode({ type: "join", user, data: null, room }));
-      this.sendRoomState(ws, room, since);
+      this.sendRoomState(ws, room, upTo, since);
     });
   }
 
   /**
    * `list` and `history` for a room this socket is subscribed to. History
-   * stops at the last message delivered here before now: every later one
-   * reaches the socket live, so none is missing and none comes twice.
+   * stops at `upTo`, the last message delivered here when the socket
+   * subscribed: every later one reaches the socket live, so none is missing
+   * and none comes twice.
    */
-  private sendRoomState(ws: Socket, room: string, since?: number): void {
+  private sendRoomState(ws: Socket, room: string, upTo: number, since?: number): void {
     const { broker } = this.deps;
-    const upTo = broker.lastDeliveredId;
     broker.members(room, (users) => {
       if (ws.readyState !== 1) return;
       ws.send(this.encode({ type: "list", user: ws.data.session.user, data: users, room }));
@@ -434,6 +446,20 @@ export class ChatHub {
     this.deps.metrics?.frameRefused(code);
     if (ws.readyState !== 1) return;
     ws.send(this.encode({ type: "error", user: null, data: { code, message, ...(cid ? { cid } : {}) } }));
+  }
+
+  /** A handler threw: log it and tell the client its frame was not handled (the socket stays open). */
+  failed(ws: Socket, handler: string, error: unknown): void {
+    this.deps.log.error("ws.handler_failed", {
+      handler,
+      user: ws.data.session.user.id,
+      error: String((error as Error)?.message ?? error),
+    });
+    try {
+      if (handler === "message") this.refuse(ws, ErrorCode.InternalError, "The server could not handle that frame");
+    } catch {
+      // Even the error frame failed (its id could not be reserved): the log line above must do.
+    }
   }
 
   /** Tells a socket its frame was dropped by the rate limit, and when to try again. */

@@ -14,6 +14,8 @@ interface Pending {
   record: MessageRecord;
   after: () => void;
   failed: (error: unknown) => void;
+  /** Resends of the same cid that arrived while this one was queued: answered when it is. */
+  resends?: Array<{ after: () => void; failed: (error: unknown) => void }>;
 }
 
 export interface WriterStats {
@@ -28,8 +30,8 @@ export interface WriterStats {
 export class MessageWriter {
   private queue: Pending[] = [];
   private scheduled = false;
-  /** `${senderId}:${cid}` → id, for messages queued but not committed yet. */
-  private readonly queuedCids = new Map<string, number>();
+  /** `${senderId}:${cid}` → the queued message, for messages not committed yet. */
+  private readonly queuedCids = new Map<string, Pending>();
   readonly stats: WriterStats = { stored: 0, batches: 0, commitMs: 0 };
 
   /** `store` null: history off — messages are delivered at once and never stored. */
@@ -38,8 +40,9 @@ export class MessageWriter {
   /** Stores a message, then calls `after`; `failed` instead if the commit fails. */
   write(record: MessageRecord, after: () => void, failed: (error: unknown) => void): void {
     if (!this.store) return after();
-    this.queue.push({ record, after, failed });
-    if (record.cid !== null) this.queuedCids.set(`${record.senderId}:${record.cid}`, record.id);
+    const pending: Pending = { record, after, failed };
+    this.queue.push(pending);
+    if (record.cid !== null) this.queuedCids.set(`${record.senderId}:${record.cid}`, pending);
     if (this.queue.length >= MAX_BATCH) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -47,9 +50,21 @@ export class MessageWriter {
     }
   }
 
-  /** The id a sender's client message id was stored (or queued) under, if any. */
-  findByCid(senderId: number, cid: string): number | undefined {
-    return this.queuedCids.get(`${senderId}:${cid}`) ?? this.store?.findByCid(senderId, cid);
+  /**
+   * A resend of a client message id: when the original is still queued, `after(id)` runs once it
+   * is committed (so the resend's ack never comes before the original's broadcast) and true is
+   * returned; when it is stored already, `after(id)` runs now. False: not seen, store it.
+   */
+  resend(senderId: number, cid: string, after: (id: number) => void, failed: (error: unknown) => void): boolean {
+    const queued = this.queuedCids.get(`${senderId}:${cid}`);
+    if (queued) {
+      (queued.resends ??= []).push({ after: () => after(queued.record.id), failed });
+      return true;
+    }
+    const stored = this.store?.findByCid(senderId, cid);
+    if (stored === undefined) return false;
+    after(stored);
+    return true;
   }
 
   /** Commits whatever is queued now (also called on shutdown). */
@@ -63,12 +78,18 @@ export class MessageWriter {
     try {
       this.store.commit(batch.map((pending) => pending.record));
     } catch (error) {
-      for (const pending of batch) pending.failed(error);
+      for (const pending of batch) {
+        pending.failed(error);
+        for (const resend of pending.resends ?? []) resend.failed(error);
+      }
       return;
     }
     this.stats.commitMs += performance.now() - started;
     this.stats.batches++;
     this.stats.stored += batch.length;
-    for (const pending of batch) pending.after();
+    for (const pending of batch) {
+      pending.after();
+      for (const resend of pending.resends ?? []) resend.after();
+    }
   }
 }

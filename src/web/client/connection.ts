@@ -117,7 +117,7 @@ export class Connection {
   }
 
   private async closed(code: number, opened: boolean, healthy: boolean): Promise<void> {
-    if (isTerminalClose(code) && code !== CloseCode.PolicyViolation) return this.signedOut();
+    if (isTerminalClose(code)) return this.signedOut();
     // A refused upgrade (401) looks exactly like a dead server (1006, no open): ask.
     if (!opened || code === 1006) {
       const me = await whoAmI();
