@@ -117,6 +117,8 @@ export interface ClientResult {
   /** With --redis-pid: Redis CPU time per delivery, and over wall time in the window. */
   redis_cpu_us_per_delivery?: number | null;
   redis_cpu?: number | null;
+  /** With --redis-pid: Redis CPU time from the first sign-in until the join/list burst settled, ms (presence). */
+  redis_connect_cpu_ms?: number | null;
   connect_s: number;
   /** idle: server RSS before sign-in, after sign-in, after all sockets opened. */
   rss_before_kib?: number | null;
@@ -151,10 +153,11 @@ export const processCpuUs = (pid: number): number | null => {
 
 /** `read` summed over several processes; null if any reading failed or there is none. */
 const summed = (pids: readonly number[], read: (pid: number) => number | null): number | null => {
-  let total = pids.length > 0 ? 0 : null;
+  if (pids.length === 0) return null;
+  let total = 0;
   for (const pid of pids) {
     const value = read(pid);
-    if (value === null || total === null) return null;
+    if (value === null) return null;
     total += value;
   }
   return total;
@@ -260,7 +263,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     if (base.hostname !== "127.0.0.1") throw new Error(`the load client only targets 127.0.0.1, not ${base.hostname}`);
   /** User i signs in and connects to instance i mod n. */
   const baseOf = (index: number): URL => bases[index % bases.length]!;
-  const pids = String(options.pid)
+  const pids = options.pid
     .split(",")
     .map(Number)
     .filter((pid) => pid > 0);
@@ -465,6 +468,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
 
   // ---- sign in, connect, settle
   const rssBefore = serverRssKiB();
+  const redisBefore = processCpuUs(options.redisPid);
   const connectStart = performance.now();
   const cookies = await pool(options.clients, signIn);
   const rssSignedIn = serverRssKiB();
@@ -472,6 +476,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   await pool(options.clients, (i) => connect(conns[i]!));
   const connectS = (performance.now() - connectStart) / 1000;
   await quiet(300, 60_000);
+  const redisSettled = processCpuUs(options.redisPid);
 
   const result: ClientResult = {
     mode: options.mode,
@@ -496,6 +501,9 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     client_cpu: 0,
     connect_s: round(connectS, 3),
   };
+  if (options.redisPid > 0)
+    result.redis_connect_cpu_ms =
+      redisBefore !== null && redisSettled !== null ? round((redisSettled - redisBefore) / 1000, 1) : null;
 
   const windowMs = options.mode === "idle" ? options.idleMs : options.durationMs;
   let openLoopTimer: ReturnType<typeof setInterval> | undefined;

@@ -214,8 +214,8 @@ const table = (scenario: Scenario, runs: Run[]): string => {
   const lines = [
     `### ${scenario.title}`,
     "",
-    "| setup | deliveries/s | × one | server CPU µs/delivery | × one | Redis CPU µs/delivery | Redis CPU µs/message | p50 ms | p99 ms | p99 × one | max ms | server CPU | Redis CPU | client CPU | missing |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| setup | deliveries/s | × one | server CPU µs/delivery | × one | Redis CPU µs/delivery | Redis CPU µs/message | p50 ms | p99 ms | p99 × one | max ms | server CPU | Redis CPU | client CPU | connect s | Redis CPU ms, connect | missing |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ];
   for (const setup of SETUPS) {
     const mine = of(setup);
@@ -223,43 +223,27 @@ const table = (scenario: Scenario, runs: Run[]): string => {
     const rate = figures(mine, (r) => r.deliveries_per_s);
     const cpu = figures(mine, (r) => r.server_cpu_us_per_delivery);
     const p99 = figures(mine, (r) => r.p99_ms);
+    /** median [min–max] of one figure over this setup's runs. */
+    const cell = (pick: (r: ClientResult) => number | null | undefined, digits: number) =>
+      spread(figures(mine, pick), digits);
     const cells = [
       setup.name,
       spread(rate),
       ratio(median(rate), refRate),
       spread(cpu, 3),
       ratio(median(cpu), refCpu),
-      spread(
-        figures(mine, (r) => r.redis_cpu_us_per_delivery),
-        3,
-      ),
+      cell((r) => r.redis_cpu_us_per_delivery, 3),
       // Every message is one script run and one PUBLISH whatever the room size: per message is Redis's natural unit.
-      spread(
-        figures(mine, (r) => (r.redis_cpu_us_per_delivery ?? NaN) * r.clients),
-        1,
-      ),
-      spread(
-        figures(mine, (r) => r.p50_ms),
-        2,
-      ),
+      cell((r) => (r.redis_cpu_us_per_delivery ?? NaN) * r.clients, 1),
+      cell((r) => r.p50_ms, 2),
       spread(p99, 2),
       ratio(median(p99), refP99),
-      spread(
-        figures(mine, (r) => r.max_ms),
-        1,
-      ),
-      spread(
-        figures(mine, (r) => r.server_cpu),
-        2,
-      ),
-      spread(
-        figures(mine, (r) => r.redis_cpu),
-        2,
-      ),
-      spread(
-        figures(mine, (r) => r.client_cpu),
-        2,
-      ),
+      cell((r) => r.max_ms, 1),
+      cell((r) => r.server_cpu, 2),
+      cell((r) => r.redis_cpu, 2),
+      cell((r) => r.client_cpu, 2),
+      cell((r) => r.connect_s, 2),
+      cell((r) => r.redis_connect_cpu_ms, 0),
       String(mine.reduce((sum, r) => sum + r.result.missing, 0)),
     ];
     lines.push(`| ${cells.join(" | ")} |`);
