@@ -20,16 +20,13 @@
  *   bun run bench:cluster --smoke          a few seconds (tests/bench-cluster.test.ts); no timings asserted
  *   bun run bench:cluster --repeats 5 --only closed32,open256 --out cluster.json
  */
-import { RedisClient, type Subprocess } from "bun";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import type { ClientOptions, ClientResult } from "./client";
 import {
   CPU_COUNT,
   PINNING,
   fmt,
-  freePort,
   lifted,
   median,
   pin,
@@ -40,12 +37,10 @@ import {
   teahouse,
   type Running,
 } from "./harness";
+import { REDIS_SERVER, startRedis, type Redis } from "./redis-server";
 
-const REDIS_SERVER = "redis-server";
 /** One secret for every instance, so a cookie made on one verifies on the other (≥ 16 characters). */
 const SECRET = "bench-cluster-shared-secret-0123456789";
-/** How long redis-server may take to accept connections. */
-const REDIS_START_TIMEOUT_MS = 10_000;
 /** The whole run, whatever happens: past this, everything started is killed and the run fails. */
 const RUN_DEADLINE_MS = 10 * 60_000;
 
@@ -99,70 +94,6 @@ const smokeScenarios: Scenario[] = [
     client: { mode: "open", clients: 8, rate: 200, warmupMs: 100, durationMs: 500, drainMs: 3000 },
   },
 ];
-
-// ------------------------------------------------------------------ redis-server
-
-interface Redis {
-  pid: number;
-  url: string;
-  /** Empties it between runs (history streams, presence, sessions). */
-  flush(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-const startRedis = async (): Promise<Redis> => {
-  if (!Bun.which(REDIS_SERVER))
-    throw new Error("redis-server is not installed: apt-get install -y --no-install-recommends redis-server");
-  const dir = mkdtempSync(join(tmpdir(), "teahouse-bench-redis-"));
-  const port = freePort();
-  const url = `redis://127.0.0.1:${port}`;
-  // Pinned with the servers: its CPU is part of what a message costs on the server side.
-  const child: Subprocess = Bun.spawn(
-    pin("server", [
-      REDIS_SERVER,
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-    ]),
-    { stdout: "ignore", stderr: "ignore" },
-  );
-  const stop = async () => {
-    child.kill("SIGTERM");
-    await child.exited;
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const deadline = performance.now() + REDIS_START_TIMEOUT_MS;
-  for (;;) {
-    try {
-      const socket = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } });
-      socket.end();
-      break;
-    } catch {
-      if (child.exitCode !== null || performance.now() > deadline) {
-        await stop();
-        throw new Error(`redis-server did not start on port ${port}`);
-      }
-      await Bun.sleep(20);
-    }
-  }
-  const client = new RedisClient(url);
-  return {
-    pid: child.pid,
-    url,
-    flush: async () => void (await client.send("FLUSHALL", [])),
-    async stop() {
-      client.close();
-      await stop();
-    },
-  };
-};
 
 // ------------------------------------------------------------------ runs
 
