@@ -16,7 +16,7 @@
  * to itself. Server CPU is summed over every teahouse process; Redis CPU is
  * redis-server's own (/proc/<pid>/stat), per delivery and per message.
  *
- *   bun run bench:cluster                  ≈ 4 min on 2 CPUs; a markdown table and one JSON line
+ *   bun run bench:cluster                  ≈ 3 min on 2 CPUs; a markdown table and one JSON line
  *   bun run bench:cluster --smoke          a few seconds (tests/bench-cluster.test.ts); no timings asserted
  *   bun run bench:cluster --repeats 5 --only closed32,open256 --out cluster.json
  */

@@ -45,3 +45,21 @@ test("bun run bench:cluster --smoke: three setups, closed and open loop, nothing
     expect("redis_cpu" in result).toBe(setup.includes("Redis"));
   }
 }, 90_000);
+
+test("bun bench/redis-ops.ts --smoke: finds the broker's send script and runs every variant", async () => {
+  const child = Bun.spawn([process.execPath, "bench/redis-ops.ts", "--smoke"], {
+    cwd: resolve(import.meta.dir, ".."),
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (code !== 0) throw new Error(`redis-ops --smoke failed (${code}):\n${out}\n${err}`);
+  const report = JSON.parse(out.trim().split("\n").pop()!) as { smoke: boolean; results: Record<string, number[]> };
+  expect(report.smoke).toBe(true);
+  expect(Object.keys(report.results)).toContain("EVAL send script (as teahouse)");
+  for (const values of Object.values(report.results)) expect(values.every(Number.isFinite)).toBe(true);
+}, 60_000);
