@@ -1,5 +1,6 @@
 /**
- * The load client: N chat users against one server on 127.0.0.1, then one JSON
+ * The load client: N chat users against one server on 127.0.0.1 (or several
+ * instances of one cluster: user i uses the (i mod n)-th URL), then one JSON
  * line with the figures.
  *
  * Each user signs in over HTTP (`POST /wsin`, one session each) and opens
@@ -25,6 +26,7 @@
  * RFC requires the mask bit, not a random key, of a client we control).
  *
  * Usage: bun bench/client.ts --url http://127.0.0.1:PORT --pid SERVER_PID --mode closed --clients 32 --window 4
+ *        bun bench/client.ts --url http://127.0.0.1:P1,http://127.0.0.1:P2 --pid PID1,PID2 --redis-pid PID3 …
  *
  * Bounded: stops after `--duration-ms` (plus warm-up and drain) or `--max-messages`.
  * Refuses any host other than 127.0.0.1.
@@ -34,9 +36,12 @@ import { readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
 export interface ClientOptions {
+  /** The server's URL, or comma-separated URLs of instances sharing users (one cluster: every user gets every broadcast). */
   url: string;
-  /** Server process id, for CPU time and RSS from /proc (0: not measured). */
-  pid: number;
+  /** Server process ids, comma-separated, for CPU time and RSS from /proc, summed ("" or 0: not measured). */
+  pid: string;
+  /** A Redis behind the servers: its CPU time is reported apart (0: none). */
+  redisPid: number;
   mode: "closed" | "open" | "idle";
   clients: number;
   /** closed: messages in flight per user. */
@@ -63,7 +68,8 @@ export interface ClientOptions {
 
 export const defaultClientOptions = (): ClientOptions => ({
   url: "http://127.0.0.1:3000",
-  pid: 0,
+  pid: "",
+  redisPid: 0,
   mode: "closed",
   clients: 32,
   window: 4,
@@ -108,6 +114,11 @@ export interface ClientResult {
   server_rss_kib: number | null;
   client_cpu_us_per_delivery: number;
   client_cpu: number;
+  /** With --redis-pid: Redis CPU time per delivery, and over wall time in the window. */
+  redis_cpu_us_per_delivery?: number | null;
+  redis_cpu?: number | null;
+  /** With --redis-pid: Redis CPU time from the first sign-in until the join/list burst settled, ms (presence). */
+  redis_connect_cpu_ms?: number | null;
   connect_s: number;
   /** idle: server RSS before sign-in, after sign-in, after all sockets opened. */
   rss_before_kib?: number | null;
@@ -138,6 +149,18 @@ export const processCpuUs = (pid: number): number | null => {
   } catch {
     return null;
   }
+};
+
+/** `read` summed over several processes; null if any reading failed or there is none. */
+const summed = (pids: readonly number[], read: (pid: number) => number | null): number | null => {
+  if (pids.length === 0) return null;
+  let total = 0;
+  for (const pid of pids) {
+    const value = read(pid);
+    if (value === null) return null;
+    total += value;
+  }
+  return total;
 };
 
 /** Resident set size of a process, KiB. */
@@ -229,14 +252,23 @@ class Conn {
   onOpen: ((error?: Error) => void) | null = null;
   constructor(
     readonly index: number,
+    readonly port: number,
     readonly cookie: string,
   ) {}
 }
 
 export const runClient = async (options: ClientOptions): Promise<ClientResult> => {
-  const base = new URL(options.url);
-  if (base.hostname !== "127.0.0.1") throw new Error(`the load client only targets 127.0.0.1, not ${base.hostname}`);
-  const port = Number(base.port);
+  const bases = options.url.split(",").map((url) => new URL(url));
+  for (const base of bases)
+    if (base.hostname !== "127.0.0.1") throw new Error(`the load client only targets 127.0.0.1, not ${base.hostname}`);
+  /** User i signs in and connects to instance i mod n. */
+  const baseOf = (index: number): URL => bases[index % bases.length]!;
+  const pids = options.pid
+    .split(",")
+    .map(Number)
+    .filter((pid) => pid > 0);
+  const serverCpuUs = (): number | null => summed(pids, processCpuUs);
+  const serverRssKiB = (): number | null => summed(pids, processRssKiB);
   const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
   const padding = "x".repeat(options.pad);
   const namePrefix = options.namePrefix || `b${Math.random().toString(36).slice(2, 7)}-`;
@@ -373,7 +405,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       const conn = socket.data;
       conn.socket = socket;
       socket.write(
-        `GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `GET /ws/chat HTTP/1.1\r\nHost: 127.0.0.1:${conn.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
           `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nCookie: ${conn.cookie}\r\n\r\n`,
       );
     },
@@ -395,7 +427,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   };
 
   const signIn = async (index: number): Promise<string> => {
-    const response = await fetch(`${base.origin}/wsin`, {
+    const response = await fetch(`${baseOf(index).origin}/wsin`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ name: `${namePrefix}${index}` }),
@@ -413,7 +445,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
         else resolve();
       };
     });
-    await Bun.connect<Conn>({ hostname: "127.0.0.1", port, data: conn, socket: handlers });
+    await Bun.connect<Conn>({ hostname: "127.0.0.1", port: conn.port, data: conn, socket: handlers });
     await opened;
   };
   /** Runs `task` for 0…n-1, `options.concurrency` at a time. */
@@ -435,14 +467,16 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   };
 
   // ---- sign in, connect, settle
-  const rssBefore = processRssKiB(options.pid);
+  const rssBefore = serverRssKiB();
+  const redisBefore = processCpuUs(options.redisPid);
   const connectStart = performance.now();
   const cookies = await pool(options.clients, signIn);
-  const rssSignedIn = processRssKiB(options.pid);
-  for (let i = 0; i < options.clients; i++) conns.push(new Conn(i, cookies[i]!));
+  const rssSignedIn = serverRssKiB();
+  for (let i = 0; i < options.clients; i++) conns.push(new Conn(i, Number(baseOf(i).port), cookies[i]!));
   await pool(options.clients, (i) => connect(conns[i]!));
   const connectS = (performance.now() - connectStart) / 1000;
   await quiet(300, 60_000);
+  const redisSettled = processCpuUs(options.redisPid);
 
   const result: ClientResult = {
     mode: options.mode,
@@ -467,12 +501,15 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     client_cpu: 0,
     connect_s: round(connectS, 3),
   };
+  if (options.redisPid > 0)
+    result.redis_connect_cpu_ms =
+      redisBefore !== null && redisSettled !== null ? round((redisSettled - redisBefore) / 1000, 1) : null;
 
   const windowMs = options.mode === "idle" ? options.idleMs : options.durationMs;
   let openLoopTimer: ReturnType<typeof setInterval> | undefined;
   if (options.mode === "idle") {
     await Bun.sleep(options.idleMs);
-    const rssConnected = processRssKiB(options.pid);
+    const rssConnected = serverRssKiB();
     Object.assign(result, {
       rss_before_kib: rssBefore,
       rss_signed_in_kib: rssSignedIn,
@@ -514,7 +551,8 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       at: performance.now(),
       received,
       sent,
-      server: processCpuUs(options.pid),
+      server: serverCpuUs(),
+      redis: processCpuUs(options.redisPid),
       client: process.cpuUsage(),
     };
     measuring = true;
@@ -525,12 +563,13 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       at: performance.now(),
       received,
       sent,
-      server: processCpuUs(options.pid),
+      server: serverCpuUs(),
+      redis: processCpuUs(options.redisPid),
       client: process.cpuUsage(before.client),
     };
     measuring = false;
     sending = false;
-    result.server_rss_kib = processRssKiB(options.pid);
+    result.server_rss_kib = serverRssKiB();
     const seconds = (after.at - before.at) / 1000;
     const deliveries = after.received - before.received;
     const clientUs = after.client.user + after.client.system;
@@ -553,6 +592,11 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       client_cpu_us_per_delivery: deliveries > 0 ? round(clientUs / deliveries, 4) : 0,
       client_cpu: round(clientUs / (seconds * 1e6), 3),
     });
+    if (options.redisPid > 0) {
+      const redisUs = after.redis !== null && before.redis !== null ? after.redis - before.redis : null;
+      result.redis_cpu_us_per_delivery = redisUs !== null && deliveries > 0 ? round(redisUs / deliveries, 4) : null;
+      result.redis_cpu = redisUs !== null ? round(redisUs / (seconds * 1e6), 3) : null;
+    }
     // Drain: every message sent must reach every user.
     clearInterval(openLoopTimer);
     // A slow server may still be delivering a backlog: wait while deliveries keep coming, up to a bound.

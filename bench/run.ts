@@ -14,70 +14,37 @@
  *   bun run bench --repeats 5 --only closed32,open256,startup
  *   bun run bench --out results.json
  */
-import { mkdtempSync, rmSync, existsSync, writeFileSync, openSync, closeSync } from "node:fs";
-import { tmpdir, availableParallelism, cpus, loadavg } from "node:os";
-import { join, resolve } from "node:path";
+import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { tmpdir, cpus, loadavg } from "node:os";
+import { join } from "node:path";
 import type { ClientOptions, ClientResult } from "./client";
-
-const ROOT = resolve(import.meta.dir, "..");
-const BUN = process.execPath;
+import {
+  BUN,
+  CPU_COUNT,
+  PINNING,
+  ROOT,
+  fmt,
+  freePort,
+  lifted,
+  median,
+  pin,
+  ratio,
+  spawnClient,
+  spread,
+  startServer,
+  teahouse,
+  waitReady,
+  type Running,
+  type ServerSpec,
+} from "./harness";
 
 // ------------------------------------------------------------------ servers
-
-interface ServerSpec {
-  /** Short label used in tables. */
-  name: string;
-  /** The command, given a free port and a scratch directory. */
-  command: (port: number, dir: string) => string[];
-}
 
 /** teahouse's history switch (`--history false`), when this checkout has one. */
 const historyFlag = (): string | undefined => {
   const help = Bun.spawnSync([BUN, "src/index.ts", "--help"], { cwd: ROOT }).stdout.toString();
   return /^\s*(--history)\s/m.exec(help)?.[1];
 };
-
-/**
- * teahouse's abuse limits, lifted: the load client sends thousands of frames a
- * second per socket and opens 10,000 sockets from one address. The checks still
- * run (their cost is part of the figures); only the thresholds move. The slow-consumer
- * limit becomes raw Bun's default backpressure limit (16 MiB). Only flags this
- * checkout knows are passed.
- */
-const LIFTED_LIMITS: [string, string][] = [
-  ["--rate-per-second", "100000"],
-  ["--rate-burst", "100000"],
-  ["--user-rate-per-second", "100000"],
-  ["--user-rate-burst", "100000"],
-  ["--abuse-strikes", "100000"],
-  ["--max-sockets-per-ip", "1000000"],
-  ["--max-users-online", "10000000"],
-  ["--signin-per-minute", "1000000"],
-  ["--slow-consumer-bytes", String(16 * 1024 * 1024)],
-];
-const liftedLimits = (): string[] => {
-  const help = Bun.spawnSync([BUN, "src/index.ts", "--help"], { cwd: ROOT }).stdout.toString();
-  return LIFTED_LIMITS.filter(([flag]) => new RegExp(`^\\s*${flag}\\s`, "m").test(help)).flat();
-};
-const LIFTED = liftedLimits();
-
-const teahouse = (name: string, extra: string[] = []): ServerSpec => ({
-  name,
-  command: (port, dir) => [
-    BUN,
-    "src/index.ts",
-    "--port",
-    String(port),
-    "--host",
-    "127.0.0.1",
-    "--data-dir",
-    dir,
-    "--log-level",
-    "warn",
-    ...LIFTED,
-    ...extra,
-  ],
-});
 
 const RAW_BUN: ServerSpec = {
   name: "raw Bun",
@@ -88,100 +55,8 @@ const NODE_WS: ServerSpec = {
   command: (port) => ["node", "bench/servers/node-ws.mjs", "--port", String(port)],
 };
 
-// ------------------------------------------------------------------ processes
-
-const CPU_COUNT = availableParallelism();
-const HAS_TASKSET = Bun.spawnSync(["sh", "-c", "command -v taskset"]).exitCode === 0;
-/** Server on CPU 0, client on the rest (nothing pinned on one CPU). */
-const pin = (role: "server" | "client", command: string[]): string[] => {
-  // Raise the open-files limit to the hard limit first (10,000 sockets), then exec: the pid stays the server's.
-  const raised = ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", ...command];
-  if (!HAS_TASKSET || CPU_COUNT < 2) return raised;
-  return ["taskset", "-c", role === "server" ? "0" : `1-${CPU_COUNT - 1}`, ...raised];
-};
-
-const freePort = (): number => {
-  const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
-  const port = probe.port!;
-  probe.stop(true);
-  return port;
-};
-
-/** Polls GET / until it answers 200; returns the ms it took, or throws. */
-const waitReady = async (port: number, exited: () => boolean, timeoutMs = 15_000): Promise<number> => {
-  const start = performance.now();
-  for (;;) {
-    try {
-      const response = await fetch(`http://127.0.0.1:${port}/`);
-      await response.arrayBuffer();
-      if (response.status === 200) return performance.now() - start;
-    } catch {}
-    if (exited()) throw new Error("server exited before answering");
-    if (performance.now() - start > timeoutMs) throw new Error(`server on port ${port} not ready`);
-    await Bun.sleep(2);
-  }
-};
-
-interface Running {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-  log(): Promise<string>;
-}
-
-const startServer = async (spec: ServerSpec): Promise<Running> => {
-  const dir = mkdtempSync(join(tmpdir(), "teahouse-bench-"));
-  const port = freePort();
-  const logPath = join(dir, "server.log");
-  const logFd = openSync(logPath, "w");
-  const child = Bun.spawn(pin("server", spec.command(port, join(dir, "data"))), {
-    cwd: ROOT,
-    stdout: logFd,
-    stderr: logFd,
-    env: { ...process.env, NODE_ENV: "production" },
-  });
-  closeSync(logFd);
-  let exited = false;
-  void child.exited.then(() => (exited = true));
-  const log = () => Bun.file(logPath).text();
-  try {
-    await waitReady(port, () => exited);
-  } catch (error) {
-    child.kill("SIGKILL");
-    throw new Error(`${spec.name}: ${(error as Error).message}\n${await log()}`);
-  }
-  return {
-    pid: child.pid,
-    port,
-    log,
-    async stop() {
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
-      await child.exited;
-      clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-};
-
-const runClient = async (server: Running, options: Partial<ClientOptions>): Promise<ClientResult> => {
-  const args = Object.entries({ ...options, url: `http://127.0.0.1:${server.port}`, pid: server.pid }).flatMap(
-    ([key, value]) => [`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, String(value)],
-  );
-  const child = Bun.spawn(pin("client", [BUN, "bench/client.ts", ...args]), {
-    cwd: ROOT,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  const line = out.trim().split("\n").pop() ?? "";
-  if (code !== 0 || !line.startsWith("{")) throw new Error(`client failed (${code}):\n${out}${err}`);
-  return JSON.parse(line) as ClientResult;
-};
+const runClient = (server: Running, options: Partial<ClientOptions>): Promise<ClientResult> =>
+  spawnClient({ ...options, url: `http://127.0.0.1:${server.port}`, pid: String(server.pid) });
 
 // ------------------------------------------------------------------ scenarios
 
@@ -240,25 +115,6 @@ const smokeScenarios = (): Scenario[] => [
 ];
 
 // ------------------------------------------------------------------ statistics and tables
-
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const fmt = (value: number | null | undefined, digits = 0): string =>
-  value === null || value === undefined || Number.isNaN(value)
-    ? "—"
-    : value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-/** "median [min–max]" of one figure over the runs. */
-const spread = (values: number[], digits = 0): string =>
-  values.length === 0
-    ? "—"
-    : values.length === 1
-      ? fmt(values[0], digits)
-      : `${fmt(median(values), digits)} [${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)}]`;
-const ratio = (value: number, reference: number | undefined): string =>
-  reference === undefined || reference === 0 || !Number.isFinite(value) ? "—" : `${(value / reference).toFixed(2)}×`;
 
 interface Run {
   scenario: string;
@@ -436,9 +292,9 @@ const main = async (): Promise<void> => {
     cpu_model: cpus()[0]?.model ?? "unknown",
     bun: Bun.version,
     node: Bun.spawnSync(["node", "--version"]).stdout.toString().trim(),
-    pinned: HAS_TASKSET && CPU_COUNT >= 2 ? `server CPU 0, client CPU 1-${CPU_COUNT - 1}` : "no",
+    pinned: PINNING,
     history_flag: history ?? null,
-    teahouse_limits_lifted: LIFTED.join(" "),
+    teahouse_limits_lifted: lifted().join(" "),
     load_average_at_start: loadavg().map((l) => Number(l.toFixed(2))),
   };
   console.error(`machine: ${JSON.stringify(machine)}`);
