@@ -132,6 +132,19 @@ describe("joining while messages flow", () => {
 });
 
 describe("failures", () => {
+  test("a Redis that lost its script cache (SCRIPT FLUSH) still takes messages", async () => {
+    const one = await instance();
+    const alice = await signIn(one.base, "alice");
+    const a = await connect(one, alice.cookie);
+    await a.next("list");
+    const client = new RedisClient(redis.url);
+    await client.send("SCRIPT", ["FLUSH"]);
+    client.close();
+    a.send({ type: "chat", data: "after flush", cid: "f1" });
+    expect((await a.next("chat")).data).toBe("after flush");
+    expect((await a.next("ack")).data.cid).toBe("f1");
+  });
+
   test("an instance killed with SIGKILL: its users leave within the heartbeat bound", async () => {
     const one = await instance();
     const doomed = await spawnServer(["--redis-url", redis.url, "--secret", SECRET, "--data-dir", ":memory:"], {

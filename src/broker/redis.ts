@@ -153,6 +153,8 @@ export class RedisBroker implements Broker {
   private heartbeat: Timer | undefined;
   private reconnecting: Timer | undefined;
   private firstConnection: Promise<void> | undefined;
+  /** SHA1 of SEND_SCRIPT as loaded into Redis (undefined: not loaded, send the script itself). */
+  private sendScriptSha: string | undefined;
   /** Sends whose id came back before the message itself did: acknowledged once delivered here too. */
   private readonly awaitingDelivery = new Map<number, () => void>();
 
@@ -212,6 +214,7 @@ export class RedisBroker implements Broker {
     // Anything this instance registered before (it restarted, or Redis blinked) is stale: its sockets are gone.
     await this.reap(this.instanceId, true);
     this.lastDeliveredId = Math.max(this.lastDeliveredId, Number((await pub.get(K.msgId)) ?? 0));
+    this.sendScriptSha = (await pub.send("SCRIPT", ["LOAD", SEND_SCRIPT])) as string;
     await this.beat();
     this.up = true;
     this.heartbeat = setInterval(() => void this.beat().catch(() => {}), HEARTBEAT_INTERVAL_MS);
@@ -340,21 +343,30 @@ export class RedisBroker implements Broker {
         others.push(String(message.senderId));
       }
     }
-    pub
-      .send("EVAL", [
-        SEND_SCRIPT,
-        String(2 + streams.length),
-        K.msgId,
-        message.cid === null ? "" : K.cid(message.senderId, message.cid),
-        ...streams,
-        // The script writes the id over the 0 (`{"id":0,` is 7 characters).
-        encodeMessage(0, message.frame),
-        K.deliver,
-        header(message.topics),
-        String(this.deps.history ? this.deps.maxPerStream : -1),
-        String(CID_TTL_SECONDS),
-        ...others,
-      ])
+    const args = [
+      String(2 + streams.length),
+      K.msgId,
+      message.cid === null ? "" : K.cid(message.senderId, message.cid),
+      ...streams,
+      // The script writes the id over the 0 (`{"id":0,` is 7 characters).
+      encodeMessage(0, message.frame),
+      K.deliver,
+      header(message.topics),
+      String(this.deps.history ? this.deps.maxPerStream : -1),
+      String(CID_TTL_SECONDS),
+      ...others,
+    ];
+    // EVALSHA sends 40 characters instead of the script (2–5 µs of Redis CPU a message, bench/redis-ops.ts);
+    // a Redis that lost its script cache (restarted, SCRIPT FLUSH) answers NOSCRIPT: then EVAL it.
+    const sha = this.sendScriptSha;
+    const run = (
+      sha === undefined ? pub.send("EVAL", [SEND_SCRIPT, ...args]) : pub.send("EVALSHA", [sha, ...args])
+    ).catch((error: unknown) => {
+      if (!String((error as Error)?.message ?? error).includes("NOSCRIPT")) throw error;
+      this.sendScriptSha = undefined;
+      return pub.send("EVAL", [SEND_SCRIPT, ...args]);
+    });
+    run
       .then(([id, duplicate]: [number, number]) => {
         // The script's answer and the published message travel on two connections: acknowledge
         // after the message was delivered here, as the in-process broker does.
