@@ -213,13 +213,15 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       guards.slow.stop();
       const running = server;
       if (running) {
-        // Stop accepting; in-flight requests and open sockets carry on for now.
-        void running.stop(false);
+        // Stop accepting; in-flight requests and open sockets carry on for now. The promise settles
+        // once every connection is gone — a socket's close handler runs when close() is called, but its
+        // close frame may still sit behind queued data: cutting the connection then loses the 1001.
+        const drained = running.stop(false);
         hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
         const deadline = performance.now() + STOP_DRAIN_MS;
-        // Our close handler runs only once a socket is really gone (its close frame flushed or the peer dead).
         while ((running.pendingWebSockets > 0 || hub.connectionCount > 0) && performance.now() < deadline)
           await Bun.sleep(STOP_POLL_MS);
+        await Promise.race([drained, Bun.sleep(Math.max(0, deadline - performance.now()))]);
       }
       await app.stop(true);
       server = null;
