@@ -25,6 +25,7 @@ import { cpus, loadavg } from "node:os";
 import type { ClientOptions, ClientResult } from "./client";
 import {
   CPU_COUNT,
+  LOAD_SCENARIOS,
   PINNING,
   fmt,
   lifted,
@@ -64,23 +65,7 @@ interface Scenario {
   client: Partial<ClientOptions>;
 }
 
-const fullScenarios: Scenario[] = [
-  {
-    id: "closed32",
-    title: "closed loop, 32 clients × 4 in flight",
-    client: { mode: "closed", clients: 32, window: 4, warmupMs: 1000, durationMs: 4000 },
-  },
-  {
-    id: "closed256",
-    title: "closed loop, 256 clients × 4 in flight",
-    client: { mode: "closed", clients: 256, window: 4, warmupMs: 1000, durationMs: 4000 },
-  },
-  {
-    id: "open256",
-    title: "open loop, 256 clients, 100 msg/s in total",
-    client: { mode: "open", clients: 256, rate: 100, warmupMs: 1000, durationMs: 5000 },
-  },
-];
+const fullScenarios: readonly Scenario[] = LOAD_SCENARIOS;
 
 const smokeScenarios: Scenario[] = [
   {

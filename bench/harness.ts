@@ -188,3 +188,28 @@ export const spread = (values: number[], digits = 0): string =>
       : `${fmt(median(values), digits)} [${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)}]`;
 export const ratio = (value: number, reference: number | undefined): string =>
   reference === undefined || reference === 0 || !Number.isFinite(value) ? "—" : `${(value / reference).toFixed(2)}×`;
+
+/** The load scenarios both runners measure (bench/run.ts adds the idle one). */
+export interface LoadScenario {
+  id: string;
+  title: string;
+  client: Partial<ClientOptions>;
+}
+
+export const LOAD_SCENARIOS: readonly LoadScenario[] = [
+  {
+    id: "closed32",
+    title: "closed loop, 32 clients × 4 in flight",
+    client: { mode: "closed", clients: 32, window: 4, warmupMs: 1000, durationMs: 4000 },
+  },
+  {
+    id: "closed256",
+    title: "closed loop, 256 clients × 4 in flight",
+    client: { mode: "closed", clients: 256, window: 4, warmupMs: 1000, durationMs: 4000 },
+  },
+  {
+    id: "open256",
+    title: "open loop, 256 clients, 100 msg/s in total",
+    client: { mode: "open", clients: 256, rate: 100, warmupMs: 1000, durationMs: 5000 },
+  },
+];

@@ -20,6 +20,7 @@ import { join } from "node:path";
 import type { ClientOptions, ClientResult } from "./client";
 import {
   BUN,
+  LOAD_SCENARIOS,
   CPU_COUNT,
   PINNING,
   ROOT,
@@ -71,21 +72,7 @@ interface Scenario {
 }
 
 const fullScenarios = (repeats: number): Scenario[] => [
-  {
-    id: "closed32",
-    title: "closed loop, 32 clients × 4 in flight",
-    client: { mode: "closed", clients: 32, window: 4, warmupMs: 1000, durationMs: 4000 },
-  },
-  {
-    id: "closed256",
-    title: "closed loop, 256 clients × 4 in flight",
-    client: { mode: "closed", clients: 256, window: 4, warmupMs: 1000, durationMs: 4000 },
-  },
-  {
-    id: "open256",
-    title: "open loop, 256 clients, 100 msg/s in total",
-    client: { mode: "open", clients: 256, rate: 100, warmupMs: 1000, durationMs: 5000 },
-  },
+  ...LOAD_SCENARIOS,
   {
     id: "idle10k",
     title: "idle, 10,000 signed-in connections",

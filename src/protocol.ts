@@ -55,10 +55,6 @@ export const TypingIn = Type.Object({
   room: Type.Optional(RoomName),
 });
 
-/**
- * Every structured client frame. A text frame that is not a JSON object with a
- * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
- */
 /** Join a room (created on first join). The server answers with `list` and `history` for it. */
 export const JoinIn = Type.Object({ type: Type.Literal("join"), room: RoomName });
 /** Leave a room (the lobby too: bare text then gets `not_in_room`). */

@@ -18,7 +18,7 @@ export interface AuthRoutesDeps {
   allowedOrigins: ReadonlySet<string>;
   cookieSecure: boolean;
   /** Called when a session ends by sign-out or by signing in anew: close its sockets. */
-  onSessionEnded: (session: Session, reason: "signed_out") => void;
+  onSessionEnded: (session: Session) => void;
   /** Sign-in attempts per client address (limitKey). */
   signInLimiter: KeyedRateLimiter<string>;
   /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
@@ -42,7 +42,7 @@ export const authRoutes = ({
     jar.remove();
     if (!session) return;
     await sessions.end(session.sid);
-    onSessionEnded(session, "signed_out");
+    onSessionEnded(session);
   };
   return new Elysia({ name: "auth.routes", seed: sessions.instanceId })
     .use(authPlugin(sessions, allowedOrigins))
