@@ -43,7 +43,7 @@ export class Chat {
   private readonly conversations = new Map<string, Conversation>();
   /** Rooms this socket is in, lobby first. */
   private readonly joined: string[] = [DEFAULT_ROOM];
-  /** Joins sent and not yet answered with `list`, oldest first (an `invalid_room` error refers to the oldest). */
+  /** Joins sent and not yet answered with `list`, oldest first (an `invalid_room` or `too_many_rooms` error refers to the oldest). */
   private readonly pendingJoins: string[] = [];
   /** Room → user id → user, from `list`, `join` and `left`. */
   private readonly members = new Map<string, Map<number, User>>();
@@ -307,7 +307,8 @@ export class Chat {
       return;
     }
     if (frame.data.code === "rate_limited") return; // a dropped typing frame: nothing to show
-    if (frame.data.code === "invalid_room") {
+    // Both refuse a join; joins are answered in order, so it is the oldest one waiting.
+    if (frame.data.code === "invalid_room" || frame.data.code === "too_many_rooms") {
       const room = this.pendingJoins.shift();
       if (room !== undefined) this.forgetRoom(room);
     }
