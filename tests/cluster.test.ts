@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { CloseCode } from "../src/protocol";
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS } from "../src/broker/redis";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, type RedisBroker } from "../src/broker/redis";
 import { signIn, trackApps } from "./helpers";
 import { spawnServer, waitUntilServing, type ServerProcess } from "./process";
 import { TestRedis } from "./redis";
@@ -132,6 +132,31 @@ describe("joining while messages flow", () => {
 });
 
 describe("failures", () => {
+  test("an instance taken for dead (missed heartbeats) closes its sockets with 1013 so clients register again", async () => {
+    const [one, two] = [await instance(), await instance()];
+    const alice = await signIn(one.base, "alice");
+    const bob = await signIn(two.base, "bob");
+    const a = await connect(one, alice.cookie);
+    await a.next("list");
+    const b = await connect(two, bob.cookie);
+    await b.next("list");
+    const id = (one.teahouse.broker as RedisBroker).instanceId;
+    const client = new RedisClient(redis.url);
+    // Make instance one look dead until another instance has reaped it.
+    const deadline = Date.now() + 10_000;
+    while ((await client.send("SISMEMBER", ["teahouse:instances", id])) === 1 && Date.now() < deadline) {
+      await client.send("DEL", [`teahouse:instance:${id}:alive`]);
+      await Bun.sleep(20);
+    }
+    client.close();
+    expect((await b.next("left", (f) => f.user.name === "alice", 5000)).room).toBe("lobby");
+    expect((await a.waitClose(HEARTBEAT_INTERVAL_MS * 3)).code).toBe(CloseCode.TryAgainLater);
+    // alice comes back and is present again for bob.
+    const again = await connect(one, alice.cookie);
+    await again.next("list");
+    expect((await b.next("join", (f) => f.user.name === "alice")).room).toBe("lobby");
+  }, 30_000);
+
   test("a Redis that lost its script cache (SCRIPT FLUSH) still takes messages", async () => {
     const one = await instance();
     const alice = await signIn(one.base, "alice");
