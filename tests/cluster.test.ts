@@ -132,6 +132,30 @@ describe("joining while messages flow", () => {
 });
 
 describe("failures", () => {
+  test("an instance that loses Redis and comes back announces its users' left (they did not return)", async () => {
+    const [one, two] = [await instance(), await instance()];
+    const alice = await signIn(one.base, "alice");
+    const bob = await signIn(two.base, "bob");
+    const a = await connect(one, alice.cookie);
+    await a.next("list");
+    const b = await connect(two, bob.cookie);
+    await b.next("list");
+    // Cut only instance one's connections to Redis.
+    const id = (one.teahouse.broker as RedisBroker).instanceId;
+    const client = new RedisClient(redis.url);
+    const list = (await client.send("CLIENT", ["LIST"])) as string;
+    const ids = list
+      .split("\n")
+      .filter((line) => line.includes(`name=teahouse-${id}`))
+      .map((line) => /(?:^| )id=(\d+)/.exec(line)![1]!);
+    expect(ids.length).toBe(2);
+    for (const clientId of ids) await client.send("CLIENT", ["KILL", "ID", clientId]);
+    client.close();
+    expect((await a.waitClose(5000)).code).toBe(CloseCode.TryAgainLater);
+    // alice does not come back: once instance one is connected again, bob learns she left.
+    expect((await b.next("left", (f) => f.user.name === "alice", 10_000)).room).toBe("lobby");
+  }, 30_000);
+
   test("an instance taken for dead (missed heartbeats) closes its sockets with 1013 so clients register again", async () => {
     const [one, two] = [await instance(), await instance()];
     const alice = await signIn(one.base, "alice");

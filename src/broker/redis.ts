@@ -200,6 +200,9 @@ export class RedisBroker implements Broker {
     try {
       await pub.connect();
       sub = await pub.duplicate();
+      // Named, so `CLIENT LIST` tells which instance a connection belongs to.
+      await pub.send("CLIENT", ["SETNAME", `teahouse-${this.instanceId}`]);
+      await sub.send("CLIENT", ["SETNAME", `teahouse-${this.instanceId}-sub`]);
       await sub.subscribe([K.deliver, K.control], (message, channel) =>
         channel === K.deliver ? this.onDeliver(message) : this.onControl(message),
       );
