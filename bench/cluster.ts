@@ -26,6 +26,8 @@ import type { ClientOptions, ClientResult } from "./client";
 import {
   CPU_COUNT,
   LOAD_SCENARIOS,
+  parseBenchArgs,
+  type BenchArgs,
   PINNING,
   fmt,
   lifted,
@@ -169,25 +171,7 @@ const table = (scenario: Scenario, runs: Run[]): string => {
 
 // ------------------------------------------------------------------ main
 
-interface Args {
-  smoke: boolean;
-  repeats: number;
-  only: string[];
-  out: string;
-}
-
-const parseArgs = (argv: string[]): Args => {
-  const args: Args = { smoke: false, repeats: 3, only: [], out: "" };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (flag === "--smoke") args.smoke = true;
-    else if (flag === "--repeats") args.repeats = Number(argv[++i]);
-    else if (flag === "--only") args.only = (argv[++i] ?? "").split(",");
-    else if (flag === "--out") args.out = argv[++i] ?? "";
-    else throw new Error(`unknown option ${flag}`);
-  }
-  return args;
-};
+const parseArgs = (argv: string[]): BenchArgs => parseBenchArgs(argv, { smoke: false, repeats: 3, only: [], out: "" });
 
 const main = async (): Promise<void> => {
   const args = parseArgs(process.argv.slice(2));

@@ -213,3 +213,29 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = [
     client: { mode: "open", clients: 256, rate: 100, warmupMs: 1000, durationMs: 5000 },
   },
 ];
+
+/** The options both runners take: `--smoke`, `--repeats N`, `--only a,b`, `--out file`. */
+export interface BenchArgs {
+  smoke: boolean;
+  repeats: number;
+  only: string[];
+  out: string;
+}
+
+/** Parses the common options, plus runner-specific flags without a value (`extra`). */
+export const parseBenchArgs = <A extends BenchArgs>(
+  argv: readonly string[],
+  args: A,
+  extra: Record<string, (args: A) => void> = {},
+): A => {
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    if (flag === "--smoke") args.smoke = true;
+    else if (flag === "--repeats") args.repeats = Number(argv[++i]);
+    else if (flag === "--only") args.only = (argv[++i] ?? "").split(",");
+    else if (flag === "--out") args.out = argv[++i] ?? "";
+    else if (extra[flag]) extra[flag](args);
+    else throw new Error(`unknown option ${flag}`);
+  }
+  return args;
+};

@@ -21,6 +21,8 @@ import type { ClientOptions, ClientResult } from "./client";
 import {
   BUN,
   LOAD_SCENARIOS,
+  parseBenchArgs,
+  type BenchArgs,
   CPU_COUNT,
   PINNING,
   ROOT,
@@ -242,27 +244,20 @@ const startupTimes = async (command: (port: number, dir: string) => string[], st
 
 // ------------------------------------------------------------------ main
 
-interface Args {
-  smoke: boolean;
-  repeats: number;
-  only: string[];
-  out: string;
+interface Args extends BenchArgs {
   startup: boolean;
 }
 
-const parseArgs = (argv: string[]): Args => {
-  const args: Args = { smoke: false, repeats: 3, only: [], out: "", startup: true };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    if (flag === "--smoke") args.smoke = true;
-    else if (flag === "--no-startup") args.startup = false;
-    else if (flag === "--repeats") args.repeats = Number(argv[++i]);
-    else if (flag === "--only") args.only = (argv[++i] ?? "").split(",");
-    else if (flag === "--out") args.out = argv[++i] ?? "";
-    else throw new Error(`unknown option ${flag}`);
-  }
-  return args;
-};
+const parseArgs = (argv: string[]): Args =>
+  parseBenchArgs<Args>(
+    argv,
+    { smoke: false, repeats: 3, only: [], out: "", startup: true },
+    {
+      "--no-startup": (args) => {
+        args.startup = false;
+      },
+    },
+  );
 
 const main = async (): Promise<void> => {
   const args = parseArgs(process.argv.slice(2));

@@ -5,25 +5,14 @@
  * run fails without it, as the cluster tests do). Timings are never asserted.
  */
 import { expect, test } from "bun:test";
-import { resolve } from "node:path";
 import type { ClientResult } from "../bench/client";
+import { runBenchSmoke } from "./process";
 
 test("bun run bench:cluster --smoke: three setups, closed and open loop, nothing missing", async () => {
-  const child = Bun.spawn([process.execPath, "bench/cluster.ts", "--smoke"], {
-    cwd: resolve(import.meta.dir, ".."),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  if (code !== 0) throw new Error(`bench:cluster --smoke failed (${code}):\n${out}\n${err}`);
-  const report = JSON.parse(out.trim().split("\n").pop()!) as {
+  const report = await runBenchSmoke<{
     smoke: boolean;
     runs: { scenario: string; setup: string; result: ClientResult }[];
-  };
+  }>("bench/cluster.ts");
   expect(report.smoke).toBe(true);
   expect([...new Set(report.runs.map((r) => r.setup))].sort()).toEqual([
     "one instance",
@@ -47,18 +36,7 @@ test("bun run bench:cluster --smoke: three setups, closed and open loop, nothing
 }, 90_000);
 
 test("bun bench/redis-ops.ts --smoke: finds the broker's send script and runs every variant", async () => {
-  const child = Bun.spawn([process.execPath, "bench/redis-ops.ts", "--smoke"], {
-    cwd: resolve(import.meta.dir, ".."),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  if (code !== 0) throw new Error(`redis-ops --smoke failed (${code}):\n${out}\n${err}`);
-  const report = JSON.parse(out.trim().split("\n").pop()!) as { smoke: boolean; results: Record<string, number[]> };
+  const report = await runBenchSmoke<{ smoke: boolean; results: Record<string, number[]> }>("bench/redis-ops.ts");
   expect(report.smoke).toBe(true);
   expect(Object.keys(report.results)).toContain("EVAL send script (as teahouse)");
   for (const values of Object.values(report.results)) expect(values.every(Number.isFinite)).toBe(true);

@@ -4,25 +4,14 @@
  * are printed by the runner, never asserted (CI machines are noisy).
  */
 import { expect, test } from "bun:test";
-import { resolve } from "node:path";
 import type { ClientResult } from "../bench/client";
+import { runBenchSmoke } from "./process";
 
 test("bun run bench --smoke: three servers, three modes, nothing missing", async () => {
-  const child = Bun.spawn([process.execPath, "bench/run.ts", "--smoke"], {
-    cwd: resolve(import.meta.dir, ".."),
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [out, err, code] = await Promise.all([
-    new Response(child.stdout).text(),
-    new Response(child.stderr).text(),
-    child.exited,
-  ]);
-  if (code !== 0) throw new Error(`bench --smoke failed (${code}):\n${out}\n${err}`);
-  const report = JSON.parse(out.trim().split("\n").pop()!) as {
+  const report = await runBenchSmoke<{
     smoke: boolean;
     runs: { scenario: string; server: string; result: ClientResult }[];
-  };
+  }>("bench/run.ts");
   expect(report.smoke).toBe(true);
   const servers = new Set(report.runs.map((r) => r.server));
   expect([...servers].sort()).toEqual(["Node + ws", "raw Bun", "teahouse"]);

@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
 import { CloseCode } from "../src/protocol";
-import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, type RedisBroker } from "../src/broker/redis";
+import { HEARTBEAT_INTERVAL_MS, HEARTBEAT_TTL_MS, KEY_PREFIX, type RedisBroker } from "../src/broker/redis";
 import { signIn, trackApps } from "./helpers";
 import { spawnServer, waitUntilServing, type ServerProcess } from "./process";
 import { TestRedis } from "./redis";
@@ -26,6 +26,18 @@ afterEach(async () => {
   await client.send("FLUSHALL", []);
   client.close();
 });
+
+/** Two instances: alice connected to the first, bob to the second, both past their `list`. */
+const aliceOnOneBobOnTwo = async () => {
+  const [one, two] = [await instance(), await instance()];
+  const alice = await signIn(one.base, "alice");
+  const bob = await signIn(two.base, "bob");
+  const a = await connect(one, alice.cookie);
+  await a.next("list");
+  const b = await connect(two, bob.cookie);
+  await b.next("list");
+  return { one, two, alice, bob, a, b };
+};
 
 describe("two instances, one Redis", () => {
   test("clients on different instances chat, share one user list and exchange private messages", async () => {
@@ -133,13 +145,7 @@ describe("joining while messages flow", () => {
 
 describe("failures", () => {
   test("an instance that loses Redis and comes back announces its users' left (they did not return)", async () => {
-    const [one, two] = [await instance(), await instance()];
-    const alice = await signIn(one.base, "alice");
-    const bob = await signIn(two.base, "bob");
-    const a = await connect(one, alice.cookie);
-    await a.next("list");
-    const b = await connect(two, bob.cookie);
-    await b.next("list");
+    const { one, alice, a, b } = await aliceOnOneBobOnTwo();
     // Cut only instance one's connections to Redis.
     const id = (one.teahouse.broker as RedisBroker).instanceId;
     const client = new RedisClient(redis.url);
@@ -157,19 +163,13 @@ describe("failures", () => {
   }, 30_000);
 
   test("an instance taken for dead (missed heartbeats) closes its sockets with 1013 so clients register again", async () => {
-    const [one, two] = [await instance(), await instance()];
-    const alice = await signIn(one.base, "alice");
-    const bob = await signIn(two.base, "bob");
-    const a = await connect(one, alice.cookie);
-    await a.next("list");
-    const b = await connect(two, bob.cookie);
-    await b.next("list");
+    const { one, alice, a, b } = await aliceOnOneBobOnTwo();
     const id = (one.teahouse.broker as RedisBroker).instanceId;
     const client = new RedisClient(redis.url);
     // Make instance one look dead until another instance has reaped it.
     const deadline = Date.now() + 10_000;
-    while ((await client.send("SISMEMBER", ["teahouse:instances", id])) === 1 && Date.now() < deadline) {
-      await client.send("DEL", [`teahouse:instance:${id}:alive`]);
+    while ((await client.send("SISMEMBER", [`${KEY_PREFIX}instances`, id])) === 1 && Date.now() < deadline) {
+      await client.send("DEL", [`${KEY_PREFIX}instance:${id}:alive`]);
       await Bun.sleep(20);
     }
     client.close();

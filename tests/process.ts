@@ -129,3 +129,18 @@ export const runCommand = (cmd: string[], cwd: string, env: Record<string, strin
   const result = Bun.spawnSync(cmd, { cwd, env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.stderr.toString() };
 };
+
+/**
+ * Runs a bench script (`bench/<name>.ts --smoke`) to its end and returns the
+ * JSON report it prints as its last line; throws with its output if it fails.
+ */
+export const runBenchSmoke = async <T>(script: string): Promise<T> => {
+  const child = Bun.spawn([process.execPath, script, "--smoke"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [out, err, code] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ]);
+  if (code !== 0) throw new Error(`${script} --smoke failed (${code}):\n${out}\n${err}`);
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
+};

@@ -58,7 +58,6 @@ export interface RoomCount {
 export const ONLINE_SCOPE = "\u0000online";
 
 export interface Broker {
-  readonly kind: "memory" | "redis";
   /**
    * Assigns the message its id (increasing across the cluster, in delivery
    * order), stores it when history is on, delivers it to its topics on every

@@ -32,7 +32,6 @@ export interface MemoryBrokerDeps {
 const EMPTY_PAGE: Page = { messages: [], more: false };
 
 export class MemoryBroker implements Broker {
-  readonly kind = "memory";
   readonly writer: MessageWriter;
   lastDeliveredId: number;
   /** Scope → user id → sockets, with the user. */

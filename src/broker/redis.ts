@@ -143,7 +143,6 @@ export interface RedisBrokerDeps {
 type StreamEntry = [string, string[]];
 
 export class RedisBroker implements Broker {
-  readonly kind = "redis";
   readonly instanceId: string;
   lastDeliveredId = 0;
   private pub: RedisClient | null = null;
