@@ -35,6 +35,8 @@ const HOUSEKEEPING_INTERVAL_MS = 60_000;
 export const STOP_DRAIN_MS = 2_000;
 /** How often stop() checks whether every socket has closed. */
 const STOP_POLL_MS = 10;
+/** On stop, how long open sockets get to receive their close frame before anything is cut. */
+const CLOSE_GRACE_MS = 200;
 /**
  * Largest HTTP request body. The only bodies teahouse reads are sign-in forms of a few bytes; Bun's
  * default (128 MiB) would let anyone make the server buffer and parse that much per request.
@@ -201,8 +203,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     },
     /**
      * Graceful stop: /readyz turns 503, the listener closes (no new
-     * connections), every socket gets 1001 "going away" and up to
-     * STOP_DRAIN_MS to finish its close handshake, then the rest is cut, the
+     * connections), every socket gets 1001 "going away", CLOSE_GRACE_MS to
+     * receive it and up to STOP_DRAIN_MS in all to finish its close
+     * handshake, then the rest is cut, the
      * broker closed (queued messages committed) and the database
      * checkpointed and closed. Safe to call twice.
      */
@@ -217,8 +220,13 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         // once every connection is gone — a socket's close handler runs when close() is called, but its
         // close frame may still sit behind queued data: cutting the connection then loses the 1001.
         const drained = running.stop(false);
+        const open = hub.connectionCount;
         hub.disconnectAll(CloseCode.GoingAway, "Server shutting down");
         const deadline = performance.now() + STOP_DRAIN_MS;
+        // Closing a socket that still holds unread client data makes the kernel send a reset, which
+        // can overtake the close frame (the client then sees 1006): give clients a moment to take
+        // their 1001 and answer it before the connections are cut.
+        if (open > 0) await Bun.sleep(CLOSE_GRACE_MS);
         while ((running.pendingWebSockets > 0 || hub.connectionCount > 0) && performance.now() < deadline)
           await Bun.sleep(STOP_POLL_MS);
         await Promise.race([drained, Bun.sleep(Math.max(0, deadline - performance.now()))]);
