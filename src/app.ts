@@ -1,6 +1,9 @@
 /**
  * The composition root: builds the whole teahouse app from a Config without
- * listening. The entry point (index.ts) and the tests both call createApp.
+ * listening. Three parts: the backend (store, id sequence, message writer),
+ * the HTTP app (routes and the chat socket around the hub and the account
+ * service) and the lifecycle (housekeeping timers, listen, graceful stop).
+ * The entry point (index.ts) and the tests both call createApp.
  */
 import { Elysia } from "elysia";
 import type { Server } from "bun";
@@ -8,28 +11,27 @@ import { join } from "node:path";
 import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence } from "./store/db";
-import { MessageStore } from "./store/messages";
-import { MemoryBroker } from "./broker/memory";
+import { SqliteStore } from "./store/sqlite";
+import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
-import { SessionStore, type Sessions } from "./auth/sessions";
-import { RedisSessions } from "./auth/redis-sessions";
-import { RedisBroker } from "./broker/redis";
-import type { Broker } from "./broker/broker";
 import { authRoutes } from "./auth/routes";
+import { AccountService } from "./services/accounts";
 import { ChatHub } from "./chat/hub";
 import { chatSocket } from "./chat/socket";
-import { errorHandler, SESSION_COOKIE } from "./http/errors";
+import { errorHandler, DEVICE_COOKIE, SESSION_COOKIE } from "./http/errors";
 import { webRoutes } from "./web/routes";
 import { CloseCode } from "./protocol";
 import { createMetrics, type Metrics } from "./ops/metrics";
 import { opsRoutes, type Readiness } from "./ops/routes";
 import { accessLog } from "./ops/access-log";
-import { observeStoreWrites } from "./ops/store-metrics";
 import { embeddedAssets } from "./web/embedded";
 import { createGuards } from "./security/guards";
+import { KeyedRateLimiter } from "./security/rate";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
+/** How often the WAL's size is checked against WAL_MAX_MB. */
+const WAL_CHECK_INTERVAL_MS = 2_000;
 
 /** On stop, how long closing sockets get to finish their close handshake before being cut. */
 export const STOP_DRAIN_MS = 2_000;
@@ -57,86 +59,96 @@ export interface AppOptions {
   metrics?: Metrics;
 }
 
+/** The store and what writes to it. */
+const createBackend = (config: Config, metrics: Metrics) => {
+  const db = openDatabase(config.dataDir);
+  const store = new SqliteStore(db, {
+    retention: { maxPerConversation: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs },
+    walMaxBytes: config.walMaxBytes,
+  });
+  const lastStoredId = store.lastMessageIdNow();
+  // Frame and message ids share one sequence, above every stored message id.
+  const ids = new IdSequence(db, lastStoredId);
+  const writer = new MessageWriter(
+    config.history
+      ? {
+          commit: (messages) => {
+            const startedAt = performance.now();
+            try {
+              store.appendNow(messages);
+            } catch (error) {
+              store.writeFailed();
+              throw error;
+            }
+            metrics.storeWrite((performance.now() - startedAt) / 1000);
+            metrics.messagesStored(messages.length);
+          },
+          findByCid: (senderId, cid) => store.findByCid(senderId, cid),
+        }
+      : null,
+  );
+  return { db, store, ids, writer, lastStoredId };
+};
+
 export const createApp = (config: Config, options: AppOptions = {}) => {
   const log = options.log ?? createLogger(config.logLevel);
-  const db = openDatabase(config.dataDir);
+  const metrics = options.metrics ?? createMetrics();
+  const backend = createBackend(config, metrics);
+  const { store, ids, writer } = backend;
   const secrets = loadSecrets(config.secrets, config.dataDir);
   const allowedOrigins = new Set(config.allowedOrigins);
   const trustedProxies = new Set(config.trustProxy);
-  const metrics = options.metrics ?? createMetrics();
   const assets = options.publicDir ?? embeddedAssets() ?? join(process.cwd(), "public");
+  const guards = createGuards(config, log);
   let server: Server<unknown> | null = null;
   let stopping = false;
-  // Memory mode: history in SQLite; frame and message ids share one sequence (above every stored id).
-  const store =
-    config.history && !config.redisUrl
-      ? new MessageStore(db, { maxPerRoom: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs })
-      : null;
-  if (store) observeStoreWrites(store, metrics);
-  const ids = new IdSequence(db, store?.maxId() ?? 0);
-  const deliver = (topic: string, text: string) => {
-    if (!server) return;
-    const deliveries = server.subscriberCount(topic);
-    server.publish(topic, text);
-    metrics.frameSent(deliveries);
-  };
-  const onRevoke = (userId: number) => {
-    // A socket whose upgrade resolved the session before the revocation must not open afterwards.
-    sessions.revoked(userId);
-    hub.disconnectUser(userId, CloseCode.SignedOut, "Signed out");
-  };
-  let broker: Broker;
-  let sessions: Sessions;
-  let started: Promise<void>;
-  if (config.redisUrl) {
-    const redis = new RedisBroker({
-      url: config.redisUrl,
+
+  const hub = new ChatHub(
+    {
+      store,
+      writer,
       history: config.history,
-      maxPerStream: config.historyMaxPerRoom,
-      deliver,
-      onRevoke,
-      onDown: () => hub.disconnectAll(CloseCode.TryAgainLater, "Service unavailable, reconnect"),
-      encodeLeft: (user, room) => hub.leftFrame(user, room),
+      nextId: () => ids.take(),
+      deliver: (topic, text) => {
+        if (!server) return;
+        const deliveries = server.subscriberCount(topic);
+        server.publish(topic, text);
+        metrics.frameSent(deliveries);
+      },
+      roomCreations: new KeyedRateLimiter<number>({
+        perSecond: config.roomCreationsPerHour / 3600,
+        burst: config.roomCreationsPerHour,
+      }),
+      limits: {
+        maxMessageLength: config.maxMessageLength,
+        historyPageSize: config.historyPageSize,
+        maxRoomsPerUser: config.maxRoomsPerUser,
+      },
       log,
-    });
-    broker = redis;
-    sessions = new RedisSessions(() => redis.client(), config.sessionIdleMs);
-    started = redis.start();
-  } else {
-    broker = new MemoryBroker({ ids, store, deliver, onRevoke });
-    sessions = new SessionStore(db, config.sessionIdleMs);
-    started = Promise.resolve();
-  }
-  const guards = createGuards(config, log);
-
-  const hub = new ChatHub({
-    sessions,
-    ids,
-    broker,
-    limits: {
-      maxMessageLength: config.maxMessageLength,
-      historyPageSize: config.historyPageSize,
-      maxRoomsPerUser: config.maxRoomsPerUser,
+      metrics,
     },
-    log,
-    metrics,
-  });
+    backend.lastStoredId,
+  );
   metrics.trackHub(hub);
+  const accounts = new AccountService({
+    store,
+    isOnline: (accountId) => hub.registry.isOnline(accountId),
+    sessionIdleMs: config.sessionIdleMs,
+    guestGraceMs: config.guestNameGraceMs,
+    passwordAttempts: new KeyedRateLimiter<number>({
+      perSecond: config.passwordAttemptsPerMinute / 60,
+      burst: config.passwordAttemptsPerMinute,
+    }),
+  });
 
-  const readiness: Readiness = () => {
+  const readiness: Readiness = async () => {
     if (stopping) return "shutting_down";
-    if (!broker.ready()) return "broker_unavailable";
-    try {
-      db.query("SELECT 1").get();
-      return undefined;
-    } catch {
-      return "store_unavailable";
-    }
+    return (await store.healthy()) ? undefined : "store_unavailable";
   };
 
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
-    cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE] },
+    cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE, DEVICE_COOKIE] },
     serve: { maxRequestBodySize: MAX_REQUEST_BODY_BYTES, idleTimeout: HTTP_IDLE_TIMEOUT_S },
     // Per-route websocket settings are ignored by Elysia: they belong here.
     websocket: {
@@ -154,43 +166,58 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     .use(accessLog({ log, metrics, trustedProxies }))
     .use(errorHandler(log))
     .use(opsRoutes({ metrics, readiness }))
-    .use(webRoutes(sessions, allowedOrigins, assets))
+    .use(webRoutes(accounts, allowedOrigins, assets))
     .use(
       authRoutes({
-        sessions,
+        accounts,
         allowedOrigins,
         cookieSecure: config.cookieSecure,
-        onSessionEnded: (session) => broker.revokeUser(session.user.id),
+        closeSessions: (sids) => {
+          for (const sid of sids) hub.closeSession(sid, CloseCode.SignedOut, "Signed out");
+        },
+        renamed: (session) => hub.registry.renamed(session.user),
         signInLimiter: guards.signIn,
         trustedProxies,
         log,
       }),
     )
-    .use(chatSocket(hub, sessions, allowedOrigins, () => broker.ready(), { log, metrics, trustedProxies }, guards));
+    .use(chatSocket(hub, accounts, allowedOrigins, () => !stopping, { log, metrics, trustedProxies }, guards));
 
-  const housekeeping = () => {
-    sessions.sweep();
+  /** Session expiry (sessions with a socket open count as active) and history retention. */
+  const housekeeping = async (): Promise<void> => {
+    const now = Date.now();
     try {
-      const pruned = broker.housekeeping(Date.now());
+      for (const sid of hub.registry.sessionIds()) await store.touchSession(sid, now);
+      const ended = await store.sweepSessions(now - config.sessionIdleMs);
+      if (ended.length > 0) log.info("sessions.expired", { sessions: ended.length });
+      const pruned = await store.prune(now);
       if (pruned > 0) log.info("history.pruned", { messages: pruned });
     } catch (error) {
-      log.error("history.prune_failed", { error: String(error) });
+      log.error("housekeeping.failed", { error: String((error as Error)?.message ?? error) });
     }
   };
-  // Often enough that Redis-held sessions with open sockets are renewed well before they expire.
-  const sweeper = setInterval(housekeeping, Math.min(HOUSEKEEPING_INTERVAL_MS, config.sessionIdleMs / 3));
+  const sweeper = setInterval(() => void housekeeping(), Math.min(HOUSEKEEPING_INTERVAL_MS, config.sessionIdleMs / 3));
   sweeper.unref();
+  const walWatch = setInterval(() => {
+    try {
+      store.maintain();
+    } catch (error) {
+      log.error("store.checkpoint_failed", { error: String((error as Error)?.message ?? error) });
+    }
+  }, WAL_CHECK_INTERVAL_MS);
+  walWatch.unref();
 
   return {
     app,
     hub,
-    sessions,
-    broker,
-    /** Resolves once the broker is connected (at once without Redis). */
-    started,
+    accounts,
+    store,
+    writer,
     guards,
     log,
     metrics,
+    /** Resolves once the app can serve (at once: the store is embedded). */
+    started: Promise.resolve(),
     /** Where /static/* is served from: "embedded" in the compiled executable, else a folder. */
     assets: typeof assets === "string" ? assets : "embedded",
     /** Runs session expiry and history retention now (also every minute). */
@@ -205,14 +232,14 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
      * Graceful stop: /readyz turns 503, the listener closes (no new
      * connections), every socket gets 1001 "going away", CLOSE_GRACE_MS to
      * receive it and up to STOP_DRAIN_MS in all to finish its close
-     * handshake, then the rest is cut, the
-     * broker closed (queued messages committed) and the database
-     * checkpointed and closed. Safe to call twice.
+     * handshake, then the rest is cut, queued messages are committed and
+     * the database checkpointed and closed. Safe to call twice.
      */
     async stop(): Promise<void> {
       if (stopping) return;
       stopping = true;
       clearInterval(sweeper);
+      clearInterval(walWatch);
       guards.slow.stop();
       const running = server;
       if (running) {
@@ -233,10 +260,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }
       await app.stop(true);
       server = null;
-      await broker.close();
+      await writer.close();
       // Every write is committed; fold the WAL into the main file so a copy of DATA_DIR is one file.
-      if (db.filename !== ":memory:") db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
-      db.close();
+      await store.close();
     },
   };
 };

@@ -34,8 +34,14 @@ export interface Config {
   historyMaxPerRoom: number;
   /** Delete messages older than this, ms (0 = keep forever). */
   historyMaxAgeMs: number;
-  /** Redis URL (redis://host:port): several instances share fan-out, presence, history and sessions. Empty: one process. */
-  redisUrl: string;
+  /** A guest's name stays reserved this long after its last socket or request. */
+  guestNameGraceMs: number;
+  /** Password attempts per account per minute (also the burst). */
+  passwordAttemptsPerMinute: number;
+  /** Rooms one account may create per hour (also the burst). */
+  roomCreationsPerHour: number;
+  /** The SQLite WAL is truncated once it grows past this many bytes. */
+  walMaxBytes: number;
   /** Chat frames one socket may send per second, on average (token bucket refill). */
   ratePerSecond: number;
   /** Chat frames one socket may send in a burst (token bucket size). */
@@ -247,18 +253,38 @@ export const OPTIONS = [
     parse: (raw, name) => integer(0, 100 * 365)(raw, name) * 24 * 3600 * 1000,
   }),
   option({
-    key: "redisUrl",
-    env: "REDIS_URL",
-    flag: "--redis-url",
-    doc: "Redis to share fan-out, presence, history and sessions between instances (empty = single process, SQLite)",
-    default: "",
-    shown: "none",
-    parse: (raw, name) => {
-      const url = raw.trim();
-      if (url !== "" && !/^rediss?:\/\/[^\s]+$/.test(url))
-        throw new ConfigError(`${name} must look like redis://host:6379, got "${raw}"`);
-      return url;
-    },
+    key: "guestNameGraceMs",
+    env: "GUEST_NAME_GRACE_SECONDS",
+    flag: "--guest-name-grace-seconds",
+    doc: "a guest's name stays reserved this long after its last socket or request; then another browser may take it",
+    default: 600 * 1000,
+    shown: "600",
+    parse: (raw, name) => integer(0, 365 * 24 * 3600)(raw, name) * 1000,
+  }),
+  option({
+    key: "passwordAttemptsPerMinute",
+    env: "PASSWORD_ATTEMPTS_PER_MINUTE",
+    flag: "--password-attempts-per-minute",
+    doc: "password sign-in attempts per account per minute (also the burst); more: HTTP 429 with Retry-After",
+    default: 5,
+    parse: integer(1, 10_000),
+  }),
+  option({
+    key: "roomCreationsPerHour",
+    env: "ROOM_CREATIONS_PER_HOUR",
+    flag: "--room-creations-per-hour",
+    doc: "rooms one account may create per hour (also the burst); more: `rate_limited` error",
+    default: 10,
+    parse: integer(1, 1_000_000),
+  }),
+  option({
+    key: "walMaxBytes",
+    env: "WAL_MAX_MB",
+    flag: "--wal-max-mb",
+    doc: "the SQLite write-ahead log is checkpointed and truncated once it grows past this many MiB",
+    default: 40 * 1024 * 1024,
+    shown: "40",
+    parse: (raw, name) => integer(1, 100_000)(raw, name) * 1024 * 1024,
   }),
   option({
     key: "ratePerSecond",
@@ -401,7 +427,17 @@ export const defaultConfig = (): Config => {
  * Reads the configuration: defaults, then environment variables, then flags
  * (`--port 3000` or `--port=3000`). Throws ConfigError naming the bad option.
  */
+/**
+ * Several instances used to share everything through Redis alone; accounts, memberships and
+ * messages as records need a shared database, which comes with PostgreSQL (DATABASE_URL). Until
+ * then REDIS_URL is refused rather than silently giving each instance a store of its own.
+ */
+const REDIS_WITHOUT_DATABASE =
+  "REDIS_URL is set, but several instances need a shared database (DATABASE_URL, PostgreSQL), which this release does not have: unset REDIS_URL to run one instance on SQLite";
+
 export const loadConfig = (env: Record<string, string | undefined>, argv: readonly string[]): Config => {
+  if ((env.REDIS_URL ?? "").trim() !== "" || argv.some((arg) => arg === "--redis-url" || arg.startsWith("--redis-url=")))
+    throw new ConfigError(REDIS_WITHOUT_DATABASE);
   const config = defaultConfig() as unknown as Record<keyof Config, unknown>;
   for (const o of OPTIONS) {
     const raw = env[o.env];

@@ -17,10 +17,14 @@ export const CHAT_SOCKET_PATH = "/ws/chat";
 /** Number of avatar images; `User.image` is in 0 … AVATAR_COUNT-1. */
 export const AVATAR_COUNT = 10;
 
+/**
+ * An account as others see it. `guest`: a name without a password, held while its owner is around and
+ * released after GUEST_NAME_GRACE_SECONDS; `member`: a registered name (with a password), never released.
+ */
 export const User = Type.Object(
   {
-    type: Type.Literal("guest"),
-    /** Unique per server, never reused (also after a restart). */
+    type: Type.Union([Type.Literal("guest"), Type.Literal("member")]),
+    /** The account's id: unique per server, never reused, the same across sessions and devices. */
     id: Type.Integer({ minimum: 1 }),
     name: Type.String(),
     /** Avatar index. */
@@ -75,10 +79,21 @@ export const HistoryIn = Type.Object({
 });
 
 /**
+ * Moves the account's read position in a conversation (`room`, or the direct conversation `with` an
+ * account) up to message `id`. Every socket of the account is told (`read`).
+ */
+export const ReadIn = Type.Object({
+  type: Type.Literal("read"),
+  room: Type.Optional(RoomName),
+  with: Type.Optional(Type.Integer({ minimum: 1 })),
+  id: Type.Integer({ minimum: 0 }),
+});
+
+/**
  * Every structured client frame. A text frame that is not a JSON object with a
  * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
  */
-export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn, JoinIn, LeaveIn, RoomsIn, HistoryIn]);
+export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn, JoinIn, LeaveIn, RoomsIn, HistoryIn, ReadIn]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /** The `type` values a client may send. */
@@ -90,19 +105,30 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "leave",
   "rooms",
   "history",
+  "read",
 ];
 
 /**
  * Query parameters of the socket URL for recovery after a reconnect:
- * `/ws/chat?since=<id>&rooms=lobby,dev`. `since` is the highest id of a `chat`
- * or `private` frame the client has received; `rooms` the rooms it was in
- * (default: lobby). The server rejoins those rooms and sends, per room, a
- * `history` frame with every message after `since` (`recovered: true`), or the
- * latest page when that gap is no longer kept (`recovered: false`), plus one
- * for the private messages after `since`.
+ * `/ws/chat?since=<offset>&epoch=<epoch>&rooms=lobby,dev`. `since` and `epoch`
+ * are a position (the highest message id the client has, and the epoch of the
+ * `position` it was given); a bare `since` without `epoch` still works. `rooms`:
+ * rooms to re-enter (existing ones only; a resume never creates a room). The
+ * server sends, per conversation, a `history` frame with every message after
+ * `since` (`recovered: true`), or the latest page when that gap is not there
+ * any more, the epoch differs or `since` is beyond the end (`recovered: false`).
  */
 export const RESUME_SINCE_PARAM = "since";
+export const RESUME_EPOCH_PARAM = "epoch";
 export const RESUME_ROOMS_PARAM = "rooms";
+
+/**
+ * Where a client is in the message log: `offset` is a message id, `epoch`
+ * names the log those ids come from. A store that was reset (a new database)
+ * has a new epoch, so an old position can never be taken for a recent one.
+ */
+export const Position = Type.Object({ epoch: Type.String(), offset: Type.Integer({ minimum: 0 }) });
+export type Position = Static<typeof Position>;
 
 // ---------------------------------------------------------------- server → client
 
@@ -122,8 +148,6 @@ export const ErrorCode = {
   InvalidRoom: "invalid_room",
   /** The frame names a room this socket has not joined. */
   NotInRoom: "not_in_room",
-  /** The recipient of a private message exists but has no open socket. */
-  UserOffline: "user_offline",
   /** No such user id. */
   UnknownUser: "unknown_user",
   /** The server failed while handling the frame (logged); the socket stays open. */
@@ -134,6 +158,8 @@ export const ErrorCode = {
   RateLimited: "rate_limited",
   /** Already in as many rooms as allowed (`MAX_ROOMS_PER_USER`, over all the user's sockets): leave one first. */
   TooManyRooms: "too_many_rooms",
+  /** A `read` for a conversation the account is not in. */
+  NotAMember: "not_a_member",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -215,7 +241,52 @@ export const HistoryFrame = frame("history", Type.Null(), Type.Array(StoredMessa
   with: Type.Optional(Type.Integer()),
   more: Type.Boolean(),
   recovered: Type.Optional(Type.Boolean()),
+  /** The log position this history is complete up to (resume from here). */
+  position: Position,
 });
+
+/** One of the account's conversations, as the `conversations` frame lists it. */
+export const ConversationEntry = Type.Object({
+  /** A room's name; absent for a direct conversation. */
+  room: Type.Optional(Type.String()),
+  /** A direct conversation: the other account's id, and that account. */
+  with: Type.Optional(Type.Integer()),
+  user: Type.Optional(User),
+  /** Messages from others after the read position (counted up to UNREAD_COUNT_CAP). */
+  unread: Type.Integer({ minimum: 0 }),
+  /** Unread messages that mention the account (mentions come with a later release: 0). */
+  mentions: Type.Integer({ minimum: 0 }),
+  /** The read position: the highest message id the account has read here. */
+  read: Type.Integer({ minimum: 0 }),
+  /** The newest message id in the conversation (0: none). */
+  last: Type.Integer({ minimum: 0 }),
+});
+export type ConversationEntry = Static<typeof ConversationEntry>;
+
+/**
+ * First frame on every socket: the account's conversations (its rooms, the lobby first, then its
+ * direct conversations, newest first) and the log position a resume needs. `user`: the account.
+ */
+export const ConversationsFrame = frame("conversations", User, Type.Array(ConversationEntry), {
+  position: Position,
+});
+
+/** To every socket of the account: its read position in a conversation moved. */
+export const ReadFrame = frame("read", Type.Null(), Type.Object({ id: Type.Integer(), unread: Type.Integer() }), {
+  room: Type.Optional(Type.String()),
+  with: Type.Optional(Type.Integer()),
+});
+
+/**
+ * A room was created (to everyone), or the account joined or left one on another tab or device
+ * (to the account's sockets: `joined`). `user`: who created, joined or left it.
+ */
+export const RoomFrame = frame(
+  "room",
+  User,
+  Type.Object({ name: Type.String(), event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left")]) }),
+  { room: Type.String() },
+);
 /** To the sender's socket: the message with this `cid` is stored as `id` (also for a duplicate resend). */
 export const AckFrame = frame("ack", Type.Null(), Type.Object({ cid: ClientMessageId, id: Type.Integer() }));
 /** The rooms with their member counts (users online in them). */
@@ -250,6 +321,9 @@ export const ServerFrame = Type.Union([
   HistoryFrame,
   AckFrame,
   RoomsFrame,
+  ConversationsFrame,
+  ReadFrame,
+  RoomFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;
@@ -259,8 +333,17 @@ export const TYPING_TTL_MS = 4000;
 
 // ---------------------------------------------------------------- HTTP
 
-/** Body of `POST /wsin` (JSON or form). No name: the offered guest name. */
-export const SignInBody = Type.Object({ name: Type.Optional(Type.String()) });
+/**
+ * Body of `POST /wsin` (JSON or form). No name: the offered guest name. With `password`: sign in to
+ * the registered account of that name.
+ */
+export const SignInBody = Type.Object({ name: Type.Optional(Type.String()), password: Type.Optional(Type.String()) });
+/** Body of `POST /signup`: register a name with a password (a signed-in guest is upgraded in place). */
+export const SignUpBody = Type.Object({ name: Type.String(), password: Type.String() });
+
+/** Shortest and longest password accepted at sign-up (characters). */
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 256;
 
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
 export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });

@@ -1,100 +1,203 @@
+/**
+ * The SQLite store on its own: the id sequence, retention for every kind of
+ * conversation, the upgrade of a DATA_DIR written by the previous release
+ * (schema 3: sessions as users, frames as JSON), and the WAL's bound.
+ */
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { IdSequence, openDatabase } from "../src/store/db";
-import { MessageStore, type MessageRecord } from "../src/store/messages";
+import { IdSequence, openDatabase, databasePath } from "../src/store/db";
+import { SqliteStore } from "../src/store/sqlite";
+import type { NewMessage } from "../src/ports/store";
+import { nameKey } from "../src/domain/names";
 
-const record = (
-  id: number,
-  room: string | null,
-  ts: number,
-  senderId = 1,
-  toId: number | null = null,
-): MessageRecord => ({
+const open = (dir = ":memory:", maxPerConversation = 0, maxAgeMs = 0, walMaxBytes = 40 * 1024 * 1024) =>
+  new SqliteStore(openDatabase(dir), { retention: { maxPerConversation, maxAgeMs }, walMaxBytes });
+
+const message = (id: number, conversationId: number, createdAt: number, senderId: number): NewMessage => ({
   id,
-  room,
+  conversationId,
   senderId,
-  toId,
+  body: `m${id}`,
   cid: null,
-  ts,
-  frame: JSON.stringify({ id, data: `m${id}` }),
+  createdAt,
 });
 
+const guest = (store: SqliteStore, name: string) =>
+  store.createAccount({ kind: "guest", name, nameKey: nameKey(name), image: 0, passwordHash: null, device: null, now: 1 });
+
+const withDir = async (run: (dir: string) => Promise<void>) => {
+  const dir = mkdtempSync(join(tmpdir(), "teahouse-store-"));
+  try {
+    await run(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+
 describe("id sequence", () => {
-  test("never hands out an id twice, also across restarts that did not use up a block", () => {
-    const dir = mkdtempSync(join(tmpdir(), "teahouse-ids-"));
-    try {
+  test("never hands out an id twice, also across restarts that did not use up a block", async () => {
+    await withDir(async (dir) => {
       const first = new IdSequence(openDatabase(dir));
       const a = [first.take(), first.take(), first.take()];
       const second = new IdSequence(openDatabase(dir));
       const b = second.take();
       expect(b).toBeGreaterThan(Math.max(...a));
       expect(new IdSequence(openDatabase(dir), 1_000_000).take()).toBe(1_000_001);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });
 
-describe("message store retention", () => {
-  test("keeps at most N per room and records how far it pruned", () => {
-    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 2, maxAgeMs: 0 });
-    store.ensureRoom("dev", 0);
-    store.commit([1, 2, 3, 4].map((id) => record(id, "dev", id)));
-    store.commit([record(5, "lobby", 5)]);
-    expect(store.prune(10)).toBe(2);
-    expect(store.roomPage("dev", 10).messages.map((m) => m.id)).toEqual([3, 4]);
-    expect(store.roomSince("dev", 1, 10).complete).toBe(false);
-    expect(store.roomSince("dev", 2, 10)).toEqual({ messages: store.roomPage("dev", 10).messages, complete: true });
-    expect(store.roomPage("lobby", 10).messages.map((m) => m.id)).toEqual([5]);
+describe("retention", () => {
+  test("keeps at most N per conversation, direct ones included, and records how far it pruned", async () => {
+    const store = open(":memory:", 2);
+    const alice = await guest(store, "alice");
+    const bob = await guest(store, "bob");
+    const { room: dev } = await store.createRoom("dev", nameKey("dev"), alice.id, 1);
+    const direct = await store.direct(alice.id, bob.id, 1);
+    await store.append([1, 2, 3, 4].map((id) => message(id, dev.id, id, alice.id)));
+    await store.append([5, 6, 7].map((id) => message(id, direct.id, id, bob.id)));
+    expect(await store.prune(10)).toBe(3);
+    expect((await store.page(dev.id, 10, 100)).messages.map((m) => m.id)).toEqual([3, 4]);
+    expect((await store.page(direct.id, 10, 100)).messages.map((m) => m.id)).toEqual([6, 7]);
+    expect((await store.since(dev.id, 1, 100, 10)).complete).toBe(false);
+    expect((await store.since(dev.id, 2, 100, 10)).complete).toBe(true);
+    expect((await store.directSince(alice.id, 4, 100, 10)).complete).toBe(false);
+    expect((await store.directSince(alice.id, 5, 100, 10)).messages.map((m) => m.id)).toEqual([6, 7]);
   });
 
-  test("deletes messages older than the maximum age, private ones included", () => {
-    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 1000 });
-    store.commit([
-      record(1, "lobby", 100),
-      record(2, null, 200, 1, 2),
-      record(3, "lobby", 5000),
-      record(4, null, 5000, 2, 1),
-    ]);
-    expect(store.prune(5500)).toBe(2);
-    expect(store.roomPage("lobby", 10).messages.map((m) => m.id)).toEqual([3]);
-    expect(store.privatePage(1, 10).messages.map((m) => m.id)).toEqual([4]);
-    expect(store.privateSince(1, 0, 10).complete).toBe(false);
-    expect(store.privateSince(1, 2, 10).complete).toBe(true);
-    expect(store.roomSince("lobby", 0, 10).complete).toBe(false);
-  });
-
-  test("finds the age cut among sparse ids (ids grow with time, with gaps from other frames)", () => {
-    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 1000 });
-    store.commit([
-      record(10, "lobby", 100),
-      record(20, "lobby", 200),
-      record(35, "lobby", 5000),
-      record(90, "lobby", 6000),
-    ]);
-    expect(store.prune(5500)).toBe(2);
-    expect(store.roomPage("lobby", 10).messages.map((m) => m.id)).toEqual([35, 90]);
-    expect(store.prune(5500)).toBe(0);
+  test("deletes messages older than the maximum age, direct ones included", async () => {
+    const store = open(":memory:", 0, 1000);
+    const alice = await guest(store, "alice");
+    const bob = await guest(store, "bob");
+    const direct = await store.direct(alice.id, bob.id, 1);
+    await store.append([message(1, 1, 100, alice.id), message(2, direct.id, 200, bob.id)]);
+    await store.append([message(3, 1, 5000, alice.id), message(4, direct.id, 5000, alice.id)]);
+    expect(await store.prune(5500)).toBe(2);
+    expect((await store.page(1, 10, 100)).messages.map((m) => m.id)).toEqual([3]);
+    expect((await store.directPage(bob.id, 10, 100)).messages.map((m) => m.id)).toEqual([4]);
+    expect((await store.directSince(bob.id, 0, 100, 10)).complete).toBe(false);
   });
 });
 
-describe("message store writes", () => {
-  test("a large batch (multi-row inserts plus a remainder) is stored whole and in order", () => {
-    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 0 });
-    const batch = Array.from({ length: 150 }, (_, i) => record(i + 1, "lobby", i));
-    store.commit(batch);
-    const page = store.roomPage("lobby", 500);
-    expect(page.messages.map((m) => m.id)).toEqual(batch.map((r) => r.id));
-    expect(page.messages[149]!.frame).toBe(batch[149]!.frame);
+describe("read positions", () => {
+  test("unread counts others' messages after the position; it only moves forward, never past the end", async () => {
+    const store = open();
+    const alice = await guest(store, "alice");
+    const bob = await guest(store, "bob");
+    await store.append([message(1, 1, 1, alice.id), message(2, 1, 2, bob.id), message(3, 1, 3, bob.id)]);
+    const lobby = (await store.memberships(alice.id)).find((m) => m.conversation.name === "lobby")!;
+    expect({ unread: lobby.unread, last: lobby.lastId }).toEqual({ unread: 2, last: 3 });
+    expect(await store.markRead(alice.id, 1, 2)).toEqual({ readUpTo: 2, unread: 1 });
+    expect(await store.markRead(alice.id, 1, 1)).toEqual({ readUpTo: 2, unread: 1 });
+    expect(await store.markRead(alice.id, 1, 99)).toEqual({ readUpTo: 3, unread: 0 });
+    expect(await store.markRead(alice.id, 12345, 1)).toBeUndefined();
   });
+});
 
-  test("a failing batch stores nothing of it", () => {
-    const store = new MessageStore(openDatabase(":memory:"), { maxPerRoom: 0, maxAgeMs: 0 });
-    store.commit([record(5, "lobby", 0)]);
-    const batch = Array.from({ length: 70 }, (_, i) => record(i + 1, "lobby", i)); // id 5 again: a conflict
-    expect(() => store.commit(batch)).toThrow();
-    expect(store.roomPage("lobby", 500).messages.map((m) => m.id)).toEqual([5]);
+/** The schema of the previous release (versions 1–3), as it wrote it, with data as it stored it. */
+const writePreviousRelease = (dir: string): void => {
+  const db = new Database(databasePath(dir), { create: true });
+  db.exec("PRAGMA journal_mode = WAL;");
+  db.exec(`CREATE TABLE sessions (
+     user_id INTEGER PRIMARY KEY AUTOINCREMENT, sid TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+     name_key TEXT NOT NULL, image INTEGER NOT NULL, created_at INTEGER NOT NULL, last_seen INTEGER NOT NULL);
+   CREATE INDEX sessions_last_seen ON sessions(last_seen);
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+   CREATE TABLE rooms (name TEXT PRIMARY KEY, created_at INTEGER NOT NULL, pruned_up_to INTEGER NOT NULL DEFAULT 0);
+   INSERT INTO rooms (name, created_at) VALUES ('lobby', 0);
+   CREATE TABLE messages (id INTEGER PRIMARY KEY, room TEXT, sender_id INTEGER NOT NULL, to_id INTEGER,
+     cid TEXT, ts INTEGER NOT NULL, frame TEXT NOT NULL);
+   CREATE INDEX messages_room ON messages(room, id) WHERE room IS NOT NULL;
+   CREATE INDEX messages_sender ON messages(sender_id, id) WHERE room IS NULL;
+   CREATE INDEX messages_to ON messages(to_id, id) WHERE room IS NULL;
+   CREATE UNIQUE INDEX messages_cid ON messages(sender_id, cid) WHERE cid IS NOT NULL;
+   PRAGMA user_version = 3;`);
+  const now = Date.now();
+  const user = (id: number, name: string) => ({ type: "guest", id, name, image: 3 });
+  // alice (1) and bob (2) are signed in; carol (3) signed out long ago (no session row left).
+  db.query("INSERT INTO sessions VALUES (1, 'sid-alice', 'alice', 'alice', 3, ?, ?)").run(now - 5000, now - 1000);
+  db.query("INSERT INTO sessions VALUES (2, 'sid-bob', 'bob', 'bob', 3, ?, ?)").run(now - 5000, now - 1000);
+  db.query("INSERT INTO rooms VALUES ('dev', 10, 0)").run();
+  db.query("INSERT INTO rooms VALUES ('empty', 11, 0)").run();
+  const insert = db.query("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const chat = (id: number, room: string, from: { id: number; name: string }, text: string, cid: string | null) =>
+    insert.run(id, room, from.id, null, cid, now - 4000 + id, JSON.stringify({ id, type: "chat", user: user(from.id, from.name), data: text, room, ts: now - 4000 + id, ...(cid ? { cid } : {}) }));
+  const priv = (id: number, from: { id: number; name: string }, to: number, text: string) =>
+    insert.run(id, null, from.id, to, null, now - 4000 + id, JSON.stringify({ id, type: "private", user: user(from.id, from.name), data: text, to, ts: now - 4000 + id }));
+  chat(10, "lobby", { id: 1, name: "alice" }, "hello lobby", "c-1");
+  chat(11, "lobby", { id: 3, name: "carol" }, "carol was here", null);
+  chat(12, "dev", { id: 2, name: "bob" }, "dev talk", null);
+  priv(13, { id: 1, name: "alice" }, 2, "psst bob");
+  priv(14, { id: 2, name: "bob" }, 1, "hi alice");
+  db.query("INSERT INTO meta VALUES ('id_reserved', 1024)").run();
+  db.query("UPDATE sqlite_sequence SET seq = 5 WHERE name = 'sessions'").run();
+  db.close();
+};
+
+describe("upgrading a DATA_DIR of the previous release", () => {
+  test("every message, session, account and room is kept, migrated in place", async () => {
+    await withDir(async (dir) => {
+      writePreviousRelease(dir);
+      const store = open(dir);
+      // Sessions still sign in, as the same ids.
+      expect((await store.session("sid-alice"))?.accountId).toBe(1);
+      expect((await store.session("sid-bob"))?.accountId).toBe(2);
+      expect((await store.account(1))).toMatchObject({ kind: "guest", name: "alice", nameKey: nameKey("alice") });
+      // carol's session ended: her account keeps her messages, her name is free.
+      expect((await store.account(3))).toMatchObject({ name: "carol", nameKey: null });
+      // Rooms, with their history as records.
+      const lobby = (await store.page(1, 10, 1000)).messages;
+      expect(lobby.map((m) => [m.id, m.sender.name, m.body, m.cid])).toEqual([
+        [10, "alice", "hello lobby", "c-1"],
+        [11, "carol", "carol was here", null],
+      ]);
+      const dev = (await store.room(nameKey("dev")))!;
+      expect((await store.page(dev.id, 10, 1000)).messages.map((m) => m.body)).toEqual(["dev talk"]);
+      expect(await store.room(nameKey("empty"))).toBeDefined();
+      // Private messages are one direct conversation of both users.
+      expect((await store.directPage(1, 10, 1000)).messages.map((m) => m.body)).toEqual(["psst bob", "hi alice"]);
+      expect((await store.directPage(2, 10, 1000)).messages.map((m) => m.body)).toEqual(["psst bob", "hi alice"]);
+      // Memberships: the signed-in accounts are in the lobby, bob in dev; nothing migrated is unread.
+      const bobs = await store.memberships(2);
+      expect(bobs.map((m) => m.conversation.name ?? "direct")).toEqual(["lobby", "dev", "direct"]);
+      expect(bobs.every((m) => m.unread === 0)).toBe(true);
+      // The cid of a stored message still de-duplicates, and no id is reused.
+      expect(await store.findByCid(1, "c-1")).toBe(10);
+      const fresh = await guest(store, "dave");
+      expect(fresh.id).toBeGreaterThan(5);
+      expect(store.lastMessageIdNow()).toBe(14);
+      await store.close();
+      // Reopening is a no-op: the same data, the same epoch.
+      const again = open(dir);
+      expect((await again.page(1, 10, 1000)).messages.length).toBe(2);
+      await again.close();
+    });
+  });
+});
+
+describe("the WAL stays bounded", () => {
+  test("thousands of sign-in writes (sessions, accounts) keep the WAL under WAL_MAX_MB", async () => {
+    await withDir(async (dir) => {
+      const bound = 1024 * 1024;
+      const store = open(dir, 0, 0, bound);
+      let largest = 0;
+      for (let i = 0; i < 6000; i++) {
+        const account = await guest(store, `user${i}`);
+        await store.createSession(account.id, Date.now());
+        if (i % 200 === 0) {
+          store.maintain();
+          largest = Math.max(largest, store.walBytes());
+        }
+      }
+      store.maintain();
+      expect(largest).toBeGreaterThan(0);
+      // Between two checks at most 200 sign-ins are written (well under 1 MiB): the WAL never passes the bound by more.
+      expect(largest).toBeLessThan(bound + 512 * 1024);
+      expect(statSync(`${databasePath(dir)}-wal`).size).toBeLessThanOrEqual(bound);
+      await store.close();
+    });
   });
 });

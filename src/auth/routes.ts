@@ -1,24 +1,27 @@
 /**
- * Sign-in and sign-out over HTTP (the tutorial's routes): `POST /wsin`,
- * `GET|POST /wsout`, and `GET /wsme` for "who am I".
+ * Sign-in, sign-up and sign-out over HTTP: `POST /wsin` (the tutorial's
+ * route: a guest name, or a name and password), `POST /signup`,
+ * `GET|POST /wsout` (`?everywhere=1`: every session of the account), and
+ * `GET /wsme` for "who am I". The use cases are in services/accounts.ts.
  */
 import { Elysia } from "elysia";
-import { SignInBody } from "../protocol";
-import { apiError, SESSION_COOKIE } from "../http/errors";
+import { SignInBody, SignUpBody } from "../protocol";
+import { apiError, DEVICE_COOKIE, SESSION_COOKIE } from "../http/errors";
 import { authPlugin } from "./plugin";
-import { checkName, nameKey } from "./names";
-import type { Session, Sessions } from "./sessions";
+import type { AccountService, AuthSession, Failure } from "../services/accounts";
 import { limitKey } from "../security/client-ip";
 import { resolveClient } from "../http/client";
 import type { KeyedRateLimiter } from "../security/rate";
 import type { Logger } from "../log";
 
 export interface AuthRoutesDeps {
-  sessions: Sessions;
+  accounts: AccountService;
   allowedOrigins: ReadonlySet<string>;
   cookieSecure: boolean;
-  /** Called when a session ends by sign-out or by signing in anew: close its sockets. */
-  onSessionEnded: (session: Session) => void;
+  /** Closes the sockets of ended sessions (with 4002), on every instance. */
+  closeSessions: (sids: readonly string[]) => void;
+  /** A signed-in account changed its name: its sockets show the new one. */
+  renamed: (session: AuthSession) => void;
   /** Sign-in attempts per client address (limitKey). */
   signInLimiter: KeyedRateLimiter<string>;
   /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
@@ -28,63 +31,117 @@ export interface AuthRoutesDeps {
 
 /** The identity cookie lives this long in the browser; the server decides whether the session is still valid. */
 const COOKIE_MAX_AGE_S = 30 * 24 * 3600;
+/** The device cookie: a year. */
+const DEVICE_MAX_AGE_S = 365 * 24 * 3600;
+
+type Jar = Record<string, { value: unknown; set(options: object): void; remove(): void }>;
 
 export const authRoutes = ({
-  sessions,
+  accounts,
   allowedOrigins,
   cookieSecure,
-  onSessionEnded,
+  closeSessions,
+  renamed,
   signInLimiter,
   trustedProxies,
   log,
 }: AuthRoutesDeps) => {
-  const signOut = async (session: Session | undefined, jar: { remove(): void }): Promise<void> => {
-    jar.remove();
-    if (!session) return;
-    await sessions.end(session.sid);
-    onSessionEnded(session);
+  const setCookie = (cookie: Jar, name: string, value: string, maxAge: number) =>
+    cookie[name]!.set({ value, httpOnly: true, sameSite: "lax", path: "/", secure: cookieSecure, maxAge });
+  /** This browser's device id (made on its first sign-in). */
+  const deviceOf = (cookie: Jar, device: string | undefined): string => {
+    if (device && /^[0-9a-f-]{36}$/.test(device)) return device;
+    const fresh = crypto.randomUUID();
+    setCookie(cookie, DEVICE_COOKIE, fresh, DEVICE_MAX_AGE_S);
+    return fresh;
   };
-  return new Elysia({ name: "auth.routes", seed: sessions.instanceId })
-    .use(authPlugin(sessions, allowedOrigins))
+  /** Every attempt counts, failed or not: guessing names or minting sessions in bulk is what is limited. */
+  const overLimit = (request: Request, server: { requestIP(r: Request): { address: string } | null } | null) => {
+    const client = limitKey(resolveClient(request.headers, server?.requestIP(request)?.address, trustedProxies).ip);
+    const retryMs = signInLimiter.take(client);
+    if (retryMs > 0) log.info("signin.rate_limited", { client });
+    return retryMs;
+  };
+  const refused = (failure: Failure, status: (code: number, body: unknown) => unknown, set: { headers: Record<string, string | number> }) => {
+    if (failure.retryAfterSeconds !== undefined) set.headers["retry-after"] = String(failure.retryAfterSeconds);
+    return status(failure.status, apiError(failure.status, failure.error, failure.message));
+  };
+  /** Switches this browser to a new session (the one it had ends, and its sockets close). */
+  const signedIn = async (cookie: Jar, previous: AuthSession | undefined, next: AuthSession) => {
+    if (previous && previous.sid !== next.sid) {
+      await accounts.signOut(previous.sid);
+      closeSessions([previous.sid]);
+    }
+    if (previous?.sid === next.sid) renamed(next);
+    setCookie(cookie, SESSION_COOKIE, next.sid, COOKIE_MAX_AGE_S);
+    return { code: 0 as const, data: `Signed in as ${next.user.name}`, user: next.user };
+  };
+  /**
+   * Ends this session (or all of the account's): recorded first, then the cookie goes and the
+   * sockets close. If the store cannot record it, nothing changes and the answer says so (503).
+   */
+  const signOut = async (
+    session: AuthSession | undefined,
+    cookie: Jar,
+    everywhere: boolean,
+    status: (code: number, body: unknown) => unknown,
+  ) => {
+    if (session) {
+      let sids: string[];
+      try {
+        sids = everywhere ? await accounts.signOutEverywhere(session.account.id) : [session.sid];
+        if (!everywhere) await accounts.signOut(session.sid);
+      } catch (error) {
+        log.error("signout.failed", { error: String((error as Error)?.message ?? error) });
+        return status(503, apiError(503, "unavailable", "Could not sign out (the store is unavailable); try again"));
+      }
+      closeSessions(sids);
+    }
+    cookie[SESSION_COOKIE]!.remove();
+    return undefined;
+  };
+  return new Elysia({ name: "auth.routes", seed: accounts.instanceId })
+    .use(authPlugin(accounts, allowedOrigins))
     .post(
       "/wsin",
-      async ({ body, cookie, session, status, request, server, set }) => {
-        // Every attempt counts, failed or not: guessing names or minting sessions in bulk is what is limited.
-        const client = limitKey(resolveClient(request.headers, server?.requestIP(request)?.address, trustedProxies).ip);
-        const retryMs = signInLimiter.take(client);
+      async ({ body, cookie, session, device, status, request, server, set }) => {
+        const retryMs = overLimit(request, server);
         if (retryMs > 0) {
-          log.info("signin.rate_limited", { client });
           set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
           return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
         }
-        const requested =
-          body?.name === undefined || body.name.trim() === "" ? await sessions.offerGuestName(nameKey) : body.name;
-        const check = checkName(requested);
-        if (!check.ok) return status(400, apiError(400, check.error, check.message));
-        // Signing in again replaces this browser's current session — only once the new one exists,
-        // so a refused name leaves the current session as it was. Keeping one's own name frees it first.
-        if (session && session.nameKey === check.key) await signOut(session, { remove() {} });
-        const created = await sessions.create(check.name, check.key);
-        if (!created.ok)
-          return status(409, apiError(409, "name_taken", `The name "${check.name}" is in use; pick another`));
-        if (session && !session.ended) await signOut(session, { remove() {} });
-        cookie[SESSION_COOKIE]!.set({
-          value: created.session.sid,
-          httpOnly: true,
-          sameSite: "lax",
-          path: "/",
-          secure: cookieSecure,
-          maxAge: COOKIE_MAX_AGE_S,
-        });
-        return { code: 0 as const, data: `Signed in as ${check.name}`, user: created.session.user };
+        const jar = cookie as unknown as Jar;
+        const id = deviceOf(jar, device);
+        const outcome =
+          body?.password !== undefined
+            ? await accounts.signInPassword(body.name ?? "", body.password, id)
+            : await accounts.signInGuest(body?.name, id, session);
+        if (!outcome.ok) return refused(outcome, status, set);
+        return signedIn(jar, session, outcome.session);
       },
       { body: SignInBody, session: true, sameOrigin: true },
+    )
+    .post(
+      "/signup",
+      async ({ body, cookie, session, device, status, request, server, set }) => {
+        const retryMs = overLimit(request, server);
+        if (retryMs > 0) {
+          set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
+          return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
+        }
+        const jar = cookie as unknown as Jar;
+        const outcome = await accounts.signUp(body.name, body.password, deviceOf(jar, device), session);
+        if (!outcome.ok) return refused(outcome, status, set);
+        return signedIn(jar, session, outcome.session);
+      },
+      { body: SignUpBody, session: true, sameOrigin: true },
     )
     .get("/wsme", ({ session }) => ({ code: 0 as const, data: "Signed in", user: session.user }), { auth: true })
     .get(
       "/wsout",
-      async ({ cookie, session, request, redirect }) => {
-        await signOut(session, cookie[SESSION_COOKIE]!);
+      async ({ cookie, session, request, redirect, status }) => {
+        const failed = await signOut(session, cookie as unknown as Jar, false, status);
+        if (failed) return failed;
         // A link or the address bar: back to the page; fetch(): JSON.
         if (request.headers.get("accept")?.includes("text/html")) return redirect("/", 303);
         return { code: 0 as const, data: "Signed out" };
@@ -93,9 +150,11 @@ export const authRoutes = ({
     )
     .post(
       "/wsout",
-      async ({ cookie, session }) => {
-        await signOut(session, cookie[SESSION_COOKIE]!);
-        return { code: 0 as const, data: "Signed out" };
+      async ({ cookie, session, query, status }) => {
+        const everywhere = query.everywhere === "1" || query.everywhere === "true";
+        const failed = await signOut(session, cookie as unknown as Jar, everywhere, status);
+        if (failed) return failed;
+        return { code: 0 as const, data: everywhere ? "Signed out everywhere" : "Signed out" };
       },
       { session: true, sameOrigin: true },
     );

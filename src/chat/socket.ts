@@ -12,19 +12,28 @@
  * frame (Elysia's parser would turn "007" into 7) and skips a wrapper
  * allocation per message.
  *
- * Each connection's life is logged (user id, client IP, close code, duration —
- * never a message) and counted for /metrics.
+ * Each connection's life is logged (account id, client IP, close code,
+ * duration — never a message) and counted for /metrics.
  */
 import { Elysia } from "elysia";
 import type { ServerWebSocket } from "bun";
-import { CHAT_SOCKET_PATH, CloseCode, ErrorCode, RESUME_ROOMS_PARAM, RESUME_SINCE_PARAM } from "../protocol";
+import {
+  CHAT_SOCKET_PATH,
+  CloseCode,
+  ErrorCode,
+  RESUME_EPOCH_PARAM,
+  RESUME_ROOMS_PARAM,
+  RESUME_SINCE_PARAM,
+} from "../protocol";
 import { authPlugin } from "../auth/plugin";
-import type { Session, Sessions } from "../auth/sessions";
+import type { AccountService } from "../services/accounts";
 import { apiError } from "../http/errors";
 import { limitKey } from "../security/client-ip";
 import type { FloodGuard } from "../security/flood";
 import type { Guards } from "../security/guards";
-import { Connection, type ChatHub, type ResumePoint, type Socket } from "./hub";
+import type { ChatHub, ResumePoint } from "./hub";
+import type { ConnectionState, OnlineAccount, Socket } from "./registry";
+import { peekCid } from "./codec";
 import type { Logger } from "../log";
 import type { Metrics } from "../ops/metrics";
 import { resolveClient } from "../http/client";
@@ -37,95 +46,98 @@ export interface SocketObserver {
   trustedProxies: ReadonlySet<string>;
 }
 
-/** A Connection that also logs and counts its socket's open, frames and close. */
-class ObservedConnection extends Connection {
-  private readonly openedAt = performance.now();
-  constructor(
-    hub: ChatHub,
-    session: Session,
-    protected readonly observer: SocketObserver,
-    protected readonly ip: string,
-  ) {
-    super(hub, session);
-    observer.metrics.connectionOpened();
-    observer.log.info("ws.open", { user: session.user.id, ip });
-  }
-  override message(ws: Socket, message: string | Buffer): void {
-    this.observer.metrics.frameReceived();
-    super.message(ws, message);
-  }
-  override close(ws: Socket, code?: number): void {
-    this.observer.metrics.connectionClosed(code ?? 1005);
-    if (code === CloseCode.SlowConsumer) this.observer.metrics.slowConsumerClosed();
-    this.observer.log.info("ws.close", {
-      user: this.session.user.id,
-      ip: this.ip,
-      code: code ?? 1005,
-      seconds: Math.round((performance.now() - this.openedAt) / 100) / 10,
-    });
-    super.close(ws);
-  }
-}
-
 /** Most rooms a resume may name. */
 const RESUME_MAX_ROOMS = 50;
 
-/** The resume point in the socket URL's query (`?since=<id>&rooms=a,b`), if any. */
+/** The resume point in the socket URL's query (`?since=<id>&epoch=<epoch>&rooms=a,b`), if any. */
 export const parseResume = (query: Record<string, string | undefined>): ResumePoint | undefined => {
   const since = query[RESUME_SINCE_PARAM];
   if (since === undefined || !/^\d{1,15}$/.test(since)) return undefined;
+  const epoch = query[RESUME_EPOCH_PARAM];
   const rooms = (query[RESUME_ROOMS_PARAM] ?? "").split(",").filter((room) => room.length > 0);
-  return { since: Number(since), rooms: rooms.slice(0, RESUME_MAX_ROOMS) };
+  return {
+    since: Number(since),
+    ...(epoch !== undefined && /^[0-9a-z]{1,32}$/.test(epoch) ? { epoch } : {}),
+    rooms: rooms.slice(0, RESUME_MAX_ROOMS),
+  };
 };
 
 /**
- * An observed Connection with the abuse limits around the hub: every frame
- * spends a token first, and closing gives the socket's place at the gate back.
+ * A socket's state and event handlers: every frame spends a token first (over the rate: refused
+ * with its cid; persistently: closed with 4008 once the frames before are answered), and closing
+ * gives the socket's place at the gate back.
  */
-class GuardedConnection extends ObservedConnection {
+class Connection implements ConnectionState {
+  account: OnlineAccount | undefined = undefined;
+  lastTypingAt = 0;
+  queue: Promise<void> = Promise.resolve();
+  closed = false;
+  private readonly openedAt = performance.now();
+
   constructor(
-    hub: ChatHub,
-    session: Session,
-    observer: SocketObserver,
-    ip: string,
+    readonly sid: string,
+    private readonly accountId: number,
+    private readonly hub: ChatHub,
+    private readonly observer: SocketObserver,
+    private readonly ip: string,
     private readonly guards: Guards,
     private readonly ipKey: string,
     private readonly flood: FloodGuard,
   ) {
-    super(hub, session, observer, ip);
+    observer.metrics.connectionOpened();
+    observer.log.info("ws.open", { user: accountId, ip });
   }
 
-  override message(ws: Socket, message: string | Buffer): void {
-    const verdict = this.flood.check();
-    if (verdict.ok) return super.message(ws, message);
+  // Bun ends the process when a WebSocket handler throws: a failure here must cost one frame.
+  message(ws: Socket, message: string | Buffer): void {
     this.observer.metrics.frameReceived();
-    if (verdict.abusive) {
-      this.observer.metrics.frameRefused(ErrorCode.RateLimited);
-      this.observer.log.warn("ws.abuse_closed", { user: this.session.user.id, ip: this.ip });
-      return ws.close(CloseCode.PolicyViolation, "Too many frames");
+    try {
+      const verdict = this.flood.check();
+      if (verdict.ok) return this.hub.message(ws, message);
+      if (verdict.abusive) {
+        this.observer.metrics.frameRefused(ErrorCode.RateLimited);
+        this.observer.log.warn("ws.abuse_closed", { user: this.accountId, ip: this.ip });
+        // After the frames already taken are answered (their acks go out first).
+        return this.hub.enqueue(ws, "abuse", () => ws.close(CloseCode.PolicyViolation, "Too many frames"));
+      }
+      const cid = peekCid(message);
+      this.hub.enqueue(ws, "rate", () => this.hub.rateLimited(ws, verdict.retryMs, cid));
+    } catch (error) {
+      this.hub.failed(ws, "message", error);
     }
-    this.hub.rateLimited(ws, verdict.retryMs);
   }
 
-  override close(ws: Socket, code?: number): void {
-    this.flood.release();
-    this.guards.gate.release(this.session.user.id, this.ipKey);
-    this.guards.slow.delete(ws);
-    super.close(ws, code);
+  close(ws: Socket, code?: number): void {
+    try {
+      this.flood.release();
+      this.guards.gate.release(this.accountId, this.ipKey);
+      this.guards.slow.delete(ws);
+      this.observer.metrics.connectionClosed(code ?? 1005);
+      if (code === CloseCode.SlowConsumer) this.observer.metrics.slowConsumerClosed();
+      this.observer.log.info("ws.close", {
+        user: this.accountId,
+        ip: this.ip,
+        code: code ?? 1005,
+        seconds: Math.round((performance.now() - this.openedAt) / 100) / 10,
+      });
+      this.hub.close(ws);
+    } catch (error) {
+      this.hub.failed(ws, "close", error);
+    }
   }
 }
 
 export const chatSocket = (
   hub: ChatHub,
-  sessions: Sessions,
+  accounts: AccountService,
   allowedOrigins: ReadonlySet<string>,
-  /** False while the broker (Redis) is down: sockets are closed with 1013 "try again later". */
+  /** False while the store is unusable: sockets are closed with 1013 "try again later". */
   ready: () => boolean,
   observer: SocketObserver,
   guards: Guards,
 ) =>
-  new Elysia({ name: "chat.socket", seed: sessions.instanceId })
-    .use(authPlugin(sessions, allowedOrigins))
+  new Elysia({ name: "chat.socket", seed: accounts.instanceId })
+    .use(authPlugin(accounts, allowedOrigins))
     // A resolve runs once per upgrade (a ws route's beforeHandle runs twice).
     .resolve(({ request, server }) => {
       const { ip } = resolveClient(request.headers, server?.requestIP(request)?.address, observer.trustedProxies);
@@ -137,7 +149,7 @@ export const chatSocket = (
       // This hook runs twice per upgrade that passes it, so sockets are counted in `open`, not here.
       // A refusal ends the upgrade at the first run: counting refusals here counts each once (tested).
       beforeHandle({ session, clientKey, status, set }) {
-        const refusal = guards.gate.check(session.user.id, clientKey);
+        const refusal = guards.gate.check(session.account.id, clientKey);
         if (!refusal) return;
         guards.gate.count(refusal);
         set.headers["retry-after"] = String(refusal.retryAfterSeconds);
@@ -146,19 +158,24 @@ export const chatSocket = (
       open(ws) {
         const raw = ws.raw as ServerWebSocket<unknown>;
         const { session, clientIp, clientKey } = ws.data;
-        // Signed out between the upgrade and now.
-        if (session.ended) return raw.close(CloseCode.InvalidUser, "Invalid user");
+        const accountId = session.account.id;
         if (!ready()) return raw.close(CloseCode.TryAgainLater, "Service unavailable, reconnect");
         // Another upgrade won the last place between the check and now.
-        const refusal = guards.gate.admit(session.user.id, clientKey);
+        const refusal = guards.gate.admit(accountId, clientKey);
         if (refusal) {
-          observer.log.info("ws.refused", { user: session.user.id, ip: clientIp, reason: refusal.error });
+          observer.log.info("ws.refused", { user: accountId, ip: clientIp, reason: refusal.error });
           return raw.close(refusal.closeCode, refusal.message);
         }
         const resume = parseResume(ws.data.query);
-        const flood = guards.flood.guard(session.user.id);
-        raw.data = new GuardedConnection(hub, session, observer, clientIp, guards, clientKey, flood);
+        const flood = guards.flood.guard(accountId);
+        const socket = raw as unknown as Socket;
+        raw.data = new Connection(session.sid, accountId, hub, observer, clientIp, guards, clientKey, flood);
         guards.slow.add(raw);
-        hub.open(raw as Socket, resume);
+        // The session may have ended between the upgrade and now: checked again before it counts.
+        hub.enqueue(socket, "open", async () => {
+          const current = await accounts.resolve(session.sid);
+          if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
+          await hub.open(socket, current.user, resume);
+        });
       },
     });

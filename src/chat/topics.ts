@@ -1,7 +1,10 @@
 /** Pub/sub topic names. Call sites never spell a topic as a literal. */
 
-/** Everyone in a room. */
-export const roomTopic = (room: string): string => `room:${room}`;
+/** Everyone in a conversation (a room's members online). */
+export const conversationTopic = (conversationId: number): string => `c:${conversationId}`;
 
-/** Every socket of one user (private messages, sign-out). */
-export const userTopic = (userId: number): string => `user:${userId}`;
+/** Every socket of one account (direct messages, read positions, its own room changes). */
+export const userTopic = (accountId: number): string => `u:${accountId}`;
+
+/** Every socket (rooms created). */
+export const EVERYONE_TOPIC = "all";

@@ -8,6 +8,8 @@ import type { Logger } from "../log";
 
 /** Name of the identity cookie. */
 export const SESSION_COOKIE = "session";
+/** Name of the device cookie: a random id of this browser, kept across sign-outs (its guest account comes back). */
+export const DEVICE_COOKIE = "device";
 
 /** `{code, error, data}` with `code` the HTTP status. */
 export const apiError = (code: number, error: string, message: string): ApiError => ({ code, error, data: message });
@@ -36,7 +38,7 @@ export const errorHandler = (log: Logger) =>
           typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
         const message = String((error as Error)?.message ?? error);
         set.status = status;
-        // A dependency (Redis) is down: say so, and that retrying is right.
+        // A dependency (the store) is down: say so, and that retrying is right.
         if (status === 503) return apiError(503, "unavailable", message);
         if (status >= 500) {
           log.error("http.error", { method: request.method, path, code: String(code), message });

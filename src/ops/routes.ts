@@ -9,7 +9,7 @@ import { PROMETHEUS_CONTENT_TYPE } from "./registry";
 import type { Metrics } from "./metrics";
 
 /** Why the server is not ready, or undefined when it is. */
-export type Readiness = () => "shutting_down" | "broker_unavailable" | "store_unavailable" | undefined;
+export type Readiness = () => Promise<"shutting_down" | "store_unavailable" | undefined>;
 
 export interface OpsRoutesDeps {
   metrics: Metrics;
@@ -27,9 +27,9 @@ export const opsRoutes = ({ metrics, readiness }: OpsRoutesDeps) =>
       Object.assign(set.headers, NO_STORE);
       return { status: "ok" };
     })
-    .get("/readyz", ({ set }) => {
+    .get("/readyz", async ({ set }) => {
       Object.assign(set.headers, NO_STORE);
-      const reason = readiness();
+      const reason = await readiness();
       if (reason === undefined) return { status: "ready" };
       set.status = 503;
       return { status: reason };

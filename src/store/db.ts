@@ -1,17 +1,21 @@
 /**
  * The embedded SQLite database (bun:sqlite, WAL) and its versioned schema
- * migrations. Everything durable lives here: sessions, the id sequence and,
- * later, message history.
+ * migrations. Everything durable lives here: accounts, sessions,
+ * conversations, memberships, messages and the id sequence.
  */
 import { Database } from "bun:sqlite";
 import { mkdirSync, accessSync, constants } from "node:fs";
 import { join } from "node:path";
+import { migrateToRecords } from "./migrate-records";
 
 /** The database could not be opened or migrated; the message says what to fix. */
 export class StoreError extends Error {}
 
+/** One step of the schema: SQL, or a function for steps that must move data. */
+type Migration = string | ((db: Database) => void);
+
 /** Each entry moves the schema one version up; never edit a released entry, append a new one. */
-const MIGRATIONS: readonly string[] = [
+const MIGRATIONS: readonly Migration[] = [
   // 1: sessions (a user is a signed-in session) and a key/value table for counters.
   `CREATE TABLE sessions (
      user_id    INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -50,6 +54,9 @@ const MIGRATIONS: readonly string[] = [
   // 3: age-based pruning finds its cut by binary search on the id (ids grow with time):
   // an index on ts only cost every insert.
   `DROP INDEX messages_ts;`,
+  // 4: accounts outlive sessions; rooms and direct conversations are conversations; memberships
+  // with read positions; messages are records (body, not the wire frame). Data moves in place.
+  (db) => migrateToRecords(db),
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */
@@ -100,8 +107,10 @@ const migrate = (db: Database): void => {
       `the database schema is version ${version}, newer than this teahouse (${MIGRATIONS.length}); upgrade teahouse`,
     );
   for (let next = version; next < MIGRATIONS.length; next++) {
+    const step = MIGRATIONS[next]!;
     db.transaction(() => {
-      db.exec(MIGRATIONS[next]!);
+      if (typeof step === "string") db.exec(step);
+      else step(db);
       db.exec(`PRAGMA user_version = ${next + 1}`);
     })();
   }

@@ -5,13 +5,13 @@
  * only then does each message's `after` run (broadcast + ack). Under load many
  * messages share one transaction; when idle a message waits for no timer.
  */
-import type { MessageRecord, MessageStore } from "./messages";
+import type { NewMessage } from "../ports/store";
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 512;
 
 interface Pending {
-  record: MessageRecord;
+  message: NewMessage;
   after: () => void;
   failed: (error: unknown) => void;
   /** Resends of the same cid that arrived while this one was queued: answered when it is. */
@@ -27,22 +27,30 @@ export interface WriterStats {
   commitMs: number;
 }
 
+export interface WriterStore {
+  /** Commits a batch (all or none). */
+  commit(messages: readonly NewMessage[]): void | Promise<void>;
+  findByCid(senderId: number, cid: string): Promise<number | undefined>;
+}
+
 export class MessageWriter {
   private queue: Pending[] = [];
   private scheduled = false;
   /** `${senderId}:${cid}` → the queued message, for messages not committed yet. */
   private readonly queuedCids = new Map<string, Pending>();
+  /** Batches being committed; `close` waits for them. */
+  private inFlight = new Set<Promise<void>>();
   readonly stats: WriterStats = { stored: 0, batches: 0, commitMs: 0 };
 
   /** `store` null: history off — messages are delivered at once and never stored. */
-  constructor(private readonly store: MessageStore | null) {}
+  constructor(private readonly store: WriterStore | null) {}
 
   /** Stores a message, then calls `after`; `failed` instead if the commit fails. */
-  write(record: MessageRecord, after: () => void, failed: (error: unknown) => void): void {
+  write(message: NewMessage, after: () => void, failed: (error: unknown) => void): void {
     if (!this.store) return after();
-    const pending: Pending = { record, after, failed };
+    const pending: Pending = { message, after, failed };
     this.queue.push(pending);
-    if (record.cid !== null) this.queuedCids.set(`${record.senderId}:${record.cid}`, pending);
+    if (message.cid !== null) this.queuedCids.set(`${message.senderId}:${message.cid}`, pending);
     if (this.queue.length >= MAX_BATCH) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
@@ -51,17 +59,19 @@ export class MessageWriter {
   }
 
   /**
-   * A resend of a client message id: when the original is still queued, `after(id)` runs once it
-   * is committed (so the resend's ack never comes before the original's broadcast) and true is
-   * returned; when it is stored already, `after(id)` runs now. False: not seen, store it.
+   * A resend of a client message id: when the original is still queued or being committed,
+   * `after(id)` runs once it is committed (so the resend's ack never comes before the original's
+   * broadcast); when it is stored already, `after(id)` runs at once. Resolves false when the id is
+   * not known: store the message.
    */
-  resend(senderId: number, cid: string, after: (id: number) => void, failed: (error: unknown) => void): boolean {
+  async resend(senderId: number, cid: string, after: (id: number) => void, failed: (error: unknown) => void): Promise<boolean> {
     const queued = this.queuedCids.get(`${senderId}:${cid}`);
     if (queued) {
-      (queued.resends ??= []).push({ after: () => after(queued.record.id), failed });
+      (queued.resends ??= []).push({ after: () => after(queued.message.id), failed });
       return true;
     }
-    const stored = this.store?.findByCid(senderId, cid);
+    if (!this.store) return false;
+    const stored = await this.store.findByCid(senderId, cid);
     if (stored === undefined) return false;
     after(stored);
     return true;
@@ -73,23 +83,47 @@ export class MessageWriter {
     if (this.queue.length === 0 || !this.store) return;
     const batch = this.queue;
     this.queue = [];
-    this.queuedCids.clear();
     const started = performance.now();
-    try {
-      this.store.commit(batch.map((pending) => pending.record));
-    } catch (error) {
+    const settle = (error?: unknown) => {
       for (const pending of batch) {
-        pending.failed(error);
-        for (const resend of pending.resends ?? []) resend.failed(error);
+        if (pending.message.cid !== null) {
+          const key = `${pending.message.senderId}:${pending.message.cid}`;
+          if (this.queuedCids.get(key) === pending) this.queuedCids.delete(key);
+        }
       }
-      return;
+      if (error !== undefined) {
+        for (const pending of batch) {
+          pending.failed(error);
+          for (const resend of pending.resends ?? []) resend.failed(error);
+        }
+        return;
+      }
+      this.stats.commitMs += performance.now() - started;
+      this.stats.batches++;
+      this.stats.stored += batch.length;
+      for (const pending of batch) {
+        pending.after();
+        for (const resend of pending.resends ?? []) resend.after();
+      }
+    };
+    let result: void | Promise<void>;
+    try {
+      result = this.store.commit(batch.map((pending) => pending.message));
+    } catch (error) {
+      return settle(error ?? new Error("commit failed"));
     }
-    this.stats.commitMs += performance.now() - started;
-    this.stats.batches++;
-    this.stats.stored += batch.length;
-    for (const pending of batch) {
-      pending.after();
-      for (const resend of pending.resends ?? []) resend.after();
-    }
+    if (!(result instanceof Promise)) return settle();
+    const done = result.then(
+      () => settle(),
+      (error: unknown) => settle(error ?? new Error("commit failed")),
+    );
+    this.inFlight.add(done);
+    void done.finally(() => this.inFlight.delete(done));
+  }
+
+  /** Commits what is queued and waits for every batch in flight. */
+  async close(): Promise<void> {
+    this.flush();
+    await Promise.all(this.inFlight);
   }
 }

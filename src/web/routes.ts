@@ -6,8 +6,7 @@
 import { Elysia } from "elysia";
 import { html } from "@elysiajs/html";
 import { authPlugin } from "../auth/plugin";
-import { nameKey } from "../auth/names";
-import type { Session, Sessions } from "../auth/sessions";
+import type { AccountService, AuthSession } from "../services/accounts";
 import { apiError } from "../http/errors";
 import { contentType, sourceAssets, type AssetLoader } from "./assets";
 import { LANG_COOKIE, pickLanguage } from "./i18n";
@@ -53,26 +52,26 @@ const assetCache = (load: AssetLoader) => {
  * `assets`: a folder of hand-written assets (the client is bundled from source
  * on first use), or a loader for a prebuilt set (see assets.ts).
  */
-export const webRoutes = (sessions: Sessions, allowedOrigins: ReadonlySet<string>, assets: string | AssetLoader) => {
+export const webRoutes = (accounts: AccountService, allowedOrigins: ReadonlySet<string>, assets: string | AssetLoader) => {
   const asset = assetCache(typeof assets === "string" ? sourceAssets(assets) : assets);
   const render = async (
-    session: Session | undefined,
+    session: AuthSession | undefined,
     headers: Record<string, unknown>,
     acceptLanguage: string | null,
     langCookie: unknown,
   ): Promise<string> => {
     Object.assign(headers, PAGE_HEADERS);
     return ChatPage({
-      user: session?.user,
-      guestName: session ? "" : await sessions.offerGuestName(nameKey),
+      user: session && !session.nameLost ? session.user : undefined,
+      guestName: session && !session.nameLost ? "" : await accounts.offerGuestName(),
       lang: pickLanguage(acceptLanguage, langCookie),
     });
   };
   return (
-    new Elysia({ name: "web.routes", seed: sessions.instanceId })
+    new Elysia({ name: "web.routes", seed: accounts.instanceId })
       // autoDetect off: its global mapResponse swallows the JSON bodies of error responses.
       .use(html({ autoDetect: false }))
-      .use(authPlugin(sessions, allowedOrigins))
+      .use(authPlugin(accounts, allowedOrigins))
       .get(
         "/",
         async ({ session, set, html, request, cookie }) =>

@@ -1,31 +1,13 @@
 /**
- * One contract, two brokers: the behaviours every client relies on, run
- * against the in-process broker and against the Redis broker (a real
- * redis-server). Cluster-only behaviours are in cluster.test.ts.
+ * One contract, run against every store: the behaviours every client relies
+ * on (today the embedded SQLite store; PostgreSQL joins this table).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { RedisClient } from "bun";
+import { describe, expect, test } from "bun:test";
 import { CloseCode, type ServerFrameOf } from "../src/protocol";
 import type { Config } from "../src/config";
 import { signIn, trackApps } from "./helpers";
-import { TestRedis } from "./redis";
 
-const redis = new TestRedis();
-beforeAll(() => redis.start());
-afterAll(() => redis.dispose());
-
-const flavours: Array<[string, () => Promise<Partial<Config>>]> = [
-  ["memory broker", async () => ({})],
-  [
-    "redis broker",
-    async () => {
-      const client = new RedisClient(redis.url);
-      await client.send("FLUSHALL", []);
-      client.close();
-      return { redisUrl: redis.url };
-    },
-  ],
-];
+const flavours: Array<[string, () => Promise<Partial<Config>>]> = [["SQLite store", async () => ({})]];
 
 const texts = (frame: ServerFrameOf<"history">) => frame.data.map((m) => m.data);
 

@@ -1,0 +1,20 @@
+/** `chat`: a message to a room the account is in (default: the lobby). */
+import { ErrorCode, type ClientFrame } from "../../protocol";
+import type { ChatHub } from "../hub";
+import type { OnlineAccount, Socket } from "../registry";
+import { conversationTopic } from "../topics";
+import { sendMessage } from "./send";
+import { messageText } from "./text";
+
+export const chat = async (
+  hub: ChatHub,
+  ws: Socket,
+  account: OnlineAccount,
+  frame: Extract<ClientFrame, { type: "chat" }>,
+): Promise<void> => {
+  const text = messageText(hub, ws, frame.data, frame.cid);
+  if (text === undefined) return;
+  const room = hub.roomOf(account, frame.room);
+  if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room ?? "lobby"}"`, frame.cid);
+  await sendMessage(hub, ws, account, room, text, frame.cid, [conversationTopic(room.id)]);
+};

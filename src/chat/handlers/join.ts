@@ -1,0 +1,51 @@
+/**
+ * `join`: the account joins a room, creating it if no room has that name or a look-alike. The
+ * membership is durable (every tab and device is in the room until the account leaves). Creating
+ * is rate-limited per account and announced to everyone; every socket of the account gets `room`
+ * (joined), `list` and `history`; the room gets `join`.
+ */
+import { ErrorCode, type ClientFrame } from "../../protocol";
+import { checkRoomName } from "../../domain/names";
+import type { ChatHub } from "../hub";
+import type { OnlineAccount, Socket } from "../registry";
+import { EVERYONE_TOPIC } from "../topics";
+
+export const join = async (
+  hub: ChatHub,
+  ws: Socket,
+  account: OnlineAccount,
+  frame: Extract<ClientFrame, { type: "join" }>,
+): Promise<void> => {
+  const check = checkRoomName(frame.room);
+  if (!check.ok) return hub.refuse(ws, ErrorCode.InvalidRoom, check.message);
+  const { store, limits, roomCreations } = hub.deps;
+  let room = await store.room(check.key);
+  if (room && account.conversations.has(room.id))
+    return hub.sendRoomState(ws, room, hub.lastDeliveredId);
+  if (account.rooms.size >= limits.maxRoomsPerUser)
+    return hub.refuse(ws, ErrorCode.TooManyRooms, `At most ${limits.maxRoomsPerUser} rooms; leave one first`);
+  const now = hub.now();
+  let created = false;
+  if (room) await store.join(account.user.id, room.id, now);
+  else {
+    const retryMs = roomCreations.take(account.user.id, now);
+    if (retryMs > 0) return hub.rateLimited(ws, retryMs);
+    ({ room, created } = await store.createRoom(check.name, check.key, account.user.id, now));
+    if (!created) await store.join(account.user.id, room.id, now);
+  }
+  const name = room.name!;
+  hub.addConversation(account, room);
+  hub.subscribeAll(account, room.id);
+  const upTo = hub.lastDeliveredId;
+  if (created)
+    hub.deps.deliver(
+      EVERYONE_TOPIC,
+      hub.codec.encode({ type: "room", user: account.user, data: { name, event: "created" }, room: name }),
+    );
+  hub.toAccount(
+    account.user.id,
+    hub.codec.encode({ type: "room", user: account.user, data: { name, event: "joined" }, room: name }),
+  );
+  hub.arrive(account.user, room.id, name);
+  for (const socket of account.sockets) await hub.sendRoomState(socket, room, upTo);
+};

@@ -1,0 +1,24 @@
+/** `leave`: the account leaves a room on every tab and device (`room` left to its sockets, `left` to the room). */
+import { ErrorCode, type ClientFrame } from "../../protocol";
+import type { ChatHub } from "../hub";
+import type { OnlineAccount, Socket } from "../registry";
+
+export const leave = async (
+  hub: ChatHub,
+  ws: Socket,
+  account: OnlineAccount,
+  frame: Extract<ClientFrame, { type: "leave" }>,
+): Promise<void> => {
+  const room = hub.roomOf(account, frame.room);
+  if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room}"`);
+  await hub.deps.store.leave(account.user.id, room.id);
+  const name = room.name!;
+  account.conversations.delete(room.id);
+  account.rooms.delete(name);
+  hub.toAccount(
+    account.user.id,
+    hub.codec.encode({ type: "room", user: account.user, data: { name, event: "left" }, room: name }),
+  );
+  hub.depart(account.user, room.id, name);
+  hub.unsubscribeAll(account, room.id);
+};

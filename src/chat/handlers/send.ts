@@ -1,0 +1,55 @@
+/**
+ * Storing and delivering one message, shared by `chat` and `private`: a resend of a stored `cid`
+ * is acknowledged with the original id (after the original's broadcast), never stored twice; a
+ * new message is committed, then delivered to its topics, then acknowledged to the sender.
+ */
+import { ErrorCode } from "../../protocol";
+import type { Conversation } from "../../domain/model";
+import type { ChatHub } from "../hub";
+import type { OnlineAccount, Socket } from "../registry";
+
+export const sendMessage = async (
+  hub: ChatHub,
+  ws: Socket,
+  account: OnlineAccount,
+  conversation: Conversation,
+  body: string,
+  cid: string | undefined,
+  topics: readonly string[],
+): Promise<void> => {
+  const { writer, log } = hub.deps;
+  const senderId = account.user.id;
+  const ack = (id: number) => {
+    if (cid !== undefined) hub.sendTo(ws, hub.codec.encode({ type: "ack", user: null, data: { cid, id } }));
+  };
+  const failed = (error: unknown) => {
+    log.error("store.write_failed", { userId: senderId, error: String(error) });
+    hub.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid);
+  };
+  if (cid !== undefined && hub.deps.history && (await writer.resend(senderId, cid, ack, failed))) return;
+  const message = {
+    id: hub.deps.nextId(),
+    conversationId: conversation.id,
+    senderId,
+    body,
+    cid: cid ?? null,
+    createdAt: hub.now(),
+  };
+  const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
+  await new Promise<void>((resolve) =>
+    writer.write(
+      message,
+      () => {
+        hub.lastDeliveredId = Math.max(hub.lastDeliveredId, message.id);
+        const text = hub.codec.message({ ...message, editedAt: null, deletedAt: null, sender }, conversation);
+        for (const topic of topics) hub.deps.deliver(topic, text);
+        ack(message.id);
+        resolve();
+      },
+      (error) => {
+        failed(error);
+        resolve();
+      },
+    ),
+  );
+};

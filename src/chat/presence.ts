@@ -1,0 +1,36 @@
+/**
+ * Who is online in each room, on this instance: the online accounts that are
+ * members of it. Counted per account (an account's tabs are one entry), so
+ * `add` says whether the account just arrived and `remove` whether it just
+ * went, which is when `join` and `left` are sent.
+ */
+import type { User } from "../protocol";
+
+export class Presence {
+  private readonly rooms = new Map<number, Map<number, User>>();
+
+  /** The account is online in the room; true when it was not before. */
+  add(conversationId: number, user: User): boolean {
+    let members = this.rooms.get(conversationId);
+    if (!members) this.rooms.set(conversationId, (members = new Map()));
+    const had = members.has(user.id);
+    members.set(user.id, user);
+    return !had;
+  }
+
+  /** The account is no longer online in the room; true when it was. */
+  remove(conversationId: number, accountId: number): boolean {
+    const members = this.rooms.get(conversationId);
+    if (!members?.delete(accountId)) return false;
+    if (members.size === 0) this.rooms.delete(conversationId);
+    return true;
+  }
+
+  members(conversationId: number): User[] {
+    return [...(this.rooms.get(conversationId)?.values() ?? [])];
+  }
+
+  count(conversationId: number): number {
+    return this.rooms.get(conversationId)?.size ?? 0;
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * The records teahouse keeps, independent of where they are kept (no Bun, no
+ * Elysia, no SQL). An account outlives its sessions; rooms and direct
+ * conversations are one concept, a conversation; what an account belongs to
+ * is a membership, with its read position; a message is a record, and frames
+ * are encoded from it.
+ */
+
+export type AccountKind = "guest" | "member";
+
+export interface Account {
+  id: number;
+  kind: AccountKind;
+  /** The name as shown (trimmed, NFC). */
+  name: string;
+  /** The comparison key of the name (domain/names.ts); null once a guest's released name went to someone else. */
+  nameKey: string | null;
+  /** Avatar index. */
+  image: number;
+  /** The browser (device cookie) that last signed in to it: a guest's own browser gets it back. */
+  device: string | null;
+  createdAt: number;
+  /** Last socket or request activity (ms): a guest's name is held for a grace after it. */
+  lastActive: number;
+}
+
+export interface SessionRecord {
+  sid: string;
+  accountId: number;
+  createdAt: number;
+  lastSeen: number;
+}
+
+export type ConversationKind = "room" | "direct";
+
+export interface Conversation {
+  id: number;
+  kind: ConversationKind;
+  /** A room's name; null for a direct conversation. */
+  name: string | null;
+  /** A direct conversation's two accounts, lowest id first (the same twice for notes to oneself). */
+  pair: readonly [number, number] | null;
+  createdAt: number;
+}
+
+/** One of an account's conversations, with what its unread badge needs. */
+export interface MembershipView {
+  conversation: Conversation;
+  /** Highest message id the account has read here. */
+  readUpTo: number;
+  /** Messages from others after `readUpTo` (capped). */
+  unread: number;
+  /** Newest message id (0: none). */
+  lastId: number;
+}
+
+export interface Message {
+  id: number;
+  conversationId: number;
+  senderId: number;
+  body: string;
+  /** The sender's id for it, for de-duplicating resends; null when none was given. */
+  cid: string | null;
+  createdAt: number;
+  editedAt: number | null;
+  deletedAt: number | null;
+}
+
+/** A message with what encoding its frame needs: the sender as others see them. */
+export interface MessageView extends Message {
+  sender: Pick<Account, "id" | "kind" | "name" | "image">;
+}
+
+/** A page of messages, oldest first; `more`: older ones exist. */
+export interface MessagePage {
+  messages: MessageView[];
+  more: boolean;
+}
+
+/** The messages after a position; `complete`: none of them was pruned or left out. */
+export interface MessageGap {
+  messages: MessageView[];
+  complete: boolean;
+}
+
+/** Unread counts stop at this (the page shows "999+"). */
+export const UNREAD_COUNT_CAP = 999;

@@ -1,0 +1,121 @@
+/**
+ * The durable store, as the services see it: accounts, sessions,
+ * conversations, memberships with read positions, and the message log. Every
+ * method answers with a promise (a networked store, PostgreSQL, comes next);
+ * the SQLite adapter (store/sqlite.ts) answers at once. A method that cannot
+ * do its job rejects: nothing half done stays behind (each is one transaction).
+ */
+import type {
+  Account,
+  AccountKind,
+  Conversation,
+  Message,
+  MessageGap,
+  MessagePage,
+  MembershipView,
+  SessionRecord,
+} from "../domain/model";
+
+export interface NewAccount {
+  kind: AccountKind;
+  name: string;
+  nameKey: string;
+  image: number;
+  passwordHash: string | null;
+  device: string | null;
+  now: number;
+}
+
+export interface AccountPatch {
+  kind?: AccountKind;
+  name?: string;
+  nameKey?: string | null;
+  passwordHash?: string | null;
+  device?: string | null;
+}
+
+/** A new message before it is stored: its id comes from the id sequence. */
+export type NewMessage = Omit<Message, "editedAt" | "deletedAt">;
+
+export interface RoomListing {
+  name: string;
+  /** Accounts that are members. */
+  members: number;
+}
+
+export interface Store {
+  /** Names the log: changes when the message ids start again (a new database). */
+  readonly epoch: string;
+
+  // ------------------------------------------------------------ accounts
+  account(id: number): Promise<Account | undefined>;
+  /** The account holding a name key (released names belong to nobody). */
+  accountByKey(nameKey: string): Promise<Account | undefined>;
+  passwordHash(id: number): Promise<string | null>;
+  /**
+   * Creates an account and its lobby membership. `releaseFrom`: a guest whose released name the
+   * new account takes (its key is cleared in the same transaction).
+   */
+  createAccount(account: NewAccount, releaseFrom?: number): Promise<Account>;
+  /** Changes an account; `releaseFrom` as for createAccount. */
+  updateAccount(id: number, patch: AccountPatch, releaseFrom?: number): Promise<Account>;
+  /** Records activity (ms). */
+  touchAccount(id: number, now: number): Promise<void>;
+
+  // ------------------------------------------------------------ sessions
+  session(sid: string): Promise<SessionRecord | undefined>;
+  createSession(accountId: number, now: number): Promise<SessionRecord>;
+  touchSession(sid: string, now: number): Promise<void>;
+  /** Ends one session; resolves once that is recorded. */
+  endSession(sid: string): Promise<void>;
+  /** Ends every session of an account; returns their ids. */
+  endSessions(accountId: number): Promise<string[]>;
+  /** Ends sessions idle since before `before`; returns them. */
+  sweepSessions(before: number): Promise<SessionRecord[]>;
+
+  // ------------------------------------------------------------ conversations
+  room(nameKey: string): Promise<Conversation | undefined>;
+  /** Creates a room (the creator becomes a member), or answers the existing one with that key. */
+  createRoom(name: string, nameKey: string, createdBy: number, now: number): Promise<{ room: Conversation; created: boolean }>;
+  /** The direct conversation of two accounts, created (both as members) on first use. */
+  direct(a: number, b: number, now: number): Promise<Conversation>;
+  /** The account's conversations: rooms (lobby first), then direct ones, newest activity first. */
+  memberships(accountId: number): Promise<MembershipView[]>;
+  /** Adds a membership (read position: the newest message now); false if it was there. */
+  join(accountId: number, conversationId: number, now: number): Promise<boolean>;
+  /** Removes a membership; false if there was none. */
+  leave(accountId: number, conversationId: number): Promise<boolean>;
+  /** Moves a read position forward (never back, never past the newest message); undefined: not a member. */
+  markRead(
+    accountId: number,
+    conversationId: number,
+    upTo: number,
+  ): Promise<{ readUpTo: number; unread: number } | undefined>;
+  /** Rooms with at least one member, the lobby first, then the most members. */
+  listRooms(limit: number): Promise<RoomListing[]>;
+
+  // ------------------------------------------------------------ messages
+  /** Stores messages in one transaction (all or none). */
+  append(messages: readonly NewMessage[]): Promise<void>;
+  /** The id of a sender's message with this client id, if stored. */
+  findByCid(senderId: number, cid: string): Promise<number | undefined>;
+  /** Highest message id stored (0: none). */
+  lastMessageId(): Promise<number>;
+  /** The newest `limit` messages of a conversation with id < `before`. */
+  page(conversationId: number, limit: number, before: number): Promise<MessagePage>;
+  /** A conversation's messages with id in (`after`, `upTo`], at most `cap`. */
+  since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap>;
+  /** The newest `limit` messages of every direct conversation of an account, id < `before`. */
+  directPage(accountId: number, limit: number, before: number): Promise<MessagePage>;
+  /** Direct messages of an account with id in (`after`, `upTo`], at most `cap`. */
+  directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap>;
+  /** Applies retention to every conversation; returns how many messages were deleted. */
+  prune(now: number): Promise<number>;
+
+  // ------------------------------------------------------------ life
+  /** Whether the store answers and takes writes. */
+  healthy(): Promise<boolean>;
+  /** Periodic upkeep (WAL checkpoint). */
+  maintain(): void;
+  close(): Promise<void>;
+}

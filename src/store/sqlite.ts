@@ -1,0 +1,594 @@
+/**
+ * The Store port on the embedded SQLite database (bun:sqlite): one process,
+ * no other service. Every method runs its statements at once, inside one
+ * transaction when it writes more than one row, and answers with a settled
+ * promise. Writes use `.run()`: an `INSERT … RETURNING` read with `.get()`
+ * was seen to keep the WAL from being checkpointed (20,000 sign-ins, 370 MB of
+ * WAL); `maintain()` also truncates the WAL whenever it passes its bound.
+ */
+import type { Database, Statement } from "bun:sqlite";
+import { statSync } from "node:fs";
+import {
+  UNREAD_COUNT_CAP,
+  type Account,
+  type AccountKind,
+  type Conversation,
+  type MembershipView,
+  type MessageGap,
+  type MessagePage,
+  type MessageView,
+  type SessionRecord,
+} from "../domain/model";
+import type { AccountPatch, NewAccount, NewMessage, RoomListing, Store } from "../ports/store";
+import { LOBBY_ID } from "./migrate-records";
+
+export interface RetentionPolicy {
+  /** Keep at most this many messages per conversation (0 = no limit). */
+  maxPerConversation: number;
+  /** Delete messages older than this (0 = keep forever). */
+  maxAgeMs: number;
+}
+
+export interface SqliteStoreOptions {
+  retention: RetentionPolicy;
+  /** The WAL is truncated (checkpointed) once it is larger than this. */
+  walMaxBytes: number;
+}
+
+interface AccountRow {
+  id: number;
+  kind: AccountKind;
+  name: string;
+  name_key: string | null;
+  image: number;
+  device: string | null;
+  created_at: number;
+  last_active: number;
+}
+interface ConversationRow {
+  id: number;
+  kind: "room" | "direct";
+  name: string | null;
+  a_id: number | null;
+  b_id: number | null;
+  created_at: number;
+  pruned_up_to: number;
+}
+interface MessageRow {
+  id: number;
+  conversation_id: number;
+  sender_id: number;
+  body: string;
+  cid: string | null;
+  created_at: number;
+  edited_at: number | null;
+  deleted_at: number | null;
+  kind: AccountKind;
+  name: string;
+  image: number;
+}
+
+const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
+const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
+const MESSAGE_COLUMNS =
+  "m.id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at, m.edited_at, m.deleted_at, a.kind, a.name, a.image";
+
+/** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
+const INSERT_CHUNK = 64;
+/** How often `healthy()` proves that a write still goes through. */
+const WRITE_PROBE_MS = 5_000;
+
+const toAccount = (row: AccountRow): Account => ({
+  id: row.id,
+  kind: row.kind,
+  name: row.name,
+  nameKey: row.name_key,
+  image: row.image,
+  device: row.device,
+  createdAt: row.created_at,
+  lastActive: row.last_active,
+});
+
+const toConversation = (row: ConversationRow): Conversation => ({
+  id: row.id,
+  kind: row.kind,
+  name: row.name,
+  pair: row.kind === "direct" ? [row.a_id!, row.b_id!] : null,
+  createdAt: row.created_at,
+});
+
+const toMessage = (row: MessageRow): MessageView => ({
+  id: row.id,
+  conversationId: row.conversation_id,
+  senderId: row.sender_id,
+  body: row.body,
+  cid: row.cid,
+  createdAt: row.created_at,
+  editedAt: row.edited_at,
+  deletedAt: row.deleted_at,
+  sender: { id: row.sender_id, kind: row.kind, name: row.name, image: row.image },
+});
+
+/** Rows came newest first with one extra to tell whether there is more; answer oldest first. */
+const toPage = (rows: MessageRow[], limit: number): MessagePage => ({
+  messages: rows.slice(0, limit).reverse().map(toMessage),
+  more: rows.length > limit,
+});
+
+export class SqliteStore implements Store {
+  readonly epoch: string;
+  private readonly q;
+  private readonly appendBatch: (messages: readonly NewMessage[]) => void;
+  private probedAt = 0;
+  private probeOk = true;
+  private readonly walPath: string | null;
+
+  constructor(
+    private readonly db: Database,
+    private readonly options: SqliteStoreOptions,
+  ) {
+    this.epoch = this.loadEpoch();
+    this.walPath = db.filename && db.filename !== ":memory:" ? `${db.filename}-wal` : null;
+    const q = <R, P extends unknown[]>(sql: string): Statement<R, P & import("bun:sqlite").SQLQueryBindings[]> =>
+      db.query(sql) as never;
+    this.q = {
+      account: q<AccountRow, [number]>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
+      accountByKey: q<AccountRow, [string]>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?`),
+      passwordHash: q<{ password_hash: string | null }, [number]>("SELECT password_hash FROM accounts WHERE id = ?"),
+      release: q<unknown, [number]>("UPDATE accounts SET name_key = NULL WHERE id = ?"),
+      insertAccount: q<unknown, [AccountKind, string, string, number, string | null, string | null, number, number]>(
+        `INSERT INTO accounts (kind, name, name_key, image, password_hash, device, created_at, last_active)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      touchAccount: q<unknown, [number, number]>("UPDATE accounts SET last_active = ? WHERE id = ?"),
+      session: q<{ sid: string; account_id: number; created_at: number; last_seen: number }, [string]>(
+        "SELECT sid, account_id, created_at, last_seen FROM sessions WHERE sid = ?",
+      ),
+      insertSession: q<unknown, [string, number, number, number]>(
+        "INSERT INTO sessions (sid, account_id, created_at, last_seen) VALUES (?, ?, ?, ?)",
+      ),
+      touchSession: q<unknown, [number, string]>("UPDATE sessions SET last_seen = ? WHERE sid = ?"),
+      endSession: q<unknown, [string]>("DELETE FROM sessions WHERE sid = ?"),
+      sessionsOf: q<{ sid: string }, [number]>("SELECT sid FROM sessions WHERE account_id = ?"),
+      endSessionsOf: q<unknown, [number]>("DELETE FROM sessions WHERE account_id = ?"),
+      idleSessions: q<{ sid: string; account_id: number; created_at: number; last_seen: number }, [number]>(
+        "SELECT sid, account_id, created_at, last_seen FROM sessions WHERE last_seen < ?",
+      ),
+      room: q<ConversationRow, [string]>(
+        `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE kind = 'room' AND name_key = ?`,
+      ),
+      conversation: q<ConversationRow, [number]>(`SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE id = ?`),
+      insertRoom: q<unknown, [string, string, number, number]>(
+        "INSERT INTO conversations (kind, name, name_key, created_by, created_at) VALUES ('room', ?, ?, ?, ?)",
+      ),
+      direct: q<ConversationRow, [number, number]>(
+        `SELECT ${CONVERSATION_COLUMNS} FROM conversations WHERE kind = 'direct' AND a_id = ? AND b_id = ?`,
+      ),
+      insertDirect: q<unknown, [number, number, number]>(
+        "INSERT INTO conversations (kind, a_id, b_id, created_at) VALUES ('direct', ?, ?, ?)",
+      ),
+      memberships: q<ConversationRow & { read_up_to: number }, [number]>(
+        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to
+         FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ?`,
+      ),
+      join: q<unknown, [number, number, number, number]>(
+        "INSERT OR IGNORE INTO memberships (account_id, conversation_id, joined_at, read_up_to) VALUES (?, ?, ?, ?)",
+      ),
+      leave: q<unknown, [number, number]>("DELETE FROM memberships WHERE account_id = ? AND conversation_id = ?"),
+      readUpTo: q<{ read_up_to: number }, [number, number]>(
+        "SELECT read_up_to FROM memberships WHERE account_id = ? AND conversation_id = ?",
+      ),
+      markRead: q<unknown, [number, number, number]>(
+        "UPDATE memberships SET read_up_to = max(read_up_to, ?) WHERE account_id = ? AND conversation_id = ?",
+      ),
+      lastId: q<{ id: number | null }, [number]>("SELECT max(id) AS id FROM messages WHERE conversation_id = ?"),
+      unread: q<{ n: number }, [number, number, number, number]>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?
+         AND deleted_at IS NULL LIMIT ?)`,
+      ),
+      listRooms: q<RoomListing, [number, number]>(
+        `SELECT c.name AS name, count(*) AS members FROM conversations c JOIN memberships ms ON ms.conversation_id = c.id
+         WHERE c.kind = 'room' GROUP BY c.id ORDER BY c.id = ? DESC, members DESC, c.id DESC LIMIT ?`,
+      ),
+      insertMessage: q<unknown, [number, number, number, string, string | null, number]>(
+        "INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      byCid: q<{ id: number }, [number, string]>("SELECT id FROM messages WHERE sender_id = ? AND cid = ?"),
+      maxId: q<{ id: number | null }, []>("SELECT max(id) AS id FROM messages"),
+      page: q<MessageRow, [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
+         WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+      ),
+      since: q<MessageRow, [number, number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
+         WHERE m.conversation_id = ? AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+      ),
+      directPage: q<MessageRow, [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
+         WHERE m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms JOIN conversations c
+           ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
+         AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+      ),
+      directSince: q<MessageRow, [number, number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
+         WHERE m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms JOIN conversations c
+           ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
+         AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+      ),
+      directPruned: q<{ pruned: number | null }, [number]>(
+        `SELECT max(c.pruned_up_to) AS pruned FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
+         WHERE ms.account_id = ? AND c.kind = 'direct'`,
+      ),
+    };
+    const insertChunk = db.query<unknown, Array<string | number | null>>(
+      `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at) VALUES ${Array(INSERT_CHUNK)
+        .fill("(?, ?, ?, ?, ?, ?)")
+        .join(", ")}`,
+    );
+    this.appendBatch = db.transaction((messages: readonly NewMessage[]) => {
+      let at = 0;
+      for (; at + INSERT_CHUNK <= messages.length; at += INSERT_CHUNK) {
+        const values: Array<string | number | null> = [];
+        for (let i = at; i < at + INSERT_CHUNK; i++) {
+          const m = messages[i]!;
+          values.push(m.id, m.conversationId, m.senderId, m.body, m.cid, m.createdAt);
+        }
+        insertChunk.run(...values);
+      }
+      for (; at < messages.length; at++) {
+        const m = messages[at]!;
+        this.q.insertMessage.run(m.id, m.conversationId, m.senderId, m.body, m.cid, m.createdAt);
+      }
+    });
+  }
+
+  private loadEpoch(): string {
+    const row = this.db.query<{ value: string }, []>("SELECT value FROM settings WHERE key = 'epoch'").get();
+    if (row) return row.value;
+    const epoch = crypto.randomUUID().replaceAll("-", "").slice(0, 12);
+    this.db.query("INSERT INTO settings (key, value) VALUES ('epoch', ?)").run(epoch);
+    return epoch;
+  }
+
+  private accountNow(id: number): Account | undefined {
+    const row = this.q.account.get(id);
+    return row ? toAccount(row) : undefined;
+  }
+
+  private lastIdNow(conversationId: number): number {
+    return this.q.lastId.get(conversationId)?.id ?? 0;
+  }
+
+  private unreadNow(conversationId: number, accountId: number, readUpTo: number): number {
+    return this.q.unread.get(conversationId, readUpTo, accountId, UNREAD_COUNT_CAP)?.n ?? 0;
+  }
+
+  // ------------------------------------------------------------ accounts
+
+  async account(id: number): Promise<Account | undefined> {
+    return this.accountNow(id);
+  }
+
+  async accountByKey(nameKey: string): Promise<Account | undefined> {
+    const row = this.q.accountByKey.get(nameKey);
+    return row ? toAccount(row) : undefined;
+  }
+
+  async passwordHash(id: number): Promise<string | null> {
+    return this.q.passwordHash.get(id)?.password_hash ?? null;
+  }
+
+  async createAccount(account: NewAccount, releaseFrom?: number): Promise<Account> {
+    return this.db.transaction(() => {
+      if (releaseFrom !== undefined) this.q.release.run(releaseFrom);
+      const { lastInsertRowid } = this.q.insertAccount.run(
+        account.kind,
+        account.name,
+        account.nameKey,
+        account.image,
+        account.passwordHash,
+        account.device,
+        account.now,
+        account.now,
+      );
+      const id = Number(lastInsertRowid);
+      this.q.join.run(id, LOBBY_ID, account.now, this.lastIdNow(LOBBY_ID));
+      return this.accountNow(id)!;
+    })();
+  }
+
+  async updateAccount(id: number, patch: AccountPatch, releaseFrom?: number): Promise<Account> {
+    return this.db.transaction(() => {
+      if (releaseFrom !== undefined) this.q.release.run(releaseFrom);
+      const columns: Record<string, string | number | null | undefined> = {
+        kind: patch.kind,
+        name: patch.name,
+        name_key: patch.nameKey,
+        password_hash: patch.passwordHash,
+        device: patch.device,
+      };
+      const set = Object.entries(columns).filter(([, value]) => value !== undefined);
+      if (set.length > 0)
+        this.db
+          .query(`UPDATE accounts SET ${set.map(([column]) => `${column} = ?`).join(", ")} WHERE id = ?`)
+          .run(...set.map(([, value]) => value as string | number | null), id);
+      const account = this.accountNow(id);
+      if (!account) throw new Error(`no account ${id}`);
+      return account;
+    })();
+  }
+
+  async touchAccount(id: number, now: number): Promise<void> {
+    this.q.touchAccount.run(now, id);
+  }
+
+  // ------------------------------------------------------------ sessions
+
+  async session(sid: string): Promise<SessionRecord | undefined> {
+    const row = this.q.session.get(sid);
+    return row
+      ? { sid: row.sid, accountId: row.account_id, createdAt: row.created_at, lastSeen: row.last_seen }
+      : undefined;
+  }
+
+  async createSession(accountId: number, now: number): Promise<SessionRecord> {
+    const sid = crypto.randomUUID();
+    this.db.transaction(() => {
+      this.q.insertSession.run(sid, accountId, now, now);
+      this.q.touchAccount.run(now, accountId);
+    })();
+    return { sid, accountId, createdAt: now, lastSeen: now };
+  }
+
+  async touchSession(sid: string, now: number): Promise<void> {
+    this.q.touchSession.run(now, sid);
+  }
+
+  async endSession(sid: string): Promise<void> {
+    this.q.endSession.run(sid);
+  }
+
+  async endSessions(accountId: number): Promise<string[]> {
+    return this.db.transaction(() => {
+      const sids = this.q.sessionsOf.all(accountId).map((row) => row.sid);
+      this.q.endSessionsOf.run(accountId);
+      return sids;
+    })();
+  }
+
+  async sweepSessions(before: number): Promise<SessionRecord[]> {
+    return this.db.transaction(() => {
+      const rows = this.q.idleSessions.all(before);
+      for (const row of rows) this.q.endSession.run(row.sid);
+      return rows.map((row) => ({
+        sid: row.sid,
+        accountId: row.account_id,
+        createdAt: row.created_at,
+        lastSeen: row.last_seen,
+      }));
+    })();
+  }
+
+  // ------------------------------------------------------------ conversations
+
+  async room(nameKey: string): Promise<Conversation | undefined> {
+    const row = this.q.room.get(nameKey);
+    return row ? toConversation(row) : undefined;
+  }
+
+  async createRoom(
+    name: string,
+    nameKey: string,
+    createdBy: number,
+    now: number,
+  ): Promise<{ room: Conversation; created: boolean }> {
+    return this.db.transaction(() => {
+      const existing = this.q.room.get(nameKey);
+      if (existing) return { room: toConversation(existing), created: false };
+      const { lastInsertRowid } = this.q.insertRoom.run(name, nameKey, createdBy, now);
+      const id = Number(lastInsertRowid);
+      this.q.join.run(createdBy, id, now, 0);
+      return { room: toConversation(this.q.conversation.get(id)!), created: true };
+    })();
+  }
+
+  async direct(a: number, b: number, now: number): Promise<Conversation> {
+    const [low, high] = a <= b ? [a, b] : [b, a];
+    return this.db.transaction(() => {
+      let row = this.q.direct.get(low, high);
+      if (!row) {
+        const { lastInsertRowid } = this.q.insertDirect.run(low, high, now);
+        row = this.q.conversation.get(Number(lastInsertRowid))!;
+      }
+      this.q.join.run(low, row.id, now, 0);
+      this.q.join.run(high, row.id, now, 0);
+      return toConversation(row);
+    })();
+  }
+
+  async memberships(accountId: number): Promise<MembershipView[]> {
+    const views = this.q.memberships.all(accountId).map((row) => {
+      const lastId = this.lastIdNow(row.id);
+      return {
+        conversation: toConversation(row),
+        readUpTo: row.read_up_to,
+        lastId,
+        unread: lastId > row.read_up_to ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
+      };
+    });
+    const rank = (view: MembershipView) => (view.conversation.id === LOBBY_ID ? 0 : view.conversation.kind === "room" ? 1 : 2);
+    return views.sort(
+      (x, y) =>
+        rank(x) - rank(y) ||
+        (x.conversation.kind === "room"
+          ? x.conversation.id - y.conversation.id
+          : y.lastId - x.lastId || y.conversation.id - x.conversation.id),
+    );
+  }
+
+  async join(accountId: number, conversationId: number, now: number): Promise<boolean> {
+    return this.q.join.run(accountId, conversationId, now, this.lastIdNow(conversationId)).changes > 0;
+  }
+
+  async leave(accountId: number, conversationId: number): Promise<boolean> {
+    return this.q.leave.run(accountId, conversationId).changes > 0;
+  }
+
+  async markRead(
+    accountId: number,
+    conversationId: number,
+    upTo: number,
+  ): Promise<{ readUpTo: number; unread: number } | undefined> {
+    const capped = Math.min(upTo, this.lastIdNow(conversationId));
+    if (this.q.markRead.run(capped, accountId, conversationId).changes === 0) return undefined;
+    const readUpTo = this.q.readUpTo.get(accountId, conversationId)?.read_up_to ?? 0;
+    return { readUpTo, unread: this.unreadNow(conversationId, accountId, readUpTo) };
+  }
+
+  async listRooms(limit: number): Promise<RoomListing[]> {
+    return this.q.listRooms.all(LOBBY_ID, limit);
+  }
+
+  // ------------------------------------------------------------ messages
+
+  async append(messages: readonly NewMessage[]): Promise<void> {
+    this.appendBatch(messages);
+  }
+
+  /** `append`, synchronously: the batching writer commits at the end of an event-loop turn. */
+  appendNow(messages: readonly NewMessage[]): void {
+    this.appendBatch(messages);
+  }
+
+  async findByCid(senderId: number, cid: string): Promise<number | undefined> {
+    return this.q.byCid.get(senderId, cid)?.id;
+  }
+
+  async lastMessageId(): Promise<number> {
+    return this.lastMessageIdNow();
+  }
+
+  lastMessageIdNow(): number {
+    return this.q.maxId.get()?.id ?? 0;
+  }
+
+  async page(conversationId: number, limit: number, before: number): Promise<MessagePage> {
+    return toPage(this.q.page.all(conversationId, before, limit + 1), limit);
+  }
+
+  async since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
+    const pruned = this.q.conversation.get(conversationId)?.pruned_up_to ?? 0;
+    const rows = this.q.since.all(conversationId, after, upTo, cap + 1);
+    return { messages: rows.slice(0, cap).map(toMessage), complete: after >= pruned && rows.length <= cap };
+  }
+
+  async directPage(accountId: number, limit: number, before: number): Promise<MessagePage> {
+    return toPage(this.q.directPage.all(accountId, before, limit + 1), limit);
+  }
+
+  async directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
+    const pruned = this.q.directPruned.get(accountId)?.pruned ?? 0;
+    const rows = this.q.directSince.all(accountId, after, upTo, cap + 1);
+    return { messages: rows.slice(0, cap).map(toMessage), complete: after >= pruned && rows.length <= cap };
+  }
+
+  /**
+   * The highest message id sent before `ts` (0: none). Ids grow with time, so a binary search on
+   * the primary key finds it without an index on the time (which would cost every insert).
+   */
+  private lastIdBefore(ts: number): number {
+    const firstFrom = this.db.query<{ id: number; created_at: number }, [number]>(
+      "SELECT id, created_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
+    );
+    let low = 0;
+    let high = this.q.maxId.get()?.id ?? 0;
+    // Invariant: messages with id <= low were sent before `ts` (or low = 0); those with id > high were not.
+    while (low < high) {
+      const middle = Math.floor((low + high + 1) / 2);
+      const row = firstFrom.get(middle);
+      if (row && row.created_at < ts) low = row.id;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
+  async prune(now: number): Promise<number> {
+    const { maxPerConversation, maxAgeMs } = this.options.retention;
+    let deleted = 0;
+    this.db.transaction(() => {
+      if (maxAgeMs > 0) {
+        const cutoffId = this.lastIdBefore(now - maxAgeMs);
+        if (cutoffId > 0) {
+          // Watermarks first: the highest id about to go, per conversation (resume must know).
+          this.db
+            .query(
+              `UPDATE conversations SET pruned_up_to = max(pruned_up_to,
+                 (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = conversations.id AND id <= ?))`,
+            )
+            .run(cutoffId);
+          deleted += this.db.query("DELETE FROM messages WHERE id <= ?").run(cutoffId).changes;
+        }
+      }
+      if (maxPerConversation > 0) {
+        // Rooms and direct conversations alike.
+        const cutAt = this.db.query<{ id: number }, [number, number]>(
+          "SELECT id FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
+        );
+        for (const { id } of this.db.query<{ id: number }, []>("SELECT id FROM conversations").all()) {
+          const cut = cutAt.get(id, maxPerConversation);
+          if (!cut) continue;
+          this.db
+            .query("UPDATE conversations SET pruned_up_to = max(pruned_up_to, ?) WHERE id = ?")
+            .run(cut.id, id);
+          deleted += this.db
+            .query("DELETE FROM messages WHERE conversation_id = ? AND id <= ?")
+            .run(id, cut.id).changes;
+        }
+      }
+    })();
+    return deleted;
+  }
+
+  // ------------------------------------------------------------ life
+
+  async healthy(): Promise<boolean> {
+    const now = Date.now();
+    if (now - this.probedAt < WRITE_PROBE_MS) return this.probeOk;
+    this.probedAt = now;
+    try {
+      // A read can succeed while every write fails (a full disk, a read-only file): probe a write.
+      this.db
+        .query("INSERT INTO settings (key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .run(String(now));
+      this.probeOk = true;
+    } catch {
+      this.probeOk = false;
+    }
+    return this.probeOk;
+  }
+
+  /** Records that a write failed: unhealthy until a probe write goes through. */
+  writeFailed(): void {
+    this.probeOk = false;
+    this.probedAt = 0;
+  }
+
+  /** Size of the WAL file in bytes (0 in memory). */
+  walBytes(): number {
+    if (!this.walPath) return 0;
+    try {
+      return statSync(this.walPath).size;
+    } catch {
+      return 0;
+    }
+  }
+
+  maintain(): void {
+    if (this.walBytes() > this.options.walMaxBytes) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+
+  async close(): Promise<void> {
+    if (this.walPath) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    this.db.close();
+  }
+}
