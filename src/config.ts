@@ -436,7 +436,10 @@ const REDIS_WITHOUT_DATABASE =
   "REDIS_URL is set, but several instances need a shared database (DATABASE_URL, PostgreSQL), which this release does not have: unset REDIS_URL to run one instance on SQLite";
 
 export const loadConfig = (env: Record<string, string | undefined>, argv: readonly string[]): Config => {
-  if ((env.REDIS_URL ?? "").trim() !== "" || argv.some((arg) => arg === "--redis-url" || arg.startsWith("--redis-url=")))
+  if (
+    (env.REDIS_URL ?? "").trim() !== "" ||
+    argv.some((arg) => arg === "--redis-url" || arg.startsWith("--redis-url="))
+  )
     throw new ConfigError(REDIS_WITHOUT_DATABASE);
   const config = defaultConfig() as unknown as Record<keyof Config, unknown>;
   for (const o of OPTIONS) {

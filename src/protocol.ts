@@ -284,7 +284,10 @@ export const ReadFrame = frame("read", Type.Null(), Type.Object({ id: Type.Integ
 export const RoomFrame = frame(
   "room",
   User,
-  Type.Object({ name: Type.String(), event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left")]) }),
+  Type.Object({
+    name: Type.String(),
+    event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left")]),
+  }),
   { room: Type.String() },
 );
 /** To the sender's socket: the message with this `cid` is stored as `id` (also for a duplicate resend). */

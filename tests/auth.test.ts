@@ -2,10 +2,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SessionStore } from "../src/auth/sessions";
-import { openDatabase } from "../src/store/db";
-import { nameKey } from "../src/auth/names";
-import { cookieFrom, refusedUpgrade, signIn, startApp, type Running } from "./helpers";
+import { CloseCode } from "../src/protocol";
+import { Client, cookieFrom, refusedUpgrade, signIn, startApp, type Running } from "./helpers";
 
 const apps: Running[] = [];
 const start = (overrides: Parameters<typeof startApp>[0] = {}) => {
@@ -75,14 +73,14 @@ describe("POST /wsin", () => {
   test("a name held by a live session (or a look-alike of it) is refused with 409", async () => {
     const { base } = start();
     await signIn(base, "alice");
-    for (const name of ["alice", "ALICE", "аlice" /* Cyrillic а */, "ａｌｉｃｅ"]) {
+    for (const name of ["alice", "ALICE", "аlice" /* Cyrillic а */, "ａｌｉｃｅ", "aIice", "ɑlice", "alıce"]) {
       const response = await post(base, "/wsin", { name });
       expect(response.status).toBe(409);
       expect((await json(response)).error).toBe("name_taken");
     }
   });
 
-  test("asking for a taken name keeps the current session; a free one replaces it", async () => {
+  test("asking for a taken name keeps the current name; a free one renames the same account", async () => {
     const { base } = start();
     await signIn(base, "bob");
     const alice = await signIn(base, "alice");
@@ -91,18 +89,37 @@ describe("POST /wsin", () => {
     expect((await json(await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } }))).user.name).toBe("alice");
     const renamed = await post(base, "/wsin", { name: "alicia" }, { cookie: alice.cookie });
     expect(renamed.status).toBe(200);
-    expect((await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
-    // Signing in again under one's own name works too.
-    const again = await post(base, "/wsin", { name: "alicia" }, { cookie: cookieFrom(renamed) });
-    expect(again.status).toBe(200);
+    const me = await json(await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } }));
+    expect(me.user).toEqual({ ...alice.user, name: "alicia" });
+    // alice's old name is free at once: her account let go of it.
+    expect((await post(base, "/wsin", { name: "alice" })).status).toBe(200);
   });
 
-  test("signing out frees the name", async () => {
+  test("signing out: this browser gets its account back; another waits out the grace, then gets a new account", async () => {
     const { base } = start();
     const alice = await signIn(base, "alice");
     await fetch(`${base}/wsout`, { method: "POST", headers: { cookie: alice.cookie } });
-    const again = await signIn(base, "alice");
-    expect(again.user.id).not.toBe(alice.user.id);
+    // Another browser, within GUEST_NAME_GRACE_SECONDS: the name is still held.
+    expect((await post(base, "/wsin", { name: "alice" })).status).toBe(409);
+    const back = await signIn(base, "alice", { device: alice.device });
+    expect(back.user.id).toBe(alice.user.id);
+  });
+
+  test("after the grace a released guest name goes to a new account; the old one must pick another name", async () => {
+    const running = start({ guestNameGraceMs: 0 });
+    const { base } = running;
+    const alice = await signIn(base, "alice");
+    const other = await signIn(base, "alice"); // another browser: alice is away (grace 0)
+    expect(other.user.id).not.toBe(alice.user.id);
+    const socket = await Client.connect(running.wsUrl, other.cookie); // the new alice is here
+    await socket.next("history", (f) => f.room === undefined);
+    // The first browser comes back: its session lives, but its name is someone else's now.
+    const lost = await fetch(`${base}/wsme`, { headers: { cookie: alice.cookie } });
+    expect(lost.status).toBe(401);
+    expect((await json(lost)).error).toBe("name_lost");
+    const renamed = await post(base, "/wsin", { name: "alice2" }, { cookie: alice.cookie });
+    expect((await json(renamed)).user).toEqual({ ...alice.user, name: "alice2" });
+    socket.close();
   });
 
   test("a cross-site sign-in is refused (CSRF)", async () => {
@@ -166,18 +183,95 @@ describe("identity cookie", () => {
     }
   });
 
-  test("an idle session expires and frees its name; one with an open socket does not", () => {
-    let now = 1_000_000;
-    const store = new SessionStore(openDatabase(":memory:"), 60_000, () => now);
-    const a = store.createNow("alice", nameKey("alice"));
-    const b = store.createNow("bob", nameKey("bob"));
-    if (!a.ok || !b.ok) throw new Error("create failed");
-    b.session.sockets = 1;
-    now += 61_000;
-    expect(store.get(a.session.sid)).toBeUndefined();
-    expect(store.isNameFree(nameKey("alice"))).toBe(true);
-    expect(store.get(b.session.sid)).toBe(b.session);
-    expect(store.createNow("bob", nameKey("bob")).ok).toBe(false);
+  test("an idle session expires; one with an open socket does not", async () => {
+    const running = start({ sessionIdleMs: 150 });
+    const alice = await signIn(running.base, "alice");
+    const bob = await signIn(running.base, "bob");
+    const b = await Client.connect(running.wsUrl, bob.cookie);
+    await b.next("history", (f) => f.room === undefined);
+    await Bun.sleep(250);
+    expect((await fetch(`${running.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
+    expect((await fetch(`${running.base}/wsme`, { headers: { cookie: bob.cookie } })).status).toBe(200);
+    b.close();
+  });
+});
+
+describe("registered accounts", () => {
+  const password = "correct horse battery";
+
+  test("a guest registers its name in place (same id); the name is never released; sign in from anywhere", async () => {
+    const { base } = start({ guestNameGraceMs: 0 });
+    const alice = await signIn(base, "alice");
+    const registered = await post(base, "/signup", { name: "alice", password }, { cookie: alice.cookie });
+    expect(registered.status).toBe(200);
+    expect((await json(registered)).user).toEqual({ ...alice.user, type: "member" });
+    // Even with the grace over and no session, nobody takes a registered name without its password.
+    await fetch(`${base}/wsout`, { method: "POST", headers: { cookie: alice.cookie } });
+    const guest = await post(base, "/wsin", { name: "ALICE" });
+    expect(guest.status).toBe(409);
+    expect((await json(guest)).error).toBe("name_registered");
+    const elsewhere = await signIn(base, "alice", { password });
+    expect(elsewhere.user).toEqual({ ...alice.user, type: "member" });
+  });
+
+  test("sign-up of a new name; too short a password, a taken name: clear errors", async () => {
+    const { base } = start();
+    await signIn(base, "bob");
+    expect((await json(await post(base, "/signup", { name: "carol", password: "short" }))).error).toBe(
+      "invalid_password",
+    );
+    expect((await json(await post(base, "/signup", { name: "bob", password }))).error).toBe("name_taken");
+    const carol = await signIn(base, "carol", { password, path: "/signup" });
+    expect(carol.user).toMatchObject({ type: "member", name: "carol" });
+  });
+
+  test("a wrong password and an unknown name get the same 401; attempts per account are limited (429)", async () => {
+    const { base } = start({ passwordAttemptsPerMinute: 3 });
+    await signIn(base, "dora", { password, path: "/signup" });
+    const wrong = await post(base, "/wsin", { name: "dora", password: "not the password" });
+    const unknown = await post(base, "/wsin", { name: "nobody", password });
+    expect(wrong.status).toBe(401);
+    expect(unknown.status).toBe(401);
+    const [w, u] = [await json(wrong), await json(unknown)];
+    expect(w).toEqual(u);
+    expect(w.error).toBe("bad_credentials");
+    await post(base, "/wsin", { name: "dora", password: "again wrong" });
+    await post(base, "/wsin", { name: "dora", password: "still wrong" });
+    const limited = await post(base, "/wsin", { name: "dora", password });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+  });
+
+  test("sign-out ends that session only (4002 to its sockets); everywhere ends them all", async () => {
+    const running = start();
+    const { base } = running;
+    const phone = await signIn(base, "erin", { password, path: "/signup" });
+    const laptop = await signIn(base, "erin", { password });
+    const tablet = await signIn(base, "erin", { password });
+    const sockets = await Promise.all([phone, laptop, tablet].map((s) => Client.connect(running.wsUrl, s.cookie)));
+    await fetch(`${base}/wsout`, { method: "POST", headers: { cookie: phone.cookie } });
+    expect((await sockets[0]!.waitClose()).code).toBe(CloseCode.SignedOut);
+    expect((await fetch(`${base}/wsme`, { headers: { cookie: laptop.cookie } })).status).toBe(200);
+    await fetch(`${base}/wsout?everywhere=1`, { method: "POST", headers: { cookie: laptop.cookie } });
+    expect((await sockets[1]!.waitClose()).code).toBe(CloseCode.SignedOut);
+    expect((await sockets[2]!.waitClose()).code).toBe(CloseCode.SignedOut);
+    expect((await fetch(`${base}/wsme`, { headers: { cookie: tablet.cookie } })).status).toBe(401);
+  });
+
+  test("a sign-out the store cannot record fails with 503 and leaves session and sockets as they were", async () => {
+    const running = start();
+    const alice = await signIn(running.base, "alice");
+    const socket = await Client.connect(running.wsUrl, alice.cookie);
+    await socket.next("history", (f) => f.room === undefined);
+    const endSession = running.teahouse.store.endSession.bind(running.teahouse.store);
+    running.teahouse.store.endSession = () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error"));
+    const failed = await fetch(`${running.base}/wsout`, { method: "POST", headers: { cookie: alice.cookie } });
+    expect(failed.status).toBe(503);
+    expect(failed.headers.getSetCookie().join()).not.toContain("session=;");
+    expect(socket.closed).toBeUndefined();
+    running.teahouse.store.endSession = endSession;
+    expect((await fetch(`${running.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(200);
+    socket.close();
   });
 });
 

@@ -100,14 +100,31 @@ describe("one-to-one messages", () => {
     expect((await c.drain(200)).filter((f) => f.type === "private")).toEqual([]);
   });
 
-  test("an offline or unknown recipient gets a clear error", async () => {
+  test("a message to someone offline is stored and reaches them, unread, when they come back; an unknown one is refused", async () => {
     const alice = await signIn(running.base, "alice");
     const bob = await signIn(running.base, "bob"); // signed in, never connected
     const a = await connect(alice.cookie);
-    a.send({ type: "private", to: bob.user.id, data: "hi" });
-    expect((await a.next("error")).data.code).toBe(ErrorCode.UserOffline);
-    a.send({ type: "private", to: 999_999, data: "hi" });
-    expect((await a.next("error")).data.code).toBe(ErrorCode.UnknownUser);
+    a.send({ type: "private", to: bob.user.id, data: "hi while you were away", cid: "p1" });
+    const sent = await a.next("private");
+    const ack = await a.next("ack");
+    expect(sent.id).toBe(ack.data.id);
+    a.send({ type: "private", to: 999_999, data: "hi", cid: "p2" });
+    expect((await a.next("error")).data).toMatchObject({ code: ErrorCode.UnknownUser, cid: "p2" });
+
+    const b = await connect(bob.cookie);
+    const conversations = await b.next("conversations");
+    expect(conversations.data).toContainEqual({
+      with: alice.user.id,
+      user: alice.user,
+      unread: 1,
+      mentions: 0,
+      read: 0,
+      last: ack.data.id,
+    });
+    const direct = await b.next("history", (f) => f.room === undefined && f.with === undefined);
+    expect(direct.data.map((m) => [m.type, m.data, m.user.name])).toEqual([
+      ["private", "hi while you were away", "alice"],
+    ]);
   });
 });
 

@@ -109,7 +109,8 @@ describe.each(flavours)("%s", (_name, configure) => {
     await fetch(`${running.base}/wsout`, { method: "POST", headers: { cookie: alice.cookie } });
     expect((await a.waitClose()).code).toBe(CloseCode.SignedOut);
     expect((await fetch(`${running.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
-    const again = await signIn(running.base, "alice"); // the name is free again
-    expect(again.user.id).not.toBe(alice.user.id);
+    // The same browser signing in again as alice is alice again: same account, same history.
+    const again = await signIn(running.base, "alice", { device: alice.device });
+    expect(again.user.id).toBe(alice.user.id);
   });
 });

@@ -67,29 +67,52 @@ export const trackApps = () => {
 };
 
 export interface SignedIn {
+  /** The session cookie (`session=…`). */
   cookie: string;
+  /** The browser's device cookie (`device=…`): send it to sign in again as the same browser. */
+  device: string;
   user: User;
 }
 
-/** Signs in over HTTP; returns the cookie header value and the user. */
-export const signIn = async (base: string, name?: string): Promise<SignedIn> => {
-  const response = await fetch(`${base}/wsin`, {
+/**
+ * Signs in over HTTP (with `password`: to a registered account; `device`: as the browser that
+ * holds that device cookie); returns the cookies and the user.
+ */
+export const signIn = async (
+  base: string,
+  name?: string,
+  options: { password?: string; device?: string; path?: "/wsin" | "/signup" } = {},
+): Promise<SignedIn> => {
+  const response = await fetch(`${base}${options.path ?? "/wsin"}`, {
     method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(name === undefined ? {} : { name }),
+    headers: { "content-type": "application/json", ...(options.device ? { cookie: options.device } : {}) },
+    body: JSON.stringify({
+      ...(name === undefined ? {} : { name }),
+      ...(options.password === undefined ? {} : { password: options.password }),
+    }),
   });
   const body = (await response.json()) as { code: number; user: User; data: string };
   if (response.status !== 200 || body.code !== 0)
     throw new Error(`sign-in failed: ${response.status} ${JSON.stringify(body)}`);
-  return { cookie: cookieFrom(response), user: body.user };
+  return {
+    cookie: cookieFrom(response),
+    device: cookieFrom(response, "device") ?? options.device ?? "",
+    user: body.user,
+  };
 };
 
-/** The `name=value` pair of the first Set-Cookie header. */
-export const cookieFrom = (response: Response): string => {
-  const header = response.headers.getSetCookie()[0];
-  if (!header) throw new Error("no Set-Cookie header");
+/** The `name=value` pair of the Set-Cookie header for `name` (default: the first header). */
+export function cookieFrom(response: Response): string;
+export function cookieFrom(response: Response, name: string): string | undefined;
+export function cookieFrom(response: Response, name?: string): string | undefined {
+  const headers = response.headers.getSetCookie();
+  const header = name === undefined ? headers[0] : headers.find((h) => h.startsWith(`${name}=`));
+  if (!header) {
+    if (name !== undefined) return undefined;
+    throw new Error("no Set-Cookie header");
+  }
   return header.split(";")[0]!;
-};
+}
 
 /** A WebSocket client that queues every frame so tests can read them in order. */
 export class Client {

@@ -146,7 +146,7 @@ describe("failures inside a handler", () => {
     const alice = await signIn(running.base, "alice");
     const a = await connect(running, alice.cookie);
     await a.next("history", (f) => f.room === undefined);
-    running.teahouse.broker.ensureRoom = () => {
+    running.teahouse.store.room = () => {
       throw new Error("SQLITE_FULL: database or disk is full");
     };
     a.send({ type: "join", room: "dev" });
@@ -174,10 +174,9 @@ describe("recovery after reconnect", () => {
 
     b.send("missed 1");
     b.send({ type: "chat", room: "dev", data: "missed in dev" });
-    b.send({ type: "private", to: alice.user.id, data: "x" }); // alice offline: refused, not stored
+    b.send({ type: "private", to: alice.user.id, data: "x" }); // alice offline: stored for her
     b.send("missed 2");
-    await b.next("error");
-    for (let i = 0; i < 3; i++) await b.next("chat");
+    await b.next("chat", (f) => f.data === "missed 2"); // after the three before it, in order
 
     const back = await connect(running, alice.cookie, `?since=${seen.id}&rooms=lobby,dev`);
     const lobby = await back.next("history", (f) => f.room === "lobby");
@@ -186,9 +185,34 @@ describe("recovery after reconnect", () => {
     const dev = await back.next("history", (f) => f.room === "dev");
     expect(dev.recovered).toBe(true);
     expect(texts(dev)).toEqual(["missed in dev"]);
+    const direct = await back.next("history", (f) => f.room === undefined && f.with === undefined);
+    expect(direct.recovered).toBe(true);
+    expect(texts(direct)).toEqual(["x"]);
     // Live again: nothing twice.
     b.send("after");
     expect((await back.next("chat")).data).toBe("after");
+  });
+
+  test("a position of another epoch, or beyond the end, is never taken for recovered: true", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(running, alice.cookie);
+    a.send("one");
+    a.send("two");
+    const two = await a.next("chat", (f) => f.data === "two");
+    const position = (await connect(running, alice.cookie).then((c) => c.next("conversations"))).position;
+    expect(position.offset).toBe(two.id);
+    // The same position, this epoch: nothing missed.
+    const same = await connect(running, alice.cookie, `?since=${two.id}&epoch=${position.epoch}`);
+    expect(await same.next("history", (f) => f.room === "lobby")).toMatchObject({ recovered: true, data: [] });
+    // Another epoch (a reset store): the latest page, recovered: false.
+    const other = await connect(running, alice.cookie, `?since=${two.id}&epoch=zz${position.epoch}`);
+    const reset = await other.next("history", (f) => f.room === "lobby");
+    expect(reset.recovered).toBe(false);
+    expect(texts(reset)).toEqual(["one", "two"]);
+    // Beyond the end (ids that this log never gave out): the latest page too.
+    const ahead = await connect(running, alice.cookie, `?since=${two.id + 80}`);
+    expect(await ahead.next("history", (f) => f.room === "lobby")).toMatchObject({ recovered: false });
   });
 
   test("a gap beyond what history keeps gives recovered: false and the latest page", async () => {
@@ -199,7 +223,7 @@ describe("recovery after reconnect", () => {
     const first = await a.next("chat");
     for (const text of ["2", "3", "4", "5"]) a.send(text);
     for (let i = 0; i < 4; i++) await a.next("chat");
-    running.teahouse.housekeeping();
+    await running.teahouse.housekeeping();
     const back = await connect(running, alice.cookie, `?since=${first.id}&rooms=lobby`);
     const lobby = await back.next("history", (f) => f.room === "lobby");
     expect(lobby.recovered).toBe(false);

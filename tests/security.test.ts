@@ -249,14 +249,24 @@ describe("rooms per user", () => {
     tab1.send({ type: "join", room: "c" });
     await tab1.next("list", (f) => f.room === "c");
 
+    // A resume re-enters rooms that exist (up to the limit) and never creates one.
+    const carol = await signIn(running.base, "carol");
+    const maker = await connect(running, carol.cookie);
+    for (const room of ["r1", "r2", "r3"]) {
+      maker.send({ type: "join", room });
+      await maker.next("list", (f) => f.room === room);
+      maker.send({ type: "leave", room });
+    }
     const bob = await signIn(running.base, "bob");
-    const resumed = await connect(running, bob.cookie, {});
-    resumed.close();
-    const url = `${running.wsUrl}?since=1&rooms=r1,r2,r3,r4,r5`;
+    const url = `${running.wsUrl}?since=1&rooms=nope,r1,r2,r3,r4,r5`;
     const again = await Client.connect(url, bob.cookie);
     clients.push(again);
     const rooms = (await again.drain(300)).filter((f) => f.type === "list").map((f) => f.room);
     expect(rooms).toEqual(["lobby", "r1", "r2"]);
+    maker.send({ type: "rooms" });
+    const listed = (await maker.next("rooms")).data.map((r) => r.name);
+    expect(listed).not.toContain("nope");
+    expect(listed).not.toContain("r4");
   });
 });
 

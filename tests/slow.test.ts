@@ -62,12 +62,12 @@ test("one socket that never reads while 50 others chat: their latency stays boun
   );
   const loud = chatters[0]!;
 
-  // The slow one is in the lobby and in a busy room (joined through a resume URL), and stops reading.
+  // The slow one is in the lobby and in a busy room (re-entered through a resume URL), and stops reading.
   // Only it and the loud one are in the busy room, which fills the kernel's buffers fast.
-  const slow = await rawChatSocket(port, slowUser.cookie, "/ws/chat?since=0&rooms=firehose");
-  slow.socket.pause();
   loud.send({ type: "join", room: "firehose" });
   await loud.next("list", (f) => f.room === "firehose");
+  const slow = await rawChatSocket(port, slowUser.cookie, "/ws/chat?since=0&rooms=firehose");
+  slow.socket.pause();
 
   const latencies: number[] = [];
   let received = 0;

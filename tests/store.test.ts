@@ -26,7 +26,15 @@ const message = (id: number, conversationId: number, createdAt: number, senderId
 });
 
 const guest = (store: SqliteStore, name: string) =>
-  store.createAccount({ kind: "guest", name, nameKey: nameKey(name), image: 0, passwordHash: null, device: null, now: 1 });
+  store.createAccount({
+    kind: "guest",
+    name,
+    nameKey: nameKey(name),
+    image: 0,
+    passwordHash: null,
+    device: null,
+    now: 1,
+  });
 
 const withDir = async (run: (dir: string) => Promise<void>) => {
   const dir = mkdtempSync(join(tmpdir(), "teahouse-store-"));
@@ -124,9 +132,33 @@ const writePreviousRelease = (dir: string): void => {
   db.query("INSERT INTO rooms VALUES ('empty', 11, 0)").run();
   const insert = db.query("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)");
   const chat = (id: number, room: string, from: { id: number; name: string }, text: string, cid: string | null) =>
-    insert.run(id, room, from.id, null, cid, now - 4000 + id, JSON.stringify({ id, type: "chat", user: user(from.id, from.name), data: text, room, ts: now - 4000 + id, ...(cid ? { cid } : {}) }));
+    insert.run(
+      id,
+      room,
+      from.id,
+      null,
+      cid,
+      now - 4000 + id,
+      JSON.stringify({
+        id,
+        type: "chat",
+        user: user(from.id, from.name),
+        data: text,
+        room,
+        ts: now - 4000 + id,
+        ...(cid ? { cid } : {}),
+      }),
+    );
   const priv = (id: number, from: { id: number; name: string }, to: number, text: string) =>
-    insert.run(id, null, from.id, to, null, now - 4000 + id, JSON.stringify({ id, type: "private", user: user(from.id, from.name), data: text, to, ts: now - 4000 + id }));
+    insert.run(
+      id,
+      null,
+      from.id,
+      to,
+      null,
+      now - 4000 + id,
+      JSON.stringify({ id, type: "private", user: user(from.id, from.name), data: text, to, ts: now - 4000 + id }),
+    );
   chat(10, "lobby", { id: 1, name: "alice" }, "hello lobby", "c-1");
   chat(11, "lobby", { id: 3, name: "carol" }, "carol was here", null);
   chat(12, "dev", { id: 2, name: "bob" }, "dev talk", null);
@@ -145,9 +177,9 @@ describe("upgrading a DATA_DIR of the previous release", () => {
       // Sessions still sign in, as the same ids.
       expect((await store.session("sid-alice"))?.accountId).toBe(1);
       expect((await store.session("sid-bob"))?.accountId).toBe(2);
-      expect((await store.account(1))).toMatchObject({ kind: "guest", name: "alice", nameKey: nameKey("alice") });
+      expect(await store.account(1)).toMatchObject({ kind: "guest", name: "alice", nameKey: nameKey("alice") });
       // carol's session ended: her account keeps her messages, her name is free.
-      expect((await store.account(3))).toMatchObject({ name: "carol", nameKey: null });
+      expect(await store.account(3)).toMatchObject({ name: "carol", nameKey: null });
       // Rooms, with their history as records.
       const lobby = (await store.page(1, 10, 1000)).messages;
       expect(lobby.map((m) => [m.id, m.sender.name, m.body, m.cid])).toEqual([

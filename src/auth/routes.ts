@@ -48,12 +48,11 @@ export const authRoutes = ({
 }: AuthRoutesDeps) => {
   const setCookie = (cookie: Jar, name: string, value: string, maxAge: number) =>
     cookie[name]!.set({ value, httpOnly: true, sameSite: "lax", path: "/", secure: cookieSecure, maxAge });
-  /** This browser's device id (made on its first sign-in). */
-  const deviceOf = (cookie: Jar, device: string | undefined): string => {
-    if (device && /^[0-9a-f-]{36}$/.test(device)) return device;
-    const fresh = crypto.randomUUID();
-    setCookie(cookie, DEVICE_COOKIE, fresh, DEVICE_MAX_AGE_S);
-    return fresh;
+  /** This browser's device id, made on its first sign-in (`fresh`: to be set, after the session cookie). */
+  const deviceOf = (device: string | undefined): { id: string; fresh: boolean } =>
+    device && /^[0-9a-f-]{36}$/.test(device) ? { id: device, fresh: false } : { id: crypto.randomUUID(), fresh: true };
+  const keepDevice = (cookie: Jar, device: { id: string; fresh: boolean }) => {
+    if (device.fresh) setCookie(cookie, DEVICE_COOKIE, device.id, DEVICE_MAX_AGE_S);
   };
   /** Every attempt counts, failed or not: guessing names or minting sessions in bulk is what is limited. */
   const overLimit = (request: Request, server: { requestIP(r: Request): { address: string } | null } | null) => {
@@ -62,7 +61,11 @@ export const authRoutes = ({
     if (retryMs > 0) log.info("signin.rate_limited", { client });
     return retryMs;
   };
-  const refused = (failure: Failure, status: (code: number, body: unknown) => unknown, set: { headers: Record<string, string | number> }) => {
+  const refused = (
+    failure: Failure,
+    status: (code: number, body: unknown) => unknown,
+    set: { headers: Record<string, string | number> },
+  ) => {
     if (failure.retryAfterSeconds !== undefined) set.headers["retry-after"] = String(failure.retryAfterSeconds);
     return status(failure.status, apiError(failure.status, failure.error, failure.message));
   };
@@ -111,13 +114,18 @@ export const authRoutes = ({
           return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
         }
         const jar = cookie as unknown as Jar;
-        const id = deviceOf(jar, device);
+        const browser = deviceOf(device);
         const outcome =
           body?.password !== undefined
-            ? await accounts.signInPassword(body.name ?? "", body.password, id)
-            : await accounts.signInGuest(body?.name, id, session);
-        if (!outcome.ok) return refused(outcome, status, set);
-        return signedIn(jar, session, outcome.session);
+            ? await accounts.signInPassword(body.name ?? "", body.password, browser.id)
+            : await accounts.signInGuest(body?.name, browser.id, session);
+        if (!outcome.ok) {
+          keepDevice(jar, browser);
+          return refused(outcome, status, set);
+        }
+        const answer = await signedIn(jar, session, outcome.session);
+        keepDevice(jar, browser);
+        return answer;
       },
       { body: SignInBody, session: true, sameOrigin: true },
     )
@@ -130,9 +138,15 @@ export const authRoutes = ({
           return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
         }
         const jar = cookie as unknown as Jar;
-        const outcome = await accounts.signUp(body.name, body.password, deviceOf(jar, device), session);
-        if (!outcome.ok) return refused(outcome, status, set);
-        return signedIn(jar, session, outcome.session);
+        const browser = deviceOf(device);
+        const outcome = await accounts.signUp(body.name, body.password, browser.id, session);
+        if (!outcome.ok) {
+          keepDevice(jar, browser);
+          return refused(outcome, status, set);
+        }
+        const answer = await signedIn(jar, session, outcome.session);
+        keepDevice(jar, browser);
+        return answer;
       },
       { body: SignUpBody, session: true, sameOrigin: true },
     )

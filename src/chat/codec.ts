@@ -92,7 +92,15 @@ export class Codec {
     const user = toUser(message.sender);
     const cid = message.cid === null ? {} : { cid: message.cid };
     if (conversation.kind === "room")
-      return { id: message.id, type: "chat", user, data: message.body, room: conversation.name, ts: message.createdAt, ...cid };
+      return {
+        id: message.id,
+        type: "chat",
+        user,
+        data: message.body,
+        room: conversation.name,
+        ts: message.createdAt,
+        ...cid,
+      };
     const [a, b] = conversation.pair!;
     const to = message.senderId === a ? b : a;
     return { id: message.id, type: "private", user, data: message.body, to, ts: message.createdAt, ...cid };

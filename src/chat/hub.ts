@@ -199,12 +199,14 @@ export class ChatHub {
     this.enqueue(ws, "message", () => {
       const account = ws.data.account;
       if (!account) return;
-      return (handlers[frame.type] as (hub: ChatHub, ws: Socket, account: OnlineAccount, frame: ClientFrame) => Promise<void> | void)(
-        this,
-        ws,
-        account,
-        frame,
-      );
+      return (
+        handlers[frame.type] as (
+          hub: ChatHub,
+          ws: Socket,
+          account: OnlineAccount,
+          frame: ClientFrame,
+        ) => Promise<void> | void
+      )(this, ws, account, frame);
     });
   }
 
@@ -224,7 +226,8 @@ export class ChatHub {
 
   /** Every socket of the account subscribes to a room it entered. */
   subscribeAll(account: OnlineAccount, conversationId: number): void {
-    for (const socket of account.sockets) if (socket.readyState === 1) socket.subscribe(conversationTopic(conversationId));
+    for (const socket of account.sockets)
+      if (socket.readyState === 1) socket.subscribe(conversationTopic(conversationId));
   }
 
   unsubscribeAll(account: OnlineAccount, conversationId: number): void {
@@ -257,7 +260,15 @@ export class ChatHub {
   async sendRoomState(ws: Socket, room: Conversation, upTo: number, since?: number): Promise<void> {
     if (ws.readyState !== 1) return;
     const name = room.name!;
-    this.sendTo(ws, this.codec.encode({ type: "list", user: ws.data.account!.user, data: this.presence.members(room.id), room: name }));
+    this.sendTo(
+      ws,
+      this.codec.encode({
+        type: "list",
+        user: ws.data.account!.user,
+        data: this.presence.members(room.id),
+        room: name,
+      }),
+    );
     if (!this.deps.history) return;
     const { store, limits } = this.deps;
     const position = { epoch: store.epoch, offset: upTo };

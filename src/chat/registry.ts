@@ -52,7 +52,11 @@ export class ConnectionRegistry {
    * Registers a socket. `load` gives the account's state when this is its first socket here.
    * Returns the account and whether this socket made it come online.
    */
-  add(ws: Socket, user: User, load: () => Omit<OnlineAccount, "user" | "sockets">): { account: OnlineAccount; first: boolean } {
+  add(
+    ws: Socket,
+    user: User,
+    load: () => Omit<OnlineAccount, "user" | "sockets">,
+  ): { account: OnlineAccount; first: boolean } {
     let account = this.accounts.get(user.id);
     const first = account === undefined;
     if (!account) {

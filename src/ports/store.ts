@@ -76,7 +76,12 @@ export interface Store {
   // ------------------------------------------------------------ conversations
   room(nameKey: string): Promise<Conversation | undefined>;
   /** Creates a room (the creator becomes a member), or answers the existing one with that key. */
-  createRoom(name: string, nameKey: string, createdBy: number, now: number): Promise<{ room: Conversation; created: boolean }>;
+  createRoom(
+    name: string,
+    nameKey: string,
+    createdBy: number,
+    now: number,
+  ): Promise<{ room: Conversation; created: boolean }>;
   /** The direct conversation of two accounts, created (both as members) on first use. */
   direct(a: number, b: number, now: number): Promise<Conversation>;
   /** The account's conversations: rooms (lobby first), then direct ones, newest activity first. */

@@ -176,11 +176,7 @@ export class AccountService {
   }
 
   /** Sign-in to a registered account. A wrong password and an unknown name get the same answer. */
-  async signInPassword(
-    rawName: string,
-    password: string,
-    device: string,
-  ): Promise<Outcome<{ session: AuthSession }>> {
+  async signInPassword(rawName: string, password: string, device: string): Promise<Outcome<{ session: AuthSession }>> {
     const check = checkName(rawName);
     const { store } = this.deps;
     const account = check.ok ? await store.accountByKey(check.key) : undefined;
@@ -221,7 +217,9 @@ export class AccountService {
     const holder = await store.accountByKey(check.key);
     const upgrading = current?.account.kind === "guest" ? current.account : undefined;
     const heldByOther =
-      holder && holder.id !== upgrading?.id && (holder.kind === "member" || (this.holdsName(holder) && holder.device !== device));
+      holder &&
+      holder.id !== upgrading?.id &&
+      (holder.kind === "member" || (this.holdsName(holder) && holder.device !== device));
     if (heldByOther) return taken(check.name);
     const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
     const now = this.now();

@@ -135,9 +135,7 @@ export const migrateToRecords = (db: Database): void => {
     const kept = roomKeys.has(key) ? null : key;
     if (kept) roomKeys.add(kept);
     const { lastInsertRowid } = db
-      .query(
-        "INSERT INTO conversations (kind, name, name_key, created_at, pruned_up_to) VALUES ('room', ?, ?, ?, ?)",
-      )
+      .query("INSERT INTO conversations (kind, name, name_key, created_at, pruned_up_to) VALUES ('room', ?, ?, ?, ?)")
       .run(name, kept, createdAt, prunedUpTo);
     rooms.set(name, Number(lastInsertRowid));
     return Number(lastInsertRowid);
@@ -158,9 +156,7 @@ export const migrateToRecords = (db: Database): void => {
     const known = directs.get(key);
     if (known !== undefined) return known;
     const { lastInsertRowid } = db
-      .query(
-        "INSERT INTO conversations (kind, a_id, b_id, created_at, pruned_up_to) VALUES ('direct', ?, ?, ?, ?)",
-      )
+      .query("INSERT INTO conversations (kind, a_id, b_id, created_at, pruned_up_to) VALUES ('direct', ?, ?, ?, ?)")
       .run(low, high, at, privatePruned);
     directs.set(key, Number(lastInsertRowid));
     return Number(lastInsertRowid);
@@ -207,9 +203,9 @@ export const migrateToRecords = (db: Database): void => {
   }
   // Accounts signed in now are in the lobby, with its history read.
   const lobbyLast =
-    db.query<{ id: number | null }, [number]>("SELECT max(id) AS id FROM messages WHERE conversation_id = ?").get(
-      LOBBY_ID,
-    )?.id ?? 0;
+    db
+      .query<{ id: number | null }, [number]>("SELECT max(id) AS id FROM messages WHERE conversation_id = ?")
+      .get(LOBBY_ID)?.id ?? 0;
   for (const id of db.query<{ account_id: number }, []>("SELECT DISTINCT account_id FROM sessions").all())
     member.run(id.account_id, LOBBY_ID, Date.now(), lobbyLast);
   // Old user ids must stay unused: the account sequence starts above every one of them.

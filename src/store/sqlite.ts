@@ -416,7 +416,8 @@ export class SqliteStore implements Store {
         unread: lastId > row.read_up_to ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
       };
     });
-    const rank = (view: MembershipView) => (view.conversation.id === LOBBY_ID ? 0 : view.conversation.kind === "room" ? 1 : 2);
+    const rank = (view: MembershipView) =>
+      view.conversation.id === LOBBY_ID ? 0 : view.conversation.kind === "room" ? 1 : 2;
     return views.sort(
       (x, y) =>
         rank(x) - rank(y) ||
@@ -537,9 +538,7 @@ export class SqliteStore implements Store {
         for (const { id } of this.db.query<{ id: number }, []>("SELECT id FROM conversations").all()) {
           const cut = cutAt.get(id, maxPerConversation);
           if (!cut) continue;
-          this.db
-            .query("UPDATE conversations SET pruned_up_to = max(pruned_up_to, ?) WHERE id = ?")
-            .run(cut.id, id);
+          this.db.query("UPDATE conversations SET pruned_up_to = max(pruned_up_to, ?) WHERE id = ?").run(cut.id, id);
           deleted += this.db
             .query("DELETE FROM messages WHERE conversation_id = ? AND id <= ?")
             .run(id, cut.id).changes;
@@ -558,7 +557,9 @@ export class SqliteStore implements Store {
     try {
       // A read can succeed while every write fails (a full disk, a read-only file): probe a write.
       this.db
-        .query("INSERT INTO settings (key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+        .query(
+          "INSERT INTO settings (key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
         .run(String(now));
       this.probeOk = true;
     } catch {

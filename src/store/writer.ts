@@ -64,7 +64,12 @@ export class MessageWriter {
    * broadcast); when it is stored already, `after(id)` runs at once. Resolves false when the id is
    * not known: store the message.
    */
-  async resend(senderId: number, cid: string, after: (id: number) => void, failed: (error: unknown) => void): Promise<boolean> {
+  async resend(
+    senderId: number,
+    cid: string,
+    after: (id: number) => void,
+    failed: (error: unknown) => void,
+  ): Promise<boolean> {
     const queued = this.queuedCids.get(`${senderId}:${cid}`);
     if (queued) {
       (queued.resends ??= []).push({ after: () => after(queued.message.id), failed });

@@ -20,15 +20,14 @@ export const join = async (
   if (!check.ok) return hub.refuse(ws, ErrorCode.InvalidRoom, check.message);
   const { store, limits, roomCreations } = hub.deps;
   let room = await store.room(check.key);
-  if (room && account.conversations.has(room.id))
-    return hub.sendRoomState(ws, room, hub.lastDeliveredId);
+  if (room && account.conversations.has(room.id)) return hub.sendRoomState(ws, room, hub.lastDeliveredId);
   if (account.rooms.size >= limits.maxRoomsPerUser)
     return hub.refuse(ws, ErrorCode.TooManyRooms, `At most ${limits.maxRoomsPerUser} rooms; leave one first`);
   const now = hub.now();
   let created = false;
   if (room) await store.join(account.user.id, room.id, now);
   else {
-    const retryMs = roomCreations.take(account.user.id, now);
+    const retryMs = roomCreations.take(account.user.id);
     if (retryMs > 0) return hub.rateLimited(ws, retryMs);
     ({ room, created } = await store.createRoom(check.name, check.key, account.user.id, now));
     if (!created) await store.join(account.user.id, room.id, now);
