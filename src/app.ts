@@ -10,7 +10,7 @@ import type { Server } from "bun";
 import { join } from "node:path";
 import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
-import { openDatabase, IdSequence } from "./store/db";
+import { openDatabase, IdSequence, isCorruption, databasePath } from "./store/db";
 import { SqliteStore } from "./store/sqlite";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
@@ -57,14 +57,20 @@ export interface AppOptions {
   publicDir?: string;
   /** Metrics to report into (default: a fresh registry per app). */
   metrics?: Metrics;
+  /**
+   * The database turned out to be corrupt while serving (the entry point exits with code 2 and this
+   * one line; the default only logs).
+   */
+  onFatal?: (message: string) => void;
 }
 
-/** The store and what writes to it. */
-const createBackend = (config: Config, metrics: Metrics) => {
+/** The store and what writes to it. `failed` hears every store error (a corrupt file is fatal). */
+const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown) => void) => {
   const db = openDatabase(config.dataDir);
   const store = new SqliteStore(db, {
     retention: { maxPerConversation: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs },
     walMaxBytes: config.walMaxBytes,
+    onError: failed,
   });
   const lastStoredId = store.lastMessageIdNow();
   // Frame and message ids share one sequence, above every stored message id.
@@ -78,6 +84,7 @@ const createBackend = (config: Config, metrics: Metrics) => {
               store.appendNow(messages);
             } catch (error) {
               store.writeFailed();
+              failed(error);
               throw error;
             }
             metrics.storeWrite((performance.now() - startedAt) / 1000);
@@ -93,7 +100,16 @@ const createBackend = (config: Config, metrics: Metrics) => {
 export const createApp = (config: Config, options: AppOptions = {}) => {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
-  const backend = createBackend(config, metrics);
+  let fatal = false;
+  /** Every store failure passes here: a corrupt database file ends the process (one line, exit 2). */
+  const storeFailed = (error: unknown): void => {
+    if (fatal || !isCorruption(error)) return;
+    fatal = true;
+    const message = `the database ${databasePath(config.dataDir)} is corrupt: ${String((error as Error)?.message ?? error)}; restore it from a backup`;
+    log.error("store.corrupt", { message });
+    options.onFatal?.(message);
+  };
+  const backend = createBackend(config, metrics, storeFailed);
   const { store, ids, writer } = backend;
   const secrets = loadSecrets(config.secrets, config.dataDir);
   const allowedOrigins = new Set(config.allowedOrigins);
@@ -126,6 +142,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       },
       log,
       metrics,
+      onError: storeFailed,
     },
     backend.lastStoredId,
   );
@@ -164,7 +181,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     },
   })
     .use(accessLog({ log, metrics, trustedProxies }))
-    .use(errorHandler(log))
+    .use(errorHandler(log, storeFailed))
     .use(opsRoutes({ metrics, readiness }))
     .use(webRoutes(accounts, allowedOrigins, assets))
     .use(
@@ -194,6 +211,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       if (pruned > 0) log.info("history.pruned", { messages: pruned });
     } catch (error) {
       log.error("housekeeping.failed", { error: String((error as Error)?.message ?? error) });
+      storeFailed(error);
     }
   };
   const sweeper = setInterval(() => void housekeeping(), Math.min(HOUSEKEEPING_INTERVAL_MS, config.sessionIdleMs / 3));
@@ -203,6 +221,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       store.maintain();
     } catch (error) {
       log.error("store.checkpoint_failed", { error: String((error as Error)?.message ?? error) });
+      storeFailed(error);
     }
   }, WAL_CHECK_INTERVAL_MS);
   walWatch.unref();
@@ -262,7 +281,12 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       server = null;
       await writer.close();
       // Every write is committed; fold the WAL into the main file so a copy of DATA_DIR is one file.
-      await store.close();
+      try {
+        await store.close();
+      } catch (error) {
+        log.error("store.close_failed", { error: String((error as Error)?.message ?? error) });
+        storeFailed(error);
+      }
     },
   };
 };

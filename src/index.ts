@@ -63,7 +63,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
 
   let teahouse: ReturnType<typeof createApp>;
   try {
-    teahouse = createApp(loadConfig(Bun.env, argv));
+    teahouse = createApp(loadConfig(Bun.env, argv), { onFatal: (message) => fail(message) });
   } catch (error) {
     if (error instanceof ConfigError || error instanceof StoreError) return fail(error.message);
     throw error;

@@ -1,10 +1,13 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync, closeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ServerFrameOf } from "../src/protocol";
 import { Client, signIn } from "./helpers";
 import { runToExit, spawnServer, type ServerProcess } from "./process";
+import { openDatabase } from "../src/store/db";
+import { SqliteStore } from "../src/store/sqlite";
+import { nameKey } from "../src/domain/names";
 
 const dirs: string[] = [];
 const procs: ServerProcess[] = [];
@@ -85,6 +88,58 @@ describe("durability", () => {
     expect(stderr).toContain("teahouse.sqlite");
     expect(stderr.trim().split("\n").length).toBe(1);
   });
+
+  test("a database found corrupt while serving: one clear line and exit 2, not a stack trace", async () => {
+    const dataDir = tempDir();
+    // ~6 MiB of lobby history: more than SQLite keeps cached, so paging back reads the file.
+    const seed = new SqliteStore(openDatabase(dataDir), {
+      retention: { maxPerConversation: 0, maxAgeMs: 0 },
+      walMaxBytes: 1 << 30,
+    });
+    const author = await seed.createAccount({
+      kind: "guest",
+      name: "old",
+      nameKey: nameKey("old"),
+      image: 0,
+      passwordHash: null,
+      device: null,
+      now: 1,
+    });
+    const body = "茶".repeat(2000);
+    for (let id = 1; id <= 3000; id += 100)
+      seed.appendNow(
+        Array.from({ length: 100 }, (_, i) => ({
+          id: id + i,
+          conversationId: 1,
+          senderId: author.id,
+          body,
+          cid: null,
+          createdAt: Date.now(),
+        })),
+      );
+    await seed.close();
+    const server = await spawnServer(["--data-dir", dataDir]);
+    procs.push(server);
+    const alice = await signIn(server.base, "alice");
+    const client = await Client.connect(server.wsUrl, alice.cookie);
+    await client.next("history", (f) => f.room === undefined);
+    // Something overwrites the middle of the file while the server runs.
+    const file = join(dataDir, "teahouse.sqlite");
+    const size = statSync(file).size;
+    const fd = openSync(file, "r+");
+    writeSync(fd, Buffer.alloc(Math.floor(size / 2), 0x5a), 0, Math.floor(size / 2), Math.floor(size / 4));
+    closeSync(fd);
+    for (let before = 3000; before > 0; before -= 500) client.send({ type: "history", before, limit: 50 });
+    const code = await Promise.race([server.proc.exited, Bun.sleep(10_000).then(() => "still running")]);
+    expect(code).toBe(2);
+    const lines = server
+      .output()
+      .split("\n")
+      .filter((line) => line.startsWith("teahouse:"));
+    expect(lines.length).toBe(1);
+    expect(lines[0]).toContain("corrupt");
+    expect(server.output()).not.toMatch(/\n\s+at /); // no stack trace
+  }, 30_000);
 
   test("an unusable data directory gives a clear error at start (exit 2)", async () => {
     const file = join(tempDir(), "not-a-dir");

@@ -32,6 +32,27 @@ const sample = (text: string, series: string): number | undefined => {
 const parsedLines = (lines: string[]) => lines.map((line) => JSON.parse(line) as Record<string, unknown>);
 
 describe("health, readiness and metrics", () => {
+  test("/readyz reports not ready while every write fails, and ready again once writes go through", async () => {
+    const app = startLogged();
+    running.push({ stop: () => app.teahouse.stop() });
+    const alice = await signIn(app.base, "alice");
+    const a = await Client.connect(app.wsUrl, alice.cookie);
+    clients.push(a);
+    await a.next("history", (f) => f.room === undefined);
+    expect((await fetch(`${app.base}/readyz`)).status).toBe(200);
+    // Reads still work, every write fails (a read-only or full disk behaves so).
+    app.teahouse.store.db.exec("PRAGMA query_only = 1");
+    a.send({ type: "chat", data: "not stored", cid: "n1" });
+    expect((await a.next("error")).data).toMatchObject({ code: ErrorCode.NotStored, cid: "n1" });
+    const down = await fetch(`${app.base}/readyz`);
+    expect(down.status).toBe(503);
+    expect(await down.json()).toEqual({ status: "store_unavailable" });
+    app.teahouse.store.db.exec("PRAGMA query_only = 0");
+    expect((await fetch(`${app.base}/readyz`)).status).toBe(200);
+    a.send({ type: "chat", data: "stored", cid: "n1" });
+    expect((await a.next("ack")).data.cid).toBe("n1");
+  });
+
   test("/healthz and /readyz answer 200; /readyz turns 503 once stopping", async () => {
     const app = startLogged();
     const healthz = await fetch(`${app.base}/healthz`);

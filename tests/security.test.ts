@@ -212,6 +212,31 @@ describe("rate limits", () => {
     expect(running.teahouse.guards.flood.stats.abusiveClosed).toBe(1);
     expect(running.teahouse.metrics.render()).toMatch(/^teahouse_connections_closed_total\{code="4008"\} 1$/m);
   });
+
+  test("a message refused for rate comes back to its sender with its cid; acks of stored ones go out before 4008", async () => {
+    const running = start({ ratePerSecond: 1, rateBurst: 3, abuseStrikes: 2 });
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(running, alice.cookie);
+    await a.next("history", (f) => f.room === undefined);
+    for (let i = 0; i < 3; i++) a.send({ type: "chat", data: `ok ${i}`, cid: `ok-${i}` });
+    a.send({ type: "chat", data: "too fast", cid: "late-1" });
+    a.send({ type: "private", to: alice.user.id, data: "also too fast", cid: "late-2" });
+    a.send({ type: "chat", data: "and this", cid: "late-3" });
+    const frames: Array<{ type: string; data: unknown }> = [];
+    const closed = await a.waitClose();
+    frames.push(...(a.frames as Array<{ type: string; data: unknown }>));
+    expect(closed.code).toBe(CloseCode.PolicyViolation);
+    const acks = frames.filter((f) => f.type === "ack").map((f) => (f.data as { cid: string }).cid);
+    expect(acks).toEqual(["ok-0", "ok-1", "ok-2"]);
+    const refused = frames
+      .filter((f) => f.type === "error")
+      .map((f) => f.data as { code: string; cid?: string; retryMs?: number });
+    expect(refused.map((e) => [e.code, e.cid])).toEqual([
+      [ErrorCode.RateLimited, "late-1"],
+      [ErrorCode.RateLimited, "late-2"],
+    ]);
+    expect(refused.every((e) => (e.retryMs ?? 0) > 0)).toBe(true);
+  });
 });
 
 describe("request bodies", () => {

@@ -47,6 +47,8 @@ export interface HubDeps {
   log: Logger;
   /** Counts refused frames (GET /metrics). */
   metrics?: Pick<Metrics, "frameRefused">;
+  /** Hears every failure of a handler (a corrupt store is fatal). */
+  onError?: (error: unknown) => void;
   now?: () => number;
 }
 
@@ -108,7 +110,7 @@ export class ChatHub {
       const { store } = this.deps;
       let memberships = await store.memberships(user.id);
       if (ws.data.closed) return;
-      const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships));
+      const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
       ws.subscribe(userTopic(user.id));
       ws.subscribe(EVERYONE_TOPIC);
       if (!first) account.user = user;
@@ -153,22 +155,21 @@ export class ChatHub {
     return added;
   }
 
-  private stateFrom(memberships: readonly MembershipView[]): Omit<OnlineAccount, "user" | "sockets"> {
+  private stateFrom(
+    memberships: readonly MembershipView[],
+    accountId: number,
+  ): Omit<OnlineAccount, "user" | "sockets"> {
     const state = { conversations: new Map(), rooms: new Map(), directs: new Map() };
-    for (const { conversation } of memberships) this.addTo(state, conversation, undefined);
+    for (const { conversation } of memberships) this.addTo(state, conversation, accountId);
     return state;
   }
 
-  private addTo(
-    state: Omit<OnlineAccount, "user" | "sockets">,
-    conversation: Conversation,
-    accountId: number | undefined,
-  ): void {
+  private addTo(state: Omit<OnlineAccount, "user" | "sockets">, conversation: Conversation, accountId: number): void {
     state.conversations.set(conversation.id, conversation);
     if (conversation.kind === "room") state.rooms.set(conversation.name!, conversation.id);
     else {
       const [a, b] = conversation.pair!;
-      state.directs.set(accountId === undefined ? b : a === accountId ? b : a, conversation.id);
+      state.directs.set(a === accountId ? b : a, conversation.id);
     }
   }
 
@@ -358,6 +359,7 @@ export class ChatHub {
 
   /** A handler threw: log it and tell the client its frame was not handled (the socket stays open). */
   failed(ws: Socket, what: string, error: unknown): void {
+    this.deps.onError?.(error);
     this.deps.log.error("ws.handler_failed", {
       handler: what,
       user: ws.data.account?.user.id ?? null,

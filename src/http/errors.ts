@@ -17,7 +17,7 @@ export const apiError = (code: number, error: string, message: string): ApiError
 /** Clears the identity cookie on an error response (a forged or stale one must not linger). */
 const clearSessionCookie = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
 
-export const errorHandler = (log: Logger) =>
+export const errorHandler = (log: Logger, failed: (error: unknown) => void = () => {}) =>
   new Elysia({ name: "http.errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
     switch (code) {
       case "NOT_FOUND":
@@ -41,6 +41,7 @@ export const errorHandler = (log: Logger) =>
         // A dependency (the store) is down: say so, and that retrying is right.
         if (status === 503) return apiError(503, "unavailable", message);
         if (status >= 500) {
+          failed(error);
           log.error("http.error", { method: request.method, path, code: String(code), message });
           return apiError(status, "internal_error", "Internal error");
         }

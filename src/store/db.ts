@@ -11,6 +11,20 @@ import { migrateToRecords } from "./migrate-records";
 /** The database could not be opened or migrated; the message says what to fix. */
 export class StoreError extends Error {}
 
+/**
+ * Whether an error says the database file itself is broken (SQLITE_CORRUPT, SQLITE_NOTADB): nothing
+ * the server does next can work, so it stops with one line, as at start.
+ */
+export const isCorruption = (error: unknown): boolean => {
+  const code = String((error as { code?: unknown } | null)?.code ?? "");
+  const message = String((error as Error | null)?.message ?? error);
+  return (
+    code.startsWith("SQLITE_CORRUPT") ||
+    code.startsWith("SQLITE_NOTADB") ||
+    /database disk image is malformed|file is not a database/i.test(message)
+  );
+};
+
 /** One step of the schema: SQL, or a function for steps that must move data. */
 type Migration = string | ((db: Database) => void);
 

@@ -33,6 +33,8 @@ export interface SqliteStoreOptions {
   retention: RetentionPolicy;
   /** The WAL is truncated (checkpointed) once it is larger than this. */
   walMaxBytes: number;
+  /** Hears the failure of a write probe. */
+  onError?: (error: unknown) => void;
 }
 
 interface AccountRow {
@@ -124,7 +126,8 @@ export class SqliteStore implements Store {
   private readonly walPath: string | null;
 
   constructor(
-    private readonly db: Database,
+    /** The database (tests use it to make writes fail). */
+    readonly db: Database,
     private readonly options: SqliteStoreOptions,
   ) {
     this.epoch = this.loadEpoch();
@@ -552,7 +555,8 @@ export class SqliteStore implements Store {
 
   async healthy(): Promise<boolean> {
     const now = Date.now();
-    if (now - this.probedAt < WRITE_PROBE_MS) return this.probeOk;
+    // While healthy, a write is proved at most every WRITE_PROBE_MS; while not, at every ask.
+    if (this.probeOk && now - this.probedAt < WRITE_PROBE_MS) return true;
     this.probedAt = now;
     try {
       // A read can succeed while every write fails (a full disk, a read-only file): probe a write.
@@ -562,8 +566,9 @@ export class SqliteStore implements Store {
         )
         .run(String(now));
       this.probeOk = true;
-    } catch {
+    } catch (error) {
       this.probeOk = false;
+      this.options.onError?.(error);
     }
     return this.probeOk;
   }
