@@ -58,7 +58,7 @@ export const spawnServer = async (
   }
 };
 
-/** Polls `GET /` until it answers 200 (e.g. once a Redis-backed instance is connected). */
+/** Polls `GET /` until it answers 200. */
 export const waitUntilServing = async (base: string, timeoutMs = 10_000): Promise<void> => {
   const deadline = Date.now() + timeoutMs;
   while ((await fetch(`${base}/`).catch(() => undefined))?.status !== 200) {

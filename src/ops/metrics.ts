@@ -69,7 +69,7 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
   );
   const stored = registry.counter(
     "teahouse_messages_stored_total",
-    "Chat and private messages written to the SQLite history (not counted with Redis).",
+    "Chat and private messages written to the store.",
   );
   const storeWrites = registry.histogram(
     "teahouse_store_write_seconds",
