@@ -192,7 +192,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         closeSessions: (sids) => {
           for (const sid of sids) hub.closeSession(sid, CloseCode.SignedOut, "Signed out");
         },
-        renamed: (session) => hub.registry.renamed(session.user),
+        renamed: (session) => hub.renamed(session.user),
         signInLimiter: guards.signIn,
         trustedProxies,
         log,

@@ -377,6 +377,14 @@ export class ChatHub {
 
   // ------------------------------------------------------------ whole-instance
 
+  /** An account changed its name: its sockets and its entries in room lists carry the new one. */
+  renamed(user: User): void {
+    const account = this.registry.get(user.id);
+    if (!account) return;
+    account.user = user;
+    for (const id of account.rooms.values()) this.presence.update(id, user);
+  }
+
   closeSession(sid: string, code: number, reason: string): void {
     this.registry.closeSession(sid, code, reason);
   }

@@ -26,6 +26,12 @@ export class Presence {
     return true;
   }
 
+  /** The account's entry shows `user` from now on (a rename). */
+  update(conversationId: number, user: User): void {
+    const members = this.rooms.get(conversationId);
+    if (members?.has(user.id)) members.set(user.id, user);
+  }
+
   members(conversationId: number): User[] {
     return [...(this.rooms.get(conversationId)?.values() ?? [])];
   }

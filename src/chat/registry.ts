@@ -101,12 +101,6 @@ export class ConnectionRegistry {
     for (const account of [...this.accounts.values()]) for (const ws of [...account.sockets]) ws.close(code, reason);
   }
 
-  /** A renamed account: frames from now on carry the new user. */
-  renamed(user: User): void {
-    const account = this.accounts.get(user.id);
-    if (account) account.user = user;
-  }
-
   get connectionCount(): number {
     let count = 0;
     for (const account of this.accounts.values()) count += account.sockets.size;
