@@ -85,15 +85,41 @@ export class ChatHub {
     return { epoch: this.deps.store.epoch, offset: this.lastDeliveredId };
   }
 
-  /** Runs `work` after the socket's earlier frames; a failure costs that frame, never the process. */
+  /**
+   * Runs `work` after the socket's earlier frames (at once when none is pending: most frames never
+   * wait for anything, so they cost no promise); a failure costs that frame, never the process.
+   */
   enqueue(ws: Socket, what: string, work: () => Promise<void> | void): void {
-    ws.data.queue = ws.data.queue.then(async () => {
-      if (ws.data.closed && what !== "close") return;
-      try {
-        await work();
-      } catch (error) {
-        this.failed(ws, what, error);
-      }
+    const state = ws.data;
+    if (state.closed && what !== "close") return;
+    if (state.queue === null) {
+      const pending = this.run(ws, what, work);
+      if (pending) this.track(ws, pending);
+      return;
+    }
+    this.track(
+      ws,
+      state.queue.then(() => (state.closed && what !== "close" ? undefined : this.run(ws, what, work))),
+    );
+  }
+
+  private run(ws: Socket, what: string, work: () => Promise<void> | void): Promise<void> | undefined {
+    let result: Promise<void> | void;
+    try {
+      result = work();
+    } catch (error) {
+      this.failed(ws, what, error);
+      return undefined;
+    }
+    return result instanceof Promise ? result.catch((error: unknown) => this.failed(ws, what, error)) : undefined;
+  }
+
+  /** `pending` is the socket's last queued work: frames arriving before it settles wait for it. */
+  private track(ws: Socket, pending: Promise<void>): void {
+    const state = ws.data;
+    state.queue = pending;
+    void pending.then(() => {
+      if (state.queue === pending) state.queue = null;
     });
   }
 
@@ -106,30 +132,26 @@ export class ChatHub {
    * the socket's queue (`enqueue`), before any of its frames.
    */
   async open(ws: Socket, user: User, resume?: ResumePoint): Promise<void> {
-    {
-      const { store } = this.deps;
-      let memberships = await store.memberships(user.id);
-      if (ws.data.closed) return;
-      const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
-      ws.subscribe(userTopic(user.id));
-      ws.subscribe(EVERYONE_TOPIC);
-      if (!first) account.user = user;
-      if (resume) {
-        const added = await this.reenter(account, resume.rooms);
-        if (added) memberships = await store.memberships(user.id);
-      }
-      for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
-      // Read now: from here on messages reach this socket live, so history stops here.
-      const upTo = this.lastDeliveredId;
-      await this.sendConversations(ws, account, memberships);
-      if (first) {
-        void store.touchAccount(user.id, this.now()).catch(() => {});
-        for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
-      }
-      const since = resume && this.validSince(resume) ? resume.since : resume ? -1 : undefined;
-      for (const [, id] of account.rooms) await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since);
-      await this.sendDirectHistory(ws, account, upTo, since);
+    const { store } = this.deps;
+    let memberships = await store.memberships(user.id);
+    if (ws.data.closed) return;
+    const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
+    ws.subscribe(userTopic(user.id));
+    ws.subscribe(EVERYONE_TOPIC);
+    if (!first) account.user = user;
+    if (resume && (await this.reenter(ws, account, resume.rooms, first)))
+      memberships = await store.memberships(user.id);
+    for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
+    // Read now: from here on messages reach this socket live, so history stops here.
+    const upTo = this.lastDeliveredId;
+    await this.sendConversations(ws, account, memberships);
+    if (first) {
+      void store.touchAccount(user.id, this.now()).catch(() => {});
+      for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
     }
+    const since = resume && this.validSince(resume) ? resume.since : resume ? -1 : undefined;
+    for (const [, id] of account.rooms) await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since);
+    await this.sendDirectHistory(ws, account, upTo, since);
   }
 
   /** The resume position is of this log and not beyond its end. */
@@ -138,8 +160,16 @@ export class ChatHub {
     return resume.since <= this.lastDeliveredId;
   }
 
-  /** Rooms named by a resume that the account is not in: re-entered if they exist (never created). */
-  private async reenter(account: OnlineAccount, names: readonly string[]): Promise<boolean> {
+  /**
+   * Rooms named by a resume that the account is not in: re-entered if they exist (never created).
+   * The account's other sockets (if `first` is false, it has some) enter them too, as on a `join`.
+   */
+  private async reenter(
+    ws: Socket,
+    account: OnlineAccount,
+    names: readonly string[],
+    first: boolean,
+  ): Promise<boolean> {
     const { store } = this.deps;
     let added = false;
     for (const raw of names) {
@@ -151,6 +181,20 @@ export class ChatHub {
       await store.join(account.user.id, room.id, this.now());
       this.addConversation(account, room);
       added = true;
+      if (first) continue;
+      this.subscribeAll(account, room.id);
+      this.toAccount(
+        account.user.id,
+        this.codec.encode({
+          type: "room",
+          user: account.user,
+          data: { name: room.name!, event: "joined" },
+          room: room.name!,
+        }),
+      );
+      this.arrive(account.user, room.id, room.name!);
+      for (const socket of account.sockets)
+        if (socket !== ws) await this.sendRoomState(socket, room, this.lastDeliveredId);
     }
     return added;
   }

@@ -27,8 +27,8 @@ export interface ConnectionState {
   readonly sid: string;
   account: OnlineAccount | undefined;
   lastTypingAt: number;
-  /** Frames of this socket are handled one after another: each waits for the previous one. */
-  queue: Promise<void>;
+  /** Frames of this socket are handled one after another: the last pending one (null: none). */
+  queue: Promise<void> | null;
   /** Set once the socket closed: queued work for it stops. */
   closed: boolean;
 }

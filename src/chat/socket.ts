@@ -70,7 +70,7 @@ export const parseResume = (query: Record<string, string | undefined>): ResumePo
 class Connection implements ConnectionState {
   account: OnlineAccount | undefined = undefined;
   lastTypingAt = 0;
-  queue: Promise<void> = Promise.resolve();
+  queue: Promise<void> | null = null;
   closed = false;
   private readonly openedAt = performance.now();
 
@@ -98,7 +98,10 @@ class Connection implements ConnectionState {
         this.observer.metrics.frameRefused(ErrorCode.RateLimited);
         this.observer.log.warn("ws.abuse_closed", { user: this.accountId, ip: this.ip });
         // After the frames already taken are answered (their acks go out first).
-        return this.hub.enqueue(ws, "abuse", () => ws.close(CloseCode.PolicyViolation, "Too many frames"));
+        return this.hub.enqueue(ws, "abuse", async () => {
+          await this.hub.deps.writer.settled();
+          ws.close(CloseCode.PolicyViolation, "Too many frames");
+        });
       }
       const cid = peekCid(message);
       this.hub.enqueue(ws, "rate", () => this.hub.rateLimited(ws, verdict.retryMs, cid));

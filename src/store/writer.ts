@@ -40,6 +40,8 @@ export class MessageWriter {
   private readonly queuedCids = new Map<string, Pending>();
   /** Batches being committed; `close` waits for them. */
   private inFlight = new Set<Promise<void>>();
+  /** Called once the queue as it is now has been committed (or has failed). */
+  private flushWaiters: Array<() => void> = [];
   readonly stats: WriterStats = { stored: 0, batches: 0, commitMs: 0 };
 
   /** `store` null: history off — messages are delivered at once and never stored. */
@@ -82,9 +84,25 @@ export class MessageWriter {
     return true;
   }
 
+  /** Resolves once every message queued so far is committed (or failed) and answered. */
+  async settled(): Promise<void> {
+    if (this.queue.length > 0) await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+    await Promise.all(this.inFlight);
+  }
+
   /** Commits whatever is queued now (also called on shutdown). */
   flush(): void {
     this.scheduled = false;
+    const waiters = this.flushWaiters;
+    this.flushWaiters = [];
+    try {
+      this.commitQueue();
+    } finally {
+      for (const wake of waiters) wake();
+    }
+  }
+
+  private commitQueue(): void {
     if (this.queue.length === 0 || !this.store) return;
     const batch = this.queue;
     this.queue = [];

@@ -6,15 +6,15 @@ import { conversationTopic } from "../topics";
 import { sendMessage } from "./send";
 import { messageText } from "./text";
 
-export const chat = async (
+export const chat = (
   hub: ChatHub,
   ws: Socket,
   account: OnlineAccount,
   frame: Extract<ClientFrame, { type: "chat" }>,
-): Promise<void> => {
+): Promise<void> | void => {
   const text = messageText(hub, ws, frame.data, frame.cid);
   if (text === undefined) return;
   const room = hub.roomOf(account, frame.room);
   if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room ?? "lobby"}"`, frame.cid);
-  await sendMessage(hub, ws, account, room, text, frame.cid, [conversationTopic(room.id)]);
+  return sendMessage(hub, ws, account, room, text, frame.cid, [conversationTopic(room.id)]);
 };

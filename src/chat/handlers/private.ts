@@ -32,5 +32,5 @@ export const privateMessage = async (
   }
   const conversation = account.conversations.get(id)!;
   const topics = frame.to === me ? [userTopic(me)] : [userTopic(frame.to), userTopic(me)];
-  await sendMessage(hub, ws, account, conversation, text, frame.cid, topics);
+  return sendMessage(hub, ws, account, conversation, text, frame.cid, topics);
 };

@@ -1,14 +1,16 @@
 /**
  * Storing and delivering one message, shared by `chat` and `private`: a resend of a stored `cid`
  * is acknowledged with the original id (after the original's broadcast), never stored twice; a
- * new message is committed, then delivered to its topics, then acknowledged to the sender.
+ * new message is queued for the next batch commit, then delivered to its topics, then
+ * acknowledged to the sender. The socket's next frame does not wait for the commit (its message
+ * joins the same batch, in order): only for the cid check, which may ask the store.
  */
 import { ErrorCode } from "../../protocol";
 import type { Conversation } from "../../domain/model";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 
-export const sendMessage = async (
+export const sendMessage = (
   hub: ChatHub,
   ws: Socket,
   account: OnlineAccount,
@@ -16,7 +18,7 @@ export const sendMessage = async (
   body: string,
   cid: string | undefined,
   topics: readonly string[],
-): Promise<void> => {
+): Promise<void> | void => {
   const { writer, log } = hub.deps;
   const senderId = account.user.id;
   const ack = (id: number) => {
@@ -26,17 +28,16 @@ export const sendMessage = async (
     log.error("store.write_failed", { userId: senderId, error: String(error) });
     hub.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid);
   };
-  if (cid !== undefined && hub.deps.history && (await writer.resend(senderId, cid, ack, failed))) return;
-  const message = {
+  const store = () => {
+    const message = {
     id: hub.deps.nextId(),
     conversationId: conversation.id,
     senderId,
     body,
     cid: cid ?? null,
     createdAt: hub.now(),
-  };
-  const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
-  await new Promise<void>((resolve) =>
+    };
+    const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
     writer.write(
       message,
       () => {
@@ -44,12 +45,12 @@ export const sendMessage = async (
         const text = hub.codec.message({ ...message, editedAt: null, deletedAt: null, sender }, conversation);
         for (const topic of topics) hub.deps.deliver(topic, text);
         ack(message.id);
-        resolve();
       },
-      (error) => {
-        failed(error);
-        resolve();
-      },
-    ),
-  );
+      failed,
+    );
+  };
+  if (cid === undefined || !hub.deps.history) return store();
+  return writer.resend(senderId, cid, ack, failed).then((resent) => {
+    if (!resent) store();
+  });
 };
