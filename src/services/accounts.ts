@@ -54,8 +54,13 @@ const GUEST_NAME_TRIES = 200;
 const TOUCH_PERSIST_MS = 60_000;
 /** The one answer to a wrong password and to an unknown name: telling them apart would list the accounts. */
 const BAD_CREDENTIALS = "Wrong name or password";
-/** Hashed when the name is unknown, so that answer takes as long as a wrong password. */
-const DUMMY_HASH = Bun.password.hashSync("teahouse-dummy-password", { algorithm: "argon2id" });
+/**
+ * Verified against when the name is unknown, so that answer takes as long as a wrong password. Made
+ * on first use: hashing costs tens of milliseconds, which start-up should not pay.
+ */
+let dummyHash: Promise<string> | undefined;
+const dummy = (): Promise<string> =>
+  (dummyHash ??= Bun.password.hash("teahouse-dummy-password", { algorithm: "argon2id" }));
 
 const fail = (status: Failure["status"], error: string, message: string, retryAfterSeconds?: number): Failure => ({
   ok: false,
@@ -181,7 +186,7 @@ export class AccountService {
     const { store } = this.deps;
     const account = check.ok ? await store.accountByKey(check.key) : undefined;
     if (!account || account.kind !== "member") {
-      await Bun.password.verify(password, DUMMY_HASH);
+      await Bun.password.verify(password, await dummy());
       return fail(401, "bad_credentials", BAD_CREDENTIALS);
     }
     const retryMs = this.deps.passwordAttempts.take(account.id);
