@@ -67,10 +67,7 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
     "Client frames refused with an error frame, by error code.",
     "reason",
   );
-  const stored = registry.counter(
-    "teahouse_messages_stored_total",
-    "Chat and private messages written to the store.",
-  );
+  const stored = registry.counter("teahouse_messages_stored_total", "Chat and private messages written to the store.");
   const storeWrites = registry.histogram(
     "teahouse_store_write_seconds",
     "Latency of SQLite history writes (one transaction per batch), in seconds.",

@@ -86,8 +86,11 @@ export class MessageWriter {
 
   /** Resolves once every message queued so far is committed (or failed) and answered. */
   async settled(): Promise<void> {
-    if (this.queue.length > 0) await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
-    await Promise.all(this.inFlight);
+    for (;;) {
+      if (this.queue.length > 0) await new Promise<void>((resolve) => this.flushWaiters.push(resolve));
+      else if (this.inFlight.size > 0) await Promise.all(this.inFlight);
+      else return;
+    }
   }
 
   /** Commits whatever is queued now (also called on shutdown). */
@@ -103,7 +106,8 @@ export class MessageWriter {
   }
 
   private commitQueue(): void {
-    if (this.queue.length === 0 || !this.store) return;
+    // One batch at a time: a batch committed before the one ahead of it would be delivered out of order.
+    if (this.queue.length === 0 || !this.store || this.inFlight.size > 0) return;
     const batch = this.queue;
     this.queue = [];
     const started = performance.now();
@@ -141,7 +145,10 @@ export class MessageWriter {
       (error: unknown) => settle(error ?? new Error("commit failed")),
     );
     this.inFlight.add(done);
-    void done.finally(() => this.inFlight.delete(done));
+    void done.finally(() => {
+      this.inFlight.delete(done);
+      if (this.queue.length > 0) this.flush();
+    });
   }
 
   /** Commits what is queued and waits for every batch in flight. */

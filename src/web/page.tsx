@@ -16,10 +16,12 @@ export interface PageProps {
   user: User | undefined;
   /** The guest name offered to a visitor. */
   guestName: string;
+  /** A guest whose name someone else took while it was away: the sign-in view says so. */
+  nameLost?: boolean;
   lang: Lang;
 }
 
-export const ChatPage = ({ user, guestName, lang }: PageProps) => {
+export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
   const t = (key: StringKey) => format(lang, key);
   const langSwitch = (
     <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
@@ -39,7 +41,7 @@ export const ChatPage = ({ user, guestName, lang }: PageProps) => {
           <link rel="stylesheet" href="/static/chat.css" />
           <script type="module" src="/static/chat.js"></script>
         </head>
-        <body data-guest={guestName} data-lang={lang}>
+        <body data-guest={guestName} data-lang={lang} data-name-lost={nameLost ? "1" : undefined}>
           <div id="signin-view" class="signin-view" hidden={user !== undefined}>
             <form id="signin" class="signin-card" novalidate>
               <div class="signin-top">{langSwitch}</div>
@@ -53,21 +55,42 @@ export const ChatPage = ({ user, guestName, lang }: PageProps) => {
               <label for="name" data-i18n="nameLabel">
                 {t("nameLabel")}
               </label>
-              <div class="signin-row">
-                <input
-                  id="name"
-                  name="name"
-                  value={guestName}
-                  maxlength="32"
-                  autocomplete="nickname"
-                  required
-                  aria-describedby="signin-error"
-                />
-                <button type="submit" class="primary" data-i18n="signIn">
+              <input
+                id="name"
+                name="name"
+                value={guestName}
+                maxlength="32"
+                autocomplete="username"
+                required
+                aria-describedby="signin-error"
+              />
+              <label for="password" data-i18n="passwordLabel">
+                {t("passwordLabel")}
+              </label>
+              <input
+                id="password"
+                name="password"
+                type="password"
+                maxlength="256"
+                autocomplete="current-password"
+                data-i18n-placeholder="passwordPlaceholder"
+                placeholder={t("passwordPlaceholder")}
+                aria-describedby="signin-error signin-hint"
+              />
+              <div class="signin-actions">
+                <button type="submit" id="signin-submit" class="primary" data-i18n="signIn">
                   {t("signIn")}
                 </button>
+                <button type="button" id="register" class="ghost" data-i18n="register">
+                  {t("register")}
+                </button>
               </div>
-              <p id="signin-error" class="error" role="alert"></p>
+              <p id="signin-error" class="error" role="alert">
+                {nameLost ? t("err_name_lost") : ""}
+              </p>
+              <p id="signin-hint" class="hint" data-i18n="registerHint">
+                {t("registerHint")}
+              </p>
             </form>
           </div>
 
@@ -92,13 +115,66 @@ export const ChatPage = ({ user, guestName, lang }: PageProps) => {
                 <span data-i18n="appName">{t("appName")}</span>
               </span>
               <span class="spacer"></span>
-              <span id="me" class="me" safe>
-                {user?.name ?? ""}
-              </span>
+              <div class="account">
+                <button
+                  type="button"
+                  id="account-toggle"
+                  class="account-toggle ghost"
+                  aria-expanded="false"
+                  aria-controls="account-menu"
+                >
+                  <span id="me" class="me" safe>
+                    {user?.name ?? ""}
+                  </span>
+                  <span class="caret" aria-hidden="true">
+                    ▾
+                  </span>
+                </button>
+                <div id="account-menu" class="account-menu" hidden>
+                  <p class="account-kind">
+                    <span id="account-kind" data-i18n={user?.type === "member" ? "accountMember" : "accountGuest"}>
+                      {t(user?.type === "member" ? "accountMember" : "accountGuest")}
+                    </span>
+                  </p>
+                  <form id="register-form" class="register-form" hidden={user?.type === "member"}>
+                    <label for="register-password" id="register-prompt"></label>
+                    <input
+                      id="register-username"
+                      type="text"
+                      autocomplete="username"
+                      hidden
+                      tabindex="-1"
+                      aria-hidden="true"
+                    />
+                    <div class="register-row">
+                      <input
+                        id="register-password"
+                        type="password"
+                        maxlength="256"
+                        autocomplete="new-password"
+                        data-i18n-placeholder="newPasswordPlaceholder"
+                        placeholder={t("newPasswordPlaceholder")}
+                        aria-describedby="register-error"
+                      />
+                      <button type="submit" class="primary small" data-i18n="setPassword">
+                        {t("setPassword")}
+                      </button>
+                    </div>
+                    <p id="register-error" class="error" role="alert"></p>
+                  </form>
+                  <p id="register-done" class="notice" role="status" data-i18n="registered" hidden>
+                    {t("registered")}
+                  </p>
+                  <button type="button" id="signout" class="menu-item" data-i18n="signOut">
+                    {t("signOut")}
+                  </button>
+                  <button type="button" id="signout-everywhere" class="menu-item" data-i18n="signOutEverywhere">
+                    {t("signOutEverywhere")}
+                  </button>
+                  <p id="account-error" class="error" role="alert"></p>
+                </div>
+              </div>
               {langSwitch}
-              <button type="button" id="signout" class="ghost" data-i18n="signOut">
-                {t("signOut")}
-              </button>
             </header>
 
             <div id="banner" class="banner" role="status" hidden>
@@ -118,6 +194,7 @@ export const ChatPage = ({ user, guestName, lang }: PageProps) => {
                       id="room-name"
                       maxlength="32"
                       autocomplete="off"
+                      list="room-suggestions"
                       data-i18n-placeholder="joinRoomPlaceholder"
                       placeholder={t("joinRoomPlaceholder")}
                       data-i18n-label="joinRoom"
@@ -126,6 +203,7 @@ export const ChatPage = ({ user, guestName, lang }: PageProps) => {
                     <button type="submit" data-i18n="join">
                       {t("join")}
                     </button>
+                    <datalist id="room-suggestions"></datalist>
                   </form>
                 </section>
                 <section id="private-section" hidden>

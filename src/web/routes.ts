@@ -52,7 +52,11 @@ const assetCache = (load: AssetLoader) => {
  * `assets`: a folder of hand-written assets (the client is bundled from source
  * on first use), or a loader for a prebuilt set (see assets.ts).
  */
-export const webRoutes = (accounts: AccountService, allowedOrigins: ReadonlySet<string>, assets: string | AssetLoader) => {
+export const webRoutes = (
+  accounts: AccountService,
+  allowedOrigins: ReadonlySet<string>,
+  assets: string | AssetLoader,
+) => {
   const asset = assetCache(typeof assets === "string" ? sourceAssets(assets) : assets);
   const render = async (
     session: AuthSession | undefined,
@@ -64,6 +68,7 @@ export const webRoutes = (accounts: AccountService, allowedOrigins: ReadonlySet<
     return ChatPage({
       user: session && !session.nameLost ? session.user : undefined,
       guestName: session && !session.nameLost ? "" : await accounts.offerGuestName(),
+      nameLost: session?.nameLost === true,
       lang: pickLanguage(acceptLanguage, langCookie),
     });
   };

@@ -89,3 +89,27 @@ export const messageWithText = (page: Page, text: string) =>
 /** An entry of the online user list by exact name. */
 export const userEntry = (page: Page, name: string) =>
   page.locator("#users li").filter({ has: page.locator(".label", { hasText: exactly(name) }) });
+
+/** Signs out through the account menu (here, or on every device) and waits for the sign-in view. */
+export const signOutVia = async (page: Page, everywhere = false): Promise<void> => {
+  await page.locator("#account-toggle").click();
+  await page.locator(everywhere ? "#signout-everywhere" : "#signout").click();
+  await page.locator("#signin-view").waitFor({ state: "visible" });
+};
+
+/** Own messages with exactly this text that the server confirmed (✓: neither pending nor refused). */
+export const confirmedMine = (page: Page, text: string) =>
+  messageWithText(page, text).and(page.locator(".mine:not(.pending):not(.failed)"));
+
+/** A room's entry in the sidebar. */
+export const roomEntry = (page: Page, name: string) => page.locator(`#room-list button[data-key="${name}"]`);
+
+/** A direct conversation's entry in the sidebar, by the other person's name. */
+export const privateEntry = (page: Page, name: string) =>
+  page.locator("#private-list button").filter({ has: page.locator(".label", { hasText: exactly(name) }) });
+
+/** Pretends the tab is in the background (or back in front): `document.hidden` and a visibilitychange. */
+export const setHidden = (page: Page, hidden: boolean): Promise<void> =>
+  page.evaluate(
+    `Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`,
+  );

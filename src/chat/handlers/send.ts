@@ -30,12 +30,12 @@ export const sendMessage = (
   };
   const store = () => {
     const message = {
-    id: hub.deps.nextId(),
-    conversationId: conversation.id,
-    senderId,
-    body,
-    cid: cid ?? null,
-    createdAt: hub.now(),
+      id: hub.deps.nextId(),
+      conversationId: conversation.id,
+      senderId,
+      body,
+      cid: cid ?? null,
+      createdAt: hub.now(),
     };
     const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
     writer.write(

@@ -1,10 +1,24 @@
 /**
  * The signed-in chat: owns the connection, the conversations and what the
  * room view shows. One instance per sign-in; `dispose()` on sign-out.
+ *
+ * The server is the source of truth for what the account is in: each socket
+ * starts with `conversations` (its rooms and direct conversations, with
+ * unread counts and read positions), and `room` / `read` frames keep every
+ * tab of the account in step. Nothing about rooms or unread counts is kept
+ * only in this page, so a reload or another tab shows the same.
+ *
+ * Messages go out through an outbox, one at a time and in order: a message
+ * is the next one's turn once the server has answered it (`ack`, or an
+ * `error` with its cid). Refused for the rate, it is sent again (same cid)
+ * after the wait the server names; sent while the socket was down, or
+ * unanswered when it dropped, it goes again when the socket is back (the
+ * server de-duplicates by cid). Only a refusal for another reason marks it
+ * "not sent", with a retry.
  */
 import {
   DEFAULT_ROOM,
-  RESUME_ROOMS_PARAM,
+  RESUME_EPOCH_PARAM,
   RESUME_SINCE_PARAM,
   TYPING_TTL_MS,
   type ClientFrame,
@@ -12,7 +26,7 @@ import {
   type ServerFrameOf,
   type User,
 } from "../../protocol";
-import { errorKey } from "../i18n";
+import { errorKey, type StringKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
 import { Conversation, privateKey, roomKey, type Message } from "./conversation";
 import { byId, el } from "./dom";
@@ -27,50 +41,106 @@ const TYPING_SEND_EVERY_MS = TYPING_TTL_MS / 2;
 /** Wait this long after a join/leave before asking for the room list again (a burst asks once). */
 const ROOMS_REFRESH_DELAY_MS = 1500;
 
+/** A `read` goes out this long after the newest messages came into view (a burst of messages sends one). */
+const READ_DELAY_MS = 500;
+/** A `read` not answered within this long may be sent again. */
+const READ_RESEND_MS = 5000;
+
+/** A message the server has not answered within this long is sent again (same cid: never stored twice). */
+const ANSWER_TIMEOUT_MS = 10_000;
+
+/**
+ * After a `rate_limited`, messages are spaced by the longest wait the server named (about the time its
+ * bucket takes to refill one frame), a little more, so a backlog goes out at the allowed rate instead of
+ * every other frame being refused (each refusal is a strike towards being cut off with 4008). The
+ * spacing ends once nothing was sent for PACE_RESET_MS.
+ */
+const PACE_MAX_MS = 5000;
+const PACE_RESET_MS = 3000;
+const paced = (pace: number): number => Math.ceil(pace * 1.15) + 5;
+
+/** A rate-limit wait longer than this on a `join` is the room-creation limit, not the frame rate. */
+const ROOM_LIMIT_MIN_MS = 5000;
+
 /** A random id for a message, unique enough per sender (crypto.randomUUID needs a secure context; this does not). */
 const newCid = (): string => {
   const bytes = crypto.getRandomValues(new Uint8Array(12));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 };
 
+/** The server's room-name normalisation (what its frames carry for a name we typed). */
+const normalRoom = (name: string): string => name.normalize("NFC").trim().replace(/\s+/gu, " ");
+
+/**
+ * Roughly the server's comparison key (it also folds look-alike letters): "Dev" and "dev " are one
+ * room, so a join answered under the existing room's name is matched to the one we asked for.
+ */
+const looseKey = (name: string): string =>
+  name.normalize("NFKC").toLowerCase().toUpperCase().toLowerCase().replace(/\s+/gu, "");
+
+type Outgoing = {
+  cid: string;
+  frame: Extract<ClientFrame, { type: "chat" | "private" }>;
+  conv: Conversation;
+};
+
 export interface ChatOptions {
-  /** The session ended (signed out here or elsewhere): show the sign-in view. */
-  onSignedOut: () => void;
+  /** The session ended (signed out here or elsewhere, or — `nameLost` — a guest's name was taken): show sign-in. */
+  onSignedOut: (nameLost: boolean) => void;
+  /** Who we are changed (the server's `conversations` frame, or a registration). */
+  onUser: (user: User) => void;
 }
 
 export class Chat {
   private readonly connection: Connection;
   private readonly conversations = new Map<string, Conversation>();
-  /** Rooms this socket is in, lobby first. */
-  private readonly joined: string[] = [DEFAULT_ROOM];
-  /** Joins sent and not yet answered with `list`, oldest first (an `invalid_room` or `too_many_rooms` error refers to the oldest). */
+  /** Rooms the account is in, lobby first (the server's list, plus joins on their way). */
+  private joined: string[] = [DEFAULT_ROOM];
+  /** Joins sent and not yet answered, oldest first (an `invalid_room` or `too_many_rooms` error refers to the oldest). */
   private readonly pendingJoins: string[] = [];
   /** Room → user id → user, from `list`, `join` and `left`. */
   private readonly members = new Map<string, Map<number, User>>();
-  /** Every room on the server with its member count (`rooms` frame). */
-  private roomCounts: { name: string; members: number }[] = [];
+  /** Every room on the server with its member count when known (`rooms` frame, `room` created). */
+  private knownRooms = new Map<string, number | undefined>();
   private active: Conversation;
-  /** Highest chat/private id received: where a resume starts. */
+  /** Highest chat/private id received. */
   private since = 0;
+  /** Where a resume starts: `since` as of the last socket that got all of its history. */
+  private resumeFrom = 0;
+  /** This socket has had its whole opening sequence (the direct-message history is last). */
+  private synced = false;
+  /** The epoch of the server's log positions (from `conversations`). */
+  private epoch: string | undefined;
   /** Messages that arrived while the tab was hidden (for the title). */
   private hiddenUnread = 0;
   private status: ConnectionStatus = { state: "connecting" };
   private countdown: ReturnType<typeof setInterval> | undefined;
   private lastTypingSent = 0;
   private roomsTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The current connect carries a resume point (so the server rejoins our rooms). */
-  private resuming = false;
+  private readTimer: ReturnType<typeof setTimeout> | undefined;
   /** Some connect succeeded before: later connects are "reconnecting". */
   private everOpened = false;
+  /** Messages not yet answered by the server, in the order they were written. */
+  private readonly outbox: Outgoing[] = [];
+  /** The message sent and waiting for its answer (at most one: keeps the order, paces the rate). */
+  private inflight: Outgoing | undefined;
+  private inflightTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The server asked us to wait until then (`rate_limited`). */
+  private pausedUntil = 0;
+  private pauseTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Spacing between messages since the last `rate_limited` (0: none). */
+  private pace = 0;
+  private lastSentAt = 0;
   private readonly scroller: Scroller;
   private readonly typing: Typing;
+  private readonly scrollBox = byId("scroller");
 
   constructor(
     private me: User,
     private readonly options: ChatOptions,
   ) {
     this.active = this.conversation(roomKey(DEFAULT_ROOM));
-    this.scroller = new Scroller(byId("scroller"), byId("new-messages"));
+    this.scroller = new Scroller(this.scrollBox, byId("new-messages"));
     this.typing = new Typing(byId("typing"));
     this.connection = new Connection({
       query: () => this.resumeQuery(),
@@ -78,21 +148,39 @@ export class Chat {
       onStatus: (status) => this.onStatus(status),
     });
     document.addEventListener("visibilitychange", this.onVisibility);
+    this.scrollBox.addEventListener("scroll", this.onScroll, { passive: true });
     this.renderMe();
     this.show(this.active);
     this.connection.start();
+  }
+
+  /** The signed-in user as the server last described it. */
+  get user(): User {
+    return this.me;
+  }
+
+  /** Registration (or a rename) answered over HTTP: the same account, described anew. */
+  setUser(user: User): void {
+    this.me = user;
+    this.renderMe();
   }
 
   dispose(): void {
     this.connection.stop();
     clearInterval(this.countdown);
     clearTimeout(this.roomsTimer);
+    clearTimeout(this.readTimer);
+    clearTimeout(this.inflightTimer);
+    clearTimeout(this.pauseTimer);
     this.typing.clear();
     document.removeEventListener("visibilitychange", this.onVisibility);
+    this.scrollBox.removeEventListener("scroll", this.onScroll);
+    this.scroller.dispose();
     document.title = t("appName");
     byId("messages").replaceChildren();
-    for (const id of ["users", "room-list", "private-list"]) byId(id).replaceChildren();
+    for (const id of ["users", "room-list", "private-list", "room-suggestions"]) byId(id).replaceChildren();
     byId("banner").hidden = true;
+    byId("drawer-badge").hidden = true;
   }
 
   // ------------------------------------------------------------ user actions
@@ -102,33 +190,34 @@ export class Chat {
     if (text.trim() === "") return;
     const cid = newCid();
     const conv = this.active;
-    const frame: ClientFrame = conv.room
+    if (!conv.room && !conv.peer) return;
+    const frame: Outgoing["frame"] = conv.room
       ? { type: "chat", data: text, room: conv.room, cid }
       : { type: "private", to: conv.peer!.id, data: text, cid };
-    const send = () => this.connection.send(frame);
-    conv.addLocal(cid, text, send);
+    const outgoing: Outgoing = { cid, frame, conv };
+    conv.addLocal(cid, text, () => this.enqueue(outgoing));
     this.scroller.toBottom();
     this.refreshEmpty();
-    if (!send()) conv.fail(cid, "err_disconnected");
+    this.enqueue(outgoing);
   }
 
-  /** The composer changed: tell the room, throttled. */
+  /** The composer changed: tell the room, throttled (and never while the server asks us to wait). */
   typed(): void {
     const room = this.active.room;
     const now = Date.now();
-    if (!room || now - this.lastTypingSent < TYPING_SEND_EVERY_MS) return;
+    if (!room || now - this.lastTypingSent < TYPING_SEND_EVERY_MS || now < this.pausedUntil) return;
+    if (this.pendingJoins.length > 0) return; // a refused typing frame would read as a refused join
     if (this.connection.send({ type: "typing", room })) this.lastTypingSent = now;
   }
 
   openRoom(name: string): void {
-    // The server's normalisation, so the name we track is the one its frames carry.
-    const room = name.normalize("NFC").trim().replace(/\s+/gu, " ");
+    const room = normalRoom(name);
     if (room === "") return;
-    if (!this.joined.includes(room)) {
-      this.joined.push(room);
-      this.pendingJoins.push(room);
-      this.connection.send({ type: "join", room });
-    }
+    const existing = this.joined.find((joined) => looseKey(joined) === looseKey(room));
+    if (existing !== undefined) return this.show(this.conversation(roomKey(existing)));
+    this.joined.push(room);
+    this.pendingJoins.push(room);
+    this.connection.send({ type: "join", room });
     this.show(this.conversation(roomKey(room)));
   }
 
@@ -137,16 +226,7 @@ export class Chat {
     if (!room || room === DEFAULT_ROOM) return;
     this.connection.send({ type: "leave", room });
     this.forgetRoom(room);
-    this.connection.send({ type: "rooms" });
-  }
-
-  private forgetRoom(room: string): void {
-    if (this.joined.includes(room)) this.joined.splice(this.joined.indexOf(room), 1);
-    this.members.delete(room);
-    const conv = this.conversations.get(roomKey(room));
-    this.conversations.delete(roomKey(room));
-    if (conv === this.active) this.show(this.conversation(roomKey(DEFAULT_ROOM)));
-    else this.renderSidebar();
+    this.refreshRoomsSoon();
   }
 
   openPrivate(peer: User): void {
@@ -180,46 +260,182 @@ export class Chat {
     this.renderHeader();
     this.renderBanner();
     this.typing.render();
+    this.renderTitle();
+  }
+
+  // ------------------------------------------------------------ the outbox
+
+  private enqueue(outgoing: Outgoing): void {
+    if (!this.outbox.includes(outgoing)) this.outbox.push(outgoing);
+    outgoing.conv.setWaiting(!this.connection.isOpen);
+    this.pump();
+  }
+
+  /** Sends the oldest unanswered message when nothing is on its way and the server is not making us wait. */
+  private pump(): void {
+    if (this.inflight || !this.connection.isOpen) return;
+    const next = this.outbox[0];
+    if (!next) return;
+    const now = Date.now();
+    if (this.pace > 0 && now - this.lastSentAt > PACE_RESET_MS) this.pace = 0;
+    const wait = Math.max(this.pausedUntil - now, this.pace > 0 ? this.lastSentAt + paced(this.pace) - now : 0);
+    if (wait > 0) {
+      clearTimeout(this.pauseTimer);
+      this.pauseTimer = setTimeout(() => this.pump(), wait);
+      return;
+    }
+    if (!this.connection.send(next.frame)) return;
+    this.lastSentAt = now;
+    this.inflight = next;
+    clearTimeout(this.inflightTimer);
+    this.inflightTimer = setTimeout(() => {
+      if (this.inflight !== next) return;
+      this.inflight = undefined;
+      this.pump();
+    }, ANSWER_TIMEOUT_MS);
+  }
+
+  /** The server answered the message with this cid: it is off the outbox. */
+  private answered(cid: string): Outgoing | undefined {
+    const index = this.outbox.findIndex((outgoing) => outgoing.cid === cid);
+    const outgoing = index >= 0 ? this.outbox.splice(index, 1)[0] : undefined;
+    if (this.inflight?.cid === cid) {
+      this.inflight = undefined;
+      clearTimeout(this.inflightTimer);
+    }
+    return outgoing;
+  }
+
+  private onAck(frame: ServerFrameOf<"ack">): void {
+    const { cid, id } = frame.data;
+    const outgoing = this.answered(cid);
+    if (outgoing) outgoing.conv.acknowledge(cid, id);
+    else for (const conv of this.conversations.values()) if (conv.hasLocal(cid)) conv.acknowledge(cid, id);
+    this.pump();
+  }
+
+  /** Waits as long as the server asks before sending anything more. */
+  private pause(retryMs: number | undefined): void {
+    const wait = Math.max(retryMs ?? 1000, 20);
+    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + wait);
+    this.pace = Math.min(PACE_MAX_MS, Math.max(this.pace, wait));
   }
 
   // ------------------------------------------------------------ frames
 
   private onFrame(frame: ServerFrame): void {
     switch (frame.type) {
+      case "conversations":
+        return this.onConversations(frame);
+      case "room":
+        return this.onRoom(frame);
+      case "read":
+        return this.onRead(frame);
       case "list":
         return this.onList(frame);
       case "join":
       case "left":
         return this.onPresence(frame);
       case "chat":
-        return this.onMessage(this.conversation(roomKey(frame.room)), frame, true);
+        return this.onMessage(this.conversation(roomKey(frame.room)), frame);
       case "private":
-        return this.onMessage(this.privateConversationOf(frame), frame, true);
+        return this.onMessage(this.privateConversationOf(frame), frame);
       case "history":
         return this.onHistory(frame);
       case "ack":
-        for (const conv of this.conversations.values())
-          if (conv.hasLocal(frame.data.cid)) conv.acknowledge(frame.data.cid, frame.data.id);
-        return;
+        return this.onAck(frame);
       case "typing":
         if (frame.user.id !== this.me.id) this.typing.add(frame.room, frame.user);
         return;
       case "rooms":
-        this.roomCounts = frame.data;
+        this.knownRooms = new Map(frame.data.map((room) => [room.name, room.members]));
         return this.renderSidebar();
       case "error":
         return this.onError(frame);
     }
   }
 
+  /** First frame of every socket: who we are, our rooms and direct conversations, unread counts. */
+  private onConversations(frame: ServerFrameOf<"conversations">): void {
+    this.setMe(frame.user);
+    this.epoch = frame.position.epoch;
+    const rooms = frame.data.flatMap((entry) => (entry.room !== undefined ? [entry.room] : []));
+    // Left on another tab or device while this one was away.
+    for (const room of [...this.joined])
+      if (!rooms.includes(room) && !this.pendingJoins.includes(room)) this.forgetRoom(room);
+    this.joined = [...rooms, ...this.pendingJoins.filter((room) => !rooms.includes(room))];
+    for (const entry of frame.data) {
+      const conv =
+        entry.room !== undefined
+          ? this.conversation(roomKey(entry.room))
+          : entry.with !== undefined
+            ? this.conversation(privateKey(entry.with), entry.user)
+            : undefined;
+      if (!conv) continue;
+      conv.read = entry.read;
+      conv.unread = entry.unread;
+      conv.last = Math.max(conv.last, entry.last);
+    }
+    if (this.active.room !== undefined && !this.joined.includes(this.active.room))
+      this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
+    else this.renderSidebar();
+    this.scheduleRead();
+  }
+
+  private onRoom(frame: ServerFrameOf<"room">): void {
+    const name = frame.data.name;
+    switch (frame.data.event) {
+      case "created":
+        // Its creator is in it.
+        if (!this.knownRooms.has(name)) this.knownRooms.set(name, 1);
+        return this.renderSidebar();
+      case "joined":
+        this.joinedRoom(name);
+        if (!this.knownRooms.has(name)) this.knownRooms.set(name, undefined);
+        this.renderSidebar();
+        return this.refreshRoomsSoon();
+      case "left":
+        this.forgetRoom(name);
+        return this.refreshRoomsSoon();
+    }
+  }
+
+  /** The account is in `name` (answered under the server's spelling, which may differ from what we typed). */
+  private joinedRoom(name: string): void {
+    const index = this.pendingJoins.findIndex((room) => looseKey(room) === looseKey(name));
+    const asked = index >= 0 ? this.pendingJoins.splice(index, 1)[0]! : undefined;
+    if (asked !== undefined && asked !== name) {
+      // We showed the room under our spelling: move to the server's.
+      const wasActive = this.active.room === asked;
+      this.joined = this.joined.filter((room) => room !== asked);
+      this.conversations.delete(roomKey(asked));
+      if (!this.joined.includes(name)) this.joined.push(name);
+      if (wasActive) this.show(this.conversation(roomKey(name)));
+    } else if (!this.joined.includes(name)) this.joined.push(name);
+    this.conversation(roomKey(name));
+  }
+
+  /** Another tab (or this one) moved the account's read position. */
+  private onRead(frame: ServerFrameOf<"read">): void {
+    const conv =
+      frame.room !== undefined
+        ? this.conversations.get(roomKey(frame.room))
+        : frame.with !== undefined
+          ? this.conversations.get(privateKey(frame.with))
+          : undefined;
+    if (!conv) return;
+    conv.read = Math.max(conv.read, frame.data.id);
+    conv.unread = frame.data.unread;
+    // Read elsewhere: the hidden tab's title stops counting what is no longer unread.
+    this.hiddenUnread = Math.min(this.hiddenUnread, this.totalUnread());
+    this.renderTitle();
+    this.renderSidebar();
+  }
+
   private onList(frame: ServerFrameOf<"list">): void {
-    this.me = frame.user;
-    this.renderMe();
-    if (!this.joined.includes(frame.room)) this.joined.push(frame.room);
-    const pending = this.pendingJoins.indexOf(frame.room);
-    if (pending >= 0) this.pendingJoins.splice(pending, 1);
+    this.setMe(frame.user);
+    this.joinedRoom(frame.room);
     this.members.set(frame.room, new Map(frame.data.map((user) => [user.id, user])));
-    this.conversation(roomKey(frame.room));
     this.renderSidebar();
     this.refreshRoomsSoon();
   }
@@ -238,6 +454,9 @@ export class Chat {
         conv.addSystem(frame.type === "join" ? "joined" : "left", { name: frame.user.name }, frame.id),
       );
     }
+    // A direct conversation shows its peer under their current name.
+    const direct = this.conversations.get(privateKey(frame.user.id));
+    if (direct && direct.peer?.name !== frame.user.name) direct.peer = frame.user;
     if (frame.type === "left") this.typing.remove(frame.room, frame.user.id);
     this.renderSidebar();
     this.refreshRoomsSoon();
@@ -246,15 +465,27 @@ export class Chat {
   /** Member counts of rooms we are not in change unseen: ask again after presence settles. */
   private refreshRoomsSoon(): void {
     clearTimeout(this.roomsTimer);
-    this.roomsTimer = setTimeout(() => this.connection.send({ type: "rooms" }), ROOMS_REFRESH_DELAY_MS);
+    this.roomsTimer = setTimeout(() => {
+      if (this.pendingJoins.length === 0 && Date.now() >= this.pausedUntil) this.connection.send({ type: "rooms" });
+      else this.refreshRoomsSoon();
+    }, ROOMS_REFRESH_DELAY_MS);
   }
 
-  private onMessage(conv: Conversation, message: Message, live: boolean): void {
+  /** A live message (history goes through addHistoryMessage). */
+  private onMessage(conv: Conversation, message: Message): void {
     this.since = Math.max(this.since, message.id);
+    if (this.synced) this.resumeFrom = this.since;
     if (message.type === "chat") this.typing.remove(message.room, message.user.id);
     const mine = message.user.id === this.me.id;
     const added = this.appendLive(conv, () => conv.addMessage(message), mine);
-    if (added && live && !mine) this.countUnread(conv);
+    if (added && !mine && message.id > conv.read) {
+      if (!this.seeing(conv)) conv.unread++;
+      if (document.hidden) {
+        this.hiddenUnread++;
+        this.renderTitle();
+      }
+    }
+    if (conv === this.active) this.scheduleRead();
     // The sidebar shows unread counts and private conversations, nothing about the open room.
     if (added && (conv !== this.active || !conv.room)) this.renderSidebar();
   }
@@ -262,12 +493,25 @@ export class Chat {
   private onHistory(frame: ServerFrameOf<"history">): void {
     const messages = frame.data;
     for (const message of messages) this.since = Math.max(this.since, message.id);
-    // Messages missed while away are news; a first page of history is not.
+    // Unread counts come with `conversations` (missed messages included); a recovered message is
+    // news for a hidden tab's title only.
     const news = frame.recovered === true;
     if (frame.room === undefined && frame.with === undefined) {
-      // Private messages of every conversation (on connect and on resume): each to its own.
+      // Private messages of every conversation (on connect and on resume), each to its own. Last of
+      // the opening sequence: from here on `since` is a complete position.
+      if (frame.recovered === false)
+        for (const conv of this.conversations.values())
+          if (!conv.room) {
+            conv.clearConfirmed();
+            conv.historyRequested = false;
+          }
       for (const message of messages)
-        if (message.type === "private") this.onMessage(this.privateConversationOf(message), message, news);
+        if (message.type === "private") this.addHistoryMessage(this.privateConversationOf(message), message, news);
+      this.synced = true;
+      this.resumeFrom = this.since;
+      if (!this.active.room && !this.active.historyRequested) this.requestHistory(this.active);
+      this.renderSidebar();
+      this.scheduleRead();
       return;
     }
     const target =
@@ -289,31 +533,130 @@ export class Chat {
         target.addSystem("historyGap", {});
       }
       if (!news) target.more = frame.more;
-      for (const message of messages) {
-        const added = this.appendLive(target, () => target.addMessage(message));
-        if (added && news && !this.isMine(message)) this.countUnread(target);
-      }
+      for (const message of messages) this.addHistoryMessage(target, message, news);
     }
-    if (target === this.active) this.refreshEmpty();
+    if (target === this.active) {
+      this.refreshEmpty();
+      this.scheduleRead();
+    }
     this.refreshLoadOlder();
     this.renderSidebar();
   }
 
+  private addHistoryMessage(conv: Conversation, message: Message, news: boolean): void {
+    const added = this.appendLive(conv, () => conv.addMessage(message));
+    if (added && news && document.hidden && !this.isMine(message) && message.id > conv.read) {
+      this.hiddenUnread++;
+      this.renderTitle();
+    }
+  }
+
   private onError(frame: ServerFrameOf<"error">): void {
-    const key = errorKey(frame.data.code) ?? "err_unknown";
+    const { code, cid, retryMs } = frame.data;
+    const key = errorKey(code) ?? "err_unknown";
     const params = { message: frame.data.message };
-    if (frame.data.cid) {
-      for (const conv of this.conversations.values()) conv.fail(frame.data.cid, key, params);
+    if (cid) {
+      if (code === "rate_limited") {
+        // Not stored: the same message goes again once the server lets us (it stays first in line).
+        if (this.inflight?.cid === cid) {
+          this.inflight = undefined;
+          clearTimeout(this.inflightTimer);
+        }
+        this.pause(retryMs);
+        return this.pump();
+      }
+      const outgoing = this.answered(cid);
+      if (outgoing) outgoing.conv.fail(cid, key, params);
+      else for (const conv of this.conversations.values()) conv.fail(cid, key, params);
+      return this.pump();
+    }
+    if (code === "rate_limited") {
+      this.pause(retryMs);
+      const room = this.pendingJoins[0];
+      if (room === undefined) {
+        // A dropped typing, read or rooms frame: a read is tried again later.
+        for (const conv of this.conversations.values()) conv.readSent = 0;
+        return;
+      }
+      if ((retryMs ?? 0) < ROOM_LIMIT_MIN_MS) {
+        // The frame rate: ask again once allowed.
+        setTimeout(() => {
+          if (this.pendingJoins.includes(room)) this.connection.send({ type: "join", room });
+        }, retryMs ?? 1000);
+        return;
+      }
+      // Too many new rooms: this one is not created.
+      this.pendingJoins.shift();
+      this.forgetRoom(room);
+      this.active.addSystem("roomRateLimited", { minutes: String(Math.ceil((retryMs ?? 60_000) / 60_000)) });
+      this.scroller.toBottom();
       return;
     }
-    if (frame.data.code === "rate_limited") return; // a dropped typing frame: nothing to show
     // Both refuse a join; joins are answered in order, so it is the oldest one waiting.
-    if (frame.data.code === "invalid_room" || frame.data.code === "too_many_rooms") {
+    if (code === "invalid_room" || code === "too_many_rooms") {
       const room = this.pendingJoins.shift();
       if (room !== undefined) this.forgetRoom(room);
     }
+    // A read of a conversation the server has no record of yet (nothing said there): nothing to show.
+    if (code === "not_a_member") return;
     this.active.addSystem(key, params);
     this.scroller.toBottom();
+  }
+
+  // ------------------------------------------------------------ reading
+
+  /** The reader sees the newest messages of this conversation. */
+  private seeing(conv: Conversation): boolean {
+    return conv === this.active && !document.hidden && this.scroller.atBottom();
+  }
+
+  /** Soon, if the newest messages of the open conversation are in view, moves the read position to them. */
+  private scheduleRead(): void {
+    if (this.readTimer !== undefined) return;
+    this.readTimer = setTimeout(() => {
+      this.readTimer = undefined;
+      this.markRead();
+    }, READ_DELAY_MS);
+  }
+
+  private markRead(): void {
+    const conv = this.active;
+    if (!this.connection.isOpen || !this.seeing(conv) || this.pendingJoins.length > 0) return;
+    if (Date.now() < this.pausedUntil) return this.scheduleRead();
+    const newest = conv.newestMessageId();
+    if (newest === undefined || newest <= conv.read) return;
+    if (newest <= conv.readSent && Date.now() - conv.readSentAt < READ_RESEND_MS) return;
+    if (conv.room !== undefined && !this.joined.includes(conv.room)) return;
+    const sent = this.connection.send(
+      conv.room !== undefined
+        ? { type: "read", room: conv.room, id: newest }
+        : { type: "read", with: conv.peer!.id, id: newest },
+    );
+    if (sent) {
+      conv.readSent = newest;
+      conv.readSentAt = Date.now();
+    }
+  }
+
+  private readonly onScroll = (): void => {
+    if (this.scroller.atBottom()) this.scheduleRead();
+  };
+
+  private readonly onVisibility = (): void => {
+    if (document.hidden) return;
+    this.hiddenUnread = 0;
+    this.renderTitle();
+    this.scheduleRead();
+  };
+
+  private totalUnread(): number {
+    let total = 0;
+    for (const conv of this.conversations.values()) total += conv.unread;
+    return total;
+  }
+
+  private renderTitle(): void {
+    document.title = this.hiddenUnread > 0 ? `(${this.hiddenUnread}) ${t("appName")}` : t("appName");
   }
 
   // ------------------------------------------------------------ connection
@@ -321,38 +664,42 @@ export class Chat {
   private onStatus(status: ConnectionStatus): void {
     const wasOpen = this.status.state === "open";
     this.status = status;
-    if (status.state === "signed-out") return this.options.onSignedOut();
+    if (status.state === "signed-out") return this.options.onSignedOut(status.nameLost);
     if (status.state === "open") {
+      this.synced = false;
       this.connection.send({ type: "rooms" });
-      if (!this.resuming)
-        for (const room of this.joined) if (room !== DEFAULT_ROOM) this.connection.send({ type: "join", room });
-      // Private conversations have no automatic history: ask for the open one.
-      for (const conv of this.conversations.values())
-        if (!conv.room && !conv.historyRequested) this.requestHistory(conv);
+      // Joins unanswered when the last socket dropped (a join already done is answered with the room's state).
+      for (const room of this.pendingJoins) this.connection.send({ type: "join", room });
+      // Whatever was not answered goes again, in order (same cids: the server stores each once).
+      this.inflight = undefined;
+      clearTimeout(this.inflightTimer);
+      for (const conv of this.conversations.values()) conv.setWaiting(false);
+      this.pump();
     }
     if (wasOpen && status.state !== "open") {
-      // Unanswered joins are in `joined`, so the resume rejoins them.
-      this.pendingJoins.length = 0;
+      this.inflight = undefined;
+      clearTimeout(this.inflightTimer);
       for (const conv of this.conversations.values()) {
-        conv.failPending();
+        conv.setWaiting(true);
         conv.loadingOlder = false;
+        conv.readSent = 0;
       }
       this.typing.clear();
+      this.refreshLoadOlder();
     }
     this.renderBanner();
   }
 
   /**
-   * `since` and the rooms we were in, so the server rejoins them and sends
-   * exactly what we missed. Before any message arrived there is nothing to
-   * resume from: the server then puts us in the lobby, and we rejoin the rest.
+   * The position to resume from (`since`, `epoch`): the server sends exactly what we missed in each
+   * of the account's conversations, or the latest page with `recovered: false`. Before any complete
+   * history there is nothing to resume from: the server sends the latest pages.
    */
   private resumeQuery(): URLSearchParams {
     const query = new URLSearchParams();
-    this.resuming = this.since > 0;
-    if (this.resuming) {
-      query.set(RESUME_SINCE_PARAM, String(this.since));
-      query.set(RESUME_ROOMS_PARAM, this.joined.join(","));
+    if (this.resumeFrom > 0) {
+      query.set(RESUME_SINCE_PARAM, String(this.resumeFrom));
+      if (this.epoch !== undefined) query.set(RESUME_EPOCH_PARAM, this.epoch);
     }
     return query;
   }
@@ -378,6 +725,14 @@ export class Chat {
 
   // ------------------------------------------------------------ conversations
 
+  private setMe(user: User): void {
+    const changed = user.name !== this.me.name || user.type !== this.me.type || user.image !== this.me.image;
+    this.me = user;
+    if (!changed) return;
+    this.renderMe();
+    this.options.onUser(user);
+  }
+
   private conversation(key: string, peer?: User): Conversation {
     let conv = this.conversations.get(key);
     if (!conv) {
@@ -386,6 +741,17 @@ export class Chat {
       this.conversations.set(key, conv);
     } else if (peer && (!conv.peer || conv.peer.name !== peer.name)) conv.peer = peer;
     return conv;
+  }
+
+  private forgetRoom(room: string): void {
+    this.joined = this.joined.filter((joined) => joined !== room);
+    const pending = this.pendingJoins.indexOf(room);
+    if (pending >= 0) this.pendingJoins.splice(pending, 1);
+    this.members.delete(room);
+    const conv = this.conversations.get(roomKey(room));
+    this.conversations.delete(roomKey(room));
+    if (conv && conv === this.active) this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
+    else this.renderSidebar();
   }
 
   private privateConversationOf(message: ServerFrameOf<"private">): Conversation {
@@ -405,6 +771,11 @@ export class Chat {
     return this.conversations.get(privateKey(id))?.peer;
   }
 
+  private isOnline(id: number): boolean {
+    for (const members of this.members.values()) if (members.has(id)) return true;
+    return false;
+  }
+
   private isMine(message: Message): boolean {
     return message.user.id === this.me.id;
   }
@@ -422,34 +793,23 @@ export class Chat {
     return added;
   }
 
-  private countUnread(conv: Conversation): void {
-    if (conv !== this.active) conv.unread++;
-    if (document.hidden) {
-      this.hiddenUnread++;
-      document.title = `(${this.hiddenUnread}) ${t("appName")}`;
-    }
-  }
-
-  private readonly onVisibility = (): void => {
-    if (document.hidden) return;
-    this.hiddenUnread = 0;
-    document.title = t("appName");
-  };
-
   private show(conv: Conversation): void {
     if (this.active !== conv) {
+      // What was just seen there counts as read, even when leaving it within READ_DELAY_MS.
+      if (this.readTimer !== undefined) this.markRead();
       this.scroller.save(this.active);
       this.active = conv;
     }
-    conv.unread = 0;
     byId("messages").replaceChildren(conv.list);
     this.scroller.restore(conv);
-    if (!conv.room && !conv.historyRequested) this.requestHistory(conv);
+    // Direct conversations only come with the latest page of all of them: ask for this one's.
+    if (!conv.room && !conv.historyRequested && this.synced) this.requestHistory(conv);
     this.typing.show(conv.room);
     this.renderHeader();
     this.renderSidebar();
     this.refreshEmpty();
     this.refreshLoadOlder();
+    this.scheduleRead();
   }
 
   // ------------------------------------------------------------ rendering
@@ -492,31 +852,37 @@ export class Chat {
   }
 
   private renderSidebar(): void {
-    const counts = new Map(this.roomCounts.map((room) => [room.name, room.members]));
-    const names = [...this.joined, ...this.roomCounts.map((room) => room.name).filter((n) => !this.joined.includes(n))];
+    const names = [...this.joined, ...[...this.knownRooms.keys()].filter((name) => !this.joined.includes(name))];
     renderRooms(
       byId("room-list"),
       names.map((name) => {
-        const conv = this.conversations.get(roomKey(name));
+        const joined = this.joined.includes(name);
         return {
           name,
-          joined: this.joined.includes(name),
+          joined,
           active: this.active.room === name,
-          unread: conv?.unread ?? 0,
-          members: this.members.get(name)?.size ?? counts.get(name),
+          unread: joined ? (this.conversations.get(roomKey(name))?.unread ?? 0) : 0,
+          // Joined: people online in it; other rooms: their members.
+          members: (joined ? this.members.get(name)?.size : undefined) ?? this.knownRooms.get(name),
         };
       }),
       (room) => this.openRoom(room),
     );
+    // The room-name field suggests the rooms there are to join.
+    byId("room-suggestions").replaceChildren(
+      ...names.filter((name) => !this.joined.includes(name)).map((name) => el("option", { attrs: { value: name } })),
+    );
 
-    const lobby = this.members.get(DEFAULT_ROOM) ?? new Map<number, User>();
-    const privates = [...this.conversations.values()].filter((conv) => !conv.room && conv.peer);
+    // Direct conversations, the latest first; the other person is listed whether or not they are online.
+    const privates = [...this.conversations.values()]
+      .filter((conv) => !conv.room && conv.peer && conv.peer.id !== this.me.id)
+      .sort((a, b) => b.last - a.last);
     byId("private-section").hidden = privates.length === 0;
     renderPrivates(
       byId("private-list"),
       privates.map((conv) => ({
         peer: conv.peer!,
-        online: lobby.has(conv.peer!.id),
+        online: this.isOnline(conv.peer!.id),
         active: conv === this.active,
         unread: conv.unread,
       })),
@@ -528,9 +894,15 @@ export class Chat {
     label(byId("online-count"), "onlineCount", { count: users.length });
     renderUsers(byId("users"), users, this.me, (peer) => this.openPrivate(peer));
 
-    const unread = [...this.conversations.values()].reduce((sum, conv) => sum + conv.unread, 0);
+    const unread = this.totalUnread();
     const badge = byId("drawer-badge");
     badge.hidden = unread === 0;
-    badge.textContent = String(unread);
+    badge.textContent = unread > 99 ? "99+" : String(unread);
   }
 }
+
+/** Every error code's string, or the generic one. */
+export const errorText = (code: string, message: string, params: Record<string, string | number> = {}): string => {
+  const key: StringKey | undefined = errorKey(code);
+  return key ? t(key, params) : t("err_unknown", { message });
+};

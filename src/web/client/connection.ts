@@ -20,10 +20,11 @@ export type ConnectionStatus =
   | { state: "connecting" }
   | { state: "open" }
   | { state: "waiting"; retryAt: number; abuse: boolean }
-  | { state: "signed-out" };
+  /** `nameLost`: a guest whose name someone else took while it was away (sign in under another name). */
+  | { state: "signed-out"; nameLost: boolean };
 
 export interface ConnectionOptions {
-  /** Query string (`since`, `rooms`) for the next connect, so the server can resume. */
+  /** Query string (`since`, `epoch`) for the next connect, so the server can resume. */
   query: () => URLSearchParams;
   onFrame: (frame: ServerFrame) => void;
   onStatus: (status: ConnectionStatus) => void;
@@ -117,12 +118,14 @@ export class Connection {
   }
 
   private async closed(code: number, opened: boolean, healthy: boolean): Promise<void> {
-    if (isTerminalClose(code)) return this.signedOut();
+    // Signed out elsewhere: nothing to ask. 4001 may be a guest whose name was taken: ask why.
+    if (code === CloseCode.SignedOut) return this.signedOut(false);
     // A refused upgrade (401) looks exactly like a dead server (1006, no open): ask.
-    if (!opened || code === 1006) {
+    if (isTerminalClose(code) || !opened || code === 1006) {
       const me = await whoAmI();
       if (this.stopped) return;
-      if (me.state === "signed-out") return this.signedOut();
+      if (me.state === "signed-out" || me.state === "name-lost") return this.signedOut(me.state === "name-lost");
+      if (isTerminalClose(code)) return this.signedOut(false);
     }
     if (healthy) this.attempt = 0;
     const abuse = code === CloseCode.PolicyViolation;
@@ -135,8 +138,8 @@ export class Connection {
     }, delay);
   }
 
-  private signedOut(): void {
+  private signedOut(nameLost: boolean): void {
     this.stop();
-    this.options.onStatus({ state: "signed-out" });
+    this.options.onStatus({ state: "signed-out", nameLost });
   }
 }

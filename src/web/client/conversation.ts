@@ -4,6 +4,8 @@
  * re-rendered. Messages are ordered by the server's id and de-duplicated by
  * it (history, resume and live frames may overlap); local messages waiting
  * for their id are matched by `cid` and sit at the end until confirmed.
+ * Unread counts and the read position are the server's (`conversations`,
+ * `read`), kept up to date here with the live messages in between.
  */
 import { AVATAR_COUNT, type ServerFrameOf, type User } from "../../protocol";
 import { el, initial } from "./dom";
@@ -18,8 +20,8 @@ interface Entry {
   id: number | undefined;
   cid: string | undefined;
   status: MessageStatus;
-  /** The frame to resend on retry (local messages only). */
-  resend?: () => boolean;
+  /** Queues the message again after a refusal (local messages only). */
+  resend?: () => void;
 }
 
 export class Conversation {
@@ -29,7 +31,15 @@ export class Conversation {
   /** The first page of history has arrived (or was asked for). */
   historyRequested = false;
   loadingOlder = false;
+  /** Messages from others after the read position (the server's count, plus live ones since). */
   unread = 0;
+  /** The read position: the highest message id read here (by any tab or device of the account). */
+  read = 0;
+  /** Newest message id known in the conversation (0: none). */
+  last = 0;
+  /** The last `read` sent and when, so one is not repeated while its answer is on the way. */
+  readSent = 0;
+  readSentAt = 0;
   /** Where the reader was when they switched away. */
   scrollTop = 0;
   stuckToBottom = true;
@@ -59,8 +69,18 @@ export class Conversation {
     return oldest;
   }
 
+  /** Highest confirmed message id shown (system lines and pending messages aside). */
+  newestMessageId(): number | undefined {
+    for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
+      const element = node as HTMLElement;
+      if (element.classList.contains("message") && element.dataset.id !== undefined) return Number(element.dataset.id);
+    }
+    return undefined;
+  }
+
   /** Adds a message from the server; false when it was already shown. */
   addMessage(message: Message): boolean {
+    this.last = Math.max(this.last, message.id);
     if (this.byId.has(message.id)) return false;
     const local = message.cid !== undefined ? this.byCid.get(message.cid) : undefined;
     if (local && local.id === undefined && message.user.id === this.me().id) {
@@ -78,7 +98,7 @@ export class Conversation {
   }
 
   /** A message this tab just sent, shown at once as pending. */
-  addLocal(cid: string, text: string, resend: () => boolean): void {
+  addLocal(cid: string, text: string, resend: () => void): void {
     const entry: Entry = {
       node: this.messageNode(this.me(), text, Date.now()),
       id: undefined,
@@ -98,21 +118,25 @@ export class Conversation {
 
   /** The server stored the message with this cid as `id` (`ack`). */
   acknowledge(cid: string, id: number): void {
+    this.last = Math.max(this.last, id);
     const entry = this.byCid.get(cid);
     if (entry && entry.id === undefined) this.confirm(entry, id);
   }
 
-  /** The server refused the message, or the socket dropped before it was confirmed. */
+  /** The server refused the message (for a reason other than the rate: that one is resent). */
   fail(cid: string, reason: StringKey, params?: Record<string, string>): void {
     const entry = this.byCid.get(cid);
     if (!entry || entry.id !== undefined) return;
     this.setStatus(entry, "failed", reason, params);
   }
 
-  /** Every message still waiting for its id: the socket dropped under it. */
-  failPending(): void {
+  /** Shows whether pending messages are on their way or wait for the connection to come back. */
+  setWaiting(waiting: boolean): void {
     for (const entry of this.byCid.values())
-      if (entry.status === "pending") this.setStatus(entry, "failed", "err_disconnected");
+      if (entry.status === "pending") {
+        const status = entry.node.querySelector<HTMLElement>(".status");
+        if (status) label(status, waiting ? "waiting" : "pending");
+      }
   }
 
   /** A system line (join, left, notices) at the position of `id` (or at the end). */
@@ -172,7 +196,7 @@ export class Conversation {
       retry.addEventListener("click", () => {
         if (entry.status !== "failed") return;
         this.setStatus(entry, "pending");
-        if (!entry.resend!()) this.setStatus(entry, "failed", "err_disconnected");
+        entry.resend!();
       });
       const why = el("span", { class: "reason" });
       label(why, reason ?? "failed", params);

@@ -4,29 +4,53 @@
  * Chat, which is replaced on every sign-in).
  */
 import type { User } from "../../protocol";
-import { errorKey } from "../i18n";
-import { signIn, signOut, whoAmI } from "./api";
-import { Chat } from "./chat";
+import type { StringKey } from "../i18n";
+import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
+import { Chat, errorText } from "./chat";
 import { byId } from "./dom";
-import { lang, relabel, setLang, t } from "./text";
+import { label, lang, relabel, setLang, t } from "./text";
 
 const signinView = byId("signin-view");
 const roomView = byId("room-view");
 const signinForm = byId<HTMLFormElement>("signin");
 const nameInput = byId<HTMLInputElement>("name");
+const passwordInput = byId<HTMLInputElement>("password");
 const signinError = byId("signin-error");
 const composer = byId<HTMLFormElement>("composer");
 const text = byId<HTMLTextAreaElement>("text");
+const accountToggle = byId<HTMLButtonElement>("account-toggle");
+const accountMenu = byId("account-menu");
+const registerForm = byId<HTMLFormElement>("register-form");
+const registerPassword = byId<HTMLInputElement>("register-password");
+const registerError = byId("register-error");
 
 let chat: Chat | undefined;
 
-const showSignIn = (name?: string): void => {
+/** Shows an error (an i18n key, or a server code) in an element, as text. */
+const showError = (element: HTMLElement, key: StringKey | undefined): void => {
+  if (key) label(element, key);
+  else {
+    delete element.dataset.i18n;
+    element.textContent = "";
+  }
+};
+
+/** The words for a failed sign-in, sign-up or registration. */
+const failureText = (result: Extract<SignInResult, { ok: false }>): string =>
+  result.error === "rate_limited"
+    ? t("err_signin_rate_limited", { seconds: result.retryAfter ?? 60 })
+    : errorText(result.error, result.message);
+
+const showSignIn = (name?: string, error?: StringKey): void => {
   chat?.dispose();
   chat = undefined;
   setDrawer(false);
+  setAccountMenu(false);
   roomView.hidden = true;
   signinView.hidden = false;
   if (name !== undefined) nameInput.value = name;
+  passwordInput.value = "";
+  showError(signinError, error);
   nameInput.focus();
   nameInput.select();
 };
@@ -35,34 +59,112 @@ const enterRoom = (user: User): void => {
   chat?.dispose();
   signinView.hidden = true;
   roomView.hidden = false;
-  signinError.textContent = "";
-  chat = new Chat(user, { onSignedOut: () => showSignIn(user.name) });
+  showError(signinError, undefined);
+  passwordInput.value = "";
+  const current: Chat = new Chat(user, {
+    onSignedOut: (nameLost) => {
+      if (chat === current) showSignIn(current.user.name, nameLost ? "err_name_lost" : undefined);
+    },
+    onUser: (next) => renderAccount(next),
+  });
+  chat = current;
+  renderAccount(user);
   text.focus();
 };
 
-// ---------------------------------------------------------------- sign in / out
+// ---------------------------------------------------------------- sign in / register
 
-signinForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  const button = signinForm.querySelector<HTMLButtonElement>("button[type=submit]")!;
-  button.disabled = true;
+const busy = (on: boolean): void => {
+  for (const button of signinForm.querySelectorAll<HTMLButtonElement>("button:not(.lang-switch)")) button.disabled = on;
+};
+
+const signInWith = async (attempt: () => Promise<SignInResult>): Promise<void> => {
+  busy(true);
   signinError.textContent = "";
-  const result = await signIn(nameInput.value);
-  button.disabled = false;
+  const result = await attempt();
+  busy(false);
   if (result.ok) return enterRoom(result.user);
-  const key = errorKey(result.error);
-  signinError.textContent = key ? t(key) : t("err_unknown", { message: result.message });
-  nameInput.focus();
-  nameInput.select();
+  delete signinError.dataset.i18n;
+  signinError.textContent = failureText(result);
+  // A registered name wants its password; anything else is about the name.
+  const field = result.error === "name_registered" || result.error === "invalid_password" ? passwordInput : nameInput;
+  field.focus();
+  field.select();
+};
+
+signinForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const password = passwordInput.value;
+  void signInWith(() => signIn(nameInput.value, password === "" ? undefined : password));
 });
 
-byId("signout").addEventListener("click", async () => {
-  const name = byId("me").textContent ?? "";
-  chat?.dispose();
-  chat = undefined;
-  await signOut();
-  showSignIn(name);
+byId("register").addEventListener("click", () => {
+  void signInWith(() => signUp(nameInput.value, passwordInput.value));
 });
+
+// ---------------------------------------------------------------- the account menu
+
+const renderAccount = (user: User): void => {
+  label(byId("account-kind"), user.type === "member" ? "accountMember" : "accountGuest");
+  registerForm.hidden = user.type === "member";
+  if (user.type === "guest") byId("register-done").hidden = true;
+  label(byId("register-prompt"), "registerPrompt", { name: user.name });
+  byId<HTMLInputElement>("register-username").value = user.name;
+};
+
+function setAccountMenu(open: boolean): void {
+  accountMenu.hidden = !open;
+  accountToggle.setAttribute("aria-expanded", String(open));
+  if (open) {
+    registerError.textContent = "";
+    byId("account-error").textContent = "";
+    (registerForm.hidden ? byId("signout") : registerPassword).focus();
+  }
+}
+accountToggle.addEventListener("click", () => setAccountMenu(accountToggle.getAttribute("aria-expanded") !== "true"));
+// A click or the focus elsewhere (Tab, typing in the composer) closes it.
+const outsideAccount = (event: Event): void => {
+  if (!accountMenu.hidden && !(event.target as Element).closest(".account")) setAccountMenu(false);
+};
+document.addEventListener("click", outsideAccount);
+document.addEventListener("focusin", outsideAccount);
+
+registerForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const current = chat;
+  if (!current) return;
+  const button = registerForm.querySelector<HTMLButtonElement>("button[type=submit]")!;
+  button.disabled = true;
+  registerError.textContent = "";
+  const result = await signUp(current.user.name, registerPassword.value);
+  button.disabled = false;
+  if (!result.ok) {
+    registerError.textContent = failureText(result);
+    registerPassword.focus();
+    return;
+  }
+  registerPassword.value = "";
+  current.setUser(result.user);
+  renderAccount(result.user);
+  byId("register-done").hidden = false;
+  byId("signout").focus();
+});
+
+const leave = async (everywhere: boolean): Promise<void> => {
+  // The name alone (the avatar's letter is not part of it).
+  const name = chat?.user.name ?? "";
+  const error = byId("account-error");
+  error.textContent = "";
+  const result = await signOut(everywhere);
+  // The server answered but could not sign out: still signed in (a reload would show it), so say so.
+  if (!result.ok && result.error !== "network") {
+    error.textContent = errorText(result.error, result.message);
+    return;
+  }
+  showSignIn(name);
+};
+byId("signout").addEventListener("click", () => void leave(false));
+byId("signout-everywhere").addEventListener("click", () => void leave(true));
 
 // ---------------------------------------------------------------- composer
 
@@ -110,7 +212,11 @@ function setDrawer(open: boolean): void {
 drawerToggle.addEventListener("click", () => setDrawer(!roomView.classList.contains("drawer-open")));
 backdrop.addEventListener("click", () => setDrawer(false));
 document.addEventListener("keydown", (event) => {
-  if (event.key === "Escape" && roomView.classList.contains("drawer-open")) {
+  if (event.key !== "Escape") return;
+  if (!accountMenu.hidden) {
+    setAccountMenu(false);
+    accountToggle.focus();
+  } else if (roomView.classList.contains("drawer-open")) {
     setDrawer(false);
     drawerToggle.focus();
   }
@@ -135,13 +241,18 @@ for (const button of document.querySelectorAll<HTMLButtonElement>(".lang-switch"
 
 const boot = async (): Promise<void> => {
   relabel();
-  if (roomView.hidden) return showSignIn();
+  // A guest whose name was taken while away: the server rendered the sign-in view with a fresh name.
+  if (roomView.hidden) return showSignIn(undefined, document.body.dataset.nameLost ? "err_name_lost" : undefined);
   // The page says "signed in"; the session may still have ended since (or the server may be down, then retry).
   const me = await whoAmI();
   if (me.state === "signed-in") enterRoom(me.user);
-  else if (me.state === "signed-out") showSignIn(document.body.dataset.guest || byId("me").textContent || "");
+  else if (me.state === "signed-out" || me.state === "name-lost")
+    showSignIn(
+      me.state === "name-lost" ? undefined : document.body.dataset.guest || byId("me").textContent || "",
+      me.state === "name-lost" ? "err_name_lost" : undefined,
+    );
   // Server unreachable right after rendering the page: show the room and let the connection retry; the first
-  // `list` frame tells us who we are (id 0 matches nobody until then).
+  // `conversations` frame tells us who we are (id 0 matches nobody until then).
   else enterRoom({ type: "guest", id: 0, name: byId("me").textContent ?? "", image: 0 });
 };
 void boot();

@@ -13,14 +13,38 @@ export interface ScrollMemory {
 }
 
 export class Scroller {
+  /** The reader was at the bottom after the last scroll: a resize of the box keeps them there. */
+  private stuck = true;
+  private readonly listeners = new AbortController();
+  private readonly resized: ResizeObserver;
+
   constructor(
     private readonly box: HTMLElement,
     private readonly chip: HTMLElement,
   ) {
-    box.addEventListener("scroll", () => {
-      if (this.atBottom()) chip.hidden = true;
+    const { signal } = this.listeners;
+    box.addEventListener(
+      "scroll",
+      () => {
+        this.stuck = this.atBottom();
+        if (this.stuck) chip.hidden = true;
+      },
+      { passive: true, signal },
+    );
+    chip.addEventListener("click", () => this.toBottom(), { signal });
+    // The composer grows (a wrapped placeholder, a long draft), the banner shows, a phone keyboard opens:
+    // the box shrinks under the reader, who must not lose the newest line below the fold.
+    this.resized = new ResizeObserver(() => {
+      if (this.stuck) this.box.scrollTop = this.box.scrollHeight;
     });
-    chip.addEventListener("click", () => this.toBottom());
+    this.resized.observe(box);
+  }
+
+  /** Lets go of the page's elements (a new Scroller comes with the next sign-in). */
+  dispose(): void {
+    this.listeners.abort();
+    this.resized.disconnect();
+    this.chip.hidden = true;
   }
 
   atBottom(): boolean {
@@ -45,6 +69,7 @@ export class Scroller {
 
   toBottom(): void {
     this.box.scrollTop = this.box.scrollHeight;
+    this.stuck = true;
     this.chip.hidden = true;
   }
 
@@ -55,7 +80,10 @@ export class Scroller {
 
   restore(memory: ScrollMemory): void {
     if (memory.stuckToBottom) this.toBottom();
-    else this.box.scrollTop = memory.scrollTop;
+    else {
+      this.box.scrollTop = memory.scrollTop;
+      this.stuck = false;
+    }
     this.chip.hidden = true;
   }
 }
