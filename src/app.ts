@@ -10,8 +10,10 @@ import type { Server } from "bun";
 import { join } from "node:path";
 import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
-import { openDatabase, IdSequence, isCorruption, databasePath } from "./store/db";
+import { openDatabase, IdSequence, isCorruption, databasePath, BlockIds } from "./store/db";
 import { SqliteStore } from "./store/sqlite";
+import { PostgresStore, PG_ID_BLOCK } from "./store/postgres";
+import type { NewMessage } from "./ports/store";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
 import { authRoutes } from "./auth/routes";
@@ -64,37 +66,62 @@ export interface AppOptions {
   onFatal?: (message: string) => void;
 }
 
-/** The store and what writes to it. `failed` hears every store error (a corrupt file is fatal). */
+/**
+ * The store and what writes to it: embedded SQLite in DATA_DIR, or PostgreSQL with DATABASE_URL.
+ * `failed` hears every store error (a corrupt file is fatal). `start` resolves with the highest
+ * stored message id once the store can serve (PostgreSQL: connected and migrated).
+ */
 const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown) => void) => {
-  const db = openDatabase(config.dataDir);
-  const store = new SqliteStore(db, {
-    retention: { maxPerConversation: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs },
-    walMaxBytes: config.walMaxBytes,
-    onError: failed,
-  });
-  const lastStoredId = store.lastMessageIdNow();
-  // Frame and message ids share one sequence, above every stored message id.
-  const ids = new IdSequence(db, lastStoredId);
+  const retention = { maxPerConversation: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs };
+  let store: SqliteStore | PostgresStore;
+  let ids: { take(): number };
+  let append: (messages: readonly NewMessage[]) => void | Promise<void>;
+  let start: () => Promise<number>;
+  if (config.databaseUrl) {
+    const pg = new PostgresStore(config.databaseUrl, { retention, onError: failed });
+    const blocks = new BlockIds(() => pg.reserveIds(), PG_ID_BLOCK);
+    store = pg;
+    ids = blocks;
+    append = (messages) => pg.append(messages);
+    start = async () => {
+      await pg.start();
+      await blocks.start();
+      return pg.lastMessageId();
+    };
+  } else {
+    const db = openDatabase(config.dataDir);
+    const sqlite = new SqliteStore(db, { retention, walMaxBytes: config.walMaxBytes, onError: failed });
+    const lastStoredId = sqlite.lastMessageIdNow();
+    // Frame and message ids share one sequence, above every stored message id.
+    ids = new IdSequence(db, lastStoredId);
+    store = sqlite;
+    append = (messages) => sqlite.appendNow(messages);
+    start = async () => lastStoredId;
+  }
+  const timed = (messages: readonly NewMessage[]) => {
+    const startedAt = performance.now();
+    const written = () => {
+      metrics.storeWrite((performance.now() - startedAt) / 1000);
+      metrics.messagesStored(messages.length);
+    };
+    const refused = (error: unknown) => {
+      store.writeFailed();
+      failed(error);
+      throw error;
+    };
+    let result: void | Promise<void>;
+    try {
+      result = append(messages);
+    } catch (error) {
+      return refused(error);
+    }
+    if (result instanceof Promise) return result.then(written, refused);
+    written();
+  };
   const writer = new MessageWriter(
-    config.history
-      ? {
-          commit: (messages) => {
-            const startedAt = performance.now();
-            try {
-              store.appendNow(messages);
-            } catch (error) {
-              store.writeFailed();
-              failed(error);
-              throw error;
-            }
-            metrics.storeWrite((performance.now() - startedAt) / 1000);
-            metrics.messagesStored(messages.length);
-          },
-          findByCid: (senderId, cid) => store.findByCid(senderId, cid),
-        }
-      : null,
+    config.history ? { commit: timed, findByCid: (senderId, cid) => store.findByCid(senderId, cid) } : null,
   );
-  return { db, store, ids, writer, lastStoredId };
+  return { store, ids, writer, start };
 };
 
 export const createApp = (config: Config, options: AppOptions = {}) => {
@@ -105,7 +132,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const storeFailed = (error: unknown): void => {
     if (fatal || !isCorruption(error)) return;
     fatal = true;
-    const message = `the database ${databasePath(config.dataDir)} is corrupt: ${String((error as Error)?.message ?? error)}; restore it from a backup`;
+    const where = config.databaseUrl ? "at DATABASE_URL" : databasePath(config.dataDir);
+    const message = `the database ${where} is corrupt: ${String((error as Error)?.message ?? error)}; restore it from a backup`;
     log.error("store.corrupt", { message });
     options.onFatal?.(message);
   };
@@ -119,33 +147,34 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   let server: Server<unknown> | null = null;
   let stopping = false;
 
-  const hub = new ChatHub(
-    {
-      store,
-      writer,
-      history: config.history,
-      nextId: () => ids.take(),
-      deliver: (topic, text) => {
-        if (!server) return;
-        const deliveries = server.subscriberCount(topic);
-        server.publish(topic, text);
-        metrics.frameSent(deliveries);
-      },
-      roomCreations: new KeyedRateLimiter<number>({
-        perSecond: config.roomCreationsPerHour / 3600,
-        burst: config.roomCreationsPerHour,
-      }),
-      limits: {
-        maxMessageLength: config.maxMessageLength,
-        historyPageSize: config.historyPageSize,
-        maxRoomsPerUser: config.maxRoomsPerUser,
-      },
-      log,
-      metrics,
-      onError: storeFailed,
+  const hub = new ChatHub({
+    store,
+    writer,
+    history: config.history,
+    nextId: () => ids.take(),
+    deliver: (topic, text) => {
+      if (!server) return;
+      const deliveries = server.subscriberCount(topic);
+      server.publish(topic, text);
+      metrics.frameSent(deliveries);
     },
-    backend.lastStoredId,
-  );
+    roomCreations: new KeyedRateLimiter<number>({
+      perSecond: config.roomCreationsPerHour / 3600,
+      burst: config.roomCreationsPerHour,
+    }),
+    limits: {
+      maxMessageLength: config.maxMessageLength,
+      historyPageSize: config.historyPageSize,
+      maxRoomsPerUser: config.maxRoomsPerUser,
+    },
+    log,
+    metrics,
+    onError: storeFailed,
+  });
+  // The store is ready (migrated, its last id read) before anything is served.
+  const started = backend.start().then((lastStoredId) => {
+    hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
+  });
   metrics.trackHub(hub);
   const accounts = new AccountService({
     store,
@@ -235,8 +264,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     guards,
     log,
     metrics,
-    /** Resolves once the app can serve (at once: the store is embedded). */
-    started: Promise.resolve(),
+    /** Resolves once the app can serve (SQLite: at once; PostgreSQL: connected and migrated); rejects with a StoreError. */
+    started,
     /** Where /static/* is served from: "embedded" in the compiled executable, else a folder. */
     assets: typeof assets === "string" ? assets : "embedded",
     /** Runs session expiry and history retention now (also every minute). */

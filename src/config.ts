@@ -34,6 +34,8 @@ export interface Config {
   historyMaxPerRoom: number;
   /** Delete messages older than this, ms (0 = keep forever). */
   historyMaxAgeMs: number;
+  /** PostgreSQL URL: the durable store (instead of SQLite in dataDir). Empty: SQLite. */
+  databaseUrl: string;
   /** A guest's name stays reserved this long after its last socket or request. */
   guestNameGraceMs: number;
   /** Password attempts per account per minute (also the burst). */
@@ -253,6 +255,22 @@ export const OPTIONS = [
     parse: (raw, name) => integer(0, 100 * 365)(raw, name) * 24 * 3600 * 1000,
   }),
   option({
+    key: "databaseUrl",
+    env: "DATABASE_URL",
+    flag: "--database-url",
+    doc: "PostgreSQL to keep everything in (accounts, sessions, rooms, messages) instead of SQLite in DATA_DIR",
+    default: "",
+    shown: "none",
+    parse: (raw, name) => {
+      const url = raw.trim();
+      if (url !== "" && !/^postgres(ql)?:\/\/[^\s]+$/.test(url))
+        throw new ConfigError(
+          `${name} must look like postgres://user:password@host:5432/teahouse, got a value that does not`,
+        );
+      return url;
+    },
+  }),
+  option({
     key: "guestNameGraceMs",
     env: "GUEST_NAME_GRACE_SECONDS",
     flag: "--guest-name-grace-seconds",
@@ -429,18 +447,19 @@ export const defaultConfig = (): Config => {
  */
 /**
  * Several instances used to share everything through Redis alone; accounts, memberships and
- * messages as records need a shared database, which comes with PostgreSQL (DATABASE_URL). Until
- * then REDIS_URL is refused rather than silently giving each instance a store of its own.
+ * messages as records need the shared database (DATABASE_URL) with Redis as the bus between
+ * instances, which is not built yet. Until then REDIS_URL is refused rather than silently giving
+ * each instance a store of its own.
  */
-const REDIS_WITHOUT_DATABASE =
-  "REDIS_URL is set, but several instances need a shared database (DATABASE_URL, PostgreSQL), which this release does not have: unset REDIS_URL to run one instance on SQLite";
+const REDIS_NOT_YET =
+  "REDIS_URL is set, but several instances (PostgreSQL for the records, Redis as the bus) are not in this release: unset REDIS_URL to run one instance (on SQLite, or on PostgreSQL with DATABASE_URL)";
 
 export const loadConfig = (env: Record<string, string | undefined>, argv: readonly string[]): Config => {
   if (
     (env.REDIS_URL ?? "").trim() !== "" ||
     argv.some((arg) => arg === "--redis-url" || arg.startsWith("--redis-url="))
   )
-    throw new ConfigError(REDIS_WITHOUT_DATABASE);
+    throw new ConfigError(REDIS_NOT_YET);
   const config = defaultConfig() as unknown as Record<keyof Config, unknown>;
   for (const o of OPTIONS) {
     const raw = env[o.env];

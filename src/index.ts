@@ -69,6 +69,12 @@ const main = async (argv: readonly string[]): Promise<void> => {
     throw error;
   }
 
+  try {
+    await teahouse.started;
+  } catch (error) {
+    if (error instanceof StoreError) return fail(error.message);
+    throw error;
+  }
   const server = teahouse.listen();
   teahouse.log.info("listening", {
     url: `http://${server.hostname === "0.0.0.0" ? "localhost" : server.hostname}:${server.port}/`,

@@ -1,13 +1,21 @@
 /**
  * One contract, run against every store: the behaviours every client relies
- * on (today the embedded SQLite store; PostgreSQL joins this table).
+ * on, with the embedded SQLite store and with a real PostgreSQL (tests/postgres.ts).
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { CloseCode, type ServerFrameOf } from "../src/protocol";
 import type { Config } from "../src/config";
 import { signIn, trackApps } from "./helpers";
+import { TestPostgres } from "./postgres";
 
-const flavours: Array<[string, () => Promise<Partial<Config>>]> = [["SQLite store", async () => ({})]];
+const postgres = new TestPostgres();
+beforeAll(() => postgres.start());
+afterAll(() => postgres.dispose());
+
+const flavours: Array<[string, () => Promise<Partial<Config>>]> = [
+  ["SQLite store", async () => ({})],
+  ["PostgreSQL store", async () => ({ databaseUrl: await postgres.database() })],
+];
 
 const texts = (frame: ServerFrameOf<"history">) => frame.data.map((m) => m.data);
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { createApp } from "../src/app";
+import type { SqliteStore } from "../src/store/sqlite";
 import { createLogger } from "../src/log";
 import { createRegistry } from "../src/ops/registry";
 import { resolveClient } from "../src/http/client";
@@ -41,13 +42,13 @@ describe("health, readiness and metrics", () => {
     await a.next("history", (f) => f.room === undefined);
     expect((await fetch(`${app.base}/readyz`)).status).toBe(200);
     // Reads still work, every write fails (a read-only or full disk behaves so).
-    app.teahouse.store.db.exec("PRAGMA query_only = 1");
+    (app.teahouse.store as SqliteStore).db.exec("PRAGMA query_only = 1");
     a.send({ type: "chat", data: "not stored", cid: "n1" });
     expect((await a.next("error")).data).toMatchObject({ code: ErrorCode.NotStored, cid: "n1" });
     const down = await fetch(`${app.base}/readyz`);
     expect(down.status).toBe(503);
     expect(await down.json()).toEqual({ status: "store_unavailable" });
-    app.teahouse.store.db.exec("PRAGMA query_only = 0");
+    (app.teahouse.store as SqliteStore).db.exec("PRAGMA query_only = 0");
     expect((await fetch(`${app.base}/readyz`)).status).toBe(200);
     a.send({ type: "chat", data: "stored", cid: "n1" });
     expect((await a.next("ack")).data.cid).toBe("n1");

@@ -3,7 +3,7 @@
  * conversation, the upgrade of a DATA_DIR written by the previous release
  * (schema 3: sessions as users, frames as JSON), and the WAL's bound.
  */
-import { describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,6 +12,32 @@ import { IdSequence, openDatabase, databasePath } from "../src/store/db";
 import { SqliteStore } from "../src/store/sqlite";
 import type { NewMessage } from "../src/ports/store";
 import { nameKey } from "../src/domain/names";
+import type { Store } from "../src/ports/store";
+import { PostgresStore } from "../src/store/postgres";
+import { BlockIds } from "../src/store/db";
+import { TestPostgres } from "./postgres";
+
+const postgres = new TestPostgres();
+const opened: PostgresStore[] = [];
+beforeAll(() => postgres.start());
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+});
+afterAll(() => postgres.dispose());
+
+/** Both engines behind the one Store interface: each test gets a fresh, empty store. */
+const engines: Array<[string, (maxPerConversation?: number, maxAgeMs?: number) => Promise<Store>]> = [
+  ["SQLite", async (maxPerConversation = 0, maxAgeMs = 0) => open(":memory:", maxPerConversation, maxAgeMs)],
+  [
+    "PostgreSQL",
+    async (maxPerConversation = 0, maxAgeMs = 0) => {
+      const store = new PostgresStore(await postgres.database(), { retention: { maxPerConversation, maxAgeMs } });
+      await store.start();
+      opened.push(store);
+      return store;
+    },
+  ],
+];
 
 const open = (dir = ":memory:", maxPerConversation = 0, maxAgeMs = 0, walMaxBytes = 40 * 1024 * 1024) =>
   new SqliteStore(openDatabase(dir), { retention: { maxPerConversation, maxAgeMs }, walMaxBytes });
@@ -25,7 +51,7 @@ const message = (id: number, conversationId: number, createdAt: number, senderId
   createdAt,
 });
 
-const guest = (store: SqliteStore, name: string) =>
+const guest = (store: Store, name: string) =>
   store.createAccount({
     kind: "guest",
     name,
@@ -58,9 +84,9 @@ describe("id sequence", () => {
   });
 });
 
-describe("retention", () => {
+describe.each(engines)("%s store", (_engine, make) => {
   test("keeps at most N per conversation, direct ones included, and records how far it pruned", async () => {
-    const store = open(":memory:", 2);
+    const store = await make(2);
     const alice = await guest(store, "alice");
     const bob = await guest(store, "bob");
     const { room: dev } = await store.createRoom("dev", nameKey("dev"), alice.id, 1);
@@ -77,7 +103,7 @@ describe("retention", () => {
   });
 
   test("deletes messages older than the maximum age, direct ones included", async () => {
-    const store = open(":memory:", 0, 1000);
+    const store = await make(0, 1000);
     const alice = await guest(store, "alice");
     const bob = await guest(store, "bob");
     const direct = await store.direct(alice.id, bob.id, 1);
@@ -88,11 +114,9 @@ describe("retention", () => {
     expect((await store.directPage(bob.id, 10, 100)).messages.map((m) => m.id)).toEqual([4]);
     expect((await store.directSince(bob.id, 0, 100, 10)).complete).toBe(false);
   });
-});
 
-describe("read positions", () => {
   test("unread counts others' messages after the position; it only moves forward, never past the end", async () => {
-    const store = open();
+    const store = await make();
     const alice = await guest(store, "alice");
     const bob = await guest(store, "bob");
     await store.append([message(1, 1, 1, alice.id), message(2, 1, 2, bob.id), message(3, 1, 3, bob.id)]);
@@ -102,6 +126,58 @@ describe("read positions", () => {
     expect(await store.markRead(alice.id, 1, 1)).toEqual({ readUpTo: 2, unread: 1 });
     expect(await store.markRead(alice.id, 1, 99)).toEqual({ readUpTo: 3, unread: 0 });
     expect(await store.markRead(alice.id, 12345, 1)).toBeUndefined();
+  });
+});
+
+describe.each(engines)("%s store: accounts, sessions and rooms", (_engine, make) => {
+  test("a name key belongs to one account; releasing it lets another take it, in one step", async () => {
+    const store = await make();
+    const alice = await guest(store, "alice");
+    await expect(guest(store, "alice")).rejects.toThrow();
+    const other = await store.createAccount(
+      { kind: "guest", name: "alice", nameKey: nameKey("alice"), image: 1, passwordHash: null, device: "d2", now: 2 },
+      alice.id,
+    );
+    expect((await store.accountByKey(nameKey("alice")))?.id).toBe(other.id);
+    expect((await store.account(alice.id))?.nameKey).toBeNull();
+    const renamed = await store.updateAccount(alice.id, { name: "alice2", nameKey: nameKey("alice2"), kind: "member" });
+    expect(renamed).toMatchObject({ id: alice.id, name: "alice2", kind: "member" });
+  });
+
+  test("sessions: created, ended one by one or all at once, swept when idle", async () => {
+    const store = await make();
+    const alice = await guest(store, "alice");
+    const [a, b, c] = [
+      await store.createSession(alice.id, 10),
+      await store.createSession(alice.id, 20),
+      await store.createSession(alice.id, 30),
+    ];
+    expect((await store.session(a.sid))?.accountId).toBe(alice.id);
+    await store.endSession(a.sid);
+    expect(await store.session(a.sid)).toBeUndefined();
+    expect((await store.sweepSessions(25)).map((s) => s.sid)).toEqual([b.sid]);
+    expect(await store.endSessions(alice.id)).toEqual([c.sid]);
+    expect(await store.session(c.sid)).toBeUndefined();
+  });
+
+  test("rooms: one per key; memberships, listing by members; a direct conversation is found again", async () => {
+    const store = await make();
+    const alice = await guest(store, "alice");
+    const bob = await guest(store, "bob");
+    const first = await store.createRoom("Dev", nameKey("Dev"), alice.id, 1);
+    const again = await store.createRoom("dev", nameKey("dev"), bob.id, 2);
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ room: first.room, created: false });
+    expect(await store.join(bob.id, first.room.id, 3)).toBe(true);
+    expect(await store.join(bob.id, first.room.id, 3)).toBe(false);
+    expect(await store.listRooms(10)).toEqual([
+      { name: "lobby", members: 2 },
+      { name: "Dev", members: 2 },
+    ]);
+    expect(await store.leave(alice.id, first.room.id)).toBe(true);
+    const direct = await store.direct(bob.id, alice.id, 4);
+    expect(await store.direct(alice.id, bob.id, 5)).toEqual(direct);
+    expect((await store.memberships(alice.id)).map((m) => m.conversation.kind)).toEqual(["room", "direct"]);
   });
 });
 
@@ -207,6 +283,33 @@ describe("upgrading a DATA_DIR of the previous release", () => {
       expect((await again.page(1, 10, 1000)).messages.length).toBe(2);
       await again.close();
     });
+  });
+});
+
+describe("PostgreSQL", () => {
+  test("several instances starting at once on an empty database migrate it once, under the lock", async () => {
+    const url = await postgres.database();
+    const stores = Array.from(
+      { length: 4 },
+      () => new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } }),
+    );
+    await Promise.all(stores.map((store) => store.start()));
+    expect(new Set(stores.map((store) => store.epoch)).size).toBe(1);
+    // Id blocks never overlap between instances.
+    const ids = await Promise.all(
+      stores.map(async (store) => {
+        const blocks = new BlockIds(() => store.reserveIds(), 1_000_000);
+        await blocks.start();
+        return blocks.take();
+      }),
+    );
+    expect(new Set(ids).size).toBe(4);
+    await Promise.all(stores.map((store) => store.close()));
+    // A later start finds the schema and the epoch as they were.
+    const later = new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } });
+    await later.start();
+    expect(later.epoch).toBe(stores[0]!.epoch);
+    await later.close();
   });
 });
 

@@ -68,15 +68,13 @@ export class ChatHub {
   readonly presence = new Presence();
   readonly codec: Codec;
   readonly now: () => number;
-  /** Highest message id delivered on this instance: history sent to a socket stops there, later ones come live. */
+  /**
+   * Highest message id delivered on this instance (at start: the highest stored): history sent to a
+   * socket stops there, later ones come live.
+   */
   lastDeliveredId = 0;
 
-  constructor(
-    readonly deps: HubDeps,
-    /** Highest message id stored when the hub starts. */
-    lastStoredId: number,
-  ) {
-    this.lastDeliveredId = lastStoredId;
+  constructor(readonly deps: HubDeps) {
     this.now = deps.now ?? Date.now;
     this.codec = new Codec(deps.nextId, this.now);
   }

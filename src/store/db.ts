@@ -163,3 +163,49 @@ export class IdSequence {
     return this.next++;
   }
 }
+
+/**
+ * Ids from blocks reserved in a shared store (PostgreSQL's `id_blocks` sequence): handed out without
+ * a round trip; the next block is fetched when half of the current one is used, so `take` never
+ * waits. A block is never handed out twice, also across restarts (the unused rest is skipped).
+ */
+export class BlockIds {
+  private next = 0;
+  private end = 0;
+  private upcoming: number | undefined;
+  private fetching = false;
+
+  constructor(
+    private readonly reserve: () => Promise<number>,
+    private readonly size: number,
+  ) {}
+
+  async start(): Promise<void> {
+    this.next = await this.reserve();
+    this.end = this.next + this.size;
+  }
+
+  take(): number {
+    if (this.next >= this.end) {
+      if (this.upcoming === undefined) throw new Error("no ids reserved yet (the store is not reachable)");
+      this.next = this.upcoming;
+      this.end = this.next + this.size;
+      this.upcoming = undefined;
+    }
+    if (this.upcoming === undefined && !this.fetching && this.end - this.next <= this.size / 2) this.prefetch();
+    return this.next++;
+  }
+
+  private prefetch(): void {
+    this.fetching = true;
+    this.reserve().then(
+      (start) => {
+        this.upcoming = start;
+        this.fetching = false;
+      },
+      () => {
+        this.fetching = false;
+      },
+    );
+  }
+}

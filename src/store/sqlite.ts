@@ -21,6 +21,19 @@ import {
 } from "../domain/model";
 import type { AccountPatch, NewAccount, NewMessage, RoomListing, Store } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
+import {
+  ACCOUNT_COLUMNS,
+  CONVERSATION_COLUMNS,
+  MESSAGE_COLUMNS,
+  sortMemberships,
+  toAccount,
+  toConversation,
+  toMessage,
+  toPage,
+  type AccountRow,
+  type ConversationRow,
+  type MessageRow,
+} from "./rows";
 
 export interface RetentionPolicy {
   /** Keep at most this many messages per conversation (0 = no limit). */
@@ -37,85 +50,10 @@ export interface SqliteStoreOptions {
   onError?: (error: unknown) => void;
 }
 
-interface AccountRow {
-  id: number;
-  kind: AccountKind;
-  name: string;
-  name_key: string | null;
-  image: number;
-  device: string | null;
-  created_at: number;
-  last_active: number;
-}
-interface ConversationRow {
-  id: number;
-  kind: "room" | "direct";
-  name: string | null;
-  a_id: number | null;
-  b_id: number | null;
-  created_at: number;
-  pruned_up_to: number;
-}
-interface MessageRow {
-  id: number;
-  conversation_id: number;
-  sender_id: number;
-  body: string;
-  cid: string | null;
-  created_at: number;
-  edited_at: number | null;
-  deleted_at: number | null;
-  kind: AccountKind;
-  name: string;
-  image: number;
-}
-
-const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
-const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
-const MESSAGE_COLUMNS =
-  "m.id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at, m.edited_at, m.deleted_at, a.kind, a.name, a.image";
-
 /** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
 const INSERT_CHUNK = 64;
 /** How often `healthy()` proves that a write still goes through. */
 const WRITE_PROBE_MS = 5_000;
-
-const toAccount = (row: AccountRow): Account => ({
-  id: row.id,
-  kind: row.kind,
-  name: row.name,
-  nameKey: row.name_key,
-  image: row.image,
-  device: row.device,
-  createdAt: row.created_at,
-  lastActive: row.last_active,
-});
-
-const toConversation = (row: ConversationRow): Conversation => ({
-  id: row.id,
-  kind: row.kind,
-  name: row.name,
-  pair: row.kind === "direct" ? [row.a_id!, row.b_id!] : null,
-  createdAt: row.created_at,
-});
-
-const toMessage = (row: MessageRow): MessageView => ({
-  id: row.id,
-  conversationId: row.conversation_id,
-  senderId: row.sender_id,
-  body: row.body,
-  cid: row.cid,
-  createdAt: row.created_at,
-  editedAt: row.edited_at,
-  deletedAt: row.deleted_at,
-  sender: { id: row.sender_id, kind: row.kind, name: row.name, image: row.image },
-});
-
-/** Rows came newest first with one extra to tell whether there is more; answer oldest first. */
-const toPage = (rows: MessageRow[], limit: number): MessagePage => ({
-  messages: rows.slice(0, limit).reverse().map(toMessage),
-  more: rows.length > limit,
-});
 
 export class SqliteStore implements Store {
   readonly epoch: string;
@@ -419,15 +357,7 @@ export class SqliteStore implements Store {
         unread: lastId > row.read_up_to ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
       };
     });
-    const rank = (view: MembershipView) =>
-      view.conversation.id === LOBBY_ID ? 0 : view.conversation.kind === "room" ? 1 : 2;
-    return views.sort(
-      (x, y) =>
-        rank(x) - rank(y) ||
-        (x.conversation.kind === "room"
-          ? x.conversation.id - y.conversation.id
-          : y.lastId - x.lastId || y.conversation.id - x.conversation.id),
-    );
+    return sortMemberships(views);
   }
 
   async join(accountId: number, conversationId: number, now: number): Promise<boolean> {
