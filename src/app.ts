@@ -12,7 +12,7 @@ import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence, isCorruption, databasePath, BlockIds } from "./store/db";
 import { SqliteStore } from "./store/sqlite";
-import { PostgresStore, PG_ID_BLOCK } from "./store/postgres";
+import { PostgresStore, PG_ID_BLOCK, isUnreachable } from "./store/postgres";
 import type { NewMessage } from "./ports/store";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
@@ -34,6 +34,8 @@ import { KeyedRateLimiter } from "./security/rate";
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
 /** How often the WAL's size is checked against WAL_MAX_MB. */
 const WAL_CHECK_INTERVAL_MS = 2_000;
+/** How often a networked store (PostgreSQL) is probed: a lost one closes sockets with 1013 within ~3 s. */
+const STORE_WATCH_INTERVAL_MS = 1_000;
 
 /** On stop, how long closing sockets get to finish their close handshake before being cut. */
 export const STOP_DRAIN_MS = 2_000;
@@ -187,9 +189,11 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     }),
   });
 
+  /** False while a networked store is unreachable: sockets are refused (1013) and /readyz is 503. */
+  let storeUp = true;
   const readiness: Readiness = async () => {
     if (stopping) return "shutting_down";
-    return (await store.healthy()) ? undefined : "store_unavailable";
+    return storeUp && (await store.healthy()) ? undefined : "store_unavailable";
   };
 
   const app = new Elysia({
@@ -210,7 +214,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     },
   })
     .use(accessLog({ log, metrics, trustedProxies }))
-    .use(errorHandler(log, storeFailed))
+    .use(errorHandler(log, storeFailed, isUnreachable))
     .use(opsRoutes({ metrics, readiness }))
     .use(webRoutes(accounts, allowedOrigins, assets))
     .use(
@@ -227,7 +231,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         log,
       }),
     )
-    .use(chatSocket(hub, accounts, allowedOrigins, () => !stopping, { log, metrics, trustedProxies }, guards));
+    .use(
+      chatSocket(hub, accounts, allowedOrigins, () => !stopping && storeUp, { log, metrics, trustedProxies }, guards),
+    );
 
   /** Session expiry (sessions with a socket open count as active) and history retention. */
   const housekeeping = async (): Promise<void> => {
@@ -254,6 +260,30 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     }
   }, WAL_CHECK_INTERVAL_MS);
   walWatch.unref();
+  // PostgreSQL can go away while we serve: then every socket is closed with 1013 ("try again later";
+  // clients reconnect with backoff and resume) and new ones are refused until a probe goes through.
+  let probing = false;
+  const storeWatch = config.databaseUrl
+    ? setInterval(() => {
+        if (probing || stopping) return;
+        probing = true;
+        void store
+          .probe()
+          .then((up) => {
+            if (up === storeUp || stopping) return;
+            storeUp = up;
+            if (up) log.info("store.back", {});
+            else {
+              log.error("store.unreachable", {});
+              hub.disconnectAll(CloseCode.TryAgainLater, "Service unavailable, reconnect");
+            }
+          })
+          .finally(() => {
+            probing = false;
+          });
+      }, STORE_WATCH_INTERVAL_MS)
+    : undefined;
+  storeWatch?.unref();
 
   return {
     app,
@@ -288,6 +318,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       stopping = true;
       clearInterval(sweeper);
       clearInterval(walWatch);
+      clearInterval(storeWatch);
       guards.slow.stop();
       const running = server;
       if (running) {

@@ -52,9 +52,19 @@ export class TestPostgres {
     );
     if (init.exitCode !== 0) throw new Error(`initdb failed: ${init.stderr.toString()}`);
     this.port = freePort();
+    await this.run();
+  }
+
+  /** Starts the server again on the same data and port (after `stop`). */
+  async restart(): Promise<void> {
+    await this.run();
+  }
+
+  private async run(): Promise<void> {
+    const data = join(this.dir, "data");
     this.proc = Bun.spawn(
       asPostgres([
-        join(BIN, "postgres"),
+        join(BIN!, "postgres"),
         "-D",
         data,
         "-p",
@@ -78,7 +88,7 @@ export class TestPostgres {
         await sql.close();
         return;
       } catch (error) {
-        if (Date.now() > deadline || this.proc.exitCode !== null)
+        if (Date.now() > deadline || this.proc!.exitCode !== null)
           throw new Error(`postgres did not start: ${String(error)}`);
         await Bun.sleep(50);
       }

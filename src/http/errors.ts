@@ -17,7 +17,12 @@ export const apiError = (code: number, error: string, message: string): ApiError
 /** Clears the identity cookie on an error response (a forged or stale one must not linger). */
 const clearSessionCookie = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
 
-export const errorHandler = (log: Logger, failed: (error: unknown) => void = () => {}) =>
+export const errorHandler = (
+  log: Logger,
+  failed: (error: unknown) => void = () => {},
+  /** Errors that mean "a dependency is unreachable": answered 503 (retry), not 500. */
+  unavailable: (error: unknown) => boolean = () => false,
+) =>
   new Elysia({ name: "http.errors" }).onError({ as: "global" }, ({ code, error, set, request, path }) => {
     switch (code) {
       case "NOT_FOUND":
@@ -34,6 +39,11 @@ export const errorHandler = (log: Logger, failed: (error: unknown) => void = () 
         set.headers["set-cookie"] = clearSessionCookie;
         return apiError(401, "invalid_session", "The session cookie is not valid; sign in again");
       default: {
+        if (unavailable(error)) {
+          set.status = 503;
+          set.headers["retry-after"] = "5";
+          return apiError(503, "unavailable", "The store is unavailable; try again shortly");
+        }
         const status =
           typeof (error as { status?: unknown }).status === "number" ? (error as { status: number }).status : 500;
         const message = String((error as Error)?.message ?? error);

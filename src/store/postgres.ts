@@ -116,6 +116,34 @@ const toSession = (row: SessionRow): SessionRecord => ({
   lastSeen: row.last_seen,
 });
 
+/** How long a probe of the server may take before it counts as down. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/**
+ * Whether an error says PostgreSQL cannot be reached (refused, closed, timed out) rather than that a
+ * statement failed: those are answered 503 "try again", the server is not at fault.
+ */
+export const isUnreachable = (error: unknown): boolean => {
+  const code = String((error as { code?: unknown })?.code ?? "");
+  if (code === "ERR_POSTGRES_SERVER_ERROR") {
+    // 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now, 08xxx connection exceptions.
+    const errno = String((error as { errno?: unknown })?.errno ?? "");
+    return errno.startsWith("57P") || errno.startsWith("08");
+  }
+  return code.startsWith("ERR_POSTGRES") || code === "ECONNREFUSED" || code === "ECONNRESET";
+};
+
+/** Resolves with `fallback` if `work` takes longer than `ms`. */
+const within = <T>(work: Promise<T>, ms: number, fallback: T): Promise<T> => {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    work.finally(() => clearTimeout(timer)),
+    new Promise<T>((resolve) => {
+      timer = setTimeout(() => resolve(fallback), ms);
+    }),
+  ]);
+};
+
 /** The error code PostgreSQL gives a unique constraint violated. */
 const UNIQUE_VIOLATION = "23505";
 const isUniqueViolation = (error: unknown): boolean =>
@@ -496,15 +524,23 @@ export class PostgresStore implements Store {
     const now = Date.now();
     if (this.probeOk && now - this.probedAt < WRITE_PROBE_MS) return true;
     this.probedAt = now;
-    try {
-      await this.sql`INSERT INTO settings (key, value) VALUES ('probe', ${String(now)})
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
-      this.probeOk = true;
-    } catch (error) {
-      this.probeOk = false;
-      this.options.onError?.(error);
-    }
+    const probe = this.sql`INSERT INTO settings (key, value) VALUES ('probe', ${String(now)})
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value`.then(
+      () => true,
+      (error: unknown) => {
+        this.options.onError?.(error);
+        return false;
+      },
+    );
+    // A server that does not answer is as down as one that refuses.
+    this.probeOk = await within(probe, PROBE_TIMEOUT_MS, false);
     return this.probeOk;
+  }
+
+  /** Proves a write now (whatever the last probe said); false when it does not go through. */
+  async probe(): Promise<boolean> {
+    this.probeOk = false;
+    return this.healthy();
   }
 
   /** Records that a write failed: unhealthy until a probe write goes through. */

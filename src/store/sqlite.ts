@@ -503,6 +503,12 @@ export class SqliteStore implements Store {
     return this.probeOk;
   }
 
+  /** Proves a write now (whatever the last probe said); false when it does not go through. */
+  async probe(): Promise<boolean> {
+    this.probeOk = false;
+    return this.healthy();
+  }
+
   /** Records that a write failed: unhealthy until a probe write goes through. */
   writeFailed(): void {
     this.probeOk = false;
