@@ -499,4 +499,7 @@ export const helpText = (): string =>
     `  ${"--help".padEnd(32)} print this help`,
     `  ${"--version".padEnd(32)} print the version`,
     `  ${"--healthcheck".padEnd(32)} ask the server configured like this for /healthz; exit 0 if healthy (container probes)`,
+    "",
+    "Commands:",
+    `  ${"migrate --to postgres://…".padEnd(32)} copy DATA_DIR into an empty PostgreSQL database (resumable, verified)`,
   ].join("\n");

@@ -8,6 +8,7 @@
 import { ConfigError, helpText, loadConfig } from "./config";
 import { createApp } from "./app";
 import { StoreError } from "./store/db";
+import { migrateToPostgres } from "./ops/migrate";
 import pkg from "../package.json" with { type: "json" };
 
 /** A stop that takes longer than this is cut short (containers send SIGKILL after 10 s). */
@@ -19,6 +20,31 @@ const EXIT_CONFIG = 2;
 
 /** Flags that act instead of starting the server. */
 const HEALTHCHECK_FLAG = "--healthcheck";
+/** `teahouse migrate --to postgres://…`: copy DATA_DIR into PostgreSQL (see ops/migrate.ts). */
+const MIGRATE_COMMAND = "migrate";
+
+const migrate = async (argv: readonly string[]): Promise<never> => {
+  const at = argv.indexOf("--to");
+  const url = at >= 0 ? argv[at + 1] : undefined;
+  if (!url || !/^postgres(ql)?:\/\//.test(url))
+    return fail("usage: teahouse migrate --to postgres://user:password@host:5432/teahouse [--data-dir DIR]");
+  const rest = argv.filter((_, i) => i !== at && i !== at + 1);
+  let config;
+  try {
+    config = loadConfig(Bun.env, rest);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  try {
+    const { ok, lines } = await migrateToPostgres(config.dataDir, url);
+    for (const line of lines) console.log(line);
+    console.log(ok ? "copied and verified" : "the copy differs from the source: run it again");
+    process.exit(ok ? 0 : 1);
+  } catch (error) {
+    return fail(String((error as Error)?.message ?? error), 1);
+  }
+};
 
 const fail = (message: string, code = EXIT_CONFIG): never => {
   console.error(`teahouse: ${message}`);
@@ -52,6 +78,7 @@ const main = async (argv: readonly string[]): Promise<void> => {
     console.log(pkg.version);
     process.exit(0);
   }
+  if (argv[0] === MIGRATE_COMMAND) await migrate(argv.slice(1));
   if (argv.includes(HEALTHCHECK_FLAG)) {
     try {
       await healthcheck(argv.filter((arg) => arg !== HEALTHCHECK_FLAG));

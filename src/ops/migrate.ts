@@ -1,0 +1,165 @@
+/**
+ * `teahouse migrate --to postgres://…`: copies a DATA_DIR (the SQLite store)
+ * into a PostgreSQL database, for a server that outgrows one box. Every table
+ * is copied with its ids (accounts, sessions, conversations, memberships,
+ * messages, and the log's epoch, so clients resume across the move); rows
+ * already there are skipped, so an interrupted copy is resumed by running the
+ * same command again. It ends by counting and checksumming every table on
+ * both sides and prints one line per table; the exit code is 0 only when they
+ * all match. Stop the server first: the copy is of a store nobody writes to.
+ */
+import { SQL } from "bun";
+import type { Database } from "bun:sqlite";
+import { openDatabase } from "../store/db";
+import { PostgresStore, PG_ID_BLOCK } from "../store/postgres";
+
+interface Table {
+  name: string;
+  /** Columns in copy order; the first ones (`key`) order the rows. */
+  columns: string[];
+  key: string[];
+  /** Columns PostgreSQL stores as bigint: read back as numbers. */
+  bigint: string[];
+  /** The conflict target that makes a second copy of a row a no-op. */
+  conflict: string;
+}
+
+const TABLES: readonly Table[] = [
+  {
+    name: "accounts",
+    columns: ["id", "kind", "name", "name_key", "image", "password_hash", "device", "created_at", "last_active"],
+    key: ["id"],
+    bigint: ["created_at", "last_active"],
+    conflict: "(id)",
+  },
+  {
+    name: "sessions",
+    columns: ["sid", "account_id", "created_at", "last_seen"],
+    key: ["sid"],
+    bigint: ["created_at", "last_seen"],
+    conflict: "(sid)",
+  },
+  {
+    name: "conversations",
+    columns: ["id", "kind", "name", "name_key", "a_id", "b_id", "created_by", "created_at", "pruned_up_to"],
+    key: ["id"],
+    bigint: ["created_at", "pruned_up_to"],
+    conflict: "(id)",
+  },
+  {
+    name: "memberships",
+    columns: ["account_id", "conversation_id", "joined_at", "read_up_to"],
+    key: ["account_id", "conversation_id"],
+    bigint: ["joined_at", "read_up_to"],
+    conflict: "(account_id, conversation_id)",
+  },
+  {
+    name: "messages",
+    columns: ["id", "conversation_id", "sender_id", "body", "cid", "created_at", "edited_at", "deleted_at"],
+    key: ["id"],
+    bigint: ["id", "created_at", "edited_at", "deleted_at"],
+    conflict: "(id)",
+  },
+];
+
+/** Rows read and written per round trip. */
+const CHUNK = 1000;
+
+type Row = Record<string, string | number | null>;
+
+/** A row as the checksum sees it: the same text whichever engine it came from. */
+const canonical = (table: Table, row: Row): string =>
+  JSON.stringify(table.columns.map((column) => (row[column] === undefined ? null : row[column])));
+
+const pgSelect = (table: Table): string =>
+  table.columns.map((column) => (table.bigint.includes(column) ? `${column}::float8 AS ${column}` : column)).join(", ");
+
+export interface MigrateResult {
+  ok: boolean;
+  lines: string[];
+}
+
+export const migrateToPostgres = async (dataDir: string, url: string): Promise<MigrateResult> => {
+  const db: Database = openDatabase(dataDir);
+  const target = new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } });
+  await target.start();
+  await target.close();
+  const sql = new SQL(url, { max: 2 });
+  const lines: string[] = [];
+  try {
+    const epoch = db.query<{ value: string }, []>("SELECT value FROM settings WHERE key = 'epoch'").get()?.value;
+    const [targetEpoch] = await sql`SELECT value FROM settings WHERE key = 'epoch'`;
+    const [{ n: targetAccounts }] = await sql`SELECT count(*)::int AS n FROM accounts`;
+    if (epoch && targetEpoch && targetEpoch.value !== epoch && targetAccounts > 0)
+      throw new Error("the target database already holds another teahouse's data; give an empty database");
+    if (epoch)
+      await sql`INSERT INTO settings (key, value) VALUES ('epoch', ${epoch})
+                ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+
+    for (const table of TABLES) {
+      const order = table.key.join(", ");
+      const select = db.query<Row, [number, number]>(
+        `SELECT ${table.columns.join(", ")} FROM ${table.name} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      );
+      for (let offset = 0; ; offset += CHUNK) {
+        const rows = select.all(CHUNK, offset);
+        if (rows.length === 0) break;
+        await sql`INSERT INTO ${sql(table.name)} ${sql(rows, ...table.columns)} ON CONFLICT DO NOTHING`;
+      }
+    }
+    // The lobby exists in every new database: take the source's own row (its retention watermark).
+    const lobby = db
+      .query<{ created_at: number; pruned_up_to: number }, []>(
+        "SELECT created_at, pruned_up_to FROM conversations WHERE id = 1",
+      )
+      .get();
+    if (lobby)
+      await sql`UPDATE conversations SET created_at = ${lobby.created_at}, pruned_up_to = ${lobby.pruned_up_to}
+                WHERE id = 1`;
+    // Generated ids and reserved id blocks continue above everything copied.
+    await sql`SELECT setval(pg_get_serial_sequence('accounts', 'id'), greatest((SELECT max(id) FROM accounts), 1))`;
+    await sql`SELECT setval(pg_get_serial_sequence('conversations', 'id'), greatest((SELECT max(id) FROM conversations), 2))`;
+    const reserved =
+      db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get()?.value ?? 0;
+    const [{ top }] = await sql`SELECT coalesce(max(id), 0)::float8 AS top FROM messages`;
+    const floor = Math.max(reserved, top as number) + 1;
+    const blocks = Math.ceil(floor / PG_ID_BLOCK);
+    await sql`SELECT setval('id_blocks', greatest((SELECT last_value FROM id_blocks), ${blocks * PG_ID_BLOCK + 1}))`;
+
+    let ok = true;
+    for (const table of TABLES) {
+      const order = table.key.join(", ");
+      const source = new Bun.CryptoHasher("sha256");
+      const copy = new Bun.CryptoHasher("sha256");
+      let sourceCount = 0;
+      let copyCount = 0;
+      const select = db.query<Row, [number, number]>(
+        `SELECT ${table.columns.join(", ")} FROM ${table.name} ORDER BY ${order} LIMIT ? OFFSET ?`,
+      );
+      for (let offset = 0; ; offset += CHUNK) {
+        const rows = select.all(CHUNK, offset);
+        if (rows.length === 0) break;
+        for (const row of rows) source.update(`${canonical(table, row)}\n`);
+        sourceCount += rows.length;
+      }
+      for (let offset = 0; ; offset += CHUNK) {
+        const rows = (await sql.unsafe(
+          `SELECT ${pgSelect(table)} FROM ${table.name} ORDER BY ${order} LIMIT ${CHUNK} OFFSET ${offset}`,
+        )) as Row[];
+        if (rows.length === 0) break;
+        for (const row of rows) copy.update(`${canonical(table, row)}\n`);
+        copyCount += rows.length;
+      }
+      const [a, b] = [source.digest("hex").slice(0, 16), copy.digest("hex").slice(0, 16)];
+      const same = a === b && sourceCount === copyCount;
+      ok &&= same;
+      lines.push(
+        `${table.name.padEnd(14)} ${String(sourceCount).padStart(9)} rows  sha256 ${a}  ${same ? "ok" : `DIFFERS: copy has ${copyCount} rows, sha256 ${b}`}`,
+      );
+    }
+    return { ok, lines };
+  } finally {
+    await sql.close();
+    db.close();
+  }
+};
