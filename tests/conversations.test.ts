@@ -167,3 +167,29 @@ describe("direct conversations", () => {
     }
   });
 });
+
+describe("renames", () => {
+  test("a guest who registers or renames shows the new name at once, to its other tabs and to the room", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const bob = await signIn(running.base, "bob");
+    const tab1 = await connect(running, alice.cookie);
+    const tab2 = await connect(running, alice.cookie);
+    const b = await connect(running, bob.cookie);
+    await b.next("history", (f) => f.room === undefined);
+    await tab2.next("history", (f) => f.room === undefined);
+    const response = await fetch(`${running.base}/signup`, {
+      method: "POST",
+      headers: { "content-type": "application/json", cookie: alice.cookie },
+      body: JSON.stringify({ name: "Alice", password: "a good password" }),
+    });
+    expect(response.status).toBe(200);
+    const member = { ...alice.user, type: "member", name: "Alice" };
+    expect((await tab2.next("list", (f) => f.user.type === "member")).user).toEqual(member);
+    expect((await b.next("join", (f) => f.user.id === alice.user.id)).user).toEqual(member);
+    b.send({ type: "join", room: "lobby" }); // its list again: alice under her new name
+    expect((await b.next("list")).data).toContainEqual(member);
+    tab1.send("hello as Alice");
+    expect((await b.next("chat")).user).toEqual(member);
+  });
+});

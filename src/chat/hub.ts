@@ -419,12 +419,21 @@ export class ChatHub {
 
   // ------------------------------------------------------------ whole-instance
 
-  /** An account changed its name: its sockets and its entries in room lists carry the new one. */
+  /**
+   * An account changed its name or registered: its sockets and its entries in room lists carry the
+   * new user at once. Each room gets a `join` with the new user (clients update the member they
+   * know, no new arrival), and each of the account's sockets a fresh `list` (whose `user` is it).
+   */
   renamed(user: User): void {
     const account = this.registry.get(user.id);
     if (!account) return;
     account.user = user;
-    for (const id of account.rooms.values()) this.presence.update(id, user);
+    for (const [room, id] of account.rooms) {
+      this.presence.update(id, user);
+      this.deps.deliver(conversationTopic(id), this.codec.encode({ type: "join", user, data: null, room }));
+      const list = this.codec.encode({ type: "list", user, data: this.presence.members(id), room });
+      for (const socket of account.sockets) this.sendTo(socket, list);
+    }
   }
 
   closeSession(sid: string, code: number, reason: string): void {
