@@ -184,7 +184,7 @@ describe("renames", () => {
       body: JSON.stringify({ name: "Alice", password: "a good password" }),
     });
     expect(response.status).toBe(200);
-    const member = { ...alice.user, type: "member", name: "Alice" };
+    const member = { ...alice.user, type: "member" as const, name: "Alice" };
     expect((await tab2.next("list", (f) => f.user.type === "member")).user).toEqual(member);
     expect((await b.next("join", (f) => f.user.id === alice.user.id)).user).toEqual(member);
     b.send({ type: "join", room: "lobby" }); // its list again: alice under her new name

@@ -8,7 +8,7 @@ import { Elysia } from "elysia";
 import { SignInBody, SignUpBody } from "../protocol";
 import { apiError, DEVICE_COOKIE, SESSION_COOKIE } from "../http/errors";
 import { authPlugin } from "./plugin";
-import type { AccountService, AuthSession, Failure } from "../services/accounts";
+import type { AccountService, AuthSession, Failure, Outcome } from "../services/accounts";
 import { limitKey } from "../security/client-ip";
 import { resolveClient } from "../http/client";
 import type { KeyedRateLimiter } from "../security/rate";
@@ -103,51 +103,54 @@ export const authRoutes = ({
     cookie[SESSION_COOKIE]!.remove();
     return undefined;
   };
+  /**
+   * One sign-in attempt (`/wsin` or `/signup`): rate-limited per address, then the use case with this
+   * browser's device id; a success switches the browser to the new session. The device cookie is set
+   * after the session cookie, whatever the outcome, so the browser keeps one id.
+   */
+  const attempt = async (
+    context: {
+      cookie: unknown;
+      session: AuthSession | undefined;
+      device: string | undefined;
+      request: Request;
+      server: { requestIP(r: Request): { address: string } | null } | null;
+      set: { headers: Record<string, string | number> };
+      status: (code: number, body: unknown) => unknown;
+    },
+    run: (deviceId: string) => Promise<Outcome<{ session: AuthSession }>>,
+  ) => {
+    const { session, request, server, set, status } = context;
+    const retryMs = overLimit(request, server);
+    if (retryMs > 0) {
+      set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
+      return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
+    }
+    const jar = context.cookie as Jar;
+    const browser = deviceOf(context.device);
+    const outcome = await run(browser.id);
+    const answer = outcome.ok ? await signedIn(jar, session, outcome.session) : refused(outcome, status, set);
+    keepDevice(jar, browser);
+    return answer;
+  };
   return new Elysia({ name: "auth.routes", seed: accounts.instanceId })
     .use(authPlugin(accounts, allowedOrigins))
     .post(
       "/wsin",
-      async ({ body, cookie, session, device, status, request, server, set }) => {
-        const retryMs = overLimit(request, server);
-        if (retryMs > 0) {
-          set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
-          return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
-        }
-        const jar = cookie as unknown as Jar;
-        const browser = deviceOf(device);
-        const outcome =
-          body?.password !== undefined
-            ? await accounts.signInPassword(body.name ?? "", body.password, browser.id)
-            : await accounts.signInGuest(body?.name, browser.id, session);
-        if (!outcome.ok) {
-          keepDevice(jar, browser);
-          return refused(outcome, status, set);
-        }
-        const answer = await signedIn(jar, session, outcome.session);
-        keepDevice(jar, browser);
-        return answer;
-      },
+      (context) =>
+        attempt(context, (device) =>
+          context.body?.password !== undefined
+            ? accounts.signInPassword(context.body.name ?? "", context.body.password, device)
+            : accounts.signInGuest(context.body?.name, device, context.session),
+        ),
       { body: SignInBody, session: true, sameOrigin: true },
     )
     .post(
       "/signup",
-      async ({ body, cookie, session, device, status, request, server, set }) => {
-        const retryMs = overLimit(request, server);
-        if (retryMs > 0) {
-          set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
-          return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));
-        }
-        const jar = cookie as unknown as Jar;
-        const browser = deviceOf(device);
-        const outcome = await accounts.signUp(body.name, body.password, browser.id, session);
-        if (!outcome.ok) {
-          keepDevice(jar, browser);
-          return refused(outcome, status, set);
-        }
-        const answer = await signedIn(jar, session, outcome.session);
-        keepDevice(jar, browser);
-        return answer;
-      },
+      (context) =>
+        attempt(context, (device) =>
+          accounts.signUp(context.body.name, context.body.password, device, context.session),
+        ),
       { body: SignUpBody, session: true, sameOrigin: true },
     )
     .get("/wsme", ({ session }) => ({ code: 0 as const, data: "Signed in", user: session.user }), { auth: true })

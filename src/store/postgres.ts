@@ -32,6 +32,7 @@ import {
 } from "./rows";
 import type { RetentionPolicy } from "./sqlite";
 import { StoreError } from "./db";
+import { WriteProbe } from "./probe";
 
 /** Each entry moves the schema one version up; never edit a released entry, append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -97,8 +98,6 @@ const MIGRATION_LOCK = 0x7ea_0001;
 export const PG_ID_BLOCK = 1_000_000;
 /** Rows per INSERT statement (6 parameters each, far under PostgreSQL's 65,535). */
 const INSERT_CHUNK = 512;
-/** How often `healthy()` proves that a write still goes through. */
-const WRITE_PROBE_MS = 5_000;
 
 const ACCOUNT =
   "id, kind, name, name_key, image, device, created_at::float8 AS created_at, last_active::float8 AS last_active";
@@ -116,9 +115,6 @@ const toSession = (row: SessionRow): SessionRecord => ({
   lastSeen: row.last_seen,
 });
 
-/** How long a probe of the server may take before it counts as down. */
-const PROBE_TIMEOUT_MS = 2_000;
-
 /**
  * Whether an error says PostgreSQL cannot be reached (refused, closed, timed out) rather than that a
  * statement failed: those are answered 503 "try again", the server is not at fault.
@@ -131,17 +127,6 @@ export const isUnreachable = (error: unknown): boolean => {
     return errno.startsWith("57P") || errno.startsWith("08");
   }
   return code.startsWith("ERR_POSTGRES") || code === "ECONNREFUSED" || code === "ECONNRESET";
-};
-
-/** Resolves with `fallback` if `work` takes longer than `ms`. */
-const within = <T>(work: Promise<T>, ms: number, fallback: T): Promise<T> => {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  return Promise.race([
-    work.finally(() => clearTimeout(timer)),
-    new Promise<T>((resolve) => {
-      timer = setTimeout(() => resolve(fallback), ms);
-    }),
-  ]);
 };
 
 /** The error code PostgreSQL gives a unique constraint violated. */
@@ -158,14 +143,19 @@ export interface PostgresStoreOptions {
 export class PostgresStore implements Store {
   epoch = "";
   private readonly sql: SQL;
-  private probedAt = 0;
-  private probeOk = true;
+  private readonly writes: WriteProbe;
 
   constructor(
     url: string,
     private readonly options: PostgresStoreOptions,
   ) {
     this.sql = new SQL(url, { max: 10, idleTimeout: 30, connectionTimeout: 5 });
+    this.writes = new WriteProbe(
+      (now) =>
+        this.sql`INSERT INTO settings (key, value) VALUES ('probe', ${String(now)})
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
+      options.onError,
+    );
   }
 
   /** Connects, migrates (under the lock) and reads the epoch. Throws StoreError with what to fix. */
@@ -520,33 +510,19 @@ export class PostgresStore implements Store {
 
   // ------------------------------------------------------------ life
 
-  async healthy(): Promise<boolean> {
-    const now = Date.now();
-    if (this.probeOk && now - this.probedAt < WRITE_PROBE_MS) return true;
-    this.probedAt = now;
-    const probe = this.sql`INSERT INTO settings (key, value) VALUES ('probe', ${String(now)})
-                     ON CONFLICT (key) DO UPDATE SET value = excluded.value`.then(
-      () => true,
-      (error: unknown) => {
-        this.options.onError?.(error);
-        return false;
-      },
-    );
-    // A server that does not answer is as down as one that refuses.
-    this.probeOk = await within(probe, PROBE_TIMEOUT_MS, false);
-    return this.probeOk;
+  /** Whether a write goes through (proved at most every few seconds while it does). */
+  healthy(): Promise<boolean> {
+    return this.writes.healthy();
   }
 
-  /** Proves a write now (whatever the last probe said); false when it does not go through. */
-  async probe(): Promise<boolean> {
-    this.probeOk = false;
-    return this.healthy();
+  /** Proves a write now (whatever the last probe said). */
+  probe(): Promise<boolean> {
+    return this.writes.probe();
   }
 
   /** Records that a write failed: unhealthy until a probe write goes through. */
   writeFailed(): void {
-    this.probeOk = false;
-    this.probedAt = 0;
+    this.writes.failed();
   }
 
   maintain(): void {

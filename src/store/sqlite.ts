@@ -21,6 +21,7 @@ import {
 } from "../domain/model";
 import type { AccountPatch, NewAccount, NewMessage, RoomListing, Store } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
+import { WriteProbe } from "./probe";
 import {
   ACCOUNT_COLUMNS,
   CONVERSATION_COLUMNS,
@@ -52,15 +53,12 @@ export interface SqliteStoreOptions {
 
 /** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
 const INSERT_CHUNK = 64;
-/** How often `healthy()` proves that a write still goes through. */
-const WRITE_PROBE_MS = 5_000;
 
 export class SqliteStore implements Store {
   readonly epoch: string;
   private readonly q;
   private readonly appendBatch: (messages: readonly NewMessage[]) => void;
-  private probedAt = 0;
-  private probeOk = true;
+  private readonly writes: WriteProbe;
   private readonly walPath: string | null;
 
   constructor(
@@ -69,6 +67,11 @@ export class SqliteStore implements Store {
     private readonly options: SqliteStoreOptions,
   ) {
     this.epoch = this.loadEpoch();
+    this.writes = new WriteProbe((now) => {
+      db.query(
+        "INSERT INTO settings (key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+      ).run(String(now));
+    }, options.onError);
     this.walPath = db.filename && db.filename !== ":memory:" ? `${db.filename}-wal` : null;
     const q = <R, P extends unknown[]>(sql: string): Statement<R, P & import("bun:sqlite").SQLQueryBindings[]> =>
       db.query(sql) as never;
@@ -483,36 +486,19 @@ export class SqliteStore implements Store {
 
   // ------------------------------------------------------------ life
 
-  async healthy(): Promise<boolean> {
-    const now = Date.now();
-    // While healthy, a write is proved at most every WRITE_PROBE_MS; while not, at every ask.
-    if (this.probeOk && now - this.probedAt < WRITE_PROBE_MS) return true;
-    this.probedAt = now;
-    try {
-      // A read can succeed while every write fails (a full disk, a read-only file): probe a write.
-      this.db
-        .query(
-          "INSERT INTO settings (key, value) VALUES ('probe', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .run(String(now));
-      this.probeOk = true;
-    } catch (error) {
-      this.probeOk = false;
-      this.options.onError?.(error);
-    }
-    return this.probeOk;
+  /** Whether a write goes through (proved at most every few seconds while it does). */
+  healthy(): Promise<boolean> {
+    return this.writes.healthy();
   }
 
-  /** Proves a write now (whatever the last probe said); false when it does not go through. */
-  async probe(): Promise<boolean> {
-    this.probeOk = false;
-    return this.healthy();
+  /** Proves a write now (whatever the last probe said). */
+  probe(): Promise<boolean> {
+    return this.writes.probe();
   }
 
   /** Records that a write failed: unhealthy until a probe write goes through. */
   writeFailed(): void {
-    this.probeOk = false;
-    this.probedAt = 0;
+    this.writes.failed();
   }
 
   /** Size of the WAL file in bytes (0 in memory). */
