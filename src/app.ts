@@ -239,7 +239,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const housekeeping = async (): Promise<void> => {
     const now = Date.now();
     try {
-      for (const sid of hub.registry.sessionIds()) await store.touchSession(sid, now);
+      await store.touchSessions(hub.registry.sessionIds(), now);
       const ended = await store.sweepSessions(now - config.sessionIdleMs);
       if (ended.length > 0) log.info("sessions.expired", { sessions: ended.length });
       const pruned = await store.prune(now);

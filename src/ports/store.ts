@@ -66,6 +66,8 @@ export interface Store {
   session(sid: string): Promise<SessionRecord | undefined>;
   createSession(accountId: number, now: number): Promise<SessionRecord>;
   touchSession(sid: string, now: number): Promise<void>;
+  /** `touchSession` for many sessions at once (those with sockets open), in one transaction. */
+  touchSessions(sids: readonly string[], now: number): Promise<void>;
   /** Ends one session; resolves once that is recorded. */
   endSession(sid: string): Promise<void>;
   /** Ends every session of an account; returns their ids. */

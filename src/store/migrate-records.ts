@@ -177,9 +177,10 @@ export const migrateToRecords = (db: Database): void => {
     // The session ended long ago: the account keeps its history, its name is free for others.
     insertAccount.run(id, name, null, image, at, at);
   };
+  // Iterated, not loaded: a large history must not have to fit in memory twice.
   for (const row of db
     .query<OldMessage, []>("SELECT id, room, sender_id, to_id, cid, ts, frame FROM old_messages ORDER BY id")
-    .all()) {
+    .iterate()) {
     let frame: { data?: unknown; user?: { name?: unknown; image?: unknown } } = {};
     try {
       frame = JSON.parse(row.frame) as typeof frame;

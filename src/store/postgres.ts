@@ -270,6 +270,13 @@ export class PostgresStore implements Store {
     await this.sql`UPDATE sessions SET last_seen = ${now} WHERE sid = ${sid}`;
   }
 
+  async touchSessions(sids: readonly string[], now: number): Promise<void> {
+    if (sids.length === 0) return;
+    await this.sql.begin(async (tx) => {
+      for (const sid of sids) await tx`UPDATE sessions SET last_seen = ${now} WHERE sid = ${sid}`;
+    });
+  }
+
   async endSession(sid: string): Promise<void> {
     await this.sql`DELETE FROM sessions WHERE sid = ${sid}`;
   }

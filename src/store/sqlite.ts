@@ -288,6 +288,12 @@ export class SqliteStore implements Store {
     this.q.touchSession.run(now, sid);
   }
 
+  async touchSessions(sids: readonly string[], now: number): Promise<void> {
+    this.db.transaction(() => {
+      for (const sid of sids) this.q.touchSession.run(now, sid);
+    })();
+  }
+
   async endSession(sid: string): Promise<void> {
     this.q.endSession.run(sid);
   }
