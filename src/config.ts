@@ -291,7 +291,7 @@ export const OPTIONS = [
     key: "roomCreationsPerHour",
     env: "ROOM_CREATIONS_PER_HOUR",
     flag: "--room-creations-per-hour",
-    doc: "rooms one account may create per hour (also the burst); more: `rate_limited` error",
+    doc: "rooms one account may create per hour (also the burst); more: `room_creation_limited` error",
     default: 10,
     parse: integer(1, 1_000_000),
   }),

@@ -160,6 +160,8 @@ export const ErrorCode = {
   TooManyRooms: "too_many_rooms",
   /** A `read` for a conversation the account is not in. */
   NotAMember: "not_a_member",
+  /** A `join` that would create a room, past ROOM_CREATIONS_PER_HOUR; `data.retryMs`: when one may be created. */
+  RoomCreationLimited: "room_creation_limited",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

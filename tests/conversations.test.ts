@@ -114,7 +114,7 @@ describe("rooms", () => {
     }
     a.send({ type: "join", room: "r3" });
     const refused = await a.next("error");
-    expect(refused.data.code).toBe(ErrorCode.RateLimited);
+    expect(refused.data.code).toBe(ErrorCode.RoomCreationLimited);
     expect(refused.data.retryMs).toBeGreaterThan(0);
     const b = await connect(running, bob.cookie);
     for (const room of ["r1", "r2"]) {

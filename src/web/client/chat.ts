@@ -60,7 +60,6 @@ const PACE_RESET_MS = 3000;
 const paced = (pace: number): number => Math.ceil(pace * 1.15) + 5;
 
 /** A rate-limit wait longer than this on a `join` is the room-creation limit, not the frame rate. */
-const ROOM_LIMIT_MIN_MS = 5000;
 
 /** A random id for a message, unique enough per sender (crypto.randomUUID needs a secure context; this does not). */
 const newCid = (): string => {
@@ -570,6 +569,14 @@ export class Chat {
       else for (const conv of this.conversations.values()) conv.fail(cid, key, params);
       return this.pump();
     }
+    if (code === "room_creation_limited") {
+      // Too many new rooms: this one is not created (joins are answered in order: the oldest waiting).
+      const room = this.pendingJoins.shift();
+      if (room !== undefined) this.forgetRoom(room);
+      this.active.addSystem("roomRateLimited", { minutes: String(Math.ceil((retryMs ?? 60_000) / 60_000)) });
+      this.scroller.toBottom();
+      return;
+    }
     if (code === "rate_limited") {
       this.pause(retryMs);
       const room = this.pendingJoins[0];
@@ -578,18 +585,10 @@ export class Chat {
         for (const conv of this.conversations.values()) conv.readSent = 0;
         return;
       }
-      if ((retryMs ?? 0) < ROOM_LIMIT_MIN_MS) {
-        // The frame rate: ask again once allowed.
-        setTimeout(() => {
-          if (this.pendingJoins.includes(room)) this.connection.send({ type: "join", room });
-        }, retryMs ?? 1000);
-        return;
-      }
-      // Too many new rooms: this one is not created.
-      this.pendingJoins.shift();
-      this.forgetRoom(room);
-      this.active.addSystem("roomRateLimited", { minutes: String(Math.ceil((retryMs ?? 60_000) / 60_000)) });
-      this.scroller.toBottom();
+      // The frame rate: ask again once allowed.
+      setTimeout(() => {
+        if (this.pendingJoins.includes(room)) this.connection.send({ type: "join", room });
+      }, retryMs ?? 1000);
       return;
     }
     // Both refuse a join; joins are answered in order, so it is the oldest one waiting.
