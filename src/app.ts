@@ -12,7 +12,7 @@ import type { Config } from "./config";
 import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence, isCorruption, databasePath, BlockIds } from "./store/db";
 import { SqliteStore } from "./store/sqlite";
-import { PostgresStore, PG_ID_BLOCK, isUnreachable } from "./store/postgres";
+import { PostgresStore, PG_ID_BLOCK, isUnreachable, withDeadline } from "./store/postgres";
 import type { NewMessage } from "./ports/store";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
@@ -80,7 +80,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   let append: (messages: readonly NewMessage[]) => void | Promise<void>;
   let start: () => Promise<number>;
   if (config.databaseUrl) {
-    const pg = new PostgresStore(config.databaseUrl, { retention, onError: failed });
+    const pg = withDeadline(new PostgresStore(config.databaseUrl, { retention, onError: failed }));
     const blocks = new BlockIds(() => pg.reserveIds(), PG_ID_BLOCK);
     store = pg;
     ids = blocks;

@@ -57,3 +57,27 @@ test("PostgreSQL stopped and restarted: 1013 and 503 within seconds, back by its
   expect((await signIn(running.base, "bob")).user.name).toBe("bob");
   again.close();
 }, 60_000);
+
+test("PostgreSQL that stops answering (frozen): 503 within the deadline, never a hang; back when it thaws", async () => {
+  const running = await start({ databaseUrl: await postgres.database() });
+  const alice = await signIn(running.base, "alice");
+  const a = await connect(running, alice.cookie);
+  await a.next("history", (f) => f.room === undefined);
+  postgres.freeze(true);
+  try {
+    expect((await a.waitClose(8000)).code).toBe(CloseCode.TryAgainLater);
+    const asked = Date.now();
+    const answer = await fetch(`${running.base}/wsin`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "bob" }),
+    });
+    expect(answer.status).toBe(503);
+    expect(Date.now() - asked).toBeLessThan(7000);
+    expect((await fetch(`${running.base}/readyz`)).status).toBe(503);
+  } finally {
+    postgres.freeze(false);
+  }
+  await within(15_000, async () => (await fetch(`${running.base}/readyz`)).status === 200);
+  expect((await signIn(running.base, "bob")).user.name).toBe("bob");
+}, 60_000);

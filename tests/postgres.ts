@@ -123,11 +123,29 @@ export class TestPostgres {
         // already gone
       }
     }
-    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(10_000).then(() => false)]);
+    const exited = await Promise.race([proc.exited.then(() => true), Bun.sleep(3_000).then(() => false)]);
     if (!exited) {
-      if (pid > 0) process.kill(pid, "SIGKILL");
+      // A fast shutdown can stall after a freeze: kill the backends and the postmaster outright.
+      if (pid > 0) {
+        Bun.spawnSync(["pkill", "-KILL", "-P", String(pid)]);
+        process.kill(pid, "SIGKILL");
+      }
       proc.kill("SIGKILL");
+      await proc.exited;
     }
+  }
+
+  /** Freezes (SIGSTOP) or thaws (SIGCONT) the server: it keeps its connections but stops answering. */
+  freeze(frozen: boolean): void {
+    const pidFile = join(this.dir, "data", "postmaster.pid");
+    const pid = Number(readFileSync(pidFile, "utf8").split("\n")[0]);
+    // Every backend too: the postmaster alone frozen would not stop queries on open connections.
+    const children = Bun.spawnSync(["pgrep", "-P", String(pid)])
+      .stdout.toString()
+      .trim()
+      .split("\n")
+      .filter(Boolean);
+    for (const target of [pid, ...children.map(Number)]) process.kill(target, frozen ? "SIGSTOP" : "SIGCONT");
   }
 
   async dispose(): Promise<void> {

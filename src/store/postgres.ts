@@ -129,6 +129,36 @@ export const isUnreachable = (error: unknown): boolean => {
   return code.startsWith("ERR_POSTGRES") || code === "ECONNREFUSED" || code === "ECONNRESET";
 };
 
+/** Longest a store call may take before it fails as "unreachable" (a server that stopped answering). */
+export const STORE_CALL_TIMEOUT_MS = 5_000;
+
+/**
+ * The store with a deadline on every call: a PostgreSQL that stops answering (a hung host, a
+ * network partition) makes calls fail after `ms` with an unreachable error (HTTP 503), never hang.
+ */
+export const withDeadline = <T extends object>(store: T, ms = STORE_CALL_TIMEOUT_MS): T =>
+  new Proxy(store, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver);
+      if (typeof value !== "function") return value;
+      return (...args: unknown[]) => {
+        const result = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () =>
+              reject(
+                Object.assign(new Error(`the store did not answer within ${ms} ms`), { code: "ERR_POSTGRES_TIMEOUT" }),
+              ),
+            ms,
+          );
+        });
+        return Promise.race([result.finally(() => clearTimeout(timer)), late]);
+      };
+    },
+  });
+
 /** The error code PostgreSQL gives a unique constraint violated. */
 const UNIQUE_VIOLATION = "23505";
 const isUniqueViolation = (error: unknown): boolean =>
@@ -537,6 +567,6 @@ export class PostgresStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.sql.close();
+    await this.sql.close({ timeout: 2 });
   }
 }
