@@ -214,6 +214,14 @@ describe("registered accounts", () => {
     expect(elsewhere.user).toEqual({ ...alice.user, type: "member" });
   });
 
+  test("two sign-ups racing for one free name: one gets it, the other a clear 409 (not a 500)", async () => {
+    const { base } = start();
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => post(base, "/signup", { name: "zoe", password }).then((r) => r.status)),
+    );
+    expect(answers.sort()).toEqual([200, 409, 409]);
+  });
+
   test("sign-up of a new name; too short a password, a taken name: clear errors", async () => {
     const { base } = start();
     await signIn(base, "bob");

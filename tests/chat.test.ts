@@ -149,6 +149,27 @@ describe("bad frames get an error and the server carries on", () => {
     expect(a.closed).toBeUndefined();
   });
 
+  test("refusals come in the order of the frames (none before `conversations`), a refused message with its cid", async () => {
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(alice.cookie);
+    // Sent at once, before the socket's opening frames went out.
+    a.send({ type: "dance" });
+    a.send({ type: "chat", data: 42, cid: "bad-1" });
+    a.send({ type: "join", room: "dev" });
+    a.send({ type: "chat", room: "dev", data: 7, cid: "bad-2" });
+    const frames = await a.drain(400);
+    const order = frames.map((f) => (f.type === "error" ? `error:${f.data.code}` : f.type));
+    expect(order[0]).toBe("conversations");
+    const errors = frames.filter((f) => f.type === "error");
+    expect(errors.map((f) => [f.data.code, f.data.cid])).toEqual([
+      [ErrorCode.UnknownType, undefined],
+      [ErrorCode.BadFrame, "bad-1"],
+      [ErrorCode.BadFrame, "bad-2"],
+    ]);
+    // The second bad chat is answered after the join it followed.
+    expect(order.indexOf(`error:${ErrorCode.BadFrame}`, order.indexOf("room"))).toBeGreaterThan(order.indexOf("room"));
+  });
+
   test("a frame over the size limit closes with 1009", async () => {
     await running.stop();
     running = startApp({ maxFrameBytes: 1024 });

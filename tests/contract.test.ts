@@ -92,6 +92,28 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect((await back.next("chat")).data).toBe("six");
   });
 
+  test("one cid sent from two sockets of an account at once is stored once, acked on both; others unaffected", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const bob = await signIn(running.base, "bob");
+    const a1 = await connect(running, alice.cookie);
+    const a2 = await connect(running, alice.cookie);
+    const b = await connect(running, bob.cookie);
+    for (const socket of [a1, a2, b]) await socket.next("history", (f) => f.room === undefined);
+    for (let round = 0; round < 5; round++) {
+      a1.send({ type: "chat", data: `twice ${round}`, cid: `same-${round}` });
+      a2.send({ type: "chat", data: `twice ${round}`, cid: `same-${round}` });
+      b.send({ type: "chat", data: `bob ${round}`, cid: `bob-${round}` });
+      const [ack1, ack2, ackB] = [await a1.next("ack"), await a2.next("ack"), await b.next("ack")];
+      expect(ack1.data.id).toBe(ack2.data.id);
+      expect(ackB.data.cid).toBe(`bob-${round}`);
+    }
+    b.send({ type: "history", limit: 50 });
+    const page = await b.next("history", (f) => f.room === "lobby" && f.recovered === undefined && f.data.length > 5);
+    expect(page.data.filter((m) => m.data.startsWith("twice")).length).toBe(5);
+    expect(page.data.filter((m) => m.data.startsWith("bob")).length).toBe(5);
+  });
+
   test("rooms are isolated and listed with member counts", async () => {
     const running = await start();
     const alice = await signIn(running.base, "alice");

@@ -157,6 +157,22 @@ describe("failures inside a handler", () => {
   });
 });
 
+describe("a socket that cannot be set up", () => {
+  test("is closed with 1011 (reconnect), never left open swallowing frames", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const store = running.teahouse.store;
+    const memberships = store.memberships.bind(store);
+    store.memberships = () => Promise.reject(new Error("SQLITE_IOERR: disk I/O error"));
+    const a = await connect(running, alice.cookie);
+    expect((await a.waitClose()).code).toBe(1011);
+    store.memberships = memberships;
+    const again = await connect(running, alice.cookie);
+    again.send({ type: "chat", data: "fine again", cid: "f" });
+    expect((await again.next("ack")).data.cid).toBe("f");
+  });
+});
+
 describe("recovery after reconnect", () => {
   test("a client that was away gets exactly the messages it missed, in order, with recovered: true", async () => {
     const running = await start();

@@ -305,3 +305,12 @@ describe("names: guests", () => {
     expect(keys.size).toBe(200);
   });
 });
+
+describe("a dot above a dotted letter", () => {
+  test("is refused: ali\u0307ce would look like alice and not collide with it", () => {
+    for (const name of ["ali\u0307ce", "j\u0307ohn", "i\u0323\u0307"]) expect(checkName(name).ok).toBe(false);
+    // A dot above on other letters is a real letter (ż is precomposed by NFC, ȧ too).
+    expect(checkName("z\u0307ofia").ok).toBe(true);
+    expect(checkName("ȧ").ok).toBe(true);
+  });
+});

@@ -240,6 +240,7 @@ const writePreviousRelease = (dir: string): void => {
   chat(10, "lobby", { id: 1, name: "alice" }, "hello lobby", "c-1");
   chat(11, "lobby", { id: 3, name: "carol" }, "carol was here", null);
   chat(12, "dev", { id: 2, name: "bob" }, "dev talk", null);
+  chat(15, "dev", { id: 1, name: "alice" }, "alice answers in dev", null);
   priv(13, { id: 1, name: "alice" }, 2, "psst bob");
   priv(14, { id: 2, name: "bob" }, 1, "hi alice");
   db.query("INSERT INTO meta VALUES ('id_reserved', 1024)").run();
@@ -265,7 +266,10 @@ describe("upgrading a DATA_DIR of the previous release", () => {
         [11, "carol", "carol was here", null],
       ]);
       const dev = (await store.room(nameKey("dev")))!;
-      expect((await store.page(dev.id, 10, 1000)).messages.map((m) => m.body)).toEqual(["dev talk"]);
+      expect((await store.page(dev.id, 10, 1000)).messages.map((m) => m.body)).toEqual([
+        "dev talk",
+        "alice answers in dev",
+      ]);
       expect(await store.room(nameKey("empty"))).toBeDefined();
       // Private messages are one direct conversation of both users.
       expect((await store.directPage(1, 10, 1000)).messages.map((m) => m.body)).toEqual(["psst bob", "hi alice"]);
@@ -278,7 +282,7 @@ describe("upgrading a DATA_DIR of the previous release", () => {
       expect(await store.findByCid(1, "c-1")).toBe(10);
       const fresh = await guest(store, "dave");
       expect(fresh.id).toBeGreaterThan(5);
-      expect(store.lastMessageIdNow()).toBe(14);
+      expect(store.lastMessageIdNow()).toBe(15);
       await store.close();
       // Reopening is a no-op: the same data, the same epoch.
       const again = open(dir);

@@ -75,7 +75,8 @@ export const authRoutes = ({
       await accounts.signOut(previous.sid);
       closeSessions([previous.sid]);
     }
-    if (previous?.sid === next.sid) renamed(next);
+    // The account may be online elsewhere (another tab, another device) under its old name or kind.
+    renamed(next);
     setCookie(cookie, SESSION_COOKIE, next.sid, COOKIE_MAX_AGE_S);
     return { code: 0 as const, data: `Signed in as ${next.user.name}`, user: next.user };
   };

@@ -16,7 +16,7 @@ import type { MessageWriter } from "../store/writer";
 import type { Logger } from "../log";
 import type { Metrics } from "../ops/metrics";
 import type { KeyedRateLimiter } from "../security/rate";
-import { Codec, parseClientFrame, toUser } from "./codec";
+import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
 import { Presence } from "./presence";
 import { conversationTopic, EVERYONE_TOPIC, userTopic } from "./topics";
@@ -134,11 +134,13 @@ export class ChatHub {
     let memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
     const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
-    ws.subscribe(userTopic(user.id));
-    ws.subscribe(EVERYONE_TOPIC);
     if (!first) account.user = user;
     if (resume && (await this.reenter(ws, account, resume.rooms, first)))
       memberships = await store.memberships(user.id);
+    // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
+    // would come both live and in history.
+    ws.subscribe(userTopic(user.id));
+    ws.subscribe(EVERYONE_TOPIC);
     for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
     // Read now: from here on messages reach this socket live, so history stops here.
     const upTo = this.lastDeliveredId;
@@ -234,10 +236,16 @@ export class ChatHub {
 
   /** One client frame. Bad frames get an `error` frame; the socket stays open. */
   message(ws: Socket, raw: string | Buffer): void {
+    // Refusals too wait their turn: answers come in the order the frames came.
     if (typeof raw !== "string")
-      return this.refuse(ws, ErrorCode.BinaryFrame, "Binary frames are not supported; send JSON text");
+      return this.enqueue(ws, "message", () =>
+        this.refuse(ws, ErrorCode.BinaryFrame, "Binary frames are not supported; send JSON text"),
+      );
     const parsed = parseClientFrame(raw);
-    if (!parsed.ok) return this.refuse(ws, parsed.code, parsed.message);
+    if (!parsed.ok) {
+      const cid = peekCid(raw);
+      return this.enqueue(ws, "message", () => this.refuse(ws, parsed.code, parsed.message, cid));
+    }
     const frame = parsed.frame;
     this.enqueue(ws, "message", () => {
       const account = ws.data.account;
@@ -427,6 +435,8 @@ export class ChatHub {
   renamed(user: User): void {
     const account = this.registry.get(user.id);
     if (!account) return;
+    const was = account.user;
+    if (was.name === user.name && was.type === user.type && was.image === user.image) return;
     account.user = user;
     for (const [room, id] of account.rooms) {
       this.presence.update(id, user);

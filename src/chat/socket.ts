@@ -176,9 +176,15 @@ export const chatSocket = (
         guards.slow.add(raw);
         // The session may have ended between the upgrade and now: checked again before it counts.
         hub.enqueue(socket, "open", async () => {
-          const current = await accounts.resolve(session.sid);
-          if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
-          await hub.open(socket, current.user, resume);
+          try {
+            const current = await accounts.resolve(session.sid);
+            if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
+            await hub.open(socket, current.user, resume);
+          } catch (error) {
+            // A socket that could not be set up must not linger taking frames it cannot answer.
+            hub.failed(socket, "open", error);
+            socket.close(CloseCode.InternalError, "Could not open; reconnect");
+          }
         });
       },
     });

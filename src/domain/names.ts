@@ -112,6 +112,9 @@ const INVISIBLE =
 // count (Burmese ကျော်: three of them and one nonspacing).
 const MARK_RUN = /(?:(?![\u0F90-\u0FBC])[\p{Mn}\p{Me}]){3}|[\p{Mn}\p{Me}]{5}/u;
 const LEADING_MARK = /^\p{M}/u;
+// A dot above on a letter that already has one (i, j and the other soft-dotted letters) draws
+// nothing new: `ali\u0307ce` looks like `alice`. UTS #39 names this sequence as one to refuse.
+const DOT_ON_DOTTED = /\p{Soft_Dotted}\p{Mn}*\u0307/u;
 
 /**
  * Validates a user-supplied name (or room name): trimmed, NFC, inner white
@@ -129,6 +132,8 @@ export const checkName = (raw: unknown, what = "name", max = NAME_MAX_LENGTH): N
   if (length > max) return { ok: false, error, message: `The ${what} is longer than ${max} characters` };
   if (LEADING_MARK.test(name)) return { ok: false, error, message: `The ${what} starts with a combining mark` };
   if (MARK_RUN.test(name)) return { ok: false, error, message: `The ${what} has too many combining marks in a row` };
+  if (DOT_ON_DOTTED.test(name))
+    return { ok: false, error, message: `The ${what} has a dot above a letter that already has one` };
   return { ok: true, name, key: nameKey(name) };
 };
 

@@ -43,6 +43,13 @@ export interface RoomListing {
   members: number;
 }
 
+/** createAccount/updateAccount: another account holds that name key (it was taken meanwhile). */
+export class NameTakenError extends Error {
+  constructor() {
+    super("name key already held");
+  }
+}
+
 export interface Store {
   /** Names the log: changes when the message ids start again (a new database). */
   readonly epoch: string;

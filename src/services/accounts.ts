@@ -12,7 +12,7 @@
 import { AVATAR_COUNT, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, type User } from "../protocol";
 import type { Account } from "../domain/model";
 import { checkName, guestName, nameKey } from "../domain/names";
-import type { Store } from "../ports/store";
+import { NameTakenError, type Store } from "../ports/store";
 import type { KeyedRateLimiter } from "../security/rate";
 import { toUser } from "../chat/codec";
 
@@ -139,6 +139,14 @@ export class AccountService {
     device: string,
     current: AuthSession | undefined,
   ): Promise<Outcome<{ session: AuthSession; created: boolean }>> {
+    return unlessTaken(rawName, () => this.guest(rawName, device, current));
+  }
+
+  private async guest(
+    rawName: string | undefined,
+    device: string,
+    current: AuthSession | undefined,
+  ): Promise<Outcome<{ session: AuthSession; created: boolean }>> {
     const requested = rawName === undefined || rawName.trim() === "" ? await this.offerGuestName() : rawName;
     const check = checkName(requested);
     if (!check.ok) return fail(400, check.error, check.message);
@@ -218,6 +226,9 @@ export class AccountService {
         "invalid_password",
         `A password has ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
       );
+    // Hashed first: the tens of milliseconds it takes must not sit between judging the name free and
+    // taking it (its holder could come back meanwhile).
+    const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
     const { store } = this.deps;
     const holder = await store.accountByKey(check.key);
     const upgrading = current?.account.kind === "guest" ? current.account : undefined;
@@ -226,7 +237,6 @@ export class AccountService {
       holder.id !== upgrading?.id &&
       (holder.kind === "member" || (this.holdsName(holder) && holder.device !== device));
     if (heldByOther) return taken(check.name);
-    const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
     const now = this.now();
     const release = holder && holder.id !== upgrading?.id ? holder.id : undefined;
     if (upgrading) {
@@ -265,3 +275,13 @@ export class AccountService {
 }
 
 const taken = (name: string): Failure => fail(409, "name_taken", `The name "${name}" is in use; pick another`);
+
+/** Two sign-ins racing for one name: the store refuses the second (NameTakenError), answered 409. */
+const unlessTaken = async <T>(rawName: string | undefined, attempt: () => Promise<Outcome<T>>): Promise<Outcome<T>> => {
+  try {
+    return await attempt();
+  } catch (error) {
+    if (error instanceof NameTakenError) return taken(String(rawName ?? "").trim());
+    throw error;
+  }
+};

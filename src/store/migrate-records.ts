@@ -209,6 +209,9 @@ export const migrateToRecords = (db: Database): void => {
       .get(LOBBY_ID)?.id ?? 0;
   for (const id of db.query<{ account_id: number }, []>("SELECT DISTINCT account_id FROM sessions").all())
     member.run(id.account_id, LOBBY_ID, Date.now(), lobbyLast);
+  // Nothing migrated counts as unread: every member has read up to the last message of each conversation.
+  db.exec(`UPDATE memberships SET read_up_to = (SELECT coalesce(max(id), 0) FROM messages
+           WHERE conversation_id = memberships.conversation_id)`);
   // Old user ids must stay unused: the account sequence starts above every one of them.
   const maxUser =
     db.query<{ seq: number }, []>("SELECT seq FROM sqlite_sequence WHERE name = 'old_sessions'").get()?.seq ?? 0;

@@ -18,7 +18,14 @@ import {
   type SessionRecord,
 } from "../domain/model";
 import { nameKey } from "../domain/names";
-import type { AccountPatch, NewAccount, NewMessage, RoomListing, Store } from "../ports/store";
+import {
+  NameTakenError,
+  type AccountPatch,
+  type NewAccount,
+  type NewMessage,
+  type RoomListing,
+  type Store,
+} from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import {
   sortMemberships,
@@ -164,6 +171,16 @@ const UNIQUE_VIOLATION = "23505";
 const isUniqueViolation = (error: unknown): boolean =>
   String((error as { errno?: unknown })?.errno ?? "") === UNIQUE_VIOLATION;
 
+/** A unique name key violated is the domain's NameTakenError. */
+const nameConflicts = async <T>(write: () => Promise<T>): Promise<T> => {
+  try {
+    return await write();
+  } catch (error) {
+    if (isUniqueViolation(error)) throw new NameTakenError();
+    throw error;
+  }
+};
+
 export interface PostgresStoreOptions {
   retention: RetentionPolicy;
   /** Hears the failure of a write probe. */
@@ -238,6 +255,10 @@ export class PostgresStore implements Store {
   }
 
   async createAccount(account: NewAccount, releaseFrom?: number): Promise<Account> {
+    return nameConflicts(() => this.createAccountTx(account, releaseFrom));
+  }
+
+  private createAccountTx(account: NewAccount, releaseFrom?: number): Promise<Account> {
     return this.sql.begin(async (tx) => {
       if (releaseFrom !== undefined) await tx`UPDATE accounts SET name_key = NULL WHERE id = ${releaseFrom}`;
       const [row] = await tx.unsafe(
@@ -254,6 +275,10 @@ export class PostgresStore implements Store {
   }
 
   async updateAccount(id: number, patch: AccountPatch, releaseFrom?: number): Promise<Account> {
+    return nameConflicts(() => this.updateAccountTx(id, patch, releaseFrom));
+  }
+
+  private updateAccountTx(id: number, patch: AccountPatch, releaseFrom?: number): Promise<Account> {
     return this.sql.begin(async (tx) => {
       if (releaseFrom !== undefined) await tx`UPDATE accounts SET name_key = NULL WHERE id = ${releaseFrom}`;
       const columns: Record<string, string | number | null | undefined> = {
@@ -475,13 +500,15 @@ export class PostgresStore implements Store {
   }
 
   async since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
-    const [conversation] = await this
-      .sql`SELECT pruned_up_to::float8 AS pruned FROM conversations WHERE id = ${conversationId}`;
+    // Rows first, the watermark second: a prune in between raises the watermark, so the gap is
+    // reported incomplete; the other order could call a pruned gap complete.
     const rows = await this.sql.unsafe(
       `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
        WHERE m.conversation_id = $1 AND m.id > $2 AND m.id <= $3 ORDER BY m.id LIMIT $4`,
       [conversationId, after, upTo, cap + 1],
     );
+    const [conversation] = await this
+      .sql`SELECT pruned_up_to::float8 AS pruned FROM conversations WHERE id = ${conversationId}`;
     const pruned = (conversation?.pruned as number | undefined) ?? 0;
     return {
       messages: [...rows].slice(0, cap).map((row) => toMessage(row as MessageRow)),
@@ -502,14 +529,15 @@ export class PostgresStore implements Store {
   }
 
   async directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
-    const [pruned] = await this.sql`
-      SELECT coalesce(max(c.pruned_up_to), 0)::float8 AS pruned FROM memberships ms
-      JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ${accountId} AND c.kind = 'direct'`;
     const rows = await this.sql.unsafe(
       `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
        WHERE ${PostgresStore.DIRECT} AND m.id > $2 AND m.id <= $3 ORDER BY m.id LIMIT $4`,
       [accountId, after, upTo, cap + 1],
     );
+    // Rows first, the watermark second (see `since`).
+    const [pruned] = await this.sql`
+      SELECT coalesce(max(c.pruned_up_to), 0)::float8 AS pruned FROM memberships ms
+      JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ${accountId} AND c.kind = 'direct'`;
     return {
       messages: [...rows].slice(0, cap).map((row) => toMessage(row as MessageRow)),
       complete: after >= (pruned.pruned as number) && rows.length <= cap,

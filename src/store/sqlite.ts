@@ -19,7 +19,14 @@ import {
   type MessageView,
   type SessionRecord,
 } from "../domain/model";
-import type { AccountPatch, NewAccount, NewMessage, RoomListing, Store } from "../ports/store";
+import {
+  NameTakenError,
+  type AccountPatch,
+  type NewAccount,
+  type NewMessage,
+  type RoomListing,
+  type Store,
+} from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import { WriteProbe } from "./probe";
 import {
@@ -53,6 +60,16 @@ export interface SqliteStoreOptions {
 
 /** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
 const INSERT_CHUNK = 64;
+
+/** A unique name key violated is the domain's NameTakenError. */
+const nameConflicts = <T>(write: () => T): T => {
+  try {
+    return write();
+  } catch (error) {
+    if ((error as { code?: unknown })?.code === "SQLITE_CONSTRAINT_UNIQUE") throw new NameTakenError();
+    throw error;
+  }
+};
 
 export class SqliteStore implements Store {
   readonly epoch: string;
@@ -223,6 +240,10 @@ export class SqliteStore implements Store {
   }
 
   async createAccount(account: NewAccount, releaseFrom?: number): Promise<Account> {
+    return nameConflicts(() => this.createAccountNow(account, releaseFrom));
+  }
+
+  private createAccountNow(account: NewAccount, releaseFrom?: number): Account {
     return this.db.transaction(() => {
       if (releaseFrom !== undefined) this.q.release.run(releaseFrom);
       const { lastInsertRowid } = this.q.insertAccount.run(
@@ -242,6 +263,10 @@ export class SqliteStore implements Store {
   }
 
   async updateAccount(id: number, patch: AccountPatch, releaseFrom?: number): Promise<Account> {
+    return nameConflicts(() => this.updateAccountNow(id, patch, releaseFrom));
+  }
+
+  private updateAccountNow(id: number, patch: AccountPatch, releaseFrom?: number): Account {
     return this.db.transaction(() => {
       if (releaseFrom !== undefined) this.q.release.run(releaseFrom);
       const columns: Record<string, string | number | null | undefined> = {

@@ -40,6 +40,8 @@ export class MessageWriter {
   private readonly queuedCids = new Map<string, Pending>();
   /** Batches being committed; `close` waits for them. */
   private inFlight = new Set<Promise<void>>();
+  /** Client ids being looked up in the store, by `${senderId}:${cid}`: a second one waits for the answer. */
+  private readonly checks = new Map<string, Promise<void>>();
   /** Called once the queue as it is now has been committed (or has failed). */
   private flushWaiters: Array<() => void> = [];
   readonly stats: WriterStats = { stored: 0, batches: 0, commitMs: 0 };
@@ -61,27 +63,42 @@ export class MessageWriter {
   }
 
   /**
-   * A resend of a client message id: when the original is still queued or being committed,
-   * `after(id)` runs once it is committed (so the resend's ack never comes before the original's
-   * broadcast); when it is stored already, `after(id)` runs at once. Resolves false when the id is
-   * not known: store the message.
+   * Writes the message `make` gives, unless the sender's client id is already stored or queued: then
+   * `duplicate(id)` runs with the original's id, once the original is committed (so a resend's ack
+   * never comes before the original's broadcast). A second message with the same id arriving while
+   * the store is still being asked waits for that answer, so two sockets of one account resending
+   * together store it once.
    */
-  async resend(
+  writeOnce(
     senderId: number,
     cid: string,
-    after: (id: number) => void,
+    make: () => NewMessage,
+    stored: (message: NewMessage) => void,
+    duplicate: (id: number) => void,
     failed: (error: unknown) => void,
-  ): Promise<boolean> {
-    const queued = this.queuedCids.get(`${senderId}:${cid}`);
+  ): Promise<void> | void {
+    const key = `${senderId}:${cid}`;
+    const queued = this.queuedCids.get(key);
     if (queued) {
-      (queued.resends ??= []).push({ after: () => after(queued.message.id), failed });
-      return true;
+      (queued.resends ??= []).push({ after: () => duplicate(queued.message.id), failed });
+      return;
     }
-    if (!this.store) return false;
-    const stored = await this.store.findByCid(senderId, cid);
-    if (stored === undefined) return false;
-    after(stored);
-    return true;
+    const asking = this.checks.get(key);
+    if (asking) return asking.then(() => this.writeOnce(senderId, cid, make, stored, duplicate, failed));
+    if (!this.store) {
+      const message = make();
+      return this.write(message, () => stored(message), failed);
+    }
+    const check = this.store.findByCid(senderId, cid).then(
+      (id) => {
+        if (id !== undefined) return duplicate(id);
+        const message = make();
+        this.write(message, () => stored(message), failed);
+      },
+      (error: unknown) => failed(error),
+    );
+    this.checks.set(key, check);
+    return check.finally(() => this.checks.delete(key));
   }
 
   /** Resolves once every message queued so far is committed (or failed) and answered. */

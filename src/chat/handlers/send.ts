@@ -7,6 +7,7 @@
  */
 import { ErrorCode } from "../../protocol";
 import type { Conversation } from "../../domain/model";
+import type { NewMessage } from "../../ports/store";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 
@@ -28,29 +29,24 @@ export const sendMessage = (
     log.error("store.write_failed", { userId: senderId, error: String(error) });
     hub.refuse(ws, ErrorCode.NotStored, "The message could not be stored; try again", cid);
   };
-  const store = () => {
-    const message = {
-      id: hub.deps.nextId(),
-      conversationId: conversation.id,
-      senderId,
-      body,
-      cid: cid ?? null,
-      createdAt: hub.now(),
-    };
-    const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
-    writer.write(
-      message,
-      () => {
-        hub.lastDeliveredId = Math.max(hub.lastDeliveredId, message.id);
-        const text = hub.codec.message({ ...message, editedAt: null, deletedAt: null, sender }, conversation);
-        for (const topic of topics) hub.deps.deliver(topic, text);
-        ack(message.id);
-      },
-      failed,
-    );
-  };
-  if (cid === undefined || !hub.deps.history) return store();
-  return writer.resend(senderId, cid, ack, failed).then((resent) => {
-    if (!resent) store();
+  const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
+  const make = () => ({
+    id: hub.deps.nextId(),
+    conversationId: conversation.id,
+    senderId,
+    body,
+    cid: cid ?? null,
+    createdAt: hub.now(),
   });
+  const deliver = (message: NewMessage) => {
+    hub.lastDeliveredId = Math.max(hub.lastDeliveredId, message.id);
+    const text = hub.codec.message({ ...message, editedAt: null, deletedAt: null, sender }, conversation);
+    for (const topic of topics) hub.deps.deliver(topic, text);
+    ack(message.id);
+  };
+  if (cid === undefined || !hub.deps.history) {
+    const message = make();
+    return writer.write(message, () => deliver(message), failed);
+  }
+  return writer.writeOnce(senderId, cid, make, deliver, ack, failed);
 };
