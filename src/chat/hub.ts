@@ -422,9 +422,6 @@ export class ChatHub {
     }
   }
 
-  /** A user as frames show it, from an account record. */
-  static user = toUser;
-
   // ------------------------------------------------------------ whole-instance
 
   /**
