@@ -544,13 +544,35 @@ export class PostgresStore implements Store {
     };
   }
 
+  /**
+   * The highest message id sent before `ts` (0: none), by binary search on the primary key (ids grow
+   * with time): no index on the time, and nothing at all to do while the oldest message is younger.
+   */
+  private async lastIdBefore(ts: number): Promise<number> {
+    const firstFrom = async (id: number) => {
+      const [row] = await this
+        .sql`SELECT id::float8 AS id, created_at::float8 AS created_at FROM messages WHERE id >= ${id} ORDER BY id LIMIT 1`;
+      return row as { id: number; created_at: number } | undefined;
+    };
+    const oldest = await firstFrom(0);
+    if (!oldest || oldest.created_at >= ts) return 0;
+    let low = oldest.id;
+    let high = await this.lastMessageId();
+    // Invariant: messages with id <= low were sent before `ts`; those with id > high were not.
+    while (low < high) {
+      const middle = Math.floor((low + high + 1) / 2);
+      const row = await firstFrom(middle);
+      if (row && row.created_at < ts) low = row.id;
+      else high = middle - 1;
+    }
+    return low;
+  }
+
   async prune(now: number): Promise<number> {
     const { maxPerConversation, maxAgeMs } = this.options.retention;
     let deleted = 0;
     if (maxAgeMs > 0) {
-      const [cut] = await this.sql`
-        SELECT coalesce(max(id), 0)::float8 AS id FROM messages WHERE created_at < ${now - maxAgeMs}`;
-      const cutoffId = cut.id as number;
+      const cutoffId = await this.lastIdBefore(now - maxAgeMs);
       if (cutoffId > 0)
         deleted += await this.sql.begin(async (tx) => {
           await tx`UPDATE conversations SET pruned_up_to = greatest(pruned_up_to,
@@ -559,10 +581,11 @@ export class PostgresStore implements Store {
         });
     }
     if (maxPerConversation > 0) {
+      // Per conversation, by its index: the cost is bounded by the kept messages, not the whole table.
       const cuts = await this.sql`
-        SELECT conversation_id, id::float8 AS id FROM (
-          SELECT conversation_id, id, row_number() OVER (PARTITION BY conversation_id ORDER BY id DESC) AS n
-          FROM messages) ranked WHERE n = ${maxPerConversation + 1}`;
+        SELECT c.id AS conversation_id, cut.id::float8 AS id FROM conversations c
+        CROSS JOIN LATERAL (SELECT id FROM messages m WHERE m.conversation_id = c.id
+                            ORDER BY id DESC OFFSET ${maxPerConversation} LIMIT 1) cut`;
       for (const cut of cuts)
         deleted += await this.sql.begin(async (tx) => {
           await tx`UPDATE conversations SET pruned_up_to = greatest(pruned_up_to, ${cut.id}) WHERE id = ${cut.conversation_id}`;
