@@ -193,3 +193,25 @@ describe("renames", () => {
     expect((await b.next("chat")).user).toEqual(member);
   });
 });
+
+describe("a released guest name taken by someone else", () => {
+  test("the first holder's messages show as theirs (alice#id), never as the new alice's", async () => {
+    const running = await start({ guestNameGraceMs: 0 });
+    const first = await signIn(running.base, "alice");
+    const a = await connect(running, first.cookie);
+    a.send({ type: "chat", data: "the first alice", cid: "f" });
+    await a.next("ack");
+    a.close();
+    await a.waitClose();
+    await Bun.sleep(50);
+    const second = await signIn(running.base, "alice"); // another browser, after the grace
+    expect(second.user.id).not.toBe(first.user.id);
+    const b = await connect(running, second.cookie);
+    const lobby = await b.next("history", (f) => f.room === "lobby");
+    expect(lobby.data.map((m) => [m.data, m.user.id, m.user.name])).toEqual([
+      ["the first alice", first.user.id, `alice#${first.user.id}`],
+    ]);
+    b.send({ type: "chat", data: "the new alice", cid: "n" });
+    expect((await b.next("chat", (f) => f.data === "the new alice")).user.name).toBe("alice");
+  });
+});

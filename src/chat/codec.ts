@@ -6,7 +6,7 @@
  */
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CLIENT_FRAME_TYPES, ClientFrame, ErrorCode, type Position, type ServerFrame, type User } from "../protocol";
-import type { Account, Conversation, MessageView } from "../domain/model";
+import { shownName, type Account, type Conversation, type MessageView } from "../domain/model";
 
 const clientFrame = TypeCompiler.Compile(ClientFrame);
 const knownTypes = new Set<string>(CLIENT_FRAME_TYPES);
@@ -55,10 +55,12 @@ export const peekCid = (raw: string | Buffer): string | undefined => {
 };
 
 /** An account as frames show it. */
-export const toUser = (account: Pick<Account, "id" | "kind" | "name" | "image">): User => ({
+export const toUser = (
+  account: Pick<Account, "id" | "kind" | "name" | "image"> & { nameKey?: string | null },
+): User => ({
   type: account.kind,
   id: account.id,
-  name: account.name,
+  name: shownName(account),
   image: account.image,
 });
 

@@ -68,8 +68,16 @@ export interface Message {
 
 /** A message with what encoding its frame needs: the sender as others see them. */
 export interface MessageView extends Message {
-  sender: Pick<Account, "id" | "kind" | "name" | "image">;
+  /** The sender; `nameKey` null: a guest whose released name went to someone else (see shownName). */
+  sender: Pick<Account, "id" | "kind" | "name" | "image"> & { nameKey?: string | null };
 }
+
+/**
+ * The name others see: a guest whose released name someone else took is shown with its id
+ * (`bob#12`), so its old messages are never taken for the new bob's.
+ */
+export const shownName = (account: Pick<Account, "id" | "name"> & { nameKey?: string | null }): string =>
+  account.nameKey === null ? `${account.name}#${account.id}` : account.name;
 
 /** A page of messages, oldest first; `more`: older ones exist. */
 export interface MessagePage {

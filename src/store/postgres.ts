@@ -111,7 +111,7 @@ const ACCOUNT =
 const CONVERSATION =
   "c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at::float8 AS created_at, c.pruned_up_to::float8 AS pruned_up_to";
 const MESSAGE = `m.id::float8 AS id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at::float8 AS created_at,
-  m.edited_at::float8 AS edited_at, m.deleted_at::float8 AS deleted_at, a.kind, a.name, a.image`;
+  m.edited_at::float8 AS edited_at, m.deleted_at::float8 AS deleted_at, a.kind, a.name, a.image, a.name_key AS sender_key`;
 const SESSION = "sid, account_id, created_at::float8 AS created_at, last_seen::float8 AS last_seen";
 
 type SessionRow = { sid: string; account_id: number; created_at: number; last_seen: number };

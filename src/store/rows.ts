@@ -37,12 +37,13 @@ export interface MessageRow {
   kind: AccountKind;
   name: string;
   image: number;
+  sender_key: string | null;
 }
 
 export const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
 export const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
 export const MESSAGE_COLUMNS =
-  "m.id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at, m.edited_at, m.deleted_at, a.kind, a.name, a.image";
+  "m.id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at, m.edited_at, m.deleted_at, a.kind, a.name, a.image, a.name_key AS sender_key";
 
 export const toAccount = (row: AccountRow): Account => ({
   id: row.id,
@@ -72,7 +73,7 @@ export const toMessage = (row: MessageRow): MessageView => ({
   createdAt: row.created_at,
   editedAt: row.edited_at,
   deletedAt: row.deleted_at,
-  sender: { id: row.sender_id, kind: row.kind, name: row.name, image: row.image },
+  sender: { id: row.sender_id, kind: row.kind, name: row.name, image: row.image, nameKey: row.sender_key },
 });
 
 /** Rows came newest first with one extra to tell whether there is more; answer oldest first. */
