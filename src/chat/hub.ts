@@ -144,7 +144,7 @@ export class ChatHub {
     for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
     // Read now: from here on messages reach this socket live, so history stops here.
     const upTo = this.lastDeliveredId;
-    await this.sendConversations(ws, account, memberships);
+    this.sendConversations(ws, account, memberships);
     if (first) {
       void store.touchAccount(user.id, this.now()).catch(() => {});
       for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
@@ -179,22 +179,10 @@ export class ChatHub {
       const room = await store.room(check.key);
       if (!room || account.conversations.has(room.id)) continue;
       await store.join(account.user.id, room.id, this.now());
-      this.addConversation(account, room);
       added = true;
-      if (first) continue;
-      this.subscribeAll(account, room.id);
-      this.toAccount(
-        account.user.id,
-        this.codec.encode({
-          type: "room",
-          user: account.user,
-          data: { name: room.name!, event: "joined" },
-          room: room.name!,
-        }),
-      );
-      this.arrive(account.user, room.id, room.name!);
-      for (const socket of account.sockets)
-        if (socket !== ws) await this.sendRoomState(socket, room, this.lastDeliveredId);
+      // The first socket enters all its rooms below; otherwise the tabs already open enter it now.
+      if (first) this.addConversation(account, room);
+      else await this.enterRoom(account, room, ws);
     }
     return added;
   }
@@ -275,6 +263,24 @@ export class ChatHub {
       this.deps.deliver(conversationTopic(conversationId), this.codec.encode({ type: "left", user, data: null, room }));
   }
 
+  /**
+   * An online account became a member of a room (a `join`, or a resume naming it): its state, every
+   * socket subscribed, `room` (joined) to its sockets, `join` to the room, then `list` and `history`
+   * to each socket but `except` (a resuming socket gets its own below).
+   */
+  async enterRoom(account: OnlineAccount, room: Conversation, except?: Socket): Promise<void> {
+    const name = room.name!;
+    this.addConversation(account, room);
+    this.subscribeAll(account, room.id);
+    const upTo = this.lastDeliveredId;
+    this.toAccount(
+      account.user.id,
+      this.codec.encode({ type: "room", user: account.user, data: { name, event: "joined" }, room: name }),
+    );
+    this.arrive(account.user, room.id, name);
+    for (const socket of account.sockets) if (socket !== except) await this.sendRoomState(socket, room, upTo);
+  }
+
   /** Every socket of the account subscribes to a room it entered. */
   subscribeAll(account: OnlineAccount, conversationId: number): void {
     for (const socket of account.sockets)
@@ -286,7 +292,7 @@ export class ChatHub {
       if (socket.readyState === 1) socket.unsubscribe(conversationTopic(conversationId));
   }
 
-  async sendConversations(ws: Socket, account: OnlineAccount, memberships: readonly MembershipView[]): Promise<void> {
+  sendConversations(ws: Socket, account: OnlineAccount, memberships: readonly MembershipView[]): void {
     const data = [];
     for (const view of memberships) {
       const c = view.conversation;
@@ -295,10 +301,7 @@ export class ChatHub {
         data.push({ room: c.name!, ...entry });
         continue;
       }
-      const [a, b] = c.pair!;
-      const otherId = a === account.user.id ? b : a;
-      const other = otherId === account.user.id ? account.user : await this.deps.store.account(otherId);
-      if (other) data.push({ with: otherId, user: "kind" in other ? toUser(other) : other, ...entry });
+      if (view.peer) data.push({ with: view.peer.id, user: toUser(view.peer), ...entry });
     }
     this.sendTo(ws, this.codec.encode({ type: "conversations", user: account.user, data, position: this.position }));
   }

@@ -52,6 +52,8 @@ export interface MembershipView {
   unread: number;
   /** Newest message id (0: none). */
   lastId: number;
+  /** A direct conversation: the other account (the account itself for notes to oneself). */
+  peer?: Pick<Account, "id" | "kind" | "name" | "image" | "nameKey">;
 }
 
 export interface Message {

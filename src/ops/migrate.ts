@@ -96,16 +96,23 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
       await sql`INSERT INTO settings (key, value) VALUES ('epoch', ${epoch})
                 ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
 
+    // One pass over the source: each chunk is copied and goes into that table's checksum.
+    const sources = new Map<string, { hash: string; count: number }>();
     for (const table of TABLES) {
       const order = table.key.join(", ");
       const select = db.query<Row, [number, number]>(
         `SELECT ${table.columns.join(", ")} FROM ${table.name} ORDER BY ${order} LIMIT ? OFFSET ?`,
       );
+      const hash = new Bun.CryptoHasher("sha256");
+      let count = 0;
       for (let offset = 0; ; offset += CHUNK) {
         const rows = select.all(CHUNK, offset);
         if (rows.length === 0) break;
         await sql`INSERT INTO ${sql(table.name)} ${sql(rows, ...table.columns)} ON CONFLICT DO NOTHING`;
+        for (const row of rows) hash.update(`${canonical(table, row)}\n`);
+        count += rows.length;
       }
+      sources.set(table.name, { hash: hash.digest("hex").slice(0, 16), count });
     }
     // The lobby exists in every new database: take the source's own row (its retention watermark).
     const lobby = db
@@ -129,19 +136,8 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
     let ok = true;
     for (const table of TABLES) {
       const order = table.key.join(", ");
-      const source = new Bun.CryptoHasher("sha256");
       const copy = new Bun.CryptoHasher("sha256");
-      let sourceCount = 0;
       let copyCount = 0;
-      const select = db.query<Row, [number, number]>(
-        `SELECT ${table.columns.join(", ")} FROM ${table.name} ORDER BY ${order} LIMIT ? OFFSET ?`,
-      );
-      for (let offset = 0; ; offset += CHUNK) {
-        const rows = select.all(CHUNK, offset);
-        if (rows.length === 0) break;
-        for (const row of rows) source.update(`${canonical(table, row)}\n`);
-        sourceCount += rows.length;
-      }
       for (let offset = 0; ; offset += CHUNK) {
         const rows = (await sql.unsafe(
           `SELECT ${pgSelect(table)} FROM ${table.name} ORDER BY ${order} LIMIT ${CHUNK} OFFSET ${offset}`,
@@ -150,7 +146,8 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
         for (const row of rows) copy.update(`${canonical(table, row)}\n`);
         copyCount += rows.length;
       }
-      const [a, b] = [source.digest("hex").slice(0, 16), copy.digest("hex").slice(0, 16)];
+      const { hash: a, count: sourceCount } = sources.get(table.name)!;
+      const b = copy.digest("hex").slice(0, 16);
       const same = a === b && sourceCount === copyCount;
       ok &&= same;
       lines.push(

@@ -31,8 +31,12 @@ import {
   sortMemberships,
   toAccount,
   toConversation,
-  toMessage,
+  toGap,
   toPage,
+  toPeer,
+  PEER_COLUMNS,
+  PEER_JOIN,
+  type PeerRow,
   type AccountRow,
   type ConversationRow,
   type MessageRow,
@@ -406,7 +410,8 @@ export class PostgresStore implements Store {
          (SELECT coalesce(max(id), 0)::float8 FROM messages WHERE conversation_id = c.id) AS last_id,
          (SELECT count(*)::int FROM (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.id > ms.read_up_to
             AND m.sender_id <> ms.account_id AND m.deleted_at IS NULL LIMIT ${UNREAD_COUNT_CAP}) u) AS unread
-       FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = $1`,
+         , ${PEER_COLUMNS}
+       FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN} WHERE ms.account_id = $1`,
       [accountId],
     );
     return sortMemberships(
@@ -415,6 +420,7 @@ export class PostgresStore implements Store {
         readUpTo: row.read_up_to as number,
         lastId: row.last_id as number,
         unread: row.unread as number,
+        peer: toPeer(row as PeerRow),
       })),
     );
   }
@@ -509,11 +515,7 @@ export class PostgresStore implements Store {
     );
     const [conversation] = await this
       .sql`SELECT pruned_up_to::float8 AS pruned FROM conversations WHERE id = ${conversationId}`;
-    const pruned = (conversation?.pruned as number | undefined) ?? 0;
-    return {
-      messages: [...rows].slice(0, cap).map((row) => toMessage(row as MessageRow)),
-      complete: after >= pruned && rows.length <= cap,
-    };
+    return toGap([...rows] as MessageRow[], cap, after, (conversation?.pruned as number | undefined) ?? 0);
   }
 
   private static readonly DIRECT = `m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms
@@ -538,10 +540,7 @@ export class PostgresStore implements Store {
     const [pruned] = await this.sql`
       SELECT coalesce(max(c.pruned_up_to), 0)::float8 AS pruned FROM memberships ms
       JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ${accountId} AND c.kind = 'direct'`;
-    return {
-      messages: [...rows].slice(0, cap).map((row) => toMessage(row as MessageRow)),
-      complete: after >= (pruned.pruned as number) && rows.length <= cap,
-    };
+    return toGap([...rows] as MessageRow[], cap, after, pruned.pruned as number);
   }
 
   /**

@@ -3,7 +3,15 @@
  * (SQLite and PostgreSQL use the same column names), and the order in which
  * an account's conversations are listed.
  */
-import type { Account, AccountKind, Conversation, MembershipView, MessagePage, MessageView } from "../domain/model";
+import type {
+  Account,
+  AccountKind,
+  Conversation,
+  MembershipView,
+  MessageGap,
+  MessagePage,
+  MessageView,
+} from "../domain/model";
 import { LOBBY_ID } from "./migrate-records";
 
 export interface AccountRow {
@@ -81,6 +89,32 @@ export const toPage = (rows: MessageRow[], limit: number): MessagePage => ({
   messages: rows.slice(0, limit).reverse().map(toMessage),
   more: rows.length > limit,
 });
+
+/**
+ * The messages after a position, from rows read with one extra (`cap + 1`): complete unless some
+ * were pruned (the watermark is past `after`) or there are more than `cap`.
+ */
+export const toGap = (rows: MessageRow[], cap: number, after: number, prunedUpTo: number): MessageGap => ({
+  messages: rows.slice(0, cap).map(toMessage),
+  complete: after >= prunedUpTo && rows.length <= cap,
+});
+
+/** The other account of a direct conversation, as the memberships queries select it. */
+export const PEER_COLUMNS =
+  "p.id AS peer_id, p.kind AS peer_kind, p.name AS peer_name, p.image AS peer_image, p.name_key AS peer_key";
+export const PEER_JOIN =
+  "LEFT JOIN accounts p ON c.kind = 'direct' AND p.id = CASE WHEN c.a_id = ms.account_id THEN c.b_id ELSE c.a_id END";
+export interface PeerRow {
+  peer_id: number | null;
+  peer_kind: AccountKind | null;
+  peer_name: string | null;
+  peer_image: number | null;
+  peer_key: string | null;
+}
+export const toPeer = (row: PeerRow): MembershipView["peer"] =>
+  row.peer_id === null
+    ? undefined
+    : { id: row.peer_id, kind: row.peer_kind!, name: row.peer_name!, image: row.peer_image!, nameKey: row.peer_key };
 
 /** The lobby first, then rooms in the order joined, then direct conversations with the newest activity first. */
 export const sortMemberships = (views: MembershipView[]): MembershipView[] => {

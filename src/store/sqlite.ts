@@ -36,8 +36,12 @@ import {
   sortMemberships,
   toAccount,
   toConversation,
-  toMessage,
+  toGap,
   toPage,
+  toPeer,
+  PEER_COLUMNS,
+  PEER_JOIN,
+  type PeerRow,
   type AccountRow,
   type ConversationRow,
   type MessageRow,
@@ -128,9 +132,10 @@ export class SqliteStore implements Store {
       insertDirect: q<unknown, [number, number, number]>(
         "INSERT INTO conversations (kind, a_id, b_id, created_at) VALUES ('direct', ?, ?, ?)",
       ),
-      memberships: q<ConversationRow & { read_up_to: number }, [number]>(
-        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to
-         FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ?`,
+      memberships: q<ConversationRow & PeerRow & { read_up_to: number }, [number]>(
+        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ${PEER_COLUMNS}
+         FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN}
+         WHERE ms.account_id = ?`,
       ),
       join: q<unknown, [number, number, number, number]>(
         "INSERT OR IGNORE INTO memberships (account_id, conversation_id, joined_at, read_up_to) VALUES (?, ?, ?, ?)",
@@ -389,6 +394,7 @@ export class SqliteStore implements Store {
         readUpTo: row.read_up_to,
         lastId,
         unread: lastId > row.read_up_to ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
+        peer: toPeer(row),
       };
     });
     return sortMemberships(views);
@@ -446,8 +452,7 @@ export class SqliteStore implements Store {
 
   async since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
     const pruned = this.q.conversation.get(conversationId)?.pruned_up_to ?? 0;
-    const rows = this.q.since.all(conversationId, after, upTo, cap + 1);
-    return { messages: rows.slice(0, cap).map(toMessage), complete: after >= pruned && rows.length <= cap };
+    return toGap(this.q.since.all(conversationId, after, upTo, cap + 1), cap, after, pruned);
   }
 
   async directPage(accountId: number, limit: number, before: number): Promise<MessagePage> {
@@ -456,8 +461,7 @@ export class SqliteStore implements Store {
 
   async directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
     const pruned = this.q.directPruned.get(accountId)?.pruned ?? 0;
-    const rows = this.q.directSince.all(accountId, after, upTo, cap + 1);
-    return { messages: rows.slice(0, cap).map(toMessage), complete: after >= pruned && rows.length <= cap };
+    return toGap(this.q.directSince.all(accountId, after, upTo, cap + 1), cap, after, pruned);
   }
 
   /**

@@ -34,18 +34,10 @@ export const join = async (
     if (!created) await store.join(account.user.id, room.id, now);
   }
   const name = room.name!;
-  hub.addConversation(account, room);
-  hub.subscribeAll(account, room.id);
-  const upTo = hub.lastDeliveredId;
   if (created)
     hub.deps.deliver(
       EVERYONE_TOPIC,
       hub.codec.encode({ type: "room", user: account.user, data: { name, event: "created" }, room: name }),
     );
-  hub.toAccount(
-    account.user.id,
-    hub.codec.encode({ type: "room", user: account.user, data: { name, event: "joined" }, room: name }),
-  );
-  hub.arrive(account.user, room.id, name);
-  for (const socket of account.sockets) await hub.sendRoomState(socket, room, upTo);
+  await hub.enterRoom(account, room);
 };
