@@ -29,6 +29,8 @@ import { accessLog } from "./ops/access-log";
 import { embeddedAssets } from "./web/embedded";
 import { createGuards } from "./security/guards";
 import { KeyedRateLimiter } from "./security/rate";
+import { RedisBus } from "./bus/redis";
+import { Cluster } from "./chat/cluster";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -36,6 +38,11 @@ const HOUSEKEEPING_INTERVAL_MS = 60_000;
 const WAL_CHECK_INTERVAL_MS = 2_000;
 /** How often a networked store (PostgreSQL) is probed: a lost one closes sockets with 1013 within ~3 s. */
 const STORE_WATCH_INTERVAL_MS = 1_000;
+/**
+ * With several instances, how often the log's head is read: a message whose announcement the bus
+ * lost is delivered within this long.
+ */
+const LOG_POLL_INTERVAL_MS = 1_000;
 
 /** On stop, how long closing sockets get to finish their close handshake before being cut. */
 export const STOP_DRAIN_MS = 2_000;
@@ -77,6 +84,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   const retention = { maxPerConversation: config.historyMaxPerRoom, maxAgeMs: config.historyMaxAgeMs };
   let store: SqliteStore | PostgresStore;
   let ids: { take(): number };
+  /** Message ids: taken with frame ids (SQLite), or assigned by the store in commit order (PostgreSQL: 0 here). */
+  let messageId: () => number;
   let append: (messages: readonly NewMessage[]) => void | Promise<void>;
   let start: () => Promise<number>;
   if (config.databaseUrl) {
@@ -84,6 +93,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     const blocks = new BlockIds(() => pg.reserveIds(), PG_ID_BLOCK);
     store = pg;
     ids = blocks;
+    messageId = () => 0;
     append = (messages) => pg.append(messages);
     start = async () => {
       await pg.start();
@@ -95,7 +105,9 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     const sqlite = new SqliteStore(db, { retention, walMaxBytes: config.walMaxBytes, onError: failed });
     const lastStoredId = sqlite.lastMessageIdNow();
     // Frame and message ids share one sequence, above every stored message id.
-    ids = new IdSequence(db, lastStoredId);
+    const sequence = new IdSequence(db, lastStoredId);
+    ids = sequence;
+    messageId = () => sequence.take();
     store = sqlite;
     append = (messages) => sqlite.appendNow(messages);
     start = async () => lastStoredId;
@@ -123,7 +135,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   const writer = new MessageWriter(
     config.history ? { commit: timed, findByCid: (senderId, cid) => store.findByCid(senderId, cid) } : null,
   );
-  return { store, ids, writer, start };
+  return { store, ids, messageId, sequenced: config.databaseUrl !== "", writer, start };
 };
 
 export const createApp = (config: Config, options: AppOptions = {}) => {
@@ -145,7 +157,14 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const allowedOrigins = new Set(config.allowedOrigins);
   const trustedProxies = new Set(config.trustProxy);
   const assets = options.publicDir ?? embeddedAssets() ?? join(process.cwd(), "public");
-  const guards = createGuards(config, log);
+  const bus = config.redisUrl
+    ? new RedisBus({ url: config.redisUrl, log, latency: (seconds) => metrics.busLatency(seconds) })
+    : null;
+  const cluster = bus ? new Cluster(bus, log, () => guards.gate.socketsPerUser()) : null;
+  const guards = createGuards(config, log, {
+    elsewhere: (accountId) => cluster?.sockets(accountId) ?? 0,
+    changed: (accountId, count) => cluster?.publish({ t: "sockets", account: accountId, count }),
+  });
   let server: Server<unknown> | null = null;
   let stopping = false;
 
@@ -154,6 +173,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     writer,
     history: config.history,
     nextId: () => ids.take(),
+    messageId: backend.messageId,
+    sequenced: backend.sequenced,
+    ...(cluster ? { peers: cluster } : {}),
     deliver: (topic, text) => {
       if (!server) return;
       const deliveries = server.subscriberCount(topic);
@@ -178,6 +200,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
   });
   metrics.trackHub(hub);
+  cluster?.attach(hub);
+  void bus?.start();
   const accounts = new AccountService({
     store,
     isOnline: (accountId) => hub.registry.isOnline(accountId),
@@ -193,8 +217,15 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   let storeUp = true;
   const readiness: Readiness = async () => {
     if (stopping) return "shutting_down";
-    return storeUp && (await store.healthy()) ? undefined : "store_unavailable";
+    if (!(storeUp && (await store.healthy()))) return "store_unavailable";
+    if (bus && !(await bus.probe())) return "bus_unavailable";
+    return undefined;
   };
+  // Without the bus this instance would serve alone, unseen by the others: its sockets are closed
+  // (1013: clients come back, to it or another, and resume) and new ones refused until it is back.
+  bus?.onStatus((up) => {
+    if (!up && !stopping) hub.disconnectAll(CloseCode.TryAgainLater, "Service unavailable, reconnect");
+  });
 
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
@@ -222,9 +253,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         accounts,
         allowedOrigins,
         cookieSecure: config.cookieSecure,
-        closeSessions: (sids) => {
-          for (const sid of sids) hub.closeSession(sid, CloseCode.SignedOut, "Signed out");
-        },
+        closeSessions: (sids) => hub.closeSessions(sids, CloseCode.SignedOut, "Signed out"),
         renamed: (session) => hub.renamed(session.user),
         signInLimiter: guards.signIn,
         trustedProxies,
@@ -232,7 +261,14 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }),
     )
     .use(
-      chatSocket(hub, accounts, allowedOrigins, () => !stopping && storeUp, { log, metrics, trustedProxies }, guards),
+      chatSocket(
+        hub,
+        accounts,
+        allowedOrigins,
+        () => !stopping && storeUp && (bus?.up ?? true),
+        { log, metrics, trustedProxies },
+        guards,
+      ),
     );
 
   /** Session expiry (sessions with a socket open count as active) and history retention. */
@@ -267,9 +303,11 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     ? setInterval(() => {
         if (probing || stopping) return;
         probing = true;
+        const probeStarted = performance.now();
         void store
           .probe()
           .then((up) => {
+            if (up) metrics.storeProbe((performance.now() - probeStarted) / 1000);
             if (up === storeUp || stopping) return;
             storeUp = up;
             if (up) log.info("store.back", {});
@@ -284,6 +322,22 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }, STORE_WATCH_INTERVAL_MS)
     : undefined;
   storeWatch?.unref();
+  // Several instances: the log's head, read every second, brings any message the bus did not.
+  let polling = false;
+  const logPoll = bus
+    ? setInterval(() => {
+        if (polling || stopping || !storeUp) return;
+        polling = true;
+        void store
+          .lastMessageId()
+          .then((head) => hub.tail.reach(head))
+          .catch(() => {})
+          .finally(() => {
+            polling = false;
+          });
+      }, LOG_POLL_INTERVAL_MS)
+    : undefined;
+  logPoll?.unref();
 
   return {
     app,
@@ -292,6 +346,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     store,
     writer,
     guards,
+    cluster,
+    bus,
     log,
     metrics,
     /** Resolves once the app can serve (SQLite: at once; PostgreSQL: connected and migrated); rejects with a StoreError. */
@@ -319,6 +375,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       clearInterval(sweeper);
       clearInterval(walWatch);
       clearInterval(storeWatch);
+      clearInterval(logPoll);
       guards.slow.stop();
       const running = server;
       if (running) {
@@ -340,6 +397,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await app.stop(true);
       server = null;
       await writer.close();
+      cluster?.stop();
+      await bus?.close();
       // Every write is committed; fold the WAL into the main file so a copy of DATA_DIR is one file.
       try {
         await store.close();

@@ -36,6 +36,8 @@ export interface Config {
   historyMaxAgeMs: number;
   /** PostgreSQL URL: the durable store (instead of SQLite in dataDir). Empty: SQLite. */
   databaseUrl: string;
+  /** Redis URL: the bus between several instances (needs databaseUrl). Empty: one instance. */
+  redisUrl: string;
   /** A guest's name stays reserved this long after its last socket or request. */
   guestNameGraceMs: number;
   /** Password attempts per account per minute (also the burst). */
@@ -255,6 +257,20 @@ export const OPTIONS = [
     parse: (raw, name) => integer(0, 100 * 365)(raw, name) * 24 * 3600 * 1000,
   }),
   option({
+    key: "redisUrl",
+    env: "REDIS_URL",
+    flag: "--redis-url",
+    doc: "Redis to run several instances on one DATABASE_URL (the bus between them: fan-out, presence, shared limits)",
+    default: "",
+    shown: "none",
+    parse: (raw, name) => {
+      const url = raw.trim();
+      if (url !== "" && !/^rediss?:\/\/[^\s]+$/.test(url))
+        throw new ConfigError(`${name} must look like redis://host:6379, got a value that does not`);
+      return url;
+    },
+  }),
+  option({
     key: "databaseUrl",
     env: "DATABASE_URL",
     flag: "--database-url",
@@ -442,24 +458,17 @@ export const defaultConfig = (): Config => {
 };
 
 /**
+ * Several instances share one store: REDIS_URL (the bus) without DATABASE_URL would give each
+ * instance a SQLite of its own, so it is refused.
+ */
+const REDIS_NEEDS_DATABASE =
+  "REDIS_URL is set without DATABASE_URL: several instances need one shared PostgreSQL store; set DATABASE_URL=postgres://… too, or unset REDIS_URL to run one instance on SQLite";
+
+/**
  * Reads the configuration: defaults, then environment variables, then flags
  * (`--port 3000` or `--port=3000`). Throws ConfigError naming the bad option.
  */
-/**
- * Several instances used to share everything through Redis alone; accounts, memberships and
- * messages as records need the shared database (DATABASE_URL) with Redis as the bus between
- * instances, which is not built yet. Until then REDIS_URL is refused rather than silently giving
- * each instance a store of its own.
- */
-const REDIS_NOT_YET =
-  "REDIS_URL is set, but several instances (PostgreSQL for the records, Redis as the bus) are not in this release: unset REDIS_URL to run one instance (on SQLite, or on PostgreSQL with DATABASE_URL)";
-
 export const loadConfig = (env: Record<string, string | undefined>, argv: readonly string[]): Config => {
-  if (
-    (env.REDIS_URL ?? "").trim() !== "" ||
-    argv.some((arg) => arg === "--redis-url" || arg.startsWith("--redis-url="))
-  )
-    throw new ConfigError(REDIS_NOT_YET);
   const config = defaultConfig() as unknown as Record<keyof Config, unknown>;
   for (const o of OPTIONS) {
     const raw = env[o.env];
@@ -476,6 +485,7 @@ export const loadConfig = (env: Record<string, string | undefined>, argv: readon
     if (raw === undefined) throw new ConfigError(`${flag} needs a value`);
     config[o.key] = o.parse(raw, flag);
   }
+  if (config.redisUrl !== "" && config.databaseUrl === "") throw new ConfigError(REDIS_NEEDS_DATABASE);
   return config as unknown as Config;
 };
 

@@ -22,6 +22,10 @@ import { Presence } from "./presence";
 import { conversationTopic, EVERYONE_TOPIC, userTopic } from "./topics";
 import { handlers } from "./handlers";
 import { checkRoomName } from "../domain/names";
+import type { LogEntry } from "../ports/store";
+import type { LogItem } from "../ports/bus";
+import { LogTail } from "./tail";
+import { LONE, type Peers } from "./cluster";
 
 /** Limits the hub enforces on frames. */
 export interface ChatLimits {
@@ -37,8 +41,17 @@ export interface HubDeps {
   writer: MessageWriter;
   /** Whether messages are stored (HISTORY). */
   history: boolean;
-  /** Ids of the frames this server makes itself; message ids come from the same sequence. */
+  /** Ids of the frames this server makes itself. */
   nextId: () => number;
+  /**
+   * A new message's id: from the frames' sequence (SQLite, one process), or 0 when the store
+   * assigns ids in commit order (PostgreSQL, `sequenced`).
+   */
+  messageId: () => number;
+  /** Message ids are gapless, in commit order, shared by several instances (PostgreSQL). */
+  sequenced: boolean;
+  /** The other instances (default: none). */
+  peers?: Peers;
   /** Bun's server.publish with delivery counting. */
   deliver: (topic: string, text: string) => void;
   /** Room creations per account. */
@@ -68,15 +81,71 @@ export class ChatHub {
   readonly presence = new Presence();
   readonly codec: Codec;
   readonly now: () => number;
-  /**
-   * Highest message id delivered on this instance (at start: the highest stored): history sent to a
-   * socket stops there, later ones come live.
-   */
-  lastDeliveredId = 0;
+  /** Delivers committed messages here, in id order. */
+  readonly tail: LogTail;
+  readonly peers: Peers;
 
   constructor(readonly deps: HubDeps) {
     this.now = deps.now ?? Date.now;
     this.codec = new Codec(deps.nextId, this.now);
+    this.peers = deps.peers ?? LONE;
+    this.tail = new LogTail({
+      sequenced: deps.sequenced,
+      read: (after, upTo, limit) => deps.store.log(after, upTo, limit),
+      encode: (entry) => this.logItem(entry),
+      deliver: (item) => this.deliverItem(item),
+      log: deps.log,
+    });
+  }
+
+  /**
+   * Highest message id delivered on this instance (at start: the highest stored): history sent to a
+   * socket stops there, later ones come live.
+   */
+  get lastDeliveredId(): number {
+    return this.tail.last;
+  }
+
+  set lastDeliveredId(id: number) {
+    this.tail.last = Math.max(this.tail.last, id);
+  }
+
+  /** Messages committed here since the last bus announcement (one `messages` event per batch). */
+  private outbox: LogItem[] = [];
+
+  /** A message committed here, for the other instances: announced with the rest of its batch. */
+  announced(item: LogItem): void {
+    if (this.peers === LONE) return;
+    if (this.outbox.push(item) > 1) return;
+    queueMicrotask(() => {
+      const items = this.outbox;
+      this.outbox = [];
+      this.peers.publish({ t: "messages", items });
+    });
+  }
+
+  /** A stored message as delivered: its frame and the topics of its conversation. */
+  logItem({ message, conversation }: LogEntry): LogItem {
+    const text = this.codec.message(message, conversation);
+    if (conversation.kind === "room") return { id: message.id, topics: [conversationTopic(conversation.id)], text };
+    const [a, b] = conversation.pair!;
+    return {
+      id: message.id,
+      topics: a === b ? [userTopic(a)] : [userTopic(a), userTopic(b)],
+      text,
+      direct: conversation,
+    };
+  }
+
+  /** One message to its topics here; members online here learn a direct conversation that is new to them. */
+  private deliverItem(item: LogItem): void {
+    const direct = item.direct;
+    if (direct)
+      for (const accountId of new Set(direct.pair!)) {
+        const account = this.registry.get(accountId);
+        if (account && !account.conversations.has(direct.id)) this.addConversation(account, direct);
+      }
+    for (const topic of item.topics) this.deps.deliver(topic, item.text);
   }
 
   get position(): Position {
@@ -149,15 +218,19 @@ export class ChatHub {
       void store.touchAccount(user.id, this.now()).catch(() => {});
       for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
     }
-    const since = resume && this.validSince(resume) ? resume.since : resume ? -1 : undefined;
+    const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     for (const [, id] of account.rooms) await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since);
     await this.sendDirectHistory(ws, account, upTo, since);
   }
 
-  /** The resume position is of this log and not beyond its end. */
-  private validSince(resume: ResumePoint): boolean {
+  /**
+   * The resume position is of this log and not beyond its end. (Another instance may have delivered
+   * a little further than this one: its messages come here live.)
+   */
+  private async validSince(resume: ResumePoint): Promise<boolean> {
     if (resume.epoch !== undefined && resume.epoch !== this.deps.store.epoch) return false;
-    return resume.since <= this.lastDeliveredId;
+    if (resume.since <= this.lastDeliveredId) return true;
+    return this.deps.sequenced && resume.since <= (await this.deps.store.lastMessageId());
   }
 
   /**
@@ -251,34 +324,65 @@ export class ChatHub {
 
   // ------------------------------------------------------------ shared operations
 
-  /** The account is online in a room: `join` to the room when it just arrived. */
+  /** The account is online in a room here: `join` to the room when it was online nowhere. */
   arrive(user: User, conversationId: number, room: string): void {
-    if (this.presence.add(conversationId, user))
-      this.deps.deliver(conversationTopic(conversationId), this.codec.encode({ type: "join", user, data: null, room }));
+    if (!this.presence.add(conversationId, user, room)) return;
+    this.peers.publish({ t: "arrive", room: conversationId, name: room, user });
+    if (!this.peers.present(conversationId, user.id)) this.announce("join", user, conversationId, room);
   }
 
-  /** The account is no longer online in a room: `left` to the room. */
+  /** The account is no longer online in a room here: `left` to the room when it is online nowhere now. */
   depart(user: User, conversationId: number, room: string): void {
-    if (this.presence.remove(conversationId, user.id))
-      this.deps.deliver(conversationTopic(conversationId), this.codec.encode({ type: "left", user, data: null, room }));
+    if (!this.presence.remove(conversationId, user.id)) return;
+    this.peers.publish({ t: "depart", room: conversationId, name: room, user });
+    if (!this.peers.present(conversationId, user.id)) this.announce("left", user, conversationId, room);
+  }
+
+  /** `join` or `left` to a room's sockets here. */
+  announce(type: "join" | "left", user: User, conversationId: number, room: string): void {
+    this.deps.deliver(conversationTopic(conversationId), this.codec.encode({ type, user, data: null, room }));
+  }
+
+  /** Who is online in a room, on every instance (an account once). */
+  members(conversationId: number): User[] {
+    const users = this.presence.members(conversationId);
+    const here = new Set(users.map((user) => user.id));
+    for (const user of this.peers.members(conversationId)) if (!here.has(user.id)) users.push(user);
+    return users;
   }
 
   /**
    * An online account became a member of a room (a `join`, or a resume naming it): its state, every
    * socket subscribed, `room` (joined) to its sockets, `join` to the room, then `list` and `history`
-   * to each socket but `except` (a resuming socket gets its own below).
+   * to each socket but `except` (a resuming socket gets its own below). `publish`: its sockets on
+   * the other instances enter it too (false: the news came from there).
    */
-  async enterRoom(account: OnlineAccount, room: Conversation, except?: Socket): Promise<void> {
+  async enterRoom(account: OnlineAccount, room: Conversation, except?: Socket, publish = true): Promise<void> {
     const name = room.name!;
     this.addConversation(account, room);
     this.subscribeAll(account, room.id);
     const upTo = this.lastDeliveredId;
-    this.toAccount(
+    if (publish) this.peers.publish({ t: "entered", account: account.user.id, room });
+    this.toAccountHere(
       account.user.id,
       this.codec.encode({ type: "room", user: account.user, data: { name, event: "joined" }, room: name }),
     );
     this.arrive(account.user, room.id, name);
     for (const socket of account.sockets) if (socket !== except) await this.sendRoomState(socket, room, upTo);
+  }
+
+  /** The account left a room (`leave`): `room` (left) to its sockets, `left` to the room; `publish` as for enterRoom. */
+  leaveRoom(account: OnlineAccount, room: Conversation, publish = true): void {
+    const name = room.name!;
+    account.conversations.delete(room.id);
+    account.rooms.delete(name);
+    if (publish) this.peers.publish({ t: "left", account: account.user.id, room: room.id });
+    this.toAccountHere(
+      account.user.id,
+      this.codec.encode({ type: "room", user: account.user, data: { name, event: "left" }, room: name }),
+    );
+    this.depart(account.user, room.id, name);
+    this.unsubscribeAll(account, room.id);
   }
 
   /** Every socket of the account subscribes to a room it entered. */
@@ -319,7 +423,7 @@ export class ChatHub {
       this.codec.encode({
         type: "list",
         user: ws.data.account!.user,
-        data: this.presence.members(room.id),
+        data: this.members(room.id),
         room: name,
       }),
     );
@@ -382,9 +486,20 @@ export class ChatHub {
     if (ws.readyState === 1) ws.send(text);
   }
 
-  /** Sends an encoded frame to every socket of an account on this instance. */
+  /** Sends an encoded frame to every socket of an account, on every instance. */
   toAccount(accountId: number, text: string): void {
+    this.broadcast(userTopic(accountId), text);
+  }
+
+  /** Sends an encoded frame to every socket of an account on this instance. */
+  toAccountHere(accountId: number, text: string): void {
     this.deps.deliver(userTopic(accountId), text);
+  }
+
+  /** Sends an encoded frame to a topic's sockets on every instance. */
+  broadcast(topic: string, text: string): void {
+    this.deps.deliver(topic, text);
+    this.peers.publish({ t: "frame", topic, text });
   }
 
   /** The room a frame names (default: the lobby), among the account's rooms. */
@@ -429,25 +544,38 @@ export class ChatHub {
 
   /**
    * An account changed its name or registered: its sockets and its entries in room lists carry the
-   * new user at once. Each room gets a `join` with the new user (clients update the member they
-   * know, no new arrival), and each of the account's sockets a fresh `list` (whose `user` is it).
+   * new user at once. Each room where it is online (on any instance) gets a `join` with the new user
+   * (clients update the member they know, no new arrival), and each of the account's sockets a
+   * fresh `list` (whose `user` is it). `publish`: tell the other instances (false: they told us).
    */
-  renamed(user: User): void {
+  renamed(user: User, publish = true): void {
     const account = this.registry.get(user.id);
-    if (!account) return;
-    const was = account.user;
-    if (was.name === user.name && was.type === user.type && was.image === user.image) return;
-    account.user = user;
-    for (const [room, id] of account.rooms) {
+    if (account) {
+      const was = account.user;
+      if (was.name === user.name && was.type === user.type && was.image === user.image) return;
+      account.user = user;
+    }
+    if (publish) this.peers.publish({ t: "rename", user });
+    const rooms = this.peers.roomsOf(user.id);
+    for (const [name, id] of account?.rooms ?? []) if (this.presence.has(id, user.id)) rooms.set(id, name);
+    for (const [id, room] of rooms) {
       this.presence.update(id, user);
-      this.deps.deliver(conversationTopic(id), this.codec.encode({ type: "join", user, data: null, room }));
-      const list = this.codec.encode({ type: "list", user, data: this.presence.members(id), room });
+      this.announce("join", user, id, room);
+      if (!account?.conversations.has(id)) continue;
+      const list = this.codec.encode({ type: "list", user, data: this.members(id), room });
       for (const socket of account.sockets) this.sendTo(socket, list);
     }
   }
 
+  /** Closes a session's sockets on every instance. */
   closeSession(sid: string, code: number, reason: string): void {
-    this.registry.closeSession(sid, code, reason);
+    this.closeSessions([sid], code, reason);
+  }
+
+  closeSessions(sids: readonly string[], code: number, reason: string): void {
+    if (sids.length === 0) return;
+    for (const sid of sids) this.registry.closeSession(sid, code, reason);
+    this.peers.publish({ t: "close", sids: [...sids], code, reason });
   }
 
   closeAccount(accountId: number, code: number, reason: string): void {

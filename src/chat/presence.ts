@@ -8,11 +8,16 @@ import type { User } from "../protocol";
 
 export class Presence {
   private readonly rooms = new Map<number, Map<number, User>>();
+  /** Names of the rooms with someone online. */
+  private readonly names = new Map<number, string>();
 
   /** The account is online in the room; true when it was not before. */
-  add(conversationId: number, user: User): boolean {
+  add(conversationId: number, user: User, name: string): boolean {
     let members = this.rooms.get(conversationId);
-    if (!members) this.rooms.set(conversationId, (members = new Map()));
+    if (!members) {
+      this.rooms.set(conversationId, (members = new Map()));
+      this.names.set(conversationId, name);
+    }
     const had = members.has(user.id);
     members.set(user.id, user);
     return !had;
@@ -22,7 +27,10 @@ export class Presence {
   remove(conversationId: number, accountId: number): boolean {
     const members = this.rooms.get(conversationId);
     if (!members?.delete(accountId)) return false;
-    if (members.size === 0) this.rooms.delete(conversationId);
+    if (members.size === 0) {
+      this.rooms.delete(conversationId);
+      this.names.delete(conversationId);
+    }
     return true;
   }
 
@@ -30,6 +38,20 @@ export class Presence {
   update(conversationId: number, user: User): void {
     const members = this.rooms.get(conversationId);
     if (members?.has(user.id)) members.set(user.id, user);
+  }
+
+  /** The name of a room with someone online. */
+  name(conversationId: number): string | undefined {
+    return this.names.get(conversationId);
+  }
+
+  has(conversationId: number, accountId: number): boolean {
+    return this.rooms.get(conversationId)?.has(accountId) ?? false;
+  }
+
+  /** Every room with someone online: [room id, users]. */
+  *entries(): IterableIterator<[number, Map<number, User>]> {
+    yield* this.rooms;
   }
 
   members(conversationId: number): User[] {

@@ -30,6 +30,10 @@ export interface Metrics {
   messagesStored(count: number): void;
   /** One store write (a transaction, possibly of many messages) took this long, in seconds. */
   storeWrite(seconds: number): void;
+  /** An event of this instance came back through the bus (Redis) after this long, in seconds. */
+  busLatency(seconds: number): void;
+  /** A probe of the store (a write, every second with PostgreSQL) took this long, in seconds. */
+  storeProbe(seconds: number): void;
   /** A socket was closed because it did not read fast enough (close code 4100; counted from the close code). */
   slowConsumerClosed(): void;
   /** An HTTP request was answered with this status. */
@@ -70,7 +74,17 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
   const stored = registry.counter("teahouse_messages_stored_total", "Chat and private messages written to the store.");
   const storeWrites = registry.histogram(
     "teahouse_store_write_seconds",
-    "Latency of SQLite history writes (one transaction per batch), in seconds.",
+    "Latency of message writes to the store, SQLite or PostgreSQL (one transaction per batch), in seconds.",
+    STORE_WRITE_BUCKETS_S,
+  );
+  const busLatency = registry.histogram(
+    "teahouse_bus_latency_seconds",
+    "Round trip of this instance's bus events through Redis (publish to hearing it back), in seconds.",
+    STORE_WRITE_BUCKETS_S,
+  );
+  const storeProbe = registry.histogram(
+    "teahouse_store_probe_seconds",
+    "Latency of the store's health probe (a one-row write), in seconds.",
     STORE_WRITE_BUCKETS_S,
   );
   const slowConsumers = registry.counter(
@@ -94,6 +108,8 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
     frameRefused: (reason) => refused.inc(reason),
     messagesStored: (count) => stored.inc(count),
     storeWrite: (seconds) => storeWrites.observe(seconds),
+    busLatency: (seconds) => busLatency.observe(seconds),
+    storeProbe: (seconds) => storeProbe.observe(seconds),
     slowConsumerClosed: () => slowConsumers.inc(),
     httpResponse: (status) => http.inc(String(status)),
     trackHub: (tracked) => {
@@ -112,6 +128,8 @@ export const noMetrics: Metrics = {
   frameRefused() {},
   messagesStored() {},
   storeWrite() {},
+  busLatency() {},
+  storeProbe() {},
   slowConsumerClosed() {},
   httpResponse() {},
   trackHub() {},

@@ -11,7 +11,7 @@
 import { SQL } from "bun";
 import type { Database } from "bun:sqlite";
 import { openDatabase } from "../store/db";
-import { PostgresStore, PG_ID_BLOCK } from "../store/postgres";
+import { PostgresStore } from "../store/postgres";
 
 interface Table {
   name: string;
@@ -126,12 +126,11 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
     // Generated ids and reserved id blocks continue above everything copied.
     await sql`SELECT setval(pg_get_serial_sequence('accounts', 'id'), greatest((SELECT max(id) FROM accounts), 1))`;
     await sql`SELECT setval(pg_get_serial_sequence('conversations', 'id'), greatest((SELECT max(id) FROM conversations), 2))`;
+    // New message ids continue above every id the source gave out (its frames' too: clients hold them).
     const reserved =
       db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get()?.value ?? 0;
     const [{ top }] = await sql`SELECT coalesce(max(id), 0)::float8 AS top FROM messages`;
-    const floor = Math.max(reserved, top as number) + 1;
-    const blocks = Math.ceil(floor / PG_ID_BLOCK);
-    await sql`SELECT setval('id_blocks', greatest((SELECT last_value FROM id_blocks), ${blocks * PG_ID_BLOCK + 1}))`;
+    await sql`UPDATE log_head SET last = greatest(last, ${Math.max(reserved, top as number)})`;
 
     let ok = true;
     for (const table of TABLES) {

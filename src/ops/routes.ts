@@ -9,7 +9,7 @@ import { PROMETHEUS_CONTENT_TYPE } from "./registry";
 import type { Metrics } from "./metrics";
 
 /** Why the server is not ready, or undefined when it is. */
-export type Readiness = () => Promise<"shutting_down" | "store_unavailable" | undefined>;
+export type Readiness = () => Promise<"shutting_down" | "store_unavailable" | "bus_unavailable" | undefined>;
 
 export interface OpsRoutesDeps {
   metrics: Metrics;

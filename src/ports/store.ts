@@ -10,6 +10,7 @@ import type {
   AccountKind,
   Conversation,
   Message,
+  MessageView,
   MessageGap,
   MessagePage,
   MembershipView,
@@ -34,8 +35,17 @@ export interface AccountPatch {
   device?: string | null;
 }
 
-/** A new message before it is stored: its id comes from the id sequence. */
+/**
+ * A new message before it is stored. Its id is either taken before (SQLite: one process, one id
+ * sequence) or 0, and then set by `append` in commit order (PostgreSQL: the log's head row).
+ */
 export type NewMessage = Omit<Message, "editedAt" | "deletedAt">;
+
+/** A message of the log with its conversation (what delivering it needs). */
+export interface LogEntry {
+  message: MessageView;
+  conversation: Conversation;
+}
 
 export interface RoomListing {
   name: string;
@@ -109,12 +119,14 @@ export interface Store {
   listRooms(limit: number): Promise<RoomListing[]>;
 
   // ------------------------------------------------------------ messages
-  /** Stores messages in one transaction (all or none). */
+  /** Stores messages in one transaction (all or none); a message with id 0 gets the log's next id. */
   append(messages: readonly NewMessage[]): Promise<void>;
   /** The id of a sender's message with this client id, if stored. */
   findByCid(senderId: number, cid: string): Promise<number | undefined>;
-  /** Highest message id stored (0: none). */
+  /** Highest message id committed (0: none). */
   lastMessageId(): Promise<number>;
+  /** Messages of every conversation with id in (`after`, `upTo`], oldest first, at most `limit`. */
+  log(after: number, upTo: number, limit: number): Promise<LogEntry[]>;
   /** The newest `limit` messages of a conversation with id < `before`. */
   page(conversationId: number, limit: number, before: number): Promise<MessagePage>;
   /** A conversation's messages with id in (`after`, `upTo`], at most `cap`. */

@@ -36,12 +36,19 @@ export class ConnectionGate {
   /** Sockets refused so far, by reason (a metric). */
   readonly refused = { tooManySockets: 0, serverFull: 0 };
 
-  constructor(private readonly limits: GateLimits) {}
+  constructor(
+    private readonly limits: GateLimits,
+    /** Other instances' sockets of an account (several instances: the limit holds across them). */
+    private readonly elsewhere: (userId: number) => number = () => 0,
+    /** Hears this instance's socket count of an account change. */
+    private readonly changed: (userId: number, count: number) => void = () => {},
+  ) {}
 
   /** Whether one more socket for this user from this address would be let in. Has no side effect. */
   check(userId: number, ipKey: string): Refusal | undefined {
-    const userSockets = this.perUser.get(userId) ?? 0;
-    if (userSockets === 0 && this.perUser.size >= this.limits.maxUsersOnline)
+    const here = this.perUser.get(userId) ?? 0;
+    const userSockets = here + this.elsewhere(userId);
+    if (here === 0 && this.perUser.size >= this.limits.maxUsersOnline)
       return {
         status: 503,
         error: "server_full",
@@ -63,9 +70,16 @@ export class ConnectionGate {
       this.count(refusal);
       return refusal;
     }
-    this.perUser.set(userId, (this.perUser.get(userId) ?? 0) + 1);
+    const count = (this.perUser.get(userId) ?? 0) + 1;
+    this.perUser.set(userId, count);
     this.perIp.set(ipKey, (this.perIp.get(ipKey) ?? 0) + 1);
+    this.changed(userId, count);
     return undefined;
+  }
+
+  /** Sockets per account here. */
+  socketsPerUser(): Array<[number, number]> {
+    return [...this.perUser];
   }
 
   /** Counts a refusal given before the upgrade. */
@@ -77,6 +91,7 @@ export class ConnectionGate {
   /** An admitted socket closed. */
   release(userId: number, ipKey: string): void {
     decrement(this.perUser, userId);
+    this.changed(userId, this.perUser.get(userId) ?? 0);
     decrement(this.perIp, ipKey);
   }
 

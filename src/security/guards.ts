@@ -10,12 +10,22 @@ import { ConnectionGate } from "./gate";
 import { KeyedRateLimiter } from "./rate";
 import { SlowConsumerWatch } from "./slow";
 
-export const createGuards = (config: Config, log: Logger) => ({
-  gate: new ConnectionGate({
-    maxSocketsPerUser: config.maxSocketsPerUser,
-    maxSocketsPerIp: config.maxSocketsPerIp,
-    maxUsersOnline: config.maxUsersOnline,
-  }),
+/** Several instances: other instances' sockets per account, and news of this one's. */
+export interface SharedCounts {
+  elsewhere: (accountId: number) => number;
+  changed: (accountId: number, count: number) => void;
+}
+
+export const createGuards = (config: Config, log: Logger, shared?: SharedCounts) => ({
+  gate: new ConnectionGate(
+    {
+      maxSocketsPerUser: config.maxSocketsPerUser,
+      maxSocketsPerIp: config.maxSocketsPerIp,
+      maxUsersOnline: config.maxUsersOnline,
+    },
+    shared?.elsewhere,
+    shared?.changed,
+  ),
   flood: new FloodControl({
     perConnection: { perSecond: config.ratePerSecond, burst: config.rateBurst },
     perUser: { perSecond: config.userRatePerSecond, burst: config.userRateBurst },

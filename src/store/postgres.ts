@@ -22,6 +22,7 @@ import {
   NameTakenError,
   type AccountPatch,
   type NewAccount,
+  type LogEntry,
   type NewMessage,
   type RoomListing,
   type Store,
@@ -34,6 +35,8 @@ import {
   toGap,
   toPage,
   toPeer,
+  toLogEntry,
+  logConversationColumns,
   PEER_COLUMNS,
   PEER_JOIN,
   type PeerRow,
@@ -44,6 +47,9 @@ import {
 import type { RetentionPolicy } from "./sqlite";
 import { StoreError } from "./db";
 import { WriteProbe } from "./probe";
+
+/** Frame ids (not messages') start here: 2^50, above any message id this log will reach, below 2^53. */
+export const FRAME_ID_FLOOR = 2 ** 50;
 
 /** Each entry moves the schema one version up; never edit a released entry, append a new one. */
 const MIGRATIONS: readonly string[] = [
@@ -101,6 +107,16 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE settings (key text PRIMARY KEY, value text NOT NULL);
    CREATE SEQUENCE id_blocks INCREMENT BY 1000000 START WITH 1;
    INSERT INTO conversations (id, kind, name, name_key, created_at) VALUES (${LOBBY_ID}, 'room', 'lobby', '${nameKey("lobby")}', 0);`,
+  // 2: several instances share the log. Message ids come from one counter row, taken in the commit's
+  // transaction: its row lock orders commits, so ids are gapless and every commit holds the next ones
+  // (a reader that saw id N has seen every id below). Frame ids (blocks per instance) move above
+  // every message id for good.
+  `CREATE TABLE log_head (
+     only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+     last     bigint NOT NULL
+   );
+   INSERT INTO log_head (last) SELECT coalesce(max(id), 0) FROM messages;
+   ALTER SEQUENCE id_blocks RESTART WITH ${FRAME_ID_FLOOR};`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -469,9 +485,13 @@ export class PostgresStore implements Store {
 
   // ------------------------------------------------------------ messages
 
+  /** Ids come from the log's head row (see migration 2), in commit order: each message's `id` is set. */
   async append(messages: readonly NewMessage[]): Promise<void> {
     if (messages.length === 0) return;
     await this.sql.begin(async (tx) => {
+      const [head] = await tx`UPDATE log_head SET last = last + ${messages.length} RETURNING last::float8 AS last`;
+      let next = (head.last as number) - messages.length + 1;
+      for (const message of messages) message.id = next++;
       for (let at = 0; at < messages.length; at += INSERT_CHUNK) {
         const rows = messages.slice(at, at + INSERT_CHUNK).map((m) => ({
           id: m.id,
@@ -492,8 +512,17 @@ export class PostgresStore implements Store {
   }
 
   async lastMessageId(): Promise<number> {
-    const [row] = await this.sql`SELECT coalesce(max(id), 0)::float8 AS id FROM messages`;
+    const [row] = await this.sql`SELECT last::float8 AS id FROM log_head`;
     return row.id as number;
+  }
+
+  async log(after: number, upTo: number, limit: number): Promise<LogEntry[]> {
+    const rows = await this.sql.unsafe(
+      `SELECT ${MESSAGE}, ${logConversationColumns((column) => `${column}::float8`)} FROM messages m JOIN accounts a ON a.id = m.sender_id
+       JOIN conversations c ON c.id = m.conversation_id WHERE m.id > $1 AND m.id <= $2 ORDER BY m.id LIMIT $3`,
+      [after, upTo, limit],
+    );
+    return [...rows].map((row) => toLogEntry(row as Parameters<typeof toLogEntry>[0]));
   }
 
   async page(conversationId: number, limit: number, before: number): Promise<MessagePage> {

@@ -12,6 +12,7 @@ import type {
   MessagePage,
   MessageView,
 } from "../domain/model";
+import type { LogEntry } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 
 export interface AccountRow {
@@ -128,3 +129,26 @@ export const sortMemberships = (views: MembershipView[]): MembershipView[] => {
         : y.lastId - x.lastId || y.conversation.id - x.conversation.id),
   );
 };
+
+/** The conversation beside a message in one row (`log`): aliased, the sender's columns have the same names. */
+export const logConversationColumns = (time: (column: string) => string): string =>
+  `c.kind AS c_kind, c.name AS c_name, c.a_id, c.b_id, ${time("c.created_at")} AS c_created_at`;
+type LogRow = MessageRow & {
+  c_kind: "room" | "direct";
+  c_name: string | null;
+  a_id: number | null;
+  b_id: number | null;
+  c_created_at: number;
+};
+export const toLogEntry = (row: LogRow): LogEntry => ({
+  message: toMessage(row),
+  conversation: toConversation({
+    id: row.conversation_id,
+    kind: row.c_kind,
+    name: row.c_name,
+    a_id: row.a_id,
+    b_id: row.b_id,
+    created_at: row.c_created_at,
+    pruned_up_to: 0,
+  }),
+});

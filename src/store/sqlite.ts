@@ -23,6 +23,7 @@ import {
   NameTakenError,
   type AccountPatch,
   type NewAccount,
+  type LogEntry,
   type NewMessage,
   type RoomListing,
   type Store,
@@ -39,6 +40,8 @@ import {
   toGap,
   toPage,
   toPeer,
+  toLogEntry,
+  logConversationColumns,
   PEER_COLUMNS,
   PEER_JOIN,
   type PeerRow,
@@ -180,6 +183,11 @@ export class SqliteStore implements Store {
          WHERE m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms JOIN conversations c
            ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
          AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+      ),
+      log: q<Parameters<typeof toLogEntry>[0], [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM messages m
+         JOIN accounts a ON a.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id
+         WHERE m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
       ),
       directPruned: q<{ pruned: number | null }, [number]>(
         `SELECT max(c.pruned_up_to) AS pruned FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
@@ -444,6 +452,10 @@ export class SqliteStore implements Store {
 
   lastMessageIdNow(): number {
     return this.q.maxId.get()?.id ?? 0;
+  }
+
+  async log(after: number, upTo: number, limit: number): Promise<LogEntry[]> {
+    return this.q.log.all(after, upTo, limit).map(toLogEntry);
   }
 
   async page(conversationId: number, limit: number, before: number): Promise<MessagePage> {

@@ -12,13 +12,5 @@ export const leave = async (
   const room = hub.roomOf(account, frame.room);
   if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room}"`);
   await hub.deps.store.leave(account.user.id, room.id);
-  const name = room.name!;
-  account.conversations.delete(room.id);
-  account.rooms.delete(name);
-  hub.toAccount(
-    account.user.id,
-    hub.codec.encode({ type: "room", user: account.user, data: { name, event: "left" }, room: name }),
-  );
-  hub.depart(account.user, room.id, name);
-  hub.unsubscribeAll(account, room.id);
+  hub.leaveRoom(account, room);
 };

@@ -31,7 +31,7 @@ export const sendMessage = (
   };
   const sender = { id: senderId, kind: account.user.type, name: account.user.name, image: account.user.image };
   const make = () => ({
-    id: hub.deps.nextId(),
+    id: hub.deps.messageId(),
     conversationId: conversation.id,
     senderId,
     body,
@@ -39,10 +39,15 @@ export const sendMessage = (
     createdAt: hub.now(),
   });
   const deliver = (message: NewMessage) => {
-    hub.lastDeliveredId = Math.max(hub.lastDeliveredId, message.id);
     const text = hub.codec.message({ ...message, editedAt: null, deletedAt: null, sender }, conversation);
-    for (const topic of topics) hub.deps.deliver(topic, text);
-    ack(message.id);
+    const item = {
+      id: message.id,
+      topics: [...topics],
+      text,
+      ...(conversation.kind === "direct" ? { direct: conversation } : {}),
+    };
+    hub.tail.own(item, () => ack(message.id));
+    hub.announced(item);
   };
   if (cid === undefined || !hub.deps.history) {
     const message = make();

@@ -449,9 +449,8 @@ export class Chat {
     const news = frame.type === "join" ? !known : known;
     if (news && frame.user.id !== this.me.id) {
       const conv = this.conversation(roomKey(frame.room));
-      this.appendLive(conv, () =>
-        conv.addSystem(frame.type === "join" ? "joined" : "left", { name: frame.user.name }, frame.id),
-      );
+      // At the end, as it happens: frame ids are ordered with message ids on one instance only.
+      this.appendLive(conv, () => conv.addSystem(frame.type === "join" ? "joined" : "left", { name: frame.user.name }));
     }
     // A direct conversation shows its peer under their current name.
     const direct = this.conversations.get(privateKey(frame.user.id));

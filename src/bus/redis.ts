@@ -1,0 +1,169 @@
+/**
+ * The bus on Redis pub/sub (REDIS_URL), with Bun's built-in client: one
+ * channel, JSON events `{i: instance, s: sent at, e: event}`. Two
+ * connections, since a subscribed one can only subscribe. Redis keeps
+ * nothing here: a restart (with or without persistence) loses only events in
+ * flight, which the instances make good by reading the store and exchanging
+ * their state again. While Redis is unreachable the bus is down and retries
+ * every second; the app closes its sockets (1013) until it is back.
+ */
+import { RedisClient } from "bun";
+import type { Bus, BusEvent } from "../ports/bus";
+import type { Logger } from "../log";
+
+/** The channel every instance publishes on and listens to. */
+export const BUS_CHANNEL = "teahouse:bus";
+/** Time between connection attempts while Redis is unreachable. */
+const RECONNECT_MS = 1_000;
+/** Connecting or a probe fails after this long. */
+const CONNECT_TIMEOUT_MS = 3_000;
+
+interface Envelope {
+  i: string;
+  s: number;
+  e: BusEvent;
+}
+
+export interface RedisBusOptions {
+  url: string;
+  log: Logger;
+  /** How long this instance's own events took to come back through Redis (seconds). */
+  latency?: (seconds: number) => void;
+  instance?: string;
+}
+
+export class RedisBus implements Bus {
+  readonly instance: string;
+  up = false;
+  private pub: RedisClient | null = null;
+  private sub: RedisClient | null = null;
+  private closing = false;
+  private retry: Timer | undefined;
+  private first: Promise<void> | undefined;
+  /** The last publish: `close` waits for it (a `bye` reaches Redis before the connection ends). */
+  private lastPublish: Promise<unknown> = Promise.resolve();
+  private readonly handlers: Array<(from: string, event: BusEvent) => void> = [];
+  private readonly statusHandlers: Array<(up: boolean) => void> = [];
+
+  constructor(private readonly options: RedisBusOptions) {
+    this.instance = options.instance ?? crypto.randomUUID().slice(0, 8);
+  }
+
+  publish(event: BusEvent): void {
+    const pub = this.pub;
+    if (!this.up || !pub) return;
+    const envelope: Envelope = { i: this.instance, s: Date.now(), e: event };
+    this.lastPublish = pub.publish(BUS_CHANNEL, JSON.stringify(envelope)).catch(() => this.down());
+  }
+
+  listen(handler: (from: string, event: BusEvent) => void): void {
+    this.handlers.push(handler);
+  }
+
+  onStatus(handler: (up: boolean) => void): void {
+    this.statusHandlers.push(handler);
+  }
+
+  start(): Promise<void> {
+    this.first ??= new Promise<void>((resolve) => {
+      const attempt = () =>
+        this.connect().then(resolve, (error: unknown) => {
+          this.options.log.warn("bus.connect_failed", { error: String((error as Error)?.message ?? error) });
+          if (!this.closing) this.retry = setTimeout(attempt, RECONNECT_MS);
+        });
+      attempt();
+    });
+    return this.first;
+  }
+
+  async probe(): Promise<boolean> {
+    const pub = this.pub;
+    if (!this.up || !pub) return false;
+    try {
+      const answer = await Promise.race([pub.send("PING", []), Bun.sleep(CONNECT_TIMEOUT_MS).then(() => "")]);
+      return answer === "PONG";
+    } catch {
+      return false;
+    }
+  }
+
+  private async connect(): Promise<void> {
+    const options = { autoReconnect: false, enableOfflineQueue: false, connectionTimeout: CONNECT_TIMEOUT_MS };
+    const pub = new RedisClient(this.options.url, options);
+    let sub: RedisClient | undefined;
+    try {
+      await pub.connect();
+      sub = await pub.duplicate();
+      // Named, so `CLIENT LIST` tells which instance a connection belongs to.
+      await pub.send("CLIENT", ["SETNAME", `teahouse-${this.instance}`]);
+      await sub.send("CLIENT", ["SETNAME", `teahouse-${this.instance}-bus`]);
+      await sub.subscribe(BUS_CHANNEL, (message) => this.heard(message));
+    } catch (error) {
+      pub.close();
+      sub?.close();
+      throw error;
+    }
+    if (this.closing) {
+      pub.close();
+      sub.close();
+      return;
+    }
+    this.pub = pub;
+    this.sub = sub;
+    pub.onclose = sub.onclose = () => this.down();
+    this.up = true;
+    this.options.log.info("bus.connected", { instance: this.instance });
+    for (const handler of this.statusHandlers) handler(true);
+  }
+
+  private heard(message: string): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(message) as Envelope;
+    } catch {
+      return;
+    }
+    if (envelope.i === this.instance) {
+      this.options.latency?.(Math.max(0, Date.now() - envelope.s) / 1000);
+      return;
+    }
+    for (const handler of this.handlers) handler(envelope.i, envelope.e);
+  }
+
+  private down(): void {
+    for (const client of [this.pub, this.sub]) {
+      if (!client) continue;
+      client.onclose = null;
+      client.close();
+    }
+    this.pub = this.sub = null;
+    const wasUp = this.up;
+    this.up = false;
+    if (this.closing) return;
+    if (wasUp) {
+      this.options.log.error("bus.down", { instance: this.instance });
+      for (const handler of this.statusHandlers) handler(false);
+    }
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.connect().catch((error: unknown) => {
+        this.options.log.warn("bus.reconnect_failed", { error: String((error as Error)?.message ?? error) });
+        this.down();
+      });
+    }, RECONNECT_MS);
+  }
+
+  async close(): Promise<void> {
+    await Promise.race([this.lastPublish, Bun.sleep(CONNECT_TIMEOUT_MS)]);
+    this.closing = true;
+    clearTimeout(this.retry);
+    this.up = false;
+    for (const client of [this.pub, this.sub]) {
+      if (!client) continue;
+      client.onclose = null;
+      client.close();
+    }
+    this.pub = this.sub = null;
+  }
+}
