@@ -35,7 +35,7 @@ export const join = async (
   }
   const name = room.name!;
   if (created)
-    hub.deps.deliver(
+    hub.broadcast(
       EVERYONE_TOPIC,
       hub.codec.encode({ type: "room", user: account.user, data: { name, event: "created" }, room: name }),
     );

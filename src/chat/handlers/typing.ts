@@ -18,7 +18,7 @@ export const typing = (
   const now = hub.now();
   if (now - ws.data.lastTypingAt < TYPING_THROTTLE_MS) return;
   ws.data.lastTypingAt = now;
-  hub.deps.deliver(
+  hub.broadcast(
     conversationTopic(room.id),
     hub.codec.encode({ type: "typing", user: account.user, data: null, room: room.name! }),
   );

@@ -1,0 +1,167 @@
+/**
+ * Several instances on one PostgreSQL and one Redis (both real, started by
+ * the tests): two teahouse apps in this process, three people on them. What
+ * one instance's users do, the other's see, in the same order, once.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { CloseCode, type ServerFrame } from "../src/protocol";
+import { Client, signIn, trackApps, type Running } from "./helpers";
+import { TestPostgres } from "./postgres";
+import { TestRedis } from "./redis";
+
+const postgres = new TestPostgres();
+const redis = new TestRedis();
+beforeAll(async () => {
+  await Promise.all([postgres.start(), redis.start()]);
+});
+afterAll(async () => {
+  await Promise.all([postgres.dispose(), redis.dispose()]);
+});
+const { start, connect } = trackApps();
+
+const SECRET = "cluster-test-secret-that-is-long-enough";
+
+/** Two instances on one fresh database, each having heard the other. */
+const twoInstances = async (): Promise<[Running, Running]> => {
+  const databaseUrl = await postgres.database();
+  const options = { databaseUrl, redisUrl: redis.url, secrets: [SECRET] };
+  const a = await start(options);
+  const b = await start(options);
+  await within(5000, () => a.teahouse.cluster!.peerCount === 1 && b.teahouse.cluster!.peerCount === 1);
+  return [a, b];
+};
+
+const within = async (ms: number, check: () => boolean | Promise<boolean>): Promise<number> => {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms`);
+    await Bun.sleep(25);
+  }
+  return Date.now() - started;
+};
+
+const chats = (frames: ServerFrame[]) =>
+  frames.flatMap((frame) => (frame.type === "chat" ? [{ id: frame.id, data: frame.data as string }] : []));
+
+test("two instances, three clients: presence, chat in one order, direct messages, read positions, rooms and sign-out everywhere", async () => {
+  const [a, b] = await twoInstances();
+  const alice = await signIn(a.base, "alice");
+  const bob = await signIn(b.base, "bob");
+  const carol = await signIn(b.base, "carol");
+  const aliceA = await connect(a, alice.cookie);
+  await aliceA.next("list", (f) => f.room === "lobby");
+  const bobB = await connect(b, bob.cookie);
+  // bob on B is online for alice on A, and alice (on A) is in bob's list on B.
+  expect((await aliceA.next("join", (f) => f.user.id === bob.user.id)).room).toBe("lobby");
+  const bobList = await bobB.next("list", (f) => f.room === "lobby");
+  expect(bobList.data.map((u) => u.name).sort()).toEqual(["alice", "bob"]);
+  const carolB = await connect(b, carol.cookie);
+  await aliceA.next("join", (f) => f.user.id === carol.user.id);
+  await bobB.next("join", (f) => f.user.id === carol.user.id);
+  // alice opens a second socket, on B: not news to anyone.
+  const aliceB = await connect(b, alice.cookie);
+  await aliceB.next("history", (f) => f.room === "lobby");
+
+  // Both instances write at once: every socket sees one order, the ids' order, each message once.
+  for (let i = 0; i < 12; i++) {
+    aliceA.send({ type: "chat", data: `a${i}`, cid: `a${i}` });
+    bobB.send({ type: "chat", data: `b${i}`, cid: `b${i}` });
+  }
+  const everyone = [aliceA, aliceB, bobB, carolB];
+  await within(5000, () => everyone.every((client) => chats(client.frames).length >= 24));
+  await Bun.sleep(100);
+  for (const sender of [aliceA, bobB]) expect(sender.frames.filter((f) => f.type === "ack").length).toBe(12);
+  const seen = everyone.map((client) => chats(client.frames.splice(0)));
+  for (const view of seen) {
+    expect(view.length).toBe(24);
+    expect(view.map((m) => m.id)).toEqual([...view.map((m) => m.id)].sort((x, y) => x - y));
+    expect(view).toEqual(seen[0]!);
+  }
+  // Ids are gapless across instances.
+  expect(seen[0]!.at(-1)!.id - seen[0]![0]!.id).toBe(23);
+  expect(aliceA.frames.some((f) => f.type === "join" && f.user.id === alice.user.id)).toBe(false);
+
+  // A direct message from A reaches bob on B and alice's own socket on B.
+  aliceA.send({ type: "private", to: bob.user.id, data: "psst", cid: "p1" });
+  const psst = await bobB.next("private");
+  expect(psst.data).toBe("psst");
+  expect((await aliceB.next("private")).id).toBe(psst.id);
+  expect(carolB.frames.some((f) => f.type === "private")).toBe(false);
+  // bob answers from B: alice's direct conversation is known on B too.
+  bobB.send({ type: "private", to: alice.user.id, data: "hi", cid: "p2" });
+  expect((await aliceA.next("private", (f) => f.data === "hi")).user.id).toBe(bob.user.id);
+
+  // alice reads on A: her socket on B is told.
+  aliceA.send({ type: "read", with: bob.user.id, id: psst.id + 1 });
+  expect((await aliceB.next("read")).data.unread).toBe(0);
+
+  // alice joins a room on A: her socket on B enters it too, and bob (B) sees it created.
+  aliceA.send({ type: "join", room: "dev" });
+  await aliceB.next("room", (f) => f.room === "dev" && f.data.event === "joined");
+  await aliceB.next("history", (f) => f.room === "dev");
+  expect((await bobB.next("room", (f) => f.room === "dev")).data.event).toBe("created");
+  bobB.send({ type: "join", room: "dev" });
+  await aliceA.next("join", (f) => f.room === "dev" && f.user.id === bob.user.id);
+  aliceB.send({ type: "chat", room: "dev", data: "from B" });
+  expect((await aliceA.next("chat", (f) => f.room === "dev")).data).toBe("from B");
+  aliceB.send({ type: "leave", room: "dev" });
+  expect((await aliceA.next("room", (f) => f.room === "dev")).data.event).toBe("left");
+  expect((await bobB.next("left", (f) => f.room === "dev")).user.id).toBe(alice.user.id);
+
+  // Sign-out everywhere on A closes alice's sockets on both instances; the others see her leave once.
+  await fetch(`${a.base}/wsout?everywhere=1`, { method: "POST", headers: { cookie: alice.cookie } });
+  expect((await aliceA.waitClose()).code).toBe(CloseCode.SignedOut);
+  expect((await aliceB.waitClose()).code).toBe(CloseCode.SignedOut);
+  await carolB.next("left", (f) => f.room === "lobby" && f.user.id === alice.user.id);
+  await Bun.sleep(200);
+  expect(carolB.frames.filter((f) => f.type === "left" && f.user.id === alice.user.id)).toEqual([]);
+  expect((await fetch(`${b.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
+}, 30_000);
+
+test("a rename on one instance shows on the other; sockets per account hold across instances", async () => {
+  const [a, b] = await twoInstances();
+  const guest = await signIn(a.base, "dora");
+  const watcher = await signIn(b.base, "eve");
+  const eve = await connect(b, watcher.cookie);
+  await eve.next("list");
+  const dora = await connect(a, guest.cookie);
+  await eve.next("join", (f) => f.user.id === guest.user.id);
+  // Registering the name (on B, where dora has no socket) is seen on both.
+  const registered = await fetch(`${b.base}/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie: guest.cookie },
+    body: JSON.stringify({ name: "dora", password: "correct horse battery" }),
+  });
+  expect(registered.status).toBe(200);
+  expect((await eve.next("join", (f) => f.user.id === guest.user.id)).user.type).toBe("member");
+  expect((await dora.next("list", (f) => f.user.type === "member")).data.map((u) => u.name)).toContain("dora");
+
+  // The socket limit counts the account's sockets on every instance.
+  const limit = a.teahouse.guards.gate;
+  const max = 3;
+  (limit as unknown as { limits: { maxSocketsPerUser: number } }).limits.maxSocketsPerUser = max;
+  (b.teahouse.guards.gate as unknown as { limits: { maxSocketsPerUser: number } }).limits.maxSocketsPerUser = max;
+  await connect(b, guest.cookie);
+  await connect(b, guest.cookie);
+  await within(3000, () => a.teahouse.cluster!.sockets(guest.user.id) === 2);
+  await expect(Client.connect(a.wsUrl, guest.cookie)).rejects.toThrow();
+}, 30_000);
+
+test("a message the bus lost is delivered from the store within a second", async () => {
+  const [a, b] = await twoInstances();
+  const alice = await signIn(a.base, "alice");
+  const bob = await signIn(b.base, "bob");
+  const aliceA = await connect(a, alice.cookie);
+  const bobB = await connect(b, bob.cookie);
+  await bobB.next("history");
+  // B stops hearing A's message announcements (as if Redis dropped them).
+  const cluster = b.teahouse.hub.tail as unknown as { remote: (items: unknown[]) => void };
+  const remote = cluster.remote.bind(cluster);
+  cluster.remote = () => {};
+  aliceA.send({ type: "chat", data: "lost on the bus", cid: "x1" });
+  await aliceA.next("ack");
+  const started = Date.now();
+  expect((await bobB.next("chat", () => true, 3000)).data).toBe("lost on the bus");
+  expect(Date.now() - started).toBeLessThan(2500);
+  cluster.remote = remote;
+}, 30_000);
