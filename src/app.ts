@@ -28,7 +28,8 @@ import { opsRoutes, type Readiness } from "./ops/routes";
 import { accessLog } from "./ops/access-log";
 import { embeddedAssets } from "./web/embedded";
 import { createGuards } from "./security/guards";
-import { KeyedRateLimiter } from "./security/rate";
+import { KeyedRateLimiter, localRate, type Rate, type RateLimit } from "./security/rate";
+import { SharedRate } from "./bus/rate";
 import { RedisBus } from "./bus/redis";
 import { Cluster } from "./chat/cluster";
 
@@ -168,6 +169,12 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   let server: Server<unknown> | null = null;
   let stopping = false;
 
+  /** A limit per key: across instances with the bus (each instance's own while Redis is unreachable). */
+  const shared = <K extends string | number>(name: string, local: KeyedRateLimiter<K>): RateLimit<K> =>
+    bus ? new SharedRate(name, local.rate, (command, args) => bus.command(command, args), local) : localRate(local);
+  const limit = <K extends string | number>(name: string, rate: Rate): RateLimit<K> =>
+    shared(name, new KeyedRateLimiter<K>(rate));
+
   const hub = new ChatHub({
     store,
     writer,
@@ -182,7 +189,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       server.publish(topic, text);
       metrics.frameSent(deliveries);
     },
-    roomCreations: new KeyedRateLimiter<number>({
+    roomCreations: limit("rooms", {
       perSecond: config.roomCreationsPerHour / 3600,
       burst: config.roomCreationsPerHour,
     }),
@@ -207,7 +214,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     isOnline: (accountId) => hub.registry.isOnline(accountId),
     sessionIdleMs: config.sessionIdleMs,
     guestGraceMs: config.guestNameGraceMs,
-    passwordAttempts: new KeyedRateLimiter<number>({
+    passwordAttempts: limit("password", {
       perSecond: config.passwordAttemptsPerMinute / 60,
       burst: config.passwordAttemptsPerMinute,
     }),
@@ -255,7 +262,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         cookieSecure: config.cookieSecure,
         closeSessions: (sids) => hub.closeSessions(sids, CloseCode.SignedOut, "Signed out"),
         renamed: (session) => hub.renamed(session.user),
-        signInLimiter: guards.signIn,
+        signInLimiter: shared("signin", guards.signIn),
         trustedProxies,
         log,
       }),

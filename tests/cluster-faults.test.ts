@@ -8,7 +8,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { CloseCode } from "../src/protocol";
 import { EXPIRY_MS, HEARTBEAT_MS } from "../src/chat/cluster";
-import { Client, signIn, trackApps } from "./helpers";
+import { Client, signIn, trackApps, within } from "./helpers";
 import { spawnServer } from "./process";
 import { TestPostgres } from "./postgres";
 import { TestRedis } from "./redis";
@@ -23,15 +23,6 @@ afterAll(async () => {
 });
 const { start, connect } = trackApps();
 const SECRET = "cluster-faults-secret-that-is-long-enough";
-
-const within = async (ms: number, check: () => boolean | Promise<boolean>): Promise<number> => {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms`);
-    await Bun.sleep(50);
-  }
-  return Date.now() - started;
-};
 
 for (const persist of [true, false])
   test(`Redis stopped and restarted (${persist ? "with its data" : "--save '', nothing kept"}): 1013, back by itself, every missed message recovered`, async () => {

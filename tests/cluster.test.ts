@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CloseCode, type ServerFrame } from "../src/protocol";
-import { Client, signIn, trackApps, type Running } from "./helpers";
+import type { Config } from "../src/config";
+import { Client, signIn, trackApps, type Running, within } from "./helpers";
 import { TestPostgres } from "./postgres";
 import { TestRedis } from "./redis";
 
@@ -22,22 +23,13 @@ const { start, connect } = trackApps();
 const SECRET = "cluster-test-secret-that-is-long-enough";
 
 /** Two instances on one fresh database, each having heard the other. */
-const twoInstances = async (): Promise<[Running, Running]> => {
+const twoInstances = async (overrides: Partial<Config> = {}): Promise<[Running, Running]> => {
   const databaseUrl = await postgres.database();
-  const options = { databaseUrl, redisUrl: redis.url, secrets: [SECRET] };
+  const options = { databaseUrl, redisUrl: redis.url, secrets: [SECRET], ...overrides };
   const a = await start(options);
   const b = await start(options);
   await within(5000, () => a.teahouse.cluster!.peerCount === 1 && b.teahouse.cluster!.peerCount === 1);
   return [a, b];
-};
-
-const within = async (ms: number, check: () => boolean | Promise<boolean>): Promise<number> => {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms`);
-    await Bun.sleep(25);
-  }
-  return Date.now() - started;
 };
 
 const chats = (frames: ServerFrame[]) =>
@@ -164,4 +156,46 @@ test("a message the bus lost is delivered from the store within a second", async
   expect((await bobB.next("chat", () => true, 3000)).data).toBe("lost on the bus");
   expect(Date.now() - started).toBeLessThan(2500);
   cluster.remote = remote;
+}, 30_000);
+
+test("limits hold across instances: password attempts per account, sign-ins per address, rooms per account", async () => {
+  const [a, b] = await twoInstances({ passwordAttemptsPerMinute: 3, signInPerMinute: 8, roomCreationsPerHour: 2 });
+  const dora = await signIn(a.base, "dora");
+  await fetch(`${a.base}/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie: dora.cookie },
+    body: JSON.stringify({ name: "dora", password: "correct horse battery" }),
+  });
+  const attempt = (base: string) =>
+    fetch(`${base}/wsin`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name: "dora", password: "wrong guess" }),
+    }).then((response) => response.status);
+  // Three wrong passwords, split between the instances, use up the account's minute.
+  expect([await attempt(a.base), await attempt(b.base), await attempt(a.base)]).toEqual([401, 401, 401]);
+  expect(await attempt(b.base)).toBe(429);
+  // Eight sign-in and sign-up requests from this address in all (six above), then 429 on either instance.
+  const statuses = [];
+  for (let i = 0; i < 4; i++)
+    statuses.push(
+      (
+        await fetch(`${i % 2 ? a.base : b.base}/wsin`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ name: `guest${i}` }),
+        })
+      ).status,
+    );
+  expect(statuses.slice(0, 2)).toEqual([200, 200]);
+  expect(statuses.slice(2)).toEqual([429, 429]);
+  // Two rooms per hour per account, whichever instance creates them.
+  const onA = await connect(a, dora.cookie);
+  const onB = await connect(b, dora.cookie);
+  onA.send({ type: "join", room: "one" });
+  await onA.next("room", (f) => f.room === "one" && f.data.event === "joined");
+  onB.send({ type: "join", room: "two" });
+  await onB.next("room", (f) => f.room === "two" && f.data.event === "joined");
+  onA.send({ type: "join", room: "three" });
+  expect((await onA.next("error")).data.code).toBe("room_creation_limited");
 }, 30_000);

@@ -212,3 +212,13 @@ export const refusedUpgrade = async (base: string, headers: Record<string, strin
   });
   return response.status;
 };
+
+/** Polls `check` until it holds; throws after `ms`. Resolves with the time it took. */
+export const within = async (ms: number, check: () => boolean | Promise<boolean>, pollMs = 25): Promise<number> => {
+  const started = Date.now();
+  while (!(await check())) {
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms`);
+    await Bun.sleep(pollMs);
+  }
+  return Date.now() - started;
+};

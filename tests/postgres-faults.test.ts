@@ -7,22 +7,13 @@
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { CloseCode } from "../src/protocol";
-import { Client, signIn, trackApps } from "./helpers";
+import { Client, signIn, trackApps, within } from "./helpers";
 import { TestPostgres } from "./postgres";
 
 const postgres = new TestPostgres();
 beforeAll(() => postgres.start());
 afterAll(() => postgres.dispose());
 const { start, connect } = trackApps();
-
-const within = async (ms: number, check: () => Promise<boolean>): Promise<number> => {
-  const started = Date.now();
-  while (!(await check())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms`);
-    await Bun.sleep(100);
-  }
-  return Date.now() - started;
-};
 
 test("PostgreSQL stopped and restarted: 1013 and 503 within seconds, back by itself, nothing acknowledged lost", async () => {
   const running = await start({ databaseUrl: await postgres.database() });

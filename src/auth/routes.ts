@@ -11,7 +11,7 @@ import { authPlugin } from "./plugin";
 import type { AccountService, AuthSession, Failure, Outcome } from "../services/accounts";
 import { limitKey } from "../security/client-ip";
 import { resolveClient } from "../http/client";
-import type { KeyedRateLimiter } from "../security/rate";
+import type { RateLimit } from "../security/rate";
 import type { Logger } from "../log";
 
 export interface AuthRoutesDeps {
@@ -23,7 +23,7 @@ export interface AuthRoutesDeps {
   /** A signed-in account changed its name: its sockets show the new one. */
   renamed: (session: AuthSession) => void;
   /** Sign-in attempts per client address (limitKey). */
-  signInLimiter: KeyedRateLimiter<string>;
+  signInLimiter: RateLimit<string>;
   /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
   trustedProxies: ReadonlySet<string>;
   log: Logger;
@@ -55,9 +55,12 @@ export const authRoutes = ({
     if (device.fresh) setCookie(cookie, DEVICE_COOKIE, device.id, DEVICE_MAX_AGE_S);
   };
   /** Every attempt counts, failed or not: guessing names or minting sessions in bulk is what is limited. */
-  const overLimit = (request: Request, server: { requestIP(r: Request): { address: string } | null } | null) => {
+  const overLimit = async (
+    request: Request,
+    server: { requestIP(r: Request): { address: string } | null } | null,
+  ): Promise<number> => {
     const client = limitKey(resolveClient(request.headers, server?.requestIP(request)?.address, trustedProxies).ip);
-    const retryMs = signInLimiter.take(client);
+    const retryMs = await signInLimiter.take(client);
     if (retryMs > 0) log.info("signin.rate_limited", { client });
     return retryMs;
   };
@@ -122,7 +125,7 @@ export const authRoutes = ({
     run: (deviceId: string) => Promise<Outcome<{ session: AuthSession }>>,
   ) => {
     const { session, request, server, set, status } = context;
-    const retryMs = overLimit(request, server);
+    const retryMs = await overLimit(request, server);
     if (retryMs > 0) {
       set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
       return status(429, apiError(429, "rate_limited", "Too many sign-in attempts; try again later"));

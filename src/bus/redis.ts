@@ -76,6 +76,12 @@ export class RedisBus implements Bus {
     return this.first;
   }
 
+  /** Sends one command on the command connection; null while Redis is unreachable. */
+  command(command: string, args: string[]): Promise<unknown> | null {
+    const pub = this.pub;
+    return this.up && pub ? pub.send(command, args) : null;
+  }
+
   async probe(): Promise<boolean> {
     const pub = this.pub;
     if (!this.up || !pub) return false;

@@ -15,7 +15,7 @@ import type { Store } from "../ports/store";
 import type { MessageWriter } from "../store/writer";
 import type { Logger } from "../log";
 import type { Metrics } from "../ops/metrics";
-import type { KeyedRateLimiter } from "../security/rate";
+import type { RateLimit } from "../security/rate";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
 import { Presence } from "./presence";
@@ -55,7 +55,7 @@ export interface HubDeps {
   /** Bun's server.publish with delivery counting. */
   deliver: (topic: string, text: string) => void;
   /** Room creations per account. */
-  roomCreations: KeyedRateLimiter<number>;
+  roomCreations: RateLimit<number>;
   limits: ChatLimits;
   log: Logger;
   /** Counts refused frames (GET /metrics). */

@@ -94,3 +94,14 @@ export class KeyedRateLimiter<K> {
 
 /** How often a KeyedRateLimiter forgets its full buckets. */
 const SWEEP_INTERVAL_MS = 60_000;
+
+/** A limit as the services ask it (one instance's, or shared by several through Redis: bus/rate.ts). */
+export interface RateLimit<K> {
+  /** Takes a token for a key: 0 when allowed, else the milliseconds to wait. */
+  take(key: K): Promise<number>;
+}
+
+/** One instance's limit as a RateLimit. */
+export const localRate = <K>(limiter: KeyedRateLimiter<K>): RateLimit<K> => ({
+  take: async (key) => limiter.take(key),
+});

@@ -13,7 +13,7 @@ import { AVATAR_COUNT, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, type User } fro
 import type { Account } from "../domain/model";
 import { checkName, guestName, nameKey } from "../domain/names";
 import { NameTakenError, type Store } from "../ports/store";
-import type { KeyedRateLimiter } from "../security/rate";
+import type { RateLimit } from "../security/rate";
 import { toUser } from "../chat/codec";
 
 /** A signed-in session with its account. */
@@ -44,7 +44,7 @@ export interface AccountServiceDeps {
   /** Grace after a guest's last activity before its name is free (GUEST_NAME_GRACE_SECONDS). */
   guestGraceMs: number;
   /** Password attempts per account. */
-  passwordAttempts: KeyedRateLimiter<number>;
+  passwordAttempts: RateLimit<number>;
   now?: () => number;
 }
 
@@ -197,7 +197,7 @@ export class AccountService {
       await Bun.password.verify(password, await dummy());
       return fail(401, "bad_credentials", BAD_CREDENTIALS);
     }
-    const retryMs = this.deps.passwordAttempts.take(account.id);
+    const retryMs = await this.deps.passwordAttempts.take(account.id);
     if (retryMs > 0)
       return fail(429, "rate_limited", "Too many password attempts; try again later", Math.ceil(retryMs / 1000));
     const hash = await store.passwordHash(account.id);

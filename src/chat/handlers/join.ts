@@ -27,7 +27,7 @@ export const join = async (
   let created = false;
   if (room) await store.join(account.user.id, room.id, now);
   else {
-    const retryMs = roomCreations.take(account.user.id);
+    const retryMs = await roomCreations.take(account.user.id);
     if (retryMs > 0)
       return hub.refuse(ws, ErrorCode.RoomCreationLimited, "Too many new rooms; try again later", undefined, retryMs);
     ({ room, created } = await store.createRoom(check.name, check.key, account.user.id, now));
