@@ -5,17 +5,11 @@
  * server's pings keep open.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import { pingIntervalSeconds } from "../src/config";
 import { CHAT_SOCKET_PATH } from "../src/protocol";
 import { Client, cookieFrom, signIn, startApp, type Running } from "./helpers";
-import { freePort, waitFor200 } from "./process";
-
-const NGINX = ["/usr/sbin/nginx", "/usr/bin/nginx"].find((path) => existsSync(path));
-const DEPLOY_CONF = join(import.meta.dir, "..", "deploy", "nginx.conf");
+import { startNginx, type TestNginx } from "./nginx";
 
 /** The app's idle timeout in this test: the server pings a silent socket every 4 s. */
 const WS_IDLE_TIMEOUT_S = 8;
@@ -25,76 +19,20 @@ const PROXY_READ_TIMEOUT_S = 6;
 const IDLE_WAIT_MS = (PROXY_READ_TIMEOUT_S + 3) * 1000;
 
 let app: Running;
-let nginx: Subprocess<"ignore", "pipe", "pipe"> | undefined;
-let tmp: string;
+let nginx: TestNginx | undefined;
 let base: string;
 const clients: Client[] = [];
 
-/** deploy/nginx.conf with the test's ports, paths and timeout; each replaced line must exist. */
-const testConfig = async (appPort: number, nginxPort: number): Promise<string> => {
-  let conf = await Bun.file(DEPLOY_CONF).text();
-  const replace = (from: string, to: string) => {
-    if (!conf.includes(from)) throw new Error(`deploy/nginx.conf no longer contains "${from}"; update this test`);
-    conf = conf.replaceAll(from, to);
-  };
-  replace("server 127.0.0.1:3000;", `server 127.0.0.1:${appPort};`);
-  replace("listen 80;", `listen 127.0.0.1:${nginxPort};`);
-  replace("proxy_read_timeout 300s;", `proxy_read_timeout ${PROXY_READ_TIMEOUT_S}s;`);
-  replace("/var/cache/nginx/teahouse", join(tmp, "cache"));
-  const temp = (name: string) => join(tmp, name);
-  return `daemon off;
-worker_processes 1;
-pid ${temp("nginx.pid")};
-error_log ${temp("error.log")} info;
-events { worker_connections 128; }
-http {
-  access_log ${temp("access.log")};
-  client_body_temp_path ${temp("client_body")};
-  proxy_temp_path ${temp("proxy")};
-  fastcgi_temp_path ${temp("fastcgi")};
-  uwsgi_temp_path ${temp("uwsgi")};
-  scgi_temp_path ${temp("scgi")};
-  types { text/html html; }
-${conf}
-}
-`;
-};
-
 beforeAll(async () => {
-  if (!NGINX)
-    throw new Error("nginx is not installed: apt-get install -y --no-install-recommends nginx (.ci/run does)");
   app = startApp({ idleTimeoutSeconds: WS_IDLE_TIMEOUT_S, trustProxy: ["127.0.0.1"] });
-  tmp = mkdtempSync(join(tmpdir(), "teahouse-nginx-"));
-  chmodSync(tmp, 0o755); // nginx workers run as an unprivileged user and write the cache here
-  const nginxPort = freePort();
-  const appPort = Number(new URL(app.base).port);
-  await Bun.write(join(tmp, "nginx.conf"), await testConfig(appPort, nginxPort));
-  nginx = Bun.spawn([NGINX, "-p", tmp, "-c", join(tmp, "nginx.conf"), "-e", join(tmp, "error.log")], {
-    stdin: "ignore",
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  base = `http://127.0.0.1:${nginxPort}`;
-  try {
-    await waitFor200(`${base}/healthz`, 10_000);
-  } catch (error) {
-    const log = await Bun.file(join(tmp, "error.log"))
-      .text()
-      .catch(() => "");
-    throw new Error(`nginx did not start: ${(error as Error).message}\n${log}`);
-  }
+  nginx = await startNginx([Number(new URL(app.base).port)], { proxyReadTimeoutS: PROXY_READ_TIMEOUT_S });
+  base = nginx.base;
 }, 30_000);
 
 afterAll(async () => {
   for (const client of clients.splice(0)) client.close();
-  if (nginx) {
-    nginx.kill("SIGQUIT");
-    const timer = setTimeout(() => nginx?.kill("SIGKILL"), 5_000);
-    await nginx.exited;
-    clearTimeout(timer);
-  }
+  await nginx?.stop();
   await app?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 const connect = async (cookie: string, headers: Record<string, string> = {}): Promise<Client> => {
