@@ -42,6 +42,8 @@ export interface ClientOptions {
   pid: string;
   /** A Redis behind the servers: its CPU time is reported apart (0: none). */
   redisPid: number;
+  /** A PostgreSQL behind the servers (its postmaster): CPU of it and every backend, reported apart (0: none). */
+  pgPid: number;
   mode: "closed" | "open" | "idle";
   clients: number;
   /** closed: messages in flight per user. */
@@ -70,6 +72,7 @@ export const defaultClientOptions = (): ClientOptions => ({
   url: "http://127.0.0.1:3000",
   pid: "",
   redisPid: 0,
+  pgPid: 0,
   mode: "closed",
   clients: 32,
   window: 4,
@@ -117,6 +120,9 @@ export interface ClientResult {
   /** With --redis-pid: Redis CPU time per delivery, and over wall time in the window. */
   redis_cpu_us_per_delivery?: number | null;
   redis_cpu?: number | null;
+  /** With --pg-pid: PostgreSQL CPU time (postmaster and backends) per delivery, and over wall time in the window. */
+  pg_cpu_us_per_delivery?: number | null;
+  pg_cpu?: number | null;
   /** With --redis-pid: Redis CPU time from the first sign-in until the join/list burst settled, ms (presence). */
   redis_connect_cpu_ms?: number | null;
   connect_s: number;
@@ -146,6 +152,26 @@ export const processCpuUs = (pid: number): number | null => {
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     // After "pid (comm) ", field 3 (state) is index 0: utime is field 14, stime 15.
     return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_S;
+  } catch {
+    return null;
+  }
+};
+
+/**
+ * CPU of a process and its children, µs: PostgreSQL's postmaster and its backends (a backend that
+ * exited is in the postmaster's reaped-children time).
+ */
+export const processTreeCpuUs = (pid: number): number | null => {
+  if (!pid) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime, stime, cutime, cstime: fields 14-17.
+    const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+    let us = (ticks * 1e6) / CLOCK_TICKS_PER_S;
+    for (const child of children) us += processCpuUs(Number(child)) ?? 0;
+    return us;
   } catch {
     return null;
   }
@@ -553,6 +579,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       sent,
       server: serverCpuUs(),
       redis: processCpuUs(options.redisPid),
+      pg: processTreeCpuUs(options.pgPid),
       client: process.cpuUsage(),
     };
     measuring = true;
@@ -565,6 +592,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       sent,
       server: serverCpuUs(),
       redis: processCpuUs(options.redisPid),
+      pg: processTreeCpuUs(options.pgPid),
       client: process.cpuUsage(before.client),
     };
     measuring = false;
@@ -596,6 +624,11 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       const redisUs = after.redis !== null && before.redis !== null ? after.redis - before.redis : null;
       result.redis_cpu_us_per_delivery = redisUs !== null && deliveries > 0 ? round(redisUs / deliveries, 4) : null;
       result.redis_cpu = redisUs !== null ? round(redisUs / (seconds * 1e6), 3) : null;
+    }
+    if (options.pgPid > 0) {
+      const pgUs = after.pg !== null && before.pg !== null ? after.pg - before.pg : null;
+      result.pg_cpu_us_per_delivery = pgUs !== null && deliveries > 0 ? round(pgUs / deliveries, 4) : null;
+      result.pg_cpu = pgUs !== null ? round(pgUs / (seconds * 1e6), 3) : null;
     }
     // Drain: every message sent must reach every user.
     clearInterval(openLoopTimer);

@@ -26,6 +26,15 @@ export class TestPostgres {
   port = 0;
   private made = 0;
 
+  /** `durable`: fsync on, as in production (benchmarks); tests run with fsync off. */
+  constructor(private readonly options: { durable?: boolean } = {}) {}
+
+  /** The postmaster's pid (its backends are its children), 0 when not running. */
+  get pid(): number {
+    const pidFile = join(this.dir, "data", "postmaster.pid");
+    return existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : 0;
+  }
+
   /** Whether Debian's postgresql package is installed. */
   static available(): boolean {
     return BIN !== undefined;
@@ -74,7 +83,7 @@ export class TestPostgres {
         "-c",
         "listen_addresses=127.0.0.1",
         "-c",
-        "fsync=off",
+        `fsync=${this.options.durable ? "on" : "off"}`,
         "-c",
         "max_connections=200",
       ]),

@@ -7,17 +7,18 @@
  * assigned in commit order (store/postgres.ts), so "delivered up to N" is a
  * prefix of the log: a message is delivered when every id below it has been.
  * Messages arrive three ways: this instance's own commits, other instances'
- * over the bus, and (for whatever the bus lost) reads of the store, asked for
- * whenever an id turns up past a hole and by a periodic poll of the log head.
- * The rule is the same for all: ids up to `last` are skipped, a hole before
- * the next one is read from the store first.
+ * over the bus, and reads of the store. A message past a hole waits in a
+ * reorder buffer; the hole is usually filled by the bus within a moment
+ * (another instance committed just before and is announcing it), and only if
+ * it is not, after HOLE_GRACE_MS, is it read from the store. A periodic poll
+ * of the log's head (`reach`) brings whatever the bus lost.
  */
 import type { LogEntry } from "../ports/store";
 import type { LogItem } from "../ports/bus";
 import type { Logger } from "../log";
 
 export interface TailDeps {
-  /** Whether ids are gapless (PostgreSQL): holes are read from the store before going on. */
+  /** Whether ids are gapless (PostgreSQL): holes are waited for, then read from the store. */
   sequenced: boolean;
   /** Messages with id in (after, upTo], oldest first, at most `limit`. */
   read: (after: number, upTo: number, limit: number) => Promise<LogEntry[]>;
@@ -27,17 +28,29 @@ export interface TailDeps {
   log: Logger;
 }
 
+/** How long a hole may wait for the bus before it is read from the store. */
+export const HOLE_GRACE_MS = 30;
 /** Messages read from the store per query when filling a hole. */
 const READ_CHUNK = 500;
-/** A failed read is tried again after this long, this many times in all. */
+/** A failed read is tried again after this long, this many times in all; then the hole is skipped. */
 const READ_RETRY_MS = 500;
 const READ_ATTEMPTS = 10;
+
+interface Waiting {
+  item: LogItem;
+  /** The ack of a message committed here. */
+  after?: () => void;
+}
 
 export class LogTail {
   /** Highest id delivered here: history sent to a socket stops there, later ones come live. */
   last = 0;
-  /** Work waiting for a hole to be read (null: none; then a message in order is delivered at once). */
-  private chain: Promise<void> | null = null;
+  /** Messages past a hole, by id. */
+  private readonly waiting = new Map<number, Waiting>();
+  /** The log is known to reach at least this far (from the poll of its head). */
+  private head = 0;
+  private timer: Timer | undefined;
+  private filling: Promise<void> | null = null;
 
   constructor(private readonly deps: TailDeps) {}
 
@@ -48,90 +61,111 @@ export class LogTail {
       this.deps.deliver(item);
       return after();
     }
-    this.apply([item], after);
+    this.accept(item, after);
+    this.advance();
   }
 
   /** Messages another instance committed (ids ascending). */
   remote(items: readonly LogItem[]): void {
-    if (items.length > 0) this.apply(items);
+    for (const item of items) this.accept(item);
+    this.advance();
   }
 
   /** The log is known to reach `head`: whatever is missing up to it is read and delivered. */
   reach(head: number): void {
-    if (head <= this.last && this.chain === null) return;
-    this.then(() => this.fill(head));
+    if (head <= this.last) return;
+    this.head = Math.max(this.head, head);
+    this.advance();
   }
 
-  /** Resolves once everything handed over so far has been delivered (tests). */
+  /** Resolves once nothing is waiting (tests). */
   async settled(): Promise<void> {
-    while (this.chain) await this.chain;
+    while (this.waiting.size > 0 || this.filling || this.timer) await Bun.sleep(5);
   }
 
-  private apply(items: readonly LogItem[], after?: () => void): void {
-    if (this.chain === null && items[0]!.id <= this.last + 1) return this.deliverAll(items, after);
-    this.then(async () => {
-      try {
-        await this.fill(items[0]!.id - 1);
-      } catch (error) {
-        // The store stayed unreadable: go on rather than hold every later message back (clients fill
-        // the hole from history when they reconnect, which a store outage makes them do).
-        this.deps.log.error("log.hole_skipped", {
-          after: this.last,
-          upTo: items[0]!.id - 1,
-          error: String((error as Error)?.message ?? error),
-        });
-      }
-      this.deliverAll(items, after);
-    });
-  }
-
-  private deliverAll(items: readonly LogItem[], after?: () => void): void {
-    for (const item of items) {
-      if (item.id <= this.last) continue;
-      this.last = item.id;
-      this.deps.deliver(item);
+  private accept(item: LogItem, after?: () => void): void {
+    if (item.id <= this.last) {
+      after?.();
+      return;
     }
-    after?.();
+    const known = this.waiting.get(item.id);
+    if (known) {
+      // The same message twice (own commit and a read of the store): keep the ack.
+      if (after) known.after = after;
+      return;
+    }
+    this.waiting.set(item.id, after ? { item, after } : { item });
   }
 
-  /** Reads and delivers every message in (last, upTo], retrying a failed read for a while. */
-  private async fill(upTo: number): Promise<void> {
+  /** Delivers whatever follows `last` without a hole; a hole left starts its grace timer. */
+  private advance(): void {
+    for (let next = this.waiting.get(this.last + 1); next; next = this.waiting.get(this.last + 1)) {
+      this.waiting.delete(this.last + 1);
+      this.last++;
+      this.deps.deliver(next.item);
+      next.after?.();
+    }
+    const behind = this.waiting.size > 0 || this.head > this.last;
+    if (!behind) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    if (this.timer || this.filling) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.filling = this.fill().finally(() => {
+        this.filling = null;
+        this.advance();
+      });
+    }, HOLE_GRACE_MS);
+  }
+
+  /** The lowest id waiting (or the head): the hole is everything between `last` and it. */
+  private holeEnd(): number {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const id of this.waiting.keys()) if (id < lowest) lowest = id;
+    return lowest === Number.POSITIVE_INFINITY ? this.head : lowest - 1;
+  }
+
+  /** Reads the hole from the store and delivers it, retrying a failed read for a while. */
+  private async fill(): Promise<void> {
     let failures = 0;
-    while (this.last < upTo) {
+    for (let upTo = this.holeEnd(); this.last < upTo; upTo = this.holeEnd()) {
       let entries: LogEntry[];
       try {
         entries = await this.deps.read(this.last, upTo, READ_CHUNK);
       } catch (error) {
-        if (++failures >= READ_ATTEMPTS) throw error;
-        await Bun.sleep(READ_RETRY_MS);
-        continue;
-      }
-      if (entries.length === 0) {
-        // Nothing stored there (pruned already): the hole is empty.
+        if (++failures < READ_ATTEMPTS) {
+          await Bun.sleep(READ_RETRY_MS);
+          continue;
+        }
+        // The store stayed unreadable: go on rather than hold every later message back (clients fill
+        // the hole from history when they reconnect, which a store outage makes them do).
+        this.deps.log.error("log.hole_skipped", {
+          after: this.last,
+          upTo,
+          error: String((error as Error)?.message ?? error),
+        });
         this.last = upTo;
         return;
       }
       for (const entry of entries) {
-        if (entry.message.id <= this.last) continue;
-        this.last = entry.message.id;
-        this.deps.deliver(this.deps.encode(entry));
+        const id = entry.message.id;
+        if (id <= this.last) continue;
+        const waiting = this.waiting.get(id);
+        this.waiting.delete(id);
+        this.last = id;
+        this.deps.deliver(waiting?.item ?? this.deps.encode(entry));
+        waiting?.after?.();
       }
+      // Ids the store does not have up to `upTo` were pruned already: an empty hole.
       if (entries.length < READ_CHUNK) this.last = Math.max(this.last, upTo);
+      for (const [id, waiting] of this.waiting)
+        if (id <= this.last) {
+          this.waiting.delete(id);
+          waiting.after?.();
+        }
     }
-  }
-
-  private then(work: () => Promise<void> | void): void {
-    const run = async () => {
-      try {
-        await work();
-      } catch (error) {
-        this.deps.log.error("log.read_failed", { error: String((error as Error)?.message ?? error) });
-      }
-    };
-    const next: Promise<void> = (this.chain ?? Promise.resolve()).then(run);
-    this.chain = next;
-    void next.then(() => {
-      if (this.chain === next) this.chain = null;
-    });
   }
 }
