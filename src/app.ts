@@ -159,7 +159,12 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const trustedProxies = new Set(config.trustProxy);
   const assets = options.publicDir ?? embeddedAssets() ?? join(process.cwd(), "public");
   const bus = config.redisUrl
-    ? new RedisBus({ url: config.redisUrl, log, latency: (seconds) => metrics.busLatency(seconds) })
+    ? new RedisBus({
+        url: config.redisUrl,
+        log,
+        latency: (seconds) => metrics.busLatency(seconds),
+        namespace: () => store.epoch,
+      })
     : null;
   const cluster = bus ? new Cluster(bus, log, () => guards.gate.socketsPerUser()) : null;
   const guards = createGuards(config, log, {
@@ -171,7 +176,15 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
 
   /** A limit per key: across instances with the bus (each instance's own while Redis is unreachable). */
   const shared = <K extends string | number>(name: string, local: KeyedRateLimiter<K>): RateLimit<K> =>
-    bus ? new SharedRate(name, local.rate, (command, args) => bus.command(command, args), local) : localRate(local);
+    bus
+      ? new SharedRate(
+          name,
+          local.rate,
+          (command, args) => bus.command(command, args),
+          local,
+          () => bus.keyPrefix,
+        )
+      : localRate(local);
   const limit = <K extends string | number>(name: string, rate: Rate): RateLimit<K> =>
     shared(name, new KeyedRateLimiter<K>(rate));
 
@@ -205,13 +218,16 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   // The store is ready (migrated, its last id read) before anything is served.
   const started = backend.start().then((lastStoredId) => {
     hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
+    // The bus is named after the store's epoch: it connects once the store is read (in the background:
+    // sockets wait for it, HTTP does not).
+    void bus?.start();
   });
   metrics.trackHub(hub);
   cluster?.attach(hub);
-  void bus?.start();
   const accounts = new AccountService({
     store,
-    isOnline: (accountId) => hub.registry.isOnline(accountId),
+    // Online on any instance: a guest's name is held while it has a socket anywhere.
+    isOnline: (accountId) => hub.registry.isOnline(accountId) || (cluster?.sockets(accountId) ?? 0) > 0,
     sessionIdleMs: config.sessionIdleMs,
     guestGraceMs: config.guestNameGraceMs,
     passwordAttempts: limit("password", {

@@ -199,3 +199,21 @@ test("limits hold across instances: password attempts per account, sign-ins per 
   onA.send({ type: "join", room: "three" });
   expect((await onA.next("error")).data.code).toBe("room_creation_limited");
 }, 30_000);
+
+test("a guest's name is held while it has a socket on any instance", async () => {
+  const [a, b] = await twoInstances({ guestNameGraceMs: 0 });
+  const fay = await signIn(a.base, "fay");
+  const socket = await connect(a, fay.cookie);
+  await socket.next("history");
+  await within(3000, () => b.teahouse.cluster!.sockets(fay.user.id) === 1);
+  // Another browser on B cannot take the name while fay is online on A.
+  const taken = await fetch(`${b.base}/wsin`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "fay" }),
+  });
+  expect(taken.status).toBe(409);
+  socket.close();
+  await within(3000, () => b.teahouse.cluster!.sockets(fay.user.id) === 0);
+  expect((await signIn(b.base, "fay")).user.id).not.toBe(fay.user.id);
+}, 30_000);

@@ -25,12 +25,14 @@ return 0`;
 
 export class SharedRate<K extends string | number> implements RateLimit<K> {
   constructor(
-    /** Names the limit in its keys (`teahouse:rate:<name>:<key>`). */
+    /** Names the limit in its keys (`<prefix>rate:<name>:<key>`). */
     private readonly name: string,
     private readonly rate: Rate,
     private readonly redis: RedisCommand,
     /** This instance's own limit, used while Redis is unreachable. */
     private readonly fallback: KeyedRateLimiter<K>,
+    /** The deployment's key prefix (`teahouse:<epoch>:`). */
+    private readonly prefix: () => string = () => "teahouse:",
   ) {}
 
   async take(key: K): Promise<number> {
@@ -39,7 +41,7 @@ export class SharedRate<K extends string | number> implements RateLimit<K> {
     const answer = this.redis("EVAL", [
       TAKE,
       "1",
-      `teahouse:rate:${this.name}:${key}`,
+      `${this.prefix()}rate:${this.name}:${key}`,
       String(perMs),
       String(this.rate.burst),
     ]);

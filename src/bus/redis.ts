@@ -11,8 +11,11 @@ import { RedisClient } from "bun";
 import type { Bus, BusEvent } from "../ports/bus";
 import type { Logger } from "../log";
 
-/** The channel every instance publishes on and listens to. */
-export const BUS_CHANNEL = "teahouse:bus";
+/**
+ * The channel every instance of one deployment publishes on and listens to: named after the
+ * store's epoch, so deployments on different databases can share a Redis without hearing each other.
+ */
+export const busChannel = (namespace: string): string => `teahouse:${namespace}:bus`;
 /** Time between connection attempts while Redis is unreachable. */
 const RECONNECT_MS = 1_000;
 /** Connecting or a probe fails after this long. */
@@ -30,6 +33,8 @@ export interface RedisBusOptions {
   /** How long this instance's own events took to come back through Redis (seconds). */
   latency?: (seconds: number) => void;
   instance?: string;
+  /** Names this deployment's channel and keys (the store's epoch); read when connecting. */
+  namespace: () => string;
 }
 
 export class RedisBus implements Bus {
@@ -40,6 +45,7 @@ export class RedisBus implements Bus {
   private closing = false;
   private retry: Timer | undefined;
   private first: Promise<void> | undefined;
+  private channel = "";
   /** The last publish: `close` waits for it (a `bye` reaches Redis before the connection ends). */
   private lastPublish: Promise<unknown> = Promise.resolve();
   private readonly handlers: Array<(from: string, event: BusEvent) => void> = [];
@@ -53,7 +59,7 @@ export class RedisBus implements Bus {
     const pub = this.pub;
     if (!this.up || !pub) return;
     const envelope: Envelope = { i: this.instance, s: Date.now(), e: event };
-    this.lastPublish = pub.publish(BUS_CHANNEL, JSON.stringify(envelope)).catch(() => this.down());
+    this.lastPublish = pub.publish(this.channel, JSON.stringify(envelope)).catch(() => this.down());
   }
 
   listen(handler: (from: string, event: BusEvent) => void): void {
@@ -76,6 +82,11 @@ export class RedisBus implements Bus {
     return this.first;
   }
 
+  /** Prefix of this deployment's keys. */
+  get keyPrefix(): string {
+    return `teahouse:${this.options.namespace()}:`;
+  }
+
   /** Sends one command on the command connection; null while Redis is unreachable. */
   command(command: string, args: string[]): Promise<unknown> | null {
     const pub = this.pub;
@@ -94,6 +105,7 @@ export class RedisBus implements Bus {
   }
 
   private async connect(): Promise<void> {
+    this.channel = busChannel(this.options.namespace());
     const options = { autoReconnect: false, enableOfflineQueue: false, connectionTimeout: CONNECT_TIMEOUT_MS };
     const pub = new RedisClient(this.options.url, options);
     let sub: RedisClient | undefined;
@@ -103,7 +115,7 @@ export class RedisBus implements Bus {
       // Named, so `CLIENT LIST` tells which instance a connection belongs to.
       await pub.send("CLIENT", ["SETNAME", `teahouse-${this.instance}`]);
       await sub.send("CLIENT", ["SETNAME", `teahouse-${this.instance}-bus`]);
-      await sub.subscribe(BUS_CHANNEL, (message) => this.heard(message));
+      await sub.subscribe(this.channel, (message) => this.heard(message));
     } catch (error) {
       pub.close();
       sub?.close();

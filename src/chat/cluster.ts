@@ -172,7 +172,11 @@ export class Cluster implements Peers {
       case "entered": {
         const account = hub.registry.get(event.account);
         if (account && !account.conversations.has(event.room.id))
-          void hub.enterRoom(account, event.room, undefined, false);
+          hub
+            .enterRoom(account, event.room, undefined, false)
+            .catch((error: unknown) =>
+              this.log.error("cluster.enter_failed", { error: String((error as Error)?.message ?? error) }),
+            );
         return;
       }
       case "left": {
