@@ -32,3 +32,24 @@ test("bun run bench --smoke: three servers, three modes, nothing missing", async
     }
   }
 }, 90_000);
+
+test("bun run bench:cluster --smoke: SQLite and 1, 2, 3 instances on PostgreSQL + Redis, nothing missing", async () => {
+  const report = await runBenchSmoke<{
+    smoke: boolean;
+    runs: { scenario: string; setup: string; result: ClientResult }[];
+  }>("bench/cluster.ts");
+  expect(report.smoke).toBe(true);
+  expect(report.runs.map((r) => r.setup)).toEqual([
+    "1 × SQLite",
+    "1 × PostgreSQL + Redis",
+    "2 × PostgreSQL + Redis",
+    "3 × PostgreSQL + Redis",
+  ]);
+  for (const { setup, result } of report.runs) {
+    expect({ setup, missing: result.missing, errors: result.errors }).toEqual({ setup, missing: 0, errors: 0 });
+    expect(result.sent).toBeGreaterThan(0);
+    expect(result.received).toBe(result.sent * result.clients);
+    // PostgreSQL's and Redis's CPU are measured where they take part.
+    if (setup !== "1 × SQLite") expect(result.pg_cpu).toBeGreaterThan(0);
+  }
+}, 120_000);
