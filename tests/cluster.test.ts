@@ -108,6 +108,15 @@ test("two instances, three clients: presence, chat in one order, direct messages
   await Bun.sleep(200);
   expect(carolB.frames.filter((f) => f.type === "left" && f.user.id === alice.user.id)).toEqual([]);
   expect((await fetch(`${b.base}/wsme`, { headers: { cookie: alice.cookie } })).status).toBe(401);
+
+  // /metrics: the bus's round trip and the store's latency, and readiness covers both.
+  const count = async (name: string) =>
+    Number(new RegExp(`^${name}_count (\\d+)`, "m").exec(await (await fetch(`${a.base}/metrics`)).text())?.[1] ?? 0);
+  expect(await count("teahouse_bus_latency_seconds")).toBeGreaterThan(0);
+  expect(await count("teahouse_store_write_seconds")).toBeGreaterThan(0);
+  // The store is probed every second.
+  await within(3000, async () => (await count("teahouse_store_probe_seconds")) > 0);
+  expect(await (await fetch(`${b.base}/readyz`)).json()).toEqual({ status: "ready" });
 }, 30_000);
 
 test("a rename on one instance shows on the other; sockets per account hold across instances", async () => {

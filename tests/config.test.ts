@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { ConfigError, defaultConfig, helpText, loadConfig } from "../src/config";
+import { runToExit } from "./process";
 import { configTable } from "../scripts/config-table";
 import { checkName, guestName, nameKey } from "../src/domain/names";
 
@@ -22,6 +23,19 @@ describe("configuration", () => {
     expect(() => loadConfig({ ALLOWED_ORIGINS: "https://a.example/path" }, [])).toThrow(/ALLOWED_ORIGINS/);
     expect(() => loadConfig({ SECRET: "short" }, [])).toThrow(/SECRET/);
     expect(() => loadConfig({ LOG_LEVEL: "loud" }, [])).toThrow(/LOG_LEVEL/);
+    expect(() => loadConfig({ REDIS_URL: "http://redis" }, [])).toThrow(/REDIS_URL/);
+  });
+
+  test("REDIS_URL needs DATABASE_URL (several instances share one store); with it, both are taken", async () => {
+    expect(() => loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" }, [])).toThrow(/DATABASE_URL/);
+    expect(() => loadConfig({}, ["--redis-url", "redis://127.0.0.1:6379"])).toThrow(/DATABASE_URL/);
+    const both = loadConfig({ REDIS_URL: "redis://r:6379", DATABASE_URL: "postgres://u@db:5432/t" }, []);
+    expect([both.redisUrl, both.databaseUrl]).toEqual(["redis://r:6379", "postgres://u@db:5432/t"]);
+    // At start: exit 2 with that one line.
+    const { code, stderr } = await runToExit(["--port", "0"], { REDIS_URL: "redis://127.0.0.1:6379" });
+    expect(code).toBe(2);
+    expect(stderr.trim().split("\n")).toHaveLength(1);
+    expect(stderr).toContain("DATABASE_URL");
   });
 
   test("--help lists every option, and the README's table is the generated one", async () => {

@@ -13,7 +13,8 @@ import { SqliteStore } from "../src/store/sqlite";
 import type { NewMessage } from "../src/ports/store";
 import { nameKey } from "../src/domain/names";
 import type { Store } from "../src/ports/store";
-import { PostgresStore } from "../src/store/postgres";
+import { FRAME_ID_FLOOR, PostgresStore } from "../src/store/postgres";
+import { SQL } from "bun";
 import { BlockIds } from "../src/store/db";
 import { TestPostgres } from "./postgres";
 
@@ -316,6 +317,83 @@ describe("PostgreSQL", () => {
     await later.start();
     expect(later.epoch).toBe(stores[0]!.epoch);
     await later.close();
+  });
+
+  test("instances committing at once get gapless ids in commit order; the log reads them back with their conversations", async () => {
+    const url = await postgres.database();
+    const stores = Array.from(
+      { length: 3 },
+      () => new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } }),
+    );
+    await Promise.all(stores.map((store) => store.start()));
+    const sender = await guest(stores[0]!, "ann");
+    const batches = stores.flatMap((store, i) =>
+      Array.from({ length: 5 }, (_, j) => ({
+        store,
+        messages: [0, 1, 2].map((k) => ({ ...message(0, 1, 1000, sender.id), body: `${i}.${j}.${k}` })),
+      })),
+    );
+    await Promise.all(batches.map(({ store, messages }) => store.append(messages)));
+    const ids = batches.flatMap(({ messages }) => messages.map((m) => m.id)).sort((x, y) => x - y);
+    expect(ids).toEqual(Array.from({ length: 45 }, (_, i) => i + 1));
+    // A batch's ids are consecutive: a batch is one commit.
+    for (const { messages } of batches) expect(messages.map((m) => m.id - messages[0]!.id)).toEqual([0, 1, 2]);
+    expect(await stores[1]!.lastMessageId()).toBe(45);
+    const log = await stores[2]!.log(10, 20, 100);
+    expect(log.map((entry) => entry.message.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 11));
+    expect(log[0]!.conversation).toMatchObject({ id: 1, kind: "room", name: "lobby" });
+    expect(log[0]!.message.sender.name).toBe("ann");
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  test("a database of the previous release (schema 1, ids from blocks) is upgraded in place: new ids continue above", async () => {
+    const url = await postgres.database();
+    const store = new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } });
+    await store.start();
+    const sender = await guest(store, "ann");
+    await store.close();
+    // What the previous release left: schema 1, no head row, message ids from blocks of a million.
+    const sql = new SQL(url);
+    await sql.unsafe(`DROP TABLE log_head; UPDATE schema_version SET version = 1; ALTER SEQUENCE id_blocks RESTART WITH 2000001;
+      INSERT INTO messages (id, conversation_id, sender_id, body, created_at) VALUES
+        (5, 1, ${sender.id}, 'old', 1), (1000003, 1, ${sender.id}, 'older block', 2)`);
+    await sql.close();
+    const upgraded = new PostgresStore(url, { retention: { maxPerConversation: 0, maxAgeMs: 0 } });
+    await upgraded.start();
+    opened.push(upgraded);
+    expect(await upgraded.lastMessageId()).toBe(1000003);
+    const next = { ...message(0, 1, 3, sender.id), body: "new" };
+    await upgraded.append([next]);
+    expect(next.id).toBe(1000004);
+    expect((await upgraded.page(1, 10, Number.MAX_SAFE_INTEGER)).messages.map((m) => m.body)).toEqual([
+      "old",
+      "older block",
+      "new",
+    ]);
+    // Frame ids now come from above every message id.
+    expect(await upgraded.reserveIds()).toBe(FRAME_ID_FLOOR);
+  });
+});
+
+describe.each(engines)("%s store: the log", (_engine, make) => {
+  test("reads every conversation's messages in id order, with the conversation, within (after, upTo]", async () => {
+    const store = await make();
+    const ann = await guest(store, "ann");
+    const ben = await guest(store, "ben");
+    const direct = await store.direct(ann.id, ben.id, 1);
+    // SQLite takes the ids given; PostgreSQL assigns them (0) in commit order: 1 to 4 on a fresh database.
+    const postgresAssigns = store instanceof PostgresStore;
+    await store.append(
+      [1, 2, 3, 4].map((id) => ({
+        ...message(id, id % 2 ? 1 : direct.id, id, ann.id),
+        ...(postgresAssigns ? { id: 0 } : {}),
+      })),
+    );
+    const log = await store.log(1, 4, 10);
+    expect(log.map((entry) => entry.message.id)).toEqual([2, 3, 4]);
+    expect(log.map((entry) => entry.conversation.kind)).toEqual(["direct", "room", "direct"]);
+    expect(log[0]!.conversation.pair).toEqual([ann.id, ben.id].sort((x, y) => x - y) as [number, number]);
+    expect((await store.log(0, 4, 2)).map((entry) => entry.message.id)).toEqual([1, 2]);
   });
 });
 
