@@ -140,6 +140,28 @@ describe("framing", () => {
     expect([...pong.payload]).toEqual([0, 1, 2, 255]);
   });
 
+  test("a ping flood is limited like any frame flood: closed with 4008, counted in /metrics", async () => {
+    const raw = await open();
+    for (let i = 0; i < 2000; i++) raw.write(encodeFrame(Opcode.Ping, "p"));
+    expect((await raw.readClose(5000))?.code).toBe(CloseCode.PolicyViolation);
+    const metrics = await (await fetch(`${running.base}/metrics`)).text();
+    expect(Number(/^teahouse_pings_received_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThan(20);
+  });
+
+  test("close codes a client makes up are one metric label, not one each", async () => {
+    for (const code of [4321, 4322, 3999]) {
+      const raw = await open();
+      raw.write(encodeFrame(Opcode.Close, closePayload(code, "mine")));
+      await raw.readClose();
+    }
+    await Bun.sleep(100);
+    const metrics = await (await fetch(`${running.base}/metrics`)).text();
+    expect(metrics).not.toContain('code="4321"');
+    expect(
+      Number(/^teahouse_connections_closed_total\{code="other"\} (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(3);
+  });
+
   test("close handshake: the server answers a close with a close and ends the connection", async () => {
     const raw = await open();
     raw.write(encodeFrame(Opcode.Close, closePayload(1000, "bye")));

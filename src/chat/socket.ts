@@ -110,6 +110,22 @@ class Connection implements ConnectionState {
     }
   }
 
+  /**
+   * A ping from the client: Bun answers it with a pong by itself, but it spends a frame token like
+   * any frame, so a ping flood is refused the same way (closed with 4008 when it persists).
+   */
+  ping(ws: Socket): void {
+    this.observer.metrics.pingReceived();
+    try {
+      const verdict = this.flood.check();
+      if (verdict.ok || !verdict.abusive) return;
+      this.observer.log.warn("ws.abuse_closed", { user: this.accountId, ip: this.ip, frames: "ping" });
+      ws.close(CloseCode.PolicyViolation, "Too many frames");
+    } catch (error) {
+      this.hub.failed(ws, "ping", error);
+    }
+  }
+
   close(ws: Socket, code?: number): void {
     try {
       this.flood.release();
@@ -157,6 +173,10 @@ export const chatSocket = (
         guards.gate.count(refusal);
         set.headers["retry-after"] = String(refusal.retryAfterSeconds);
         return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
+      },
+      ping(ws) {
+        const raw = ws.raw as ServerWebSocket<unknown>;
+        if (raw.data instanceof Connection) raw.data.ping(raw as unknown as Socket);
       },
       open(ws) {
         const raw = ws.raw as ServerWebSocket<unknown>;

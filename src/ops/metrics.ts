@@ -3,10 +3,18 @@
  * list). The chat code reports through the hook methods below; gauges that
  * the hub already knows (open sockets, users online) are read at scrape time.
  */
+import { CloseCode } from "../protocol";
 import { createRegistry, type Registry } from "./registry";
 
 /** Store write latency buckets, in seconds (SQLite on local disk: sub-millisecond to a few ms). */
 const STORE_WRITE_BUCKETS_S = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+/**
+ * Close codes as metric labels: the documented ones (and the standard codes a peer or Bun sends), anything
+ * else "other" — a client picks its own close code, and a label per value would grow without bound.
+ */
+const KNOWN_CLOSE_CODES = new Set([...Object.values(CloseCode), 1000, 1002, 1003, 1005, 1006, 1007, 1008]);
+export const closeLabel = (code: number): string => (KNOWN_CLOSE_CODES.has(code) ? String(code) : "other");
 
 /** What the metrics read from the chat hub when scraped. */
 export interface HubGauges {
@@ -34,6 +42,8 @@ export interface Metrics {
   busLatency(seconds: number): void;
   /** A probe of the store (a write, every second with PostgreSQL) took this long, in seconds. */
   storeProbe(seconds: number): void;
+  /** A ping frame came from a client (it spends a frame token like any frame). */
+  pingReceived(): void;
   /** A socket was closed because it did not read fast enough (close code 4100; counted from the close code). */
   slowConsumerClosed(): void;
   /** An HTTP request was answered with this status. */
@@ -58,6 +68,7 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
     "code",
   );
   const received = registry.counter("teahouse_frames_received_total", "Frames received from clients.");
+  const pings = registry.counter("teahouse_pings_received_total", "Ping frames received from clients.");
   const sent = registry.counter(
     "teahouse_frames_sent_total",
     "Frames published to a topic (room, user) on this instance; direct replies (list, history, ack, error) are not counted.",
@@ -99,8 +110,9 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
 
   return {
     connectionOpened: () => opened.inc(),
-    connectionClosed: (code) => closed.inc(String(code)),
+    connectionClosed: (code) => closed.inc(closeLabel(code)),
     frameReceived: () => received.inc(),
+    pingReceived: () => pings.inc(),
     frameSent: (count) => {
       sent.inc();
       deliveries.inc(count);
@@ -124,6 +136,7 @@ export const noMetrics: Metrics = {
   connectionOpened() {},
   connectionClosed() {},
   frameReceived() {},
+  pingReceived() {},
   frameSent() {},
   frameRefused() {},
   messagesStored() {},
