@@ -210,6 +210,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       maxMessageLength: config.maxMessageLength,
       historyPageSize: config.historyPageSize,
       maxRoomsPerUser: config.maxRoomsPerUser,
+      presenceGraceMs: config.presenceGraceMs,
+      presenceFullRoomSize: config.presenceFullRoomSize,
+      presenceBigRoomSize: config.presenceBigRoomSize,
     },
     log,
     metrics,
@@ -420,6 +423,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await app.stop(true);
       server = null;
       await writer.close();
+      hub.stop();
       cluster?.stop();
       await bus?.close();
       // Every write is committed; fold the WAL into the main file so a copy of DATA_DIR is one file.

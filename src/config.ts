@@ -40,6 +40,12 @@ export interface Config {
   redisUrl: string;
   /** A guest's name stays reserved this long after its last socket or request. */
   guestNameGraceMs: number;
+  /** An account whose last socket closed stays online this long (a reload or a reconnect is not a leave). */
+  presenceGraceMs: number;
+  /** Rooms with at most this many people online get `join`/`left` per person; bigger ones, batched `presence`. */
+  presenceFullRoomSize: number;
+  /** Rooms with more than this many online send presence changes only to sockets that asked for the member list. */
+  presenceBigRoomSize: number;
   /** Password attempts per account per minute (also the burst). */
   passwordAttemptsPerMinute: number;
   /** Rooms one account may create per hour (also the burst). */
@@ -294,6 +300,31 @@ export const OPTIONS = [
     default: 600 * 1000,
     shown: "600",
     parse: (raw, name) => integer(0, 365 * 24 * 3600)(raw, name) * 1000,
+  }),
+  option({
+    key: "presenceGraceMs",
+    env: "PRESENCE_GRACE_SECONDS",
+    flag: "--presence-grace-seconds",
+    doc: "an account whose last socket closed stays online this long, so a reload or a reconnect is not a leave and a join",
+    default: 5 * 1000,
+    shown: "5",
+    parse: (raw, name) => integer(0, 3600)(raw, name) * 1000,
+  }),
+  option({
+    key: "presenceFullRoomSize",
+    env: "PRESENCE_FULL_ROOM_SIZE",
+    flag: "--presence-full-room-size",
+    doc: "rooms with at most this many online get a join/left frame per person; bigger rooms get batched presence frames",
+    default: 100,
+    parse: integer(1, 1_000_000),
+  }),
+  option({
+    key: "presenceBigRoomSize",
+    env: "PRESENCE_BIG_ROOM_SIZE",
+    flag: "--presence-big-room-size",
+    doc: "rooms with more than this many online send who came and went only to sockets that asked for the member list",
+    default: 1000,
+    parse: integer(1, 10_000_000),
   }),
   option({
     key: "passwordAttemptsPerMinute",

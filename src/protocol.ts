@@ -90,10 +90,32 @@ export const ReadIn = Type.Object({
 });
 
 /**
+ * A page of the users online in a room (`room`, default lobby), by account id after `after`
+ * (answered with `members`). `watch`: in a room above PRESENCE_BIG_ROOM_SIZE, also be told who comes
+ * and goes there from now on (`presence` with `joined`/`left`, `listOnly`), until leaving the room.
+ */
+export const MembersIn = Type.Object({
+  type: Type.Literal("members"),
+  room: Type.Optional(RoomName),
+  after: Type.Optional(Type.Integer({ minimum: 0 })),
+  watch: Type.Optional(Type.Boolean()),
+});
+
+/**
  * Every structured client frame. A text frame that is not a JSON object with a
  * string `type` is a chat message to the lobby (the tutorial's client sends bare text).
  */
-export const ClientFrame = Type.Union([ChatIn, PrivateIn, TypingIn, JoinIn, LeaveIn, RoomsIn, HistoryIn, ReadIn]);
+export const ClientFrame = Type.Union([
+  ChatIn,
+  PrivateIn,
+  TypingIn,
+  JoinIn,
+  LeaveIn,
+  RoomsIn,
+  HistoryIn,
+  ReadIn,
+  MembersIn,
+]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
 /** The `type` values a client may send. */
@@ -106,6 +128,7 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "rooms",
   "history",
   "read",
+  "members",
 ];
 
 /**
@@ -215,8 +238,39 @@ const frame = <T extends string, U extends TSchema, D extends TSchema, X extends
 export const JoinFrame = frame("join", User, Type.Null(), { room: Type.String() });
 /** A user's last socket left the room. */
 export const LeftFrame = frame("left", User, Type.Null(), { room: Type.String() });
-/** To the joiner only: the users online in the room, one entry per user. `user` is the joiner. */
-export const ListFrame = frame("list", User, Type.Array(User), { room: Type.String() });
+/**
+ * To the joiner only: the users online in the room, one entry per user. `user` is the joiner. In a
+ * room with more than PRESENCE_FULL_ROOM_SIZE online, `data` is empty, `count` says how many are
+ * online and `more` is true: ask for the members page by page (`members`).
+ */
+export const ListFrame = frame("list", User, Type.Array(User), {
+  room: Type.String(),
+  count: Type.Optional(Type.Integer({ minimum: 0 })),
+  more: Type.Optional(Type.Boolean()),
+});
+/**
+ * In a room above PRESENCE_FULL_ROOM_SIZE online: who came and went since the last one (at most one a
+ * second per room), and how many are online now. Above PRESENCE_BIG_ROOM_SIZE, `joined` and `left`
+ * go only to sockets that asked for the member list (`members`); the others get the count alone.
+ */
+export const PresenceFrame = frame(
+  "presence",
+  Type.Null(),
+  Type.Object({
+    count: Type.Integer({ minimum: 0 }),
+    joined: Type.Optional(Type.Array(User)),
+    left: Type.Optional(Type.Array(Type.Integer())),
+    /** Sent to the member list's watchers of a big room: changes for the list, not news for the room. */
+    listOnly: Type.Optional(Type.Boolean()),
+  }),
+  { room: Type.String() },
+);
+/** One page of a room's online members, by account id; `next`: the `after` of the next page, while there are more. */
+export const MembersFrame = frame("members", Type.Null(), Type.Array(User), {
+  room: Type.String(),
+  count: Type.Integer({ minimum: 0 }),
+  next: Type.Optional(Type.Integer()),
+});
 /** A chat message, to everyone in the room including the sender. */
 export const ChatFrame = frame("chat", User, Type.String(), {
   room: Type.String(),
@@ -329,6 +383,8 @@ export const ServerFrame = Type.Union([
   ConversationsFrame,
   ReadFrame,
   RoomFrame,
+  PresenceFrame,
+  MembersFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;

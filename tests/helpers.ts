@@ -24,6 +24,8 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => ({
   host: "127.0.0.1",
   dataDir: ":memory:",
   logLevel: "silent",
+  // A closed socket's `left` at once (the grace that makes a reload no leave is tested on its own).
+  presenceGraceMs: 0,
   ...overrides,
 });
 

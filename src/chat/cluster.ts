@@ -219,13 +219,16 @@ export class Cluster implements Peers {
     if (!entry) replica.rooms.set(room, (entry = { name, users: new Map() }));
     const known = entry.users.has(user.id);
     entry.users.set(user.id, user);
-    if (!known && !this.elsewhere(room, user.id, replica)) this.hub!.announce("join", user, room, name);
+    if (known) return;
+    this.hub!.roster.hold(room, user.id);
+    if (!this.elsewhere(room, user.id, replica)) this.hub!.announce("join", user, room, name);
   }
 
   private remove(replica: Replica, room: number, user: User): void {
     const entry = replica.rooms.get(room);
     if (!entry?.users.delete(user.id)) return;
     if (entry.users.size === 0) replica.rooms.delete(room);
+    this.hub!.roster.release(room, user.id);
     if (!this.elsewhere(room, user.id, replica)) this.hub!.announce("left", user, room, entry.name);
   }
 

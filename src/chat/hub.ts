@@ -18,8 +18,9 @@ import type { Metrics } from "../ops/metrics";
 import type { RateLimit } from "../security/rate";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
-import { Presence } from "./presence";
-import { conversationTopic, EVERYONE_TOPIC, userTopic } from "./topics";
+import { Presence, Roster } from "./presence";
+import { PresenceFeed } from "./feed";
+import { conversationTopic, EVERYONE_TOPIC, membersTopic, userTopic } from "./topics";
 import { handlers } from "./handlers";
 import { checkRoomName } from "../domain/names";
 import type { LogEntry } from "../ports/store";
@@ -34,7 +35,18 @@ export interface ChatLimits {
   historyPageSize: number;
   /** Rooms one account may be in at once, the lobby included. */
   maxRoomsPerUser: number;
+  /** An account whose last socket closed stays online this long (0: leaves at once). */
+  presenceGraceMs: number;
+  /** Rooms up to this many online: `join`/`left` per person; above: batched `presence`. */
+  presenceFullRoomSize: number;
+  /** Rooms above this many online: changes only to sockets that asked for the member list. */
+  presenceBigRoomSize: number;
 }
+
+/** How often a big room's batched `presence` frame goes out. */
+export const PRESENCE_INTERVAL_MS = 1000;
+/** Members per `members` page. */
+export const MEMBERS_PAGE_SIZE = 100;
 
 export interface HubDeps {
   store: Store;
@@ -79,6 +91,11 @@ export const RESUME_MAX_MESSAGES = 1000;
 export class ChatHub {
   readonly registry = new ConnectionRegistry();
   readonly presence = new Presence();
+  /** Who is online in each room on every instance (counts). */
+  readonly roster = new Roster();
+  readonly feed: PresenceFeed;
+  /** Accounts whose last socket closed here, within the presence grace: their departure, pending. */
+  private readonly departing = new Map<number, Timer>();
   readonly codec: Codec;
   readonly now: () => number;
   /** Delivers committed messages here, in id order. */
@@ -89,6 +106,14 @@ export class ChatHub {
     this.now = deps.now ?? Date.now;
     this.codec = new Codec(deps.nextId, this.now);
     this.peers = deps.peers ?? LONE;
+    this.feed = new PresenceFeed({
+      fullRoomSize: deps.limits.presenceFullRoomSize,
+      bigRoomSize: deps.limits.presenceBigRoomSize,
+      intervalMs: PRESENCE_INTERVAL_MS,
+      count: (room) => this.roster.count(room),
+      encode: (frame) => this.codec.encode(frame),
+      deliver: (topic, text) => deps.deliver(topic, text),
+    });
     this.tail = new LogTail({
       sequenced: deps.sequenced,
       read: (after, upTo, limit) => deps.store.log(after, upTo, limit),
@@ -283,7 +308,10 @@ export class ChatHub {
     this.addTo(account, conversation, account.user.id);
   }
 
-  /** A socket closed (for any reason): the account's last socket here takes it offline in its rooms. */
+  /**
+   * A socket closed (for any reason): the account's last socket here takes it offline in its rooms,
+   * after the presence grace (a reload or a reconnect within it is neither a `left` nor a `join`).
+   */
   close(ws: Socket): void {
     ws.data.closed = true;
     this.enqueue(ws, "close", () => {
@@ -291,8 +319,23 @@ export class ChatHub {
       if (!removed?.last) return;
       const { account } = removed;
       void this.deps.store.touchAccount(account.user.id, this.now()).catch(() => {});
-      for (const [name, id] of account.rooms) this.depart(account.user, id, name);
+      const graceMs = this.deps.limits.presenceGraceMs;
+      if (graceMs <= 0) return this.departRooms(account);
+      clearTimeout(this.departing.get(account.user.id));
+      const timer = setTimeout(() => {
+        this.departing.delete(account.user.id);
+        this.departRooms(account);
+      }, graceMs);
+      timer.unref();
+      this.departing.set(account.user.id, timer);
     });
+  }
+
+  /** An account that had no socket left here: offline in the rooms where it has not come back. */
+  private departRooms(account: OnlineAccount): void {
+    const back = this.registry.get(account.user.id);
+    for (const [name, id] of account.rooms)
+      if (!back?.conversations.has(id)) this.depart(back?.user ?? account.user, id, name);
   }
 
   /** One client frame. Bad frames get an `error` frame; the socket stays open. */
@@ -327,6 +370,7 @@ export class ChatHub {
   /** The account is online in a room here: `join` to the room when it was online nowhere. */
   arrive(user: User, conversationId: number, room: string): void {
     if (!this.presence.add(conversationId, user, room)) return;
+    this.roster.hold(conversationId, user.id);
     this.peers.publish({ t: "arrive", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("join", user, conversationId, room);
   }
@@ -334,13 +378,26 @@ export class ChatHub {
   /** The account is no longer online in a room here: `left` to the room when it is online nowhere now. */
   depart(user: User, conversationId: number, room: string): void {
     if (!this.presence.remove(conversationId, user.id)) return;
+    this.roster.release(conversationId, user.id);
     this.peers.publish({ t: "depart", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("left", user, conversationId, room);
   }
 
-  /** `join` or `left` to a room's sockets here. */
+  /** Someone came online in a room anywhere (or was renamed: `join` again), or is online nowhere now. */
   announce(type: "join" | "left", user: User, conversationId: number, room: string): void {
-    this.deps.deliver(conversationTopic(conversationId), this.codec.encode({ type, user, data: null, room }));
+    this.feed.changed(type, user, conversationId, room);
+  }
+
+  /** People online in a room, on every instance. */
+  onlineCount(conversationId: number): number {
+    return this.roster.count(conversationId);
+  }
+
+  /** A `list` frame's members: all of them, or in a room above the full size, the count and `more`. */
+  private listOf(conversationId: number): { data: User[]; count: number; more?: boolean } {
+    const count = this.onlineCount(conversationId);
+    if (count > this.deps.limits.presenceFullRoomSize) return { data: [], count, more: true };
+    return { data: this.members(conversationId), count };
   }
 
   /** Who is online in a room, on every instance (an account once). */
@@ -393,7 +450,10 @@ export class ChatHub {
 
   unsubscribeAll(account: OnlineAccount, conversationId: number): void {
     for (const socket of account.sockets)
-      if (socket.readyState === 1) socket.unsubscribe(conversationTopic(conversationId));
+      if (socket.readyState === 1) {
+        socket.unsubscribe(conversationTopic(conversationId));
+        socket.unsubscribe(membersTopic(conversationId));
+      }
   }
 
   sendConversations(ws: Socket, account: OnlineAccount, memberships: readonly MembershipView[]): void {
@@ -423,7 +483,7 @@ export class ChatHub {
       this.codec.encode({
         type: "list",
         user: ws.data.account!.user,
-        data: this.members(room.id),
+        ...this.listOf(room.id),
         room: name,
       }),
     );
@@ -562,7 +622,7 @@ export class ChatHub {
       this.presence.update(id, user);
       this.announce("join", user, id, room);
       if (!account?.conversations.has(id)) continue;
-      const list = this.codec.encode({ type: "list", user, data: this.members(id), room });
+      const list = this.codec.encode({ type: "list", user, ...this.listOf(id), room });
       for (const socket of account.sockets) this.sendTo(socket, list);
     }
   }
@@ -584,6 +644,13 @@ export class ChatHub {
 
   disconnectAll(code: number, reason: string): void {
     this.registry.closeAll(code, reason);
+  }
+
+  /** Stops the timers (presence batches and pending departures) at shutdown. */
+  stop(): void {
+    this.feed.stop();
+    for (const timer of this.departing.values()) clearTimeout(timer);
+    this.departing.clear();
   }
 
   get connectionCount(): number {

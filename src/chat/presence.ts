@@ -62,3 +62,32 @@ export class Presence {
     return this.rooms.get(conversationId)?.size ?? 0;
   }
 }
+
+/**
+ * How many people are online in each room on every instance: per room, per account, how many
+ * instances (this one included) have it online there. `count` is exact whatever the tabs and instances.
+ */
+export class Roster {
+  private readonly rooms = new Map<number, Map<number, number>>();
+
+  hold(room: number, account: number): void {
+    let holders = this.rooms.get(room);
+    if (!holders) this.rooms.set(room, (holders = new Map()));
+    holders.set(account, (holders.get(account) ?? 0) + 1);
+  }
+
+  release(room: number, account: number): void {
+    const holders = this.rooms.get(room);
+    const held = holders?.get(account);
+    if (!holders || held === undefined) return;
+    if (held > 1) holders.set(account, held - 1);
+    else {
+      holders.delete(account);
+      if (holders.size === 0) this.rooms.delete(room);
+    }
+  }
+
+  count(room: number): number {
+    return this.rooms.get(room)?.size ?? 0;
+  }
+}

@@ -8,3 +8,6 @@ export const userTopic = (accountId: number): string => `u:${accountId}`;
 
 /** Every socket (rooms created). */
 export const EVERYONE_TOPIC = "all";
+
+/** The sockets that asked for a big room's member list: who comes and goes there. */
+export const membersTopic = (conversationId: number): string => `m:${conversationId}`;

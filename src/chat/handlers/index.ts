@@ -6,6 +6,7 @@ import { chat } from "./chat";
 import { history } from "./history";
 import { join } from "./join";
 import { leave } from "./leave";
+import { members } from "./members";
 import { privateMessage } from "./private";
 import { read } from "./read";
 import { rooms } from "./rooms";
@@ -27,4 +28,5 @@ export const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
   rooms,
   history,
   read,
+  members,
 };

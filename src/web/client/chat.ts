@@ -97,8 +97,14 @@ export class Chat {
   private joined: string[] = [DEFAULT_ROOM];
   /** Joins sent and not yet answered, oldest first (an `invalid_room` or `too_many_rooms` error refers to the oldest). */
   private readonly pendingJoins: string[] = [];
-  /** Room → user id → user, from `list`, `join` and `left`. */
+  /** Room → user id → user, from `list`, `join`, `left`, `presence` and `members`. */
   private readonly members = new Map<string, Map<number, User>>();
+  /** Room → how many are online, when the server said (big rooms: more than the members known here). */
+  private readonly onlineCounts = new Map<string, number>();
+  /** Room → the `after` of the next members page, while there are more. */
+  private readonly membersNext = new Map<string, number>();
+  /** Rooms too big for a full `list` whose members were not asked for yet (shown: the count, a button). */
+  private readonly membersUnasked = new Set<string>();
   /** Every room on the server with its member count when known (`rooms` frame, `room` created). */
   private knownRooms = new Map<string, number | undefined>();
   private active: Conversation;
@@ -335,6 +341,10 @@ export class Chat {
       case "join":
       case "left":
         return this.onPresence(frame);
+      case "presence":
+        return this.onBatch(frame);
+      case "members":
+        return this.onMembers(frame);
       case "chat":
         return this.onMessage(this.conversation(roomKey(frame.room)), frame);
       case "private":
@@ -435,6 +445,55 @@ export class Chat {
     this.setMe(frame.user);
     this.joinedRoom(frame.room);
     this.members.set(frame.room, new Map(frame.data.map((user) => [user.id, user])));
+    this.membersNext.delete(frame.room);
+    if (frame.count !== undefined) this.onlineCounts.set(frame.room, frame.count);
+    // A big room: its members come page by page when asked (the list's button).
+    if (frame.more) {
+      this.membersUnasked.add(frame.room);
+      this.members.get(frame.room)!.set(frame.user.id, frame.user);
+    } else this.membersUnasked.delete(frame.room);
+    this.renderSidebar();
+    this.refreshRoomsSoon();
+  }
+
+  private onMembers(frame: ServerFrameOf<"members">): void {
+    const members = this.members.get(frame.room);
+    if (!members) return;
+    for (const user of frame.data) members.set(user.id, user);
+    this.onlineCounts.set(frame.room, frame.count);
+    if (frame.next !== undefined) this.membersNext.set(frame.room, frame.next);
+    else this.membersNext.delete(frame.room);
+    this.renderSidebar();
+  }
+
+  /** A big room's batch: who came and went (if we asked for its members) and how many are online. */
+  private onBatch(frame: ServerFrameOf<"presence">): void {
+    const members = this.members.get(frame.room);
+    if (!members) return;
+    this.onlineCounts.set(frame.room, frame.data.count);
+    const unasked = this.membersUnasked.has(frame.room);
+    const joined = (frame.data.joined ?? []).filter((user) => user.id !== this.me.id && !members.has(user.id));
+    // Members not asked for yet: no list to change (the count says it all); arrivals still make a line.
+    const left = unasked
+      ? []
+      : (frame.data.left ?? []).flatMap((id) => {
+          const user = id === this.me.id ? undefined : members.get(id);
+          return user ? [user] : [];
+        });
+    if (!unasked) for (const user of frame.data.joined ?? []) members.set(user.id, user);
+    for (const user of left) {
+      members.delete(user.id);
+      this.typing.remove(frame.room, user.id);
+    }
+    if (frame.data.listOnly) return this.renderSidebar();
+    // Collapsed: one line for everyone who came, one for everyone who went.
+    const conv = this.conversation(roomKey(frame.room));
+    const line = (users: readonly User[], one: "joined" | "left", many: "joinedMany" | "leftMany") => {
+      if (users.length === 1) this.appendLive(conv, () => conv.addSystem(one, { name: users[0]!.name }));
+      else if (users.length > 1) this.appendLive(conv, () => conv.addSystem(many, { count: String(users.length) }));
+    };
+    line(joined, "joined", "joinedMany");
+    line(left, "left", "leftMany");
     this.renderSidebar();
     this.refreshRoomsSoon();
   }
@@ -746,6 +805,9 @@ export class Chat {
     const pending = this.pendingJoins.indexOf(room);
     if (pending >= 0) this.pendingJoins.splice(pending, 1);
     this.members.delete(room);
+    this.onlineCounts.delete(room);
+    this.membersNext.delete(room);
+    this.membersUnasked.delete(room);
     const conv = this.conversations.get(roomKey(room));
     this.conversations.delete(roomKey(room));
     if (conv && conv === this.active) this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
@@ -889,8 +951,23 @@ export class Chat {
 
     const room = this.active.room ?? DEFAULT_ROOM;
     const users = [...(this.members.get(room)?.values() ?? [])];
-    label(byId("online-count"), "onlineCount", { count: users.length });
-    renderUsers(byId("users"), users, this.me, (peer) => this.openPrivate(peer));
+    label(byId("online-count"), "onlineCount", { count: Math.max(users.length, this.onlineCounts.get(room) ?? 0) });
+    const next = this.membersUnasked.has(room) ? 0 : this.membersNext.get(room);
+    renderUsers(
+      byId("users"),
+      users,
+      this.me,
+      (peer) => this.openPrivate(peer),
+      next === undefined
+        ? undefined
+        : {
+            label: next === 0 ? "showMembers" : "moreMembers",
+            ask: () => {
+              this.membersUnasked.delete(room);
+              this.connection.send({ type: "members", room, after: next, watch: true });
+            },
+          },
+    );
 
     const unread = this.totalUnread();
     const badge = byId("drawer-badge");

@@ -90,27 +90,38 @@ export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open:
   );
 };
 
-export const renderUsers = (list: HTMLElement, users: User[], me: User, open: (peer: User) => void): void => {
+export const renderUsers = (
+  list: HTMLElement,
+  users: User[],
+  me: User,
+  open: (peer: User) => void,
+  /** A big room with more members than shown: the button that asks for (the next page of) them. */
+  more?: { label: "showMembers" | "moreMembers"; ask: () => void },
+): void => {
   const sorted = [...users].sort((a, b) => (a.id === me.id ? -1 : b.id === me.id ? 1 : a.name.localeCompare(b.name)));
-  replaceEntries(
-    list,
-    sorted.map((user) => {
-      const self = user.id === me.id;
-      const name = el("span", { class: "label", text: user.name });
-      const item = el("li", { class: self ? "user self" : "user" });
-      item.dataset.user = String(user.id);
-      if (self) {
-        const you = el("span", { class: "you" });
-        label(you, "you");
-        item.append(el("div", { class: "entry" }, avatar(user), name, you));
-      } else {
-        const button = el("button", { class: "entry", attrs: { type: "button" } }, avatar(user), name);
-        button.setAttribute("aria-label", t("openPrivate", { name: user.name }));
-        button.dataset.key = String(user.id);
-        button.addEventListener("click", () => open(user));
-        item.append(button);
-      }
-      return item;
-    }),
-  );
+  const items = sorted.map((user) => {
+    const self = user.id === me.id;
+    const name = el("span", { class: "label", text: user.name });
+    const item = el("li", { class: self ? "user self" : "user" });
+    item.dataset.user = String(user.id);
+    if (self) {
+      const you = el("span", { class: "you" });
+      label(you, "you");
+      item.append(el("div", { class: "entry" }, avatar(user), name, you));
+    } else {
+      const button = el("button", { class: "entry", attrs: { type: "button" } }, avatar(user), name);
+      button.setAttribute("aria-label", t("openPrivate", { name: user.name }));
+      button.dataset.key = String(user.id);
+      button.addEventListener("click", () => open(user));
+      item.append(button);
+    }
+    return item;
+  });
+  if (more) {
+    const button = el("button", { class: "more-members small", attrs: { type: "button" } });
+    label(button, more.label);
+    button.addEventListener("click", more.ask);
+    items.push(el("li", { class: "more" }, button));
+  }
+  replaceEntries(list, items);
 };

@@ -1,0 +1,136 @@
+/**
+ * Presence that costs O(changes): small rooms keep `join`/`left`/`list`;
+ * bigger ones get one batched `presence` frame a second; big ones send who
+ * came and went only to sockets that asked for the member list, which is
+ * paged. A reload within the grace is neither a leave nor a join. Whatever
+ * the sequence, what a client rebuilds from the frames is who is online.
+ */
+import { expect, test } from "bun:test";
+import type { ServerFrame } from "../src/protocol";
+import { PRESENCE_INTERVAL_MS } from "../src/chat/hub";
+import { Client, signIn, trackApps, type Running, type SignedIn } from "./helpers";
+
+const { start, connect } = trackApps();
+
+/** Who is online in the lobby, as a client rebuilds it from the frames it got. */
+class View {
+  readonly online = new Map<number, string>();
+  count = 0;
+  frames: ServerFrame[] = [];
+  apply(frames: ServerFrame[]): void {
+    for (const frame of frames) {
+      this.frames.push(frame);
+      if (frame.type === "list" && frame.room === "lobby") {
+        this.count = frame.count ?? frame.data.length;
+        if (!frame.more) {
+          this.online.clear();
+          for (const user of frame.data) this.online.set(user.id, user.name);
+        }
+      } else if (frame.type === "join" && frame.room === "lobby") this.online.set(frame.user.id, frame.user.name);
+      else if (frame.type === "left" && frame.room === "lobby") this.online.delete(frame.user.id);
+      else if (frame.type === "presence" && frame.room === "lobby") {
+        this.count = frame.data.count;
+        for (const user of frame.data.joined ?? []) this.online.set(user.id, user.name);
+        for (const id of frame.data.left ?? []) this.online.delete(id);
+      } else if (frame.type === "members" && frame.room === "lobby")
+        for (const user of frame.data) this.online.set(user.id, user.name);
+    }
+  }
+}
+
+const people = async (running: Running, n: number, prefix: string): Promise<SignedIn[]> => {
+  const out: SignedIn[] = [];
+  for (let i = 0; i < n; i++) out.push(await signIn(running.base, `${prefix}${i}`));
+  return out;
+};
+
+test("a reload or reconnect within the grace is neither a leave nor a join; gone for good, a left after it", async () => {
+  const running = await start({ presenceGraceMs: 800 });
+  const [watcher, alice] = await people(running, 2, "p");
+  const eve = await connect(running, watcher!.cookie);
+  await eve.next("history");
+  const first = await connect(running, alice!.cookie);
+  await eve.next("join", (f) => f.user.id === alice!.user.id);
+  first.close();
+  await Bun.sleep(200);
+  const second = await connect(running, alice!.cookie);
+  await second.next("history");
+  await Bun.sleep(1000);
+  expect(eve.frames.filter((f) => f.type === "join" || f.type === "left")).toEqual([]);
+  second.close();
+  const closedAt = Date.now();
+  await eve.next("left", (f) => f.user.id === alice!.user.id, 3000);
+  expect(Date.now() - closedAt).toBeGreaterThanOrEqual(700);
+});
+
+test("above the full size, arrivals and departures come batched, at most one frame a second; the picture stays right", async () => {
+  const running = await start({ presenceFullRoomSize: 3, presenceBigRoomSize: 1000, signInPerMinute: 1000 });
+  const [watcher, ...rest] = await people(running, 9, "q");
+  const eve = await connect(running, watcher!.cookie);
+  await eve.next("history");
+  const view = new View();
+  const sockets: Client[] = [];
+  for (const person of rest) {
+    const socket = await connect(running, person.cookie);
+    await socket.next("history");
+    sockets.push(socket);
+  }
+  // Some go, one comes back on a second tab, one opens two tabs and closes one.
+  sockets[0]!.close();
+  sockets[1]!.close();
+  const again = await connect(running, rest[1]!.cookie);
+  await again.next("history");
+  const extra = await connect(running, rest[2]!.cookie);
+  await extra.next("history");
+  extra.close();
+  await Bun.sleep(PRESENCE_INTERVAL_MS + 300);
+  view.apply(eve.frames.splice(0));
+  const joins = view.frames.filter((f) => f.type === "join");
+  const batches = view.frames.filter((f) => f.type === "presence");
+  // Two arrivals one by one (the room had 1, then 2, then 3), the rest in batches.
+  expect(joins.length).toBe(2);
+  expect(batches.length).toBeGreaterThanOrEqual(1);
+  expect(batches.length).toBeLessThanOrEqual(3);
+  const truth = [watcher!, ...rest.slice(1)].map((p) => p.user.id).sort((a, b) => a - b);
+  view.online.set(watcher!.user.id, watcher!.user.name);
+  expect([...view.online.keys()].sort((a, b) => a - b)).toEqual(truth);
+  expect(view.count).toBe(truth.length);
+  // A newcomer's list says how many, and that the members come page by page.
+  const late = await signIn(running.base, "late");
+  const newcomer = await connect(running, late.cookie);
+  const list = await newcomer.next("list");
+  expect(list).toMatchObject({ data: [], count: truth.length + 1, more: true });
+});
+
+test("a big room: the count for everyone, who came and went for those who asked; members paged", async () => {
+  const running = await start({ presenceFullRoomSize: 2, presenceBigRoomSize: 4, signInPerMinute: 1000 });
+  const [quiet, curious, ...rest] = await people(running, 8, "r");
+  const q = await connect(running, quiet!.cookie);
+  const c = await connect(running, curious!.cookie);
+  await q.next("history");
+  await c.next("history");
+  for (const person of rest.slice(0, 4)) await (await connect(running, person.cookie)).next("history");
+  await Bun.sleep(PRESENCE_INTERVAL_MS + 300);
+  // Six online: big. The curious one asks for the members, page by page (100 a page: one page here).
+  c.send({ type: "members", watch: true });
+  const page = await c.next("members");
+  expect(page.count).toBe(6);
+  expect(page.data.map((u) => u.id)).toEqual(
+    [quiet!, curious!, ...rest.slice(0, 4)].map((p) => p.user.id).sort((a, b) => a - b),
+  );
+  expect(page.next).toBeUndefined();
+  c.send({ type: "members", after: page.data[2]!.id });
+  expect((await c.next("members")).data.map((u) => u.id)).toEqual(page.data.slice(3).map((u) => u.id));
+  q.frames.splice(0);
+  c.frames.splice(0);
+  // Two more arrive.
+  for (const person of rest.slice(4)) await (await connect(running, person.cookie)).next("history");
+  await Bun.sleep(PRESENCE_INTERVAL_MS + 300);
+  const quietFrames = q.frames.filter((f) => f.type === "presence");
+  expect(quietFrames.map((f) => f.data)).toEqual([{ count: 8 }]);
+  const curiousFrames = c.frames.filter((f) => f.type === "presence");
+  const joined = curiousFrames.flatMap((f) => (f.type === "presence" ? (f.data.joined ?? []) : [])).map((u) => u.id);
+  expect(joined.sort((a, b) => a - b)).toEqual(rest.slice(4).map((p) => p.user.id));
+  // Nobody got a join or left frame per person.
+  expect([...q.frames, ...c.frames].some((f) => f.type === "join" || f.type === "left")).toBe(false);
+});
