@@ -31,7 +31,7 @@ import { createGuards } from "./security/guards";
 import { KeyedRateLimiter, localRate, type Rate, type RateLimit } from "./security/rate";
 import { SharedRate } from "./bus/rate";
 import { RedisBus } from "./bus/redis";
-import { Cluster } from "./chat/cluster";
+import { Cluster, EXPIRY_MS } from "./chat/cluster";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -44,6 +44,8 @@ const STORE_WATCH_INTERVAL_MS = 1_000;
  * lost is delivered within this long.
  */
 const LOG_POLL_INTERVAL_MS = 1_000;
+/** With several instances, how often this instance's open sessions are checked against the store. */
+const SESSION_CHECK_INTERVAL_MS = 5_000;
 
 /** On stop, how long closing sockets get to finish their close handshake before being cut. */
 export const STOP_DRAIN_MS = 2_000;
@@ -94,7 +96,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     const blocks = new BlockIds(() => pg.reserveIds(), PG_ID_BLOCK);
     store = pg;
     ids = blocks;
-    messageId = () => 0;
+    // Stored messages get their ids in commit order; with history off nothing is stored: frame ids.
+    messageId = config.history ? () => 0 : () => blocks.take();
     append = (messages) => pg.append(messages);
     start = async () => {
       await pg.start();
@@ -136,7 +139,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   const writer = new MessageWriter(
     config.history ? { commit: timed, findByCid: (senderId, cid) => store.findByCid(senderId, cid) } : null,
   );
-  return { store, ids, messageId, sequenced: config.databaseUrl !== "", writer, start };
+  return { store, ids, messageId, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
 export const createApp = (config: Config, options: AppOptions = {}) => {
@@ -164,6 +167,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         log,
         latency: (seconds) => metrics.busLatency(seconds),
         namespace: () => store.epoch,
+        silentAfterMs: EXPIRY_MS,
       })
     : null;
   const cluster = bus ? new Cluster(bus, log, () => guards.gate.socketsPerUser()) : null;
@@ -364,6 +368,27 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }, LOG_POLL_INTERVAL_MS)
     : undefined;
   logPoll?.unref();
+  // Several instances: a sign-out whose news the bus lost (it was down on the instance that signed
+  // out) still closes this instance's sockets of that session, within SESSION_CHECK_INTERVAL_MS.
+  let checking = false;
+  const sessionCheck = bus
+    ? setInterval(() => {
+        const sids = hub.registry.sessionIds();
+        if (checking || stopping || !storeUp || sids.length === 0) return;
+        checking = true;
+        void store
+          .liveSessions(sids)
+          .then((live) => {
+            const ended = sids.filter((sid) => !live.has(sid));
+            if (ended.length > 0) hub.closeSessions(ended, CloseCode.SignedOut, "Signed out");
+          })
+          .catch(() => {})
+          .finally(() => {
+            checking = false;
+          });
+      }, SESSION_CHECK_INTERVAL_MS)
+    : undefined;
+  sessionCheck?.unref();
 
   return {
     app,
@@ -402,6 +427,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       clearInterval(walWatch);
       clearInterval(storeWatch);
       clearInterval(logPoll);
+      clearInterval(sessionCheck);
       guards.slow.stop();
       const running = server;
       if (running) {

@@ -226,3 +226,45 @@ test("a guest's name is held while it has a socket on any instance", async () =>
   await within(3000, () => b.teahouse.cluster!.sockets(fay.user.id) === 0);
   expect((await signIn(b.base, "fay")).user.id).not.toBe(fay.user.id);
 }, 30_000);
+
+test("with history off on PostgreSQL, messages are still delivered on every instance", async () => {
+  const [a, b] = await twoInstances({ history: false });
+  const alice = await signIn(a.base, "alice");
+  const bob = await signIn(b.base, "bob");
+  const aliceA = await connect(a, alice.cookie);
+  const bobB = await connect(b, bob.cookie);
+  await aliceA.next("list");
+  await bobB.next("list");
+  aliceA.send({ type: "chat", data: "not stored", cid: "n1" });
+  expect((await aliceA.next("chat")).data).toBe("not stored");
+  expect((await bobB.next("chat")).data).toBe("not stored");
+  expect((await aliceA.next("ack")).data.cid).toBe("n1");
+}, 30_000);
+
+test("an instance taken for gone (a stall) is asked for its presence when heard again: its users come back", async () => {
+  const [a, b] = await twoInstances();
+  const bob = await signIn(b.base, "bob");
+  const alice = await signIn(a.base, "alice");
+  const aliceA = await connect(a, alice.cookie);
+  await aliceA.next("history");
+  const bobB = await connect(b, bob.cookie);
+  await aliceA.next("join", (f) => f.user.id === bob.user.id);
+  // A forgets B as if B had been silent past the expiry (a stall), as its expiry would.
+  (a.teahouse.cluster as unknown as { forget(from: string): void }).forget(b.teahouse.bus!.instance);
+  expect((await aliceA.next("left", (f) => f.user.id === bob.user.id)).room).toBe("lobby");
+  // B's next heartbeat makes A ask for B's state: bob is back for alice, and his sockets count again.
+  expect((await aliceA.next("join", (f) => f.user.id === bob.user.id, 5000)).room).toBe("lobby");
+  expect(a.teahouse.cluster!.sockets(bob.user.id)).toBe(1);
+  bobB.close();
+}, 30_000);
+
+test("a sign-out whose news the bus lost still closes the session's sockets on the other instance", async () => {
+  const [a, b] = await twoInstances();
+  const alice = await signIn(a.base, "alice");
+  const aliceB = await connect(b, alice.cookie);
+  await aliceB.next("history");
+  // The news is lost (as when the bus was down on A): only the store knows.
+  const [sid] = b.teahouse.hub.registry.sessionIds();
+  await a.teahouse.store.endSession(sid!);
+  expect((await aliceB.waitClose(8000)).code).toBe(CloseCode.SignedOut);
+}, 30_000);

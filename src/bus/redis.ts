@@ -18,6 +18,8 @@ import type { Logger } from "../log";
 export const busChannel = (namespace: string): string => `teahouse:${namespace}:bus`;
 /** Time between connection attempts while Redis is unreachable. */
 const RECONNECT_MS = 1_000;
+/** How often the connection's liveness (own events coming back) is checked. */
+const LIVENESS_CHECK_MS = 1_000;
 /** Connecting or a probe fails after this long. */
 const CONNECT_TIMEOUT_MS = 3_000;
 
@@ -35,6 +37,11 @@ export interface RedisBusOptions {
   instance?: string;
   /** Names this deployment's channel and keys (the store's epoch); read when connecting. */
   namespace: () => string;
+  /**
+   * Down when none of this instance's own events came back for this long (the cluster publishes a
+   * heartbeat every 2 s); 0 or absent: no such check.
+   */
+  silentAfterMs?: number;
 }
 
 export class RedisBus implements Bus {
@@ -46,6 +53,9 @@ export class RedisBus implements Bus {
   private retry: Timer | undefined;
   private first: Promise<void> | undefined;
   private channel = "";
+  /** When this instance last heard one of its own events back. */
+  private lastEcho = 0;
+  private liveness: Timer | undefined;
   /** The last publish: `close` waits for it (a `bye` reaches Redis before the connection ends). */
   private lastPublish: Promise<unknown> = Promise.resolve();
   private readonly handlers: Array<(from: string, event: BusEvent) => void> = [];
@@ -59,7 +69,10 @@ export class RedisBus implements Bus {
     const pub = this.pub;
     if (!this.up || !pub) return;
     const envelope: Envelope = { i: this.instance, s: Date.now(), e: event };
-    this.lastPublish = pub.publish(this.channel, JSON.stringify(envelope)).catch(() => this.down());
+    // A failure from a connection already replaced must not take the new one down.
+    this.lastPublish = pub.publish(this.channel, JSON.stringify(envelope)).catch(() => {
+      if (this.pub === pub) this.down();
+    });
   }
 
   listen(handler: (from: string, event: BusEvent) => void): void {
@@ -130,6 +143,18 @@ export class RedisBus implements Bus {
     this.sub = sub;
     pub.onclose = sub.onclose = () => this.down();
     this.up = true;
+    this.lastEcho = Date.now();
+    clearInterval(this.liveness);
+    // A connection that stays open but stops carrying (a half-open socket, a stalled Redis) is down
+    // once this instance's own events stop coming back.
+    if (this.options.silentAfterMs)
+      this.liveness = setInterval(() => {
+        if (this.up && Date.now() - this.lastEcho > this.options.silentAfterMs!) {
+          this.options.log.error("bus.silent", { instance: this.instance });
+          this.down();
+        }
+      }, LIVENESS_CHECK_MS);
+    this.liveness?.unref();
     this.options.log.info("bus.connected", { instance: this.instance });
     for (const handler of this.statusHandlers) handler(true);
   }
@@ -142,13 +167,26 @@ export class RedisBus implements Bus {
       return;
     }
     if (envelope.i === this.instance) {
+      this.lastEcho = Date.now();
       this.options.latency?.(Math.max(0, Date.now() - envelope.s) / 1000);
       return;
     }
-    for (const handler of this.handlers) handler(envelope.i, envelope.e);
+    for (const handler of this.handlers) {
+      try {
+        handler(envelope.i, envelope.e);
+      } catch (error) {
+        // An event of an unexpected shape (another version mid-rollout) costs that event only.
+        this.options.log.error("bus.event_failed", {
+          from: envelope.i,
+          event: String((envelope.e as { t?: unknown } | null)?.t),
+          error: String((error as Error)?.message ?? error),
+        });
+      }
+    }
   }
 
   private down(): void {
+    clearInterval(this.liveness);
     for (const client of [this.pub, this.sub]) {
       if (!client) continue;
       client.onclose = null;
@@ -176,6 +214,7 @@ export class RedisBus implements Bus {
     await Promise.race([this.lastPublish, Bun.sleep(CONNECT_TIMEOUT_MS)]);
     this.closing = true;
     clearTimeout(this.retry);
+    clearInterval(this.liveness);
     this.up = false;
     for (const client of [this.pub, this.sub]) {
       if (!client) continue;

@@ -54,6 +54,7 @@ export class Cluster implements Peers {
   private readonly replicas = new Map<string, Replica>();
   private hub: ChatHub | undefined;
   private beat: Timer | undefined;
+  private lastExpireAt = Date.now();
 
   constructor(
     private readonly bus: Bus,
@@ -122,8 +123,10 @@ export class Cluster implements Peers {
 
   // ------------------------------------------------------------ the bus
 
+  /** On the bus (again): the others forget what they knew of this instance, then learn its presence now. */
   private joined(): void {
     this.publish({ t: "hello" });
+    if (this.hub) this.publish(this.state());
   }
 
   /** The bus went down: what was heard is stale (the app closes every socket; all is rebuilt after). */
@@ -152,6 +155,13 @@ export class Cluster implements Peers {
       this.replica(from);
       return this.publish(this.state());
     }
+    if (event.t === "ask") {
+      if (event.to === this.bus.instance) this.publish(this.state());
+      return;
+    }
+    // Heard from an instance whose presence is unknown here (it was taken for gone after a stall, or
+    // this one missed its state): ask for it rather than take it for empty.
+    if (!this.replicas.has(from) && event.t !== "state") this.publish({ t: "ask", to: from });
     const replica = this.replica(from);
     switch (event.t) {
       case "beat":
@@ -186,8 +196,7 @@ export class Cluster implements Peers {
         return;
       }
       case "close":
-        for (const sid of event.sids) hub.registry.closeSession(sid, event.code, event.reason);
-        return;
+        return hub.closeSessions(event.sids, event.code, event.reason, false);
       case "sockets":
         if (event.count > 0) replica.sockets.set(event.account, event.count);
         else replica.sockets.delete(event.account);
@@ -254,6 +263,14 @@ export class Cluster implements Peers {
 
   private expire(): void {
     const now = this.now();
+    // This instance's own loop stalled (its timer is late): the others' beats are waiting to be read,
+    // not missing. Give them one more round.
+    const late = now - this.lastExpireAt > 2 * HEARTBEAT_MS;
+    this.lastExpireAt = now;
+    if (late) {
+      for (const replica of this.replicas.values()) replica.heardAt = Math.max(replica.heardAt, now);
+      return;
+    }
     for (const [from, replica] of [...this.replicas])
       if (now - replica.heardAt > EXPIRY_MS) {
         this.log.warn("cluster.instance_lost", { instance: from });

@@ -47,6 +47,10 @@ export interface ChatLimits {
 export const PRESENCE_INTERVAL_MS = 1000;
 /** Members per `members` page. */
 export const MEMBERS_PAGE_SIZE = 100;
+/** How long a closed session is remembered, for its sockets still opening. */
+const ENDED_SESSION_MEMORY_MS = 60_000;
+/** Most closed sessions remembered at once. */
+const ENDED_SESSIONS_MAX = 10_000;
 
 export interface HubDeps {
   store: Store;
@@ -96,6 +100,10 @@ export class ChatHub {
   readonly feed: PresenceFeed;
   /** Accounts whose last socket closed here, within the presence grace: their departure, pending. */
   private readonly departing = new Map<number, Timer>();
+  /** Sessions closed lately: a socket of one that was still opening is closed when it registers. */
+  private readonly endedSessions = new Map<string, { until: number; code: number; reason: string }>();
+  /** Every socket was closed (`disconnectAll`) this many times, the last with this code. */
+  private disconnected = { generation: 0, code: 0, reason: "" };
   readonly codec: Codec;
   readonly now: () => number;
   /** Delivers committed messages here, in id order. */
@@ -225,10 +233,17 @@ export class ChatHub {
    */
   async open(ws: Socket, user: User, resume?: ResumePoint): Promise<void> {
     const { store } = this.deps;
+    const generation = this.disconnected.generation;
     let memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
     const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
-    if (!first) account.user = user;
+    // Closed while it was opening: its session signed out, or every socket was sent away.
+    const ended = this.endedSessions.get(ws.data.sid);
+    if (ended) return ws.close(ended.code, ended.reason);
+    if (this.disconnected.generation !== generation) return ws.close(this.disconnected.code, this.disconnected.reason);
+    // A new name heard here first (a sign-in elsewhere renamed the account): everything here follows.
+    if (!first && (account.user.name !== user.name || account.user.type !== user.type)) this.renamed(user, false);
+    else if (!first) account.user = user;
     if (resume && (await this.reenter(ws, account, resume.rooms, first)))
       memberships = await store.memberships(user.id);
     // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
@@ -632,10 +647,28 @@ export class ChatHub {
     this.closeSessions([sid], code, reason);
   }
 
-  closeSessions(sids: readonly string[], code: number, reason: string): void {
+  /**
+   * Closes these sessions' sockets here (`publish`: and on every other instance). A socket of one of
+   * them still opening (not registered yet) is closed as soon as it registers.
+   */
+  closeSessions(sids: readonly string[], code: number, reason: string, publish = true): void {
     if (sids.length === 0) return;
-    for (const sid of sids) this.registry.closeSession(sid, code, reason);
-    this.peers.publish({ t: "close", sids: [...sids], code, reason });
+    const until = this.now() + ENDED_SESSION_MEMORY_MS;
+    for (const sid of sids) {
+      this.endedSessions.set(sid, { until, code, reason });
+      this.registry.closeSession(sid, code, reason);
+    }
+    this.forgetEndedSessions();
+    if (publish) this.peers.publish({ t: "close", sids: [...sids], code, reason });
+  }
+
+  private forgetEndedSessions(): void {
+    const now = this.now();
+    for (const [sid, ended] of this.endedSessions) {
+      // Oldest first (insertion order): stop at the first one still remembered, unless over the cap.
+      if (ended.until > now && this.endedSessions.size <= ENDED_SESSIONS_MAX) break;
+      this.endedSessions.delete(sid);
+    }
   }
 
   closeAccount(accountId: number, code: number, reason: string): void {
@@ -643,6 +676,7 @@ export class ChatHub {
   }
 
   disconnectAll(code: number, reason: string): void {
+    this.disconnected = { generation: this.disconnected.generation + 1, code, reason };
     this.registry.closeAll(code, reason);
   }
 

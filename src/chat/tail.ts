@@ -67,6 +67,11 @@ export class LogTail {
 
   /** Messages another instance committed (ids ascending). */
   remote(items: readonly LogItem[]): void {
+    if (!this.deps.sequenced) {
+      // Not a shared log (history off): nothing to order by, delivered as heard.
+      for (const item of items) this.deps.deliver(item);
+      return;
+    }
     for (const item of items) this.accept(item);
     this.advance();
   }
@@ -147,7 +152,7 @@ export class LogTail {
           upTo,
           error: String((error as Error)?.message ?? error),
         });
-        this.last = upTo;
+        this.last = Math.max(this.last, upTo);
         return;
       }
       for (const entry of entries) {

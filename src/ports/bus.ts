@@ -35,8 +35,10 @@ export type BusEvent =
   | { t: "left"; account: number; room: number }
   /** Close these sessions' sockets (sign-out). */
   | { t: "close"; sids: string[]; code: number; reason: string }
-  /** The sender (re)joined the bus: every instance answers with its `state`. */
+  /** The sender (re)joined the bus: every instance forgets what it knew of it and answers with its `state`. */
   | { t: "hello" }
+  /** The sender heard from instance `to` without knowing its presence (it was taken for gone): `to` sends its `state`. */
+  | { t: "ask"; to: string }
   /** The sender's whole presence: [room id, room name, users online there]; its socket count per account. */
   | { t: "state"; rooms: Array<[number, string, User[]]>; sockets: Array<[number, number]> }
   /** The sender's socket count for an account changed. */

@@ -85,6 +85,8 @@ export interface Store {
   touchSession(sid: string, now: number): Promise<void>;
   /** `touchSession` for many sessions at once (those with sockets open), in one transaction. */
   touchSessions(sids: readonly string[], now: number): Promise<void>;
+  /** Which of these sessions still exist (not ended, not swept). */
+  liveSessions(sids: readonly string[]): Promise<Set<string>>;
   /** Ends one session; resolves once that is recorded. */
   endSession(sid: string): Promise<void>;
   /** Ends every session of an account; returns their ids. */

@@ -115,7 +115,10 @@ const MIGRATIONS: readonly string[] = [
      only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
      last     bigint NOT NULL
    );
-   INSERT INTO log_head (last) SELECT coalesce(max(id), 0) FROM messages;
+   INSERT INTO log_head (last) SELECT greatest(
+     (SELECT coalesce(max(id), 0) FROM messages),
+     (SELECT coalesce(max(pruned_up_to), 0) FROM conversations),
+     (SELECT coalesce(max(read_up_to), 0) FROM memberships));
    ALTER SEQUENCE id_blocks RESTART WITH ${FRAME_ID_FLOOR};`,
 ];
 
@@ -330,6 +333,12 @@ export class PostgresStore implements Store {
   async session(sid: string): Promise<SessionRecord | undefined> {
     const [row] = await this.sql.unsafe(`SELECT ${SESSION} FROM sessions WHERE sid = $1`, [sid]);
     return row ? toSession(row as SessionRow) : undefined;
+  }
+
+  async liveSessions(sids: readonly string[]): Promise<Set<string>> {
+    if (sids.length === 0) return new Set();
+    const rows = await this.sql`SELECT sid FROM sessions WHERE sid = ANY(${sids as string[]}::text[])`;
+    return new Set([...rows].map((row) => row.sid as string));
   }
 
   async createSession(accountId: number, now: number): Promise<SessionRecord> {

@@ -306,6 +306,12 @@ export class SqliteStore implements Store {
 
   // ------------------------------------------------------------ sessions
 
+  async liveSessions(sids: readonly string[]): Promise<Set<string>> {
+    const live = new Set<string>();
+    for (const sid of sids) if (this.q.session.get(sid)) live.add(sid);
+    return live;
+  }
+
   async session(sid: string): Promise<SessionRecord | undefined> {
     const row = this.q.session.get(sid);
     return row
