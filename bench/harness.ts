@@ -18,6 +18,8 @@ export const BUN = process.execPath;
  * limit becomes raw Bun's default backpressure limit (16 MiB).
  */
 export const LIFTED_LIMITS: [string, string][] = [
+  ["--socket-opens-per-minute", "1000000"],
+  ["--socket-opens-per-ip-per-minute", "10000000"],
   ["--rate-per-second", "100000"],
   ["--rate-burst", "100000"],
   ["--user-rate-per-second", "100000"],

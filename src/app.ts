@@ -116,7 +116,10 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     append = (messages) => sqlite.appendNow(messages);
     start = async () => lastStoredId;
   }
+  /** Conversations written to since the last prune: retention per conversation looks only there. */
+  const touched = new Set<number>();
   const timed = (messages: readonly NewMessage[]) => {
+    for (const message of messages) touched.add(message.conversationId);
     const startedAt = performance.now();
     const written = () => {
       metrics.storeWrite((performance.now() - startedAt) / 1000);
@@ -139,7 +142,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   const writer = new MessageWriter(
     config.history ? { commit: timed, findByCid: (senderId, cid) => store.findByCid(senderId, cid) } : null,
   );
-  return { store, ids, messageId, sequenced: config.databaseUrl !== "" && config.history, writer, start };
+  return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
 export const createApp = (config: Config, options: AppOptions = {}) => {
@@ -215,6 +218,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       historyPageSize: config.historyPageSize,
       maxRoomsPerUser: config.maxRoomsPerUser,
       presenceGraceMs: config.presenceGraceMs,
+      openBudgetBytes: config.openBudgetBytes,
+      maxRooms: config.maxRooms,
       presenceFullRoomSize: config.presenceFullRoomSize,
       presenceBigRoomSize: config.presenceBigRoomSize,
     },
@@ -301,6 +306,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       ),
     );
 
+  let prunedOnce = false;
   /** Session expiry (sessions with a socket open count as active) and history retention. */
   const housekeeping = async (): Promise<void> => {
     const now = Date.now();
@@ -308,7 +314,17 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await store.touchSessions(hub.registry.sessionIds(), now);
       const ended = await store.sweepSessions(now - config.sessionIdleMs);
       if (ended.length > 0) log.info("sessions.expired", { sessions: ended.length });
-      const pruned = await store.prune(now);
+      // Everything once after a start (what was written before it), then what was written since.
+      const taken = [...backend.touched];
+      backend.touched.clear();
+      let pruned: number;
+      try {
+        pruned = await store.prune(now, prunedOnce ? taken : undefined);
+      } catch (error) {
+        for (const id of taken) backend.touched.add(id);
+        throw error;
+      }
+      prunedOnce = true;
       if (pruned > 0) log.info("history.pruned", { messages: pruned });
     } catch (error) {
       log.error("housekeeping.failed", { error: String((error as Error)?.message ?? error) });

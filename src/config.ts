@@ -40,6 +40,14 @@ export interface Config {
   redisUrl: string;
   /** A guest's name stays reserved this long after its last socket or request. */
   guestNameGraceMs: number;
+  /** History one socket open (or resume) sends at most, in bytes; past it, conversations come empty. */
+  openBudgetBytes: number;
+  /** Socket opens per account per minute (also the burst). */
+  socketOpensPerMinute: number;
+  /** Socket opens per client address per minute (also the burst). */
+  socketOpensPerIpPerMinute: number;
+  /** Rooms that may exist in all (creating one more is refused). */
+  maxRooms: number;
   /** An account whose last socket closed stays online this long (a reload or a reconnect is not a leave). */
   presenceGraceMs: number;
   /** Rooms with at most this many people online get `join`/`left` per person; bigger ones, batched `presence`. */
@@ -300,6 +308,39 @@ export const OPTIONS = [
     default: 600 * 1000,
     shown: "600",
     parse: (raw, name) => integer(0, 365 * 24 * 3600)(raw, name) * 1000,
+  }),
+  option({
+    key: "openBudgetBytes",
+    env: "OPEN_BUDGET_KIB",
+    flag: "--open-budget-kib",
+    doc: "history a socket open or a resume sends at most (KiB); past it a conversation comes empty (recovered: false) and the client pages back",
+    default: 2048 * 1024,
+    shown: "2048",
+    parse: (raw, name) => integer(16, 1024 * 1024)(raw, name) * 1024,
+  }),
+  option({
+    key: "socketOpensPerMinute",
+    env: "SOCKET_OPENS_PER_MINUTE",
+    flag: "--socket-opens-per-minute",
+    doc: "socket opens per account per minute (also the burst); more get 429 at the upgrade",
+    default: 60,
+    parse: integer(1, 1_000_000),
+  }),
+  option({
+    key: "socketOpensPerIpPerMinute",
+    env: "SOCKET_OPENS_PER_IP_PER_MINUTE",
+    flag: "--socket-opens-per-ip-per-minute",
+    doc: "socket opens per client address per minute (also the burst); more get 429 at the upgrade",
+    default: 600,
+    parse: integer(1, 10_000_000),
+  }),
+  option({
+    key: "maxRooms",
+    env: "MAX_ROOMS",
+    flag: "--max-rooms",
+    doc: "rooms that may exist in all; creating one more is refused (room_limit_reached)",
+    default: 10_000,
+    parse: integer(1, 100_000_000),
   }),
   option({
     key: "presenceGraceMs",

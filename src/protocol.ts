@@ -133,17 +133,16 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
 
 /**
  * Query parameters of the socket URL for recovery after a reconnect:
- * `/ws/chat?since=<offset>&epoch=<epoch>&rooms=lobby,dev`. `since` and `epoch`
- * are a position (the highest message id the client has, and the epoch of the
- * `position` it was given); a bare `since` without `epoch` still works. `rooms`:
- * rooms to re-enter (existing ones only; a resume never creates a room). The
+ * `/ws/chat?since=<offset>&epoch=<epoch>`. `since` and `epoch` are a position
+ * (the highest message id the client has, and the epoch of the `position` it
+ * was given); a bare `since` without `epoch` still works. The account's rooms
+ * are re-entered (an older client's `&rooms=` is ignored: no resume joins). The
  * server sends, per conversation, a `history` frame with every message after
  * `since` (`recovered: true`), or the latest page when that gap is not there
  * any more, the epoch differs or `since` is beyond the end (`recovered: false`).
  */
 export const RESUME_SINCE_PARAM = "since";
 export const RESUME_EPOCH_PARAM = "epoch";
-export const RESUME_ROOMS_PARAM = "rooms";
 
 /**
  * Where a client is in the message log: `offset` is a message id, `epoch`
@@ -185,6 +184,8 @@ export const ErrorCode = {
   NotAMember: "not_a_member",
   /** A `join` that would create a room, past ROOM_CREATIONS_PER_HOUR; `data.retryMs`: when one may be created. */
   RoomCreationLimited: "room_creation_limited",
+  /** A `join` that would create a room when MAX_ROOMS exist. */
+  RoomLimitReached: "room_limit_reached",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -26,6 +26,9 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => ({
   logLevel: "silent",
   // A closed socket's `left` at once (the grace that makes a reload no leave is tested on its own).
   presenceGraceMs: 0,
+  // Tests open sockets by the dozen from one address in seconds (the limit is tested on its own).
+  socketOpensPerMinute: 100_000,
+  socketOpensPerIpPerMinute: 100_000,
   ...overrides,
 });
 

@@ -62,10 +62,15 @@ test("one socket that never reads while 50 others chat: their latency stays boun
   );
   const loud = chatters[0]!;
 
-  // The slow one is in the lobby and in a busy room (re-entered through a resume URL), and stops reading.
-  // Only it and the loud one are in the busy room, which fills the kernel's buffers fast.
+  // The slow one is in the lobby and in a busy room (a membership: it comes back with a resume), and
+  // stops reading. Only it and the loud one are in the busy room, which fills the kernel's buffers fast.
   loud.send({ type: "join", room: "firehose" });
   await loud.next("list", (f) => f.room === "firehose");
+  const joining = await Client.connect(running!.wsUrl, slowUser.cookie);
+  joining.send({ type: "join", room: "firehose" });
+  await joining.next("list", (f) => f.room === "firehose");
+  joining.close();
+  await joining.waitClose();
   const slow = await rawChatSocket(port, slowUser.cookie, "/ws/chat?since=0&rooms=firehose");
   slow.socket.pause();
 

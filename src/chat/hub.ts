@@ -22,7 +22,6 @@ import { Presence, Roster } from "./presence";
 import { PresenceFeed } from "./feed";
 import { conversationTopic, EVERYONE_TOPIC, membersTopic, userTopic } from "./topics";
 import { handlers } from "./handlers";
-import { checkRoomName } from "../domain/names";
 import type { LogEntry } from "../ports/store";
 import type { LogItem } from "../ports/bus";
 import { LogTail } from "./tail";
@@ -37,6 +36,10 @@ export interface ChatLimits {
   maxRoomsPerUser: number;
   /** An account whose last socket closed stays online this long (0: leaves at once). */
   presenceGraceMs: number;
+  /** Rooms that may exist in all. */
+  maxRooms: number;
+  /** Bytes of history one socket open sends at most; past it, conversations come empty (`more`). */
+  openBudgetBytes: number;
   /** Rooms up to this many online: `join`/`left` per person; above: batched `presence`. */
   presenceFullRoomSize: number;
   /** Rooms above this many online: changes only to sockets that asked for the member list. */
@@ -45,6 +48,12 @@ export interface ChatLimits {
 
 /** How often a big room's batched `presence` frame goes out. */
 export const PRESENCE_INTERVAL_MS = 1000;
+/** An open's history left to send, in bytes. */
+interface Budget {
+  bytes: number;
+}
+/** An open hands the event loop back after this long of sending history. */
+const OPEN_SLICE_MS = 5;
 /** Members per `members` page. */
 export const MEMBERS_PAGE_SIZE = 100;
 /** How long a closed session is remembered, for its sockets still opening. */
@@ -86,7 +95,6 @@ export interface ResumePoint {
   since: number;
   /** The position's epoch; absent for a bare id (older clients). */
   epoch?: string;
-  rooms: string[];
 }
 
 /** Most messages replayed per conversation on resume; a larger gap gets the latest page and `recovered: false`. */
@@ -234,7 +242,7 @@ export class ChatHub {
   async open(ws: Socket, user: User, resume?: ResumePoint): Promise<void> {
     const { store } = this.deps;
     const generation = this.disconnected.generation;
-    let memberships = await store.memberships(user.id);
+    const memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
     const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
     // Closed while it was opening: its session signed out, or every socket was sent away.
@@ -244,8 +252,6 @@ export class ChatHub {
     // A new name heard here first (a sign-in elsewhere renamed the account): everything here follows.
     if (!first && (account.user.name !== user.name || account.user.type !== user.type)) this.renamed(user, false);
     else if (!first) account.user = user;
-    if (resume && (await this.reenter(ws, account, resume.rooms, first)))
-      memberships = await store.memberships(user.id);
     // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
     // would come both live and in history.
     ws.subscribe(userTopic(user.id));
@@ -259,8 +265,17 @@ export class ChatHub {
       for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
-    for (const [, id] of account.rooms) await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since);
-    await this.sendDirectHistory(ws, account, upTo, since);
+    // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
+    const budget: Budget = { bytes: this.deps.limits.openBudgetBytes };
+    let sliceStarted = performance.now();
+    for (const [, id] of account.rooms) {
+      await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget);
+      if (performance.now() - sliceStarted > OPEN_SLICE_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        sliceStarted = performance.now();
+      }
+    }
+    await this.sendDirectHistory(ws, account, upTo, since, budget);
   }
 
   /**
@@ -271,33 +286,6 @@ export class ChatHub {
     if (resume.epoch !== undefined && resume.epoch !== this.deps.store.epoch) return false;
     if (resume.since <= this.lastDeliveredId) return true;
     return this.deps.sequenced && resume.since <= (await this.deps.store.lastMessageId());
-  }
-
-  /**
-   * Rooms named by a resume that the account is not in: re-entered if they exist (never created).
-   * The account's other sockets (if `first` is false, it has some) enter them too, as on a `join`.
-   */
-  private async reenter(
-    ws: Socket,
-    account: OnlineAccount,
-    names: readonly string[],
-    first: boolean,
-  ): Promise<boolean> {
-    const { store } = this.deps;
-    let added = false;
-    for (const raw of names) {
-      const check = checkRoomName(raw);
-      if (!check.ok || account.rooms.has(check.name)) continue;
-      if (account.rooms.size >= this.deps.limits.maxRoomsPerUser) break;
-      const room = await store.room(check.key);
-      if (!room || account.conversations.has(room.id)) continue;
-      await store.join(account.user.id, room.id, this.now());
-      added = true;
-      // The first socket enters all its rooms below; otherwise the tabs already open enter it now.
-      if (first) this.addConversation(account, room);
-      else await this.enterRoom(account, room, ws);
-    }
-    return added;
   }
 
   private stateFrom(
@@ -490,7 +478,7 @@ export class ChatHub {
    * message delivered here when the socket subscribed: every later one reaches the socket live, so
    * none is missing and none comes twice. `since` -1: a resume whose position is not of this log.
    */
-  async sendRoomState(ws: Socket, room: Conversation, upTo: number, since?: number): Promise<void> {
+  async sendRoomState(ws: Socket, room: Conversation, upTo: number, since?: number, budget?: Budget): Promise<void> {
     if (ws.readyState !== 1) return;
     const name = room.name!;
     this.sendTo(
@@ -505,31 +493,50 @@ export class ChatHub {
     if (!this.deps.history) return;
     const { store, limits } = this.deps;
     const position = { epoch: store.epoch, offset: upTo };
+    const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
     const latest = async (recovered?: boolean) => {
       const page = await store.page(room.id, limits.historyPageSize, upTo + 1);
+      const text = this.codec.history(
+        page.messages.map((message) => ({ message, conversation: room })),
+        { room: name, more: page.more, position, ...recoveredIf(recovered) },
+      );
       this.sendTo(
         ws,
-        this.codec.history(
-          page.messages.map((message) => ({ message, conversation: room })),
-          { room: name, more: page.more, position, ...(recovered === undefined ? {} : { recovered }) },
-        ),
+        this.fits(budget, text)
+          ? text
+          : this.codec.history([], { room: name, more: true, position, ...recoveredIf(recovered) }),
       );
     };
     if (since === undefined) return latest();
     if (since < 0) return latest(false);
     const gap = await store.since(room.id, since, upTo, RESUME_MAX_MESSAGES);
     if (!gap.complete) return latest(false);
-    this.sendTo(
-      ws,
-      this.codec.history(
-        gap.messages.map((message) => ({ message, conversation: room })),
-        { room: name, more: since > 0, recovered: true, position },
-      ),
+    const text = this.codec.history(
+      gap.messages.map((message) => ({ message, conversation: room })),
+      { room: name, more: since > 0, recovered: true, position },
     );
+    // Over the open's budget: the latest page (or none) and `recovered: false`; the client pages back.
+    if (!this.fits(budget, text)) return latest(false);
+    this.sendTo(ws, text);
+  }
+
+  /** Whether a frame fits what is left of an open's byte budget (taken from it if so). */
+  private fits(budget: Budget | undefined, text: string): boolean {
+    if (!budget) return true;
+    const bytes = Buffer.byteLength(text);
+    if (bytes > budget.bytes) return false;
+    budget.bytes -= bytes;
+    return true;
   }
 
   /** The latest messages of every direct conversation of the account (no `room`, no `with`). */
-  async sendDirectHistory(ws: Socket, account: OnlineAccount, upTo: number, since?: number): Promise<void> {
+  async sendDirectHistory(
+    ws: Socket,
+    account: OnlineAccount,
+    upTo: number,
+    since?: number,
+    budget?: Budget,
+  ): Promise<void> {
     if (!this.deps.history || ws.readyState !== 1) return;
     const { store, limits } = this.deps;
     const position = { epoch: store.epoch, offset: upTo };
@@ -538,22 +545,26 @@ export class ChatHub {
         const conversation = account.conversations.get(message.conversationId);
         return conversation ? [{ message, conversation }] : [];
       });
+    const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
     const latest = async (recovered?: boolean) => {
       const page = await store.directPage(account.user.id, limits.historyPageSize, upTo + 1);
+      const text = this.codec.history(withConversation(page.messages), {
+        more: page.more,
+        position,
+        ...recoveredIf(recovered),
+      });
       this.sendTo(
         ws,
-        this.codec.history(withConversation(page.messages), {
-          more: page.more,
-          position,
-          ...(recovered === undefined ? {} : { recovered }),
-        }),
+        this.fits(budget, text) ? text : this.codec.history([], { more: true, position, ...recoveredIf(recovered) }),
       );
     };
     if (since === undefined) return latest();
     if (since < 0) return latest(false);
     const gap = await store.directSince(account.user.id, since, upTo, RESUME_MAX_MESSAGES);
     if (!gap.complete) return latest(false);
-    this.sendTo(ws, this.codec.history(withConversation(gap.messages), { more: since > 0, recovered: true, position }));
+    const text = this.codec.history(withConversation(gap.messages), { more: since > 0, recovered: true, position });
+    if (!this.fits(budget, text)) return latest(false);
+    this.sendTo(ws, text);
   }
 
   /** Sends an encoded frame to one socket if it is still open. */

@@ -17,14 +17,7 @@
  */
 import { Elysia } from "elysia";
 import type { ServerWebSocket } from "bun";
-import {
-  CHAT_SOCKET_PATH,
-  CloseCode,
-  ErrorCode,
-  RESUME_EPOCH_PARAM,
-  RESUME_ROOMS_PARAM,
-  RESUME_SINCE_PARAM,
-} from "../protocol";
+import { CHAT_SOCKET_PATH, CloseCode, ErrorCode, RESUME_EPOCH_PARAM, RESUME_SINCE_PARAM } from "../protocol";
 import { authPlugin } from "../auth/plugin";
 import type { AccountService } from "../services/accounts";
 import { apiError } from "../http/errors";
@@ -46,19 +39,17 @@ export interface SocketObserver {
   trustedProxies: ReadonlySet<string>;
 }
 
-/** Most rooms a resume may name. */
-const RESUME_MAX_ROOMS = 50;
-
-/** The resume point in the socket URL's query (`?since=<id>&epoch=<epoch>&rooms=a,b`), if any. */
+/**
+ * The resume point in the socket URL's query (`?since=<id>&epoch=<epoch>`), if any. An older
+ * client's `&rooms=a,b` is ignored: memberships are the account's, and a resume re-enters them all.
+ */
 export const parseResume = (query: Record<string, string | undefined>): ResumePoint | undefined => {
   const since = query[RESUME_SINCE_PARAM];
   if (since === undefined || !/^\d{1,15}$/.test(since)) return undefined;
   const epoch = query[RESUME_EPOCH_PARAM];
-  const rooms = (query[RESUME_ROOMS_PARAM] ?? "").split(",").filter((room) => room.length > 0);
   return {
     since: Number(since),
     ...(epoch !== undefined && /^[0-9a-z]{1,32}$/.test(epoch) ? { epoch } : {}),
-    rooms: rooms.slice(0, RESUME_MAX_ROOMS),
   };
 };
 
@@ -146,6 +137,9 @@ class Connection implements ConnectionState {
   }
 }
 
+/** Upgrades whose opens were counted already (the upgrade hook runs twice per request). */
+const counted = new WeakSet<Request>();
+
 export const chatSocket = (
   hub: ChatHub,
   accounts: AccountService,
@@ -167,12 +161,23 @@ export const chatSocket = (
       sameOrigin: true,
       // This hook runs twice per upgrade that passes it, so sockets are counted in `open`, not here.
       // A refusal ends the upgrade at the first run: counting refusals here counts each once (tested).
-      beforeHandle({ session, clientKey, status, set }) {
+      beforeHandle({ session, clientKey, status, set, request }) {
         const refusal = guards.gate.check(session.account.id, clientKey);
-        if (!refusal) return;
-        guards.gate.count(refusal);
-        set.headers["retry-after"] = String(refusal.retryAfterSeconds);
-        return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
+        if (refusal) {
+          guards.gate.count(refusal);
+          set.headers["retry-after"] = String(refusal.retryAfterSeconds);
+          return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
+        }
+        // Opens are rate-limited too, counted once per upgrade (this hook runs twice).
+        if (counted.has(request)) return;
+        counted.add(request);
+        const retryMs = Math.max(
+          guards.opens.perAccount.take(session.account.id),
+          guards.opens.perAddress.take(clientKey),
+        );
+        if (retryMs <= 0) return;
+        set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
+        return status(429, apiError(429, "rate_limited", "Too many connections opened; try again later"));
       },
       ping(ws) {
         const raw = ws.raw as ServerWebSocket<unknown>;

@@ -117,6 +117,8 @@ export interface Store {
     conversationId: number,
     upTo: number,
   ): Promise<{ readUpTo: number; unread: number } | undefined>;
+  /** How many rooms exist. */
+  roomCount(): Promise<number>;
   /** Rooms with at least one member, the lobby first, then the most members. */
   listRooms(limit: number): Promise<RoomListing[]>;
 
@@ -137,8 +139,12 @@ export interface Store {
   directPage(accountId: number, limit: number, before: number): Promise<MessagePage>;
   /** Direct messages of an account with id in (`after`, `upTo`], at most `cap`. */
   directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap>;
-  /** Applies retention to every conversation; returns how many messages were deleted. */
-  prune(now: number): Promise<number>;
+  /**
+   * Applies retention; returns how many messages were deleted. The age limit costs what it deletes;
+   * the per-conversation limit is checked in `touched` (the conversations written to since the
+   * last prune), or in every conversation when `touched` is absent.
+   */
+  prune(now: number, touched?: readonly number[]): Promise<number>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

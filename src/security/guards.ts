@@ -32,6 +32,17 @@ export const createGuards = (config: Config, log: Logger, shared?: SharedCounts)
     strikes: { perSecond: 1, burst: config.abuseStrikes },
   }),
   slow: new SlowConsumerWatch(config.slowConsumerBytes, (buffered) => log.warn("ws.slow_consumer", { buffered })),
+  /** Socket opens per account and per client address (a reconnect loop is refused with 429 at the upgrade). */
+  opens: {
+    perAccount: new KeyedRateLimiter<number>({
+      perSecond: config.socketOpensPerMinute / 60,
+      burst: config.socketOpensPerMinute,
+    }),
+    perAddress: new KeyedRateLimiter<string>({
+      perSecond: config.socketOpensPerIpPerMinute / 60,
+      burst: config.socketOpensPerIpPerMinute,
+    }),
+  },
   /** Sign-in attempts per client address. */
   signIn: new KeyedRateLimiter<string>({ perSecond: config.signInPerMinute / 60, burst: config.signInPerMinute }),
 });

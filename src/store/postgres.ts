@@ -484,6 +484,11 @@ export class PostgresStore implements Store {
     return row ? { readUpTo: row.read_up_to as number, unread: row.unread as number } : undefined;
   }
 
+  async roomCount(): Promise<number> {
+    const [row] = await this.sql`SELECT count(*)::int AS n FROM conversations WHERE kind = 'room'`;
+    return row.n as number;
+  }
+
   async listRooms(limit: number): Promise<RoomListing[]> {
     const rows = await this.sql`
       SELECT c.name AS name, count(*)::int AS members FROM conversations c
@@ -605,7 +610,7 @@ export class PostgresStore implements Store {
     return low;
   }
 
-  async prune(now: number): Promise<number> {
+  async prune(now: number, touched?: readonly number[]): Promise<number> {
     const { maxPerConversation, maxAgeMs } = this.options.retention;
     let deleted = 0;
     if (maxAgeMs > 0) {
@@ -613,16 +618,22 @@ export class PostgresStore implements Store {
       if (cutoffId > 0)
         deleted += await this.sql.begin(async (tx) => {
           await tx`UPDATE conversations SET pruned_up_to = greatest(pruned_up_to,
-                     (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = conversations.id AND id <= ${cutoffId}))`;
+                     (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = conversations.id AND id <= ${cutoffId}))
+                   WHERE id IN (SELECT DISTINCT conversation_id FROM messages WHERE id <= ${cutoffId})`;
           return (await tx`DELETE FROM messages WHERE id <= ${cutoffId}`).count;
         });
     }
     if (maxPerConversation > 0) {
       // Per conversation, by its index: the cost is bounded by the kept messages, not the whole table.
-      const cuts = await this.sql`
-        SELECT c.id AS conversation_id, cut.id::float8 AS id FROM conversations c
-        CROSS JOIN LATERAL (SELECT id FROM messages m WHERE m.conversation_id = c.id
-                            ORDER BY id DESC OFFSET ${maxPerConversation} LIMIT 1) cut`;
+      const cuts = touched
+        ? await this.sql`
+            SELECT c.id AS conversation_id, cut.id::float8 AS id FROM unnest(${[...touched]}::int[]) AS c(id)
+            CROSS JOIN LATERAL (SELECT id FROM messages m WHERE m.conversation_id = c.id
+                                ORDER BY id DESC OFFSET ${maxPerConversation} LIMIT 1) cut`
+        : await this.sql`
+            SELECT c.id AS conversation_id, cut.id::float8 AS id FROM conversations c
+            CROSS JOIN LATERAL (SELECT id FROM messages m WHERE m.conversation_id = c.id
+                                ORDER BY id DESC OFFSET ${maxPerConversation} LIMIT 1) cut`;
       for (const cut of cuts)
         deleted += await this.sql.begin(async (tx) => {
           await tx`UPDATE conversations SET pruned_up_to = greatest(pruned_up_to, ${cut.id}) WHERE id = ${cut.conversation_id}`;

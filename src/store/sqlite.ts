@@ -184,6 +184,7 @@ export class SqliteStore implements Store {
            ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
          AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
       ),
+      roomCount: q<{ n: number }, []>("SELECT count(*) AS n FROM conversations WHERE kind = 'room'"),
       log: q<Parameters<typeof toLogEntry>[0], [number, number, number]>(
         `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM messages m
          JOIN accounts a ON a.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id
@@ -433,6 +434,10 @@ export class SqliteStore implements Store {
     return { readUpTo, unread: this.unreadNow(conversationId, accountId, readUpTo) };
   }
 
+  async roomCount(): Promise<number> {
+    return this.q.roomCount.get()!.n;
+  }
+
   async listRooms(limit: number): Promise<RoomListing[]> {
     return this.q.listRooms.all(LOBBY_ID, limit);
   }
@@ -502,7 +507,7 @@ export class SqliteStore implements Store {
     return low;
   }
 
-  async prune(now: number): Promise<number> {
+  async prune(now: number, touched?: readonly number[]): Promise<number> {
     const { maxPerConversation, maxAgeMs } = this.options.retention;
     let deleted = 0;
     this.db.transaction(() => {
@@ -513,7 +518,8 @@ export class SqliteStore implements Store {
           this.db
             .query(
               `UPDATE conversations SET pruned_up_to = max(pruned_up_to,
-                 (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = conversations.id AND id <= ?))`,
+                 (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = conversations.id AND id <= ?1))
+               WHERE id IN (SELECT DISTINCT conversation_id FROM messages WHERE id <= ?1)`,
             )
             .run(cutoffId);
           deleted += this.db.query("DELETE FROM messages WHERE id <= ?").run(cutoffId).changes;
@@ -524,7 +530,13 @@ export class SqliteStore implements Store {
         const cutAt = this.db.query<{ id: number }, [number, number]>(
           "SELECT id FROM messages WHERE conversation_id = ? ORDER BY id DESC LIMIT 1 OFFSET ?",
         );
-        for (const { id } of this.db.query<{ id: number }, []>("SELECT id FROM conversations").all()) {
+        const ids =
+          touched ??
+          this.db
+            .query<{ id: number }, []>("SELECT id FROM conversations")
+            .all()
+            .map((r) => r.id);
+        for (const id of ids) {
           const cut = cutAt.get(id, maxPerConversation);
           if (!cut) continue;
           this.db.query("UPDATE conversations SET pruned_up_to = max(pruned_up_to, ?) WHERE id = ?").run(cut.id, id);

@@ -27,6 +27,12 @@ export const join = async (
   let created = false;
   if (room) await store.join(account.user.id, room.id, now);
   else {
+    if ((await store.roomCount()) >= limits.maxRooms)
+      return hub.refuse(
+        ws,
+        ErrorCode.RoomLimitReached,
+        `This server allows ${limits.maxRooms} rooms; join an existing one`,
+      );
     const retryMs = await roomCreations.take(account.user.id);
     if (retryMs > 0)
       return hub.refuse(ws, ErrorCode.RoomCreationLimited, "Too many new rooms; try again later", undefined, retryMs);

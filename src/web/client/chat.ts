@@ -650,7 +650,7 @@ export class Chat {
       return;
     }
     // Both refuse a join; joins are answered in order, so it is the oldest one waiting.
-    if (code === "invalid_room" || code === "too_many_rooms") {
+    if (code === "invalid_room" || code === "too_many_rooms" || code === "room_limit_reached") {
       const room = this.pendingJoins.shift();
       if (room !== undefined) this.forgetRoom(room);
     }
