@@ -134,3 +134,77 @@ test("a big room: the count for everyone, who came and went for those who asked;
   // Nobody got a join or left frame per person.
   expect([...q.frames, ...c.frames].some((f) => f.type === "join" || f.type === "left")).toBe(false);
 });
+
+test("an open's history stays within its byte budget: the rest comes empty with recovered: false, and paging brings it", async () => {
+  const running = await start({
+    openBudgetBytes: 64 * 1024,
+    maxRoomsPerUser: 20,
+    ratePerSecond: 1000,
+    rateBurst: 1000,
+    userRatePerSecond: 1000,
+    userRateBurst: 1000,
+  });
+  const writer = await signIn(running.base, "writer");
+  const w = await connect(running, writer.cookie);
+  await w.next("history");
+  const long = "x".repeat(1500);
+  // Five rooms of 40 long messages: about 300 KiB of history in all.
+  for (const room of ["a1", "a2", "a3", "a4", "a5"]) {
+    w.send({ type: "join", room });
+    await w.next("history", (f) => f.room === room);
+    for (let i = 0; i < 40; i++) w.send({ type: "chat", room, data: `${room} ${i} ${long}`, cid: `${room}-${i}` });
+    for (let i = 0; i < 40; i++) await w.next("ack");
+  }
+  w.close();
+  await w.waitClose();
+  const back = await connect(running, writer.cookie, "?since=0");
+  const frames: ServerFrame[] = [];
+  while (frames.filter((f) => f.type === "history").length < 7) frames.push(await back.next("history"));
+  const bytes = frames.reduce((sum, f) => sum + JSON.stringify(f).length, 0);
+  expect(bytes).toBeLessThan(64 * 1024 + 4096);
+  const rooms = frames.filter((f) => f.type === "history" && f.room?.startsWith("a"));
+  expect(rooms.length).toBe(5);
+  const empty = rooms.filter((f) => f.type === "history" && f.data.length === 0);
+  expect(empty.length).toBeGreaterThan(0);
+  for (const f of empty) expect(f).toMatchObject({ recovered: false, more: true });
+  // Paging back brings an emptied room's messages.
+  const emptied = empty[0]!.type === "history" ? empty[0]!.room! : "";
+  back.send({ type: "history", room: emptied });
+  const page = await back.next("history", (f) => f.room === emptied && f.data.length > 0);
+  expect(page.data.at(-1)!.data).toStartWith(`${emptied} 39 `);
+});
+
+test("socket opens are rate-limited per account: 429 at the upgrade, with Retry-After", async () => {
+  const running = await start({ socketOpensPerMinute: 3 });
+  const someone = await signIn(running.base, "opener");
+  for (let i = 0; i < 3; i++) (await connect(running, someone.cookie)).close();
+  const refused = await fetch(`${running.base}/ws/chat`, {
+    headers: {
+      cookie: someone.cookie,
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    },
+  });
+  expect(refused.status).toBe(429);
+  expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+  expect(((await refused.json()) as { error: string }).error).toBe("rate_limited");
+});
+
+test("rooms in all are capped: one more is refused with room_limit_reached, joining existing ones still works", async () => {
+  const running = await start({ maxRooms: 3, roomCreationsPerHour: 100 });
+  const maker = await signIn(running.base, "maker");
+  const m = await connect(running, maker.cookie);
+  await m.next("history");
+  for (const room of ["one", "two"]) {
+    m.send({ type: "join", room });
+    await m.next("history", (f) => f.room === room);
+  }
+  m.send({ type: "join", room: "three" });
+  expect((await m.next("error")).data.code).toBe("room_limit_reached");
+  const other = await signIn(running.base, "other");
+  const o = await connect(running, other.cookie);
+  o.send({ type: "join", room: "one" });
+  expect((await o.next("history", (f) => f.room === "one")).room).toBe("one");
+});
