@@ -64,7 +64,7 @@ const SETUPS: Setup[] = [
   { name: "3 × PostgreSQL + Redis", instances: 3, postgres: true },
 ];
 
-const fullScenarios: readonly LoadScenario[] = LOAD_SCENARIOS.filter((s) => s.id !== "closed256");
+const fullScenarios: readonly LoadScenario[] = LOAD_SCENARIOS.filter((s) => s.id === "closed32" || s.id === "open256");
 const smokeScenarios: LoadScenario[] = [
   {
     id: "closed8",

@@ -205,6 +205,11 @@ export const LOAD_SCENARIOS: readonly LoadScenario[] = [
     client: { mode: "closed", clients: 32, window: 4, warmupMs: 1000, durationMs: 4000 },
   },
   {
+    id: "closed32x8",
+    title: "closed loop, 32 clients × 8 in flight",
+    client: { mode: "closed", clients: 32, window: 8, warmupMs: 1000, durationMs: 4000 },
+  },
+  {
     id: "closed256",
     title: "closed loop, 256 clients × 4 in flight",
     client: { mode: "closed", clients: 256, window: 4, warmupMs: 1000, durationMs: 4000 },

@@ -250,15 +250,18 @@ export const ListFrame = frame("list", User, Type.Array(User), {
   more: Type.Optional(Type.Boolean()),
 });
 /**
- * In a room above PRESENCE_FULL_ROOM_SIZE online: who came and went since the last one (at most one a
- * second per room), and how many are online now. Above PRESENCE_BIG_ROOM_SIZE, `joined` and `left`
- * go only to sockets that asked for the member list (`members`); the others get the count alone.
+ * In a room above PRESENCE_FULL_ROOM_SIZE online, at most one a second per room: to the room, how
+ * many are online now and (up to PRESENCE_BIG_ROOM_SIZE) how many came and went since the last one;
+ * to the sockets watching the member list (`members` with `watch`), who came and went
+ * (`joined`, `left`, with `listOnly`).
  */
 export const PresenceFrame = frame(
   "presence",
   Type.Null(),
   Type.Object({
     count: Type.Integer({ minimum: 0 }),
+    arrived: Type.Optional(Type.Integer({ minimum: 1 })),
+    departed: Type.Optional(Type.Integer({ minimum: 1 })),
     joined: Type.Optional(Type.Array(User)),
     left: Type.Optional(Type.Array(Type.Integer())),
     /** Sent to the member list's watchers of a big room: changes for the list, not news for the room. */

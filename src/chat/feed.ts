@@ -4,11 +4,11 @@
  *
  * - A room with at most `fullRoomSize` online gets a `join` or `left` per
  *   person at once: the tutorial's contract.
- * - A bigger room gets one `presence` frame per room at most every
- *   `intervalMs`, with everyone who came and went meanwhile and the count.
- * - Above `bigRoomSize`, who came and went goes only to the sockets that
- *   asked for the member list (`members`, topic `m:<room>`); the room gets
- *   the count alone.
+ * - A bigger room gets one small `presence` frame at most every
+ *   `intervalMs`: the count, and how many came and went meanwhile (above
+ *   `bigRoomSize`, the count alone). Who they were goes only to the sockets
+ *   watching the member list (`members` with `watch`, topic `m:<room>`): a
+ *   frame to everyone never grows with the crowd.
  *
  * Every instance runs its own feed for its own sockets (the changes it sees
  * are the cluster's: chat/cluster.ts).
@@ -66,19 +66,28 @@ export class PresenceFeed {
     this.batches.clear();
     for (const [room, batch] of batches) {
       const count = this.deps.count(room);
-      const changes = {
-        count,
-        ...(batch.joined.size > 0 ? { joined: [...batch.joined.values()] } : {}),
-        ...(batch.left.size > 0 ? { left: [...batch.left] } : {}),
-      };
-      const frame = (data: typeof changes & { listOnly?: boolean }) =>
+      const frame = (data: Extract<Outgoing, { type: "presence" }>["data"]) =>
         this.deps.encode({ type: "presence", user: null, data, room: batch.name });
-      if (count <= this.deps.bigRoomSize) {
-        this.deps.deliver(conversationTopic(room), frame(changes));
-        continue;
-      }
-      this.deps.deliver(conversationTopic(room), frame({ count }));
-      this.deps.deliver(membersTopic(room), frame({ ...changes, listOnly: true }));
+      const arrived = batch.joined.size;
+      const departed = batch.left.size;
+      this.deps.deliver(
+        conversationTopic(room),
+        frame(
+          count > this.deps.bigRoomSize
+            ? { count }
+            : { count, ...(arrived > 0 ? { arrived } : {}), ...(departed > 0 ? { departed } : {}) },
+        ),
+      );
+      if (arrived === 0 && departed === 0) continue;
+      this.deps.deliver(
+        membersTopic(room),
+        frame({
+          count,
+          ...(arrived > 0 ? { joined: [...batch.joined.values()] } : {}),
+          ...(departed > 0 ? { left: [...batch.left] } : {}),
+          listOnly: true,
+        }),
+      );
     }
   }
 

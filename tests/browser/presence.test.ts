@@ -35,7 +35,7 @@ test("a crowd arriving at once is one line; the list shows the count and loads t
   const page = alice.page;
   // The first arrival is news of its own (the room had 1); the rest come as one collapsed line.
   await page.locator("#messages li.system", { hasText: "ben joined" }).waitFor();
-  await page.locator("#messages li.system", { hasText: "4 people joined" }).waitFor();
+  await page.locator("#messages li.system", { hasText: "4 joined" }).waitFor();
   expect(await page.locator("#messages li.system").count()).toBe(2);
   await page.locator("#online-count", { hasText: "6 online" }).waitFor();
   await page.screenshot({ path: "/tmp/teahouse-crowd-before.png" });

@@ -105,6 +105,8 @@ export class Chat {
   private readonly membersNext = new Map<string, number>();
   /** Rooms too big for a full `list` whose members were not asked for yet (shown: the count, a button). */
   private readonly membersUnasked = new Set<string>();
+  /** Rooms whose member list this socket watches (asked with `watch`). */
+  private readonly watching = new Set<string>();
   /** Every room on the server with its member count when known (`rooms` frame, `room` created). */
   private knownRooms = new Map<string, number | undefined>();
   private active: Conversation;
@@ -448,6 +450,7 @@ export class Chat {
     this.membersNext.delete(frame.room);
     if (frame.count !== undefined) this.onlineCounts.set(frame.room, frame.count);
     // A big room: its members come page by page when asked (the list's button).
+    this.watching.delete(frame.room);
     if (frame.more) {
       this.membersUnasked.add(frame.room);
       this.members.get(frame.room)!.set(frame.user.id, frame.user);
@@ -466,34 +469,38 @@ export class Chat {
     this.renderSidebar();
   }
 
-  /** A big room's batch: who came and went (if we asked for its members) and how many are online. */
+  /**
+   * A room too big for per-person presence: the count and how many came and went (news for the room),
+   * or, watching its member list, who they were (`listOnly`: changes for the list).
+   */
   private onBatch(frame: ServerFrameOf<"presence">): void {
     const members = this.members.get(frame.room);
     if (!members) return;
     this.onlineCounts.set(frame.room, frame.data.count);
-    const unasked = this.membersUnasked.has(frame.room);
-    const joined = (frame.data.joined ?? []).filter((user) => user.id !== this.me.id && !members.has(user.id));
-    // Members not asked for yet: no list to change (the count says it all); arrivals still make a line.
-    const left = unasked
-      ? []
-      : (frame.data.left ?? []).flatMap((id) => {
-          const user = id === this.me.id ? undefined : members.get(id);
-          return user ? [user] : [];
-        });
-    if (!unasked) for (const user of frame.data.joined ?? []) members.set(user.id, user);
-    for (const user of left) {
-      members.delete(user.id);
-      this.typing.remove(frame.room, user.id);
+    if (frame.data.listOnly) {
+      if (!this.membersUnasked.has(frame.room)) {
+        for (const user of frame.data.joined ?? []) members.set(user.id, user);
+        for (const id of frame.data.left ?? []) {
+          if (id === this.me.id) continue;
+          members.delete(id);
+          this.typing.remove(frame.room, id);
+        }
+      }
+      return this.renderSidebar();
     }
-    if (frame.data.listOnly) return this.renderSidebar();
+    // The room grew past per-person presence while we listed everyone: the list is the count now,
+    // until asked for (its button).
+    if (!this.membersUnasked.has(frame.room) && !this.watching.has(frame.room)) {
+      this.membersUnasked.add(frame.room);
+      this.members.set(frame.room, new Map([[this.me.id, this.me]]));
+    }
     // Collapsed: one line for everyone who came, one for everyone who went.
     const conv = this.conversation(roomKey(frame.room));
-    const line = (users: readonly User[], one: "joined" | "left", many: "joinedMany" | "leftMany") => {
-      if (users.length === 1) this.appendLive(conv, () => conv.addSystem(one, { name: users[0]!.name }));
-      else if (users.length > 1) this.appendLive(conv, () => conv.addSystem(many, { count: String(users.length) }));
+    const line = (count: number | undefined, key: "joinedCount" | "leftCount") => {
+      if (count) this.appendLive(conv, () => conv.addSystem(key, { count: String(count) }));
     };
-    line(joined, "joined", "joinedMany");
-    line(left, "left", "leftMany");
+    line(frame.data.arrived, "joinedCount");
+    line(frame.data.departed, "leftCount");
     this.renderSidebar();
     this.refreshRoomsSoon();
   }
@@ -808,6 +815,7 @@ export class Chat {
     this.onlineCounts.delete(room);
     this.membersNext.delete(room);
     this.membersUnasked.delete(room);
+    this.watching.delete(room);
     const conv = this.conversations.get(roomKey(room));
     this.conversations.delete(roomKey(room));
     if (conv && conv === this.active) this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
@@ -964,6 +972,7 @@ export class Chat {
             label: next === 0 ? "showMembers" : "moreMembers",
             ask: () => {
               this.membersUnasked.delete(room);
+              this.watching.add(room);
               this.connection.send({ type: "members", room, after: next, watch: true });
             },
           },
