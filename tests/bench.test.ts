@@ -53,3 +53,17 @@ test("bun run bench:cluster --smoke: SQLite and 1, 2, 3 instances on PostgreSQL 
     if (setup !== "1 × SQLite") expect(result.pg_cpu).toBeGreaterThan(0);
   }
 }, 120_000);
+
+test("bun run bench:storm --smoke: a join storm against per-person presence, every socket gets its room state", async () => {
+  const report = await runBenchSmoke<{
+    smoke: boolean;
+    results: { setup: string; users: number; frames_per_join: number; settle_s: number }[];
+  }>("bench/storm.ts");
+  expect(report.smoke).toBe(true);
+  expect(report.results.length).toBe(2);
+  for (const result of report.results) {
+    expect(result.users).toBeGreaterThan(0);
+    expect(result.frames_per_join).toBeGreaterThan(0);
+    expect(result.settle_s).toBeGreaterThan(0);
+  }
+}, 120_000);

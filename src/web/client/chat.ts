@@ -506,6 +506,11 @@ export class Chat {
   }
 
   private onPresence(frame: ServerFrameOf<"join"> | ServerFrameOf<"left">): void {
+    // The room is small again (per-person presence): its whole list fits, so it is asked for.
+    if (this.membersUnasked.delete(frame.room)) {
+      this.watching.add(frame.room);
+      this.connection.send({ type: "members", room: frame.room, watch: true });
+    }
     let members = this.members.get(frame.room);
     if (!members) this.members.set(frame.room, (members = new Map()));
     const known = members.has(frame.user.id);
