@@ -354,7 +354,9 @@ describe("PostgreSQL", () => {
     await store.close();
     // What the previous release left: schema 1, no head row, message ids from blocks of a million.
     const sql = new SQL(url);
-    await sql.unsafe(`DROP TABLE log_head; UPDATE schema_version SET version = 1; ALTER SEQUENCE id_blocks RESTART WITH 2000001;
+    await sql.unsafe(`DROP TRIGGER memberships_counted ON memberships; DROP FUNCTION count_members();
+      DROP INDEX conversations_by_members; ALTER TABLE conversations DROP COLUMN members;
+      DROP TABLE log_head; UPDATE schema_version SET version = 1; ALTER SEQUENCE id_blocks RESTART WITH 2000001;
       INSERT INTO messages (id, conversation_id, sender_id, body, created_at) VALUES
         (5, 1, ${sender.id}, 'old', 1), (1000003, 1, ${sender.id}, 'older block', 2)`);
     await sql.close();

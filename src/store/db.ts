@@ -71,6 +71,17 @@ const MIGRATIONS: readonly Migration[] = [
   // 4: accounts outlive sessions; rooms and direct conversations are conversations; memberships
   // with read positions; messages are records (body, not the wire frame). Data moves in place.
   (db) => migrateToRecords(db),
+  // 5: each conversation counts its members (kept by triggers), indexed, so listing the biggest rooms
+  // reads the page it answers, not every membership.
+  `ALTER TABLE conversations ADD COLUMN members INTEGER NOT NULL DEFAULT 0;
+   UPDATE conversations SET members = (SELECT count(*) FROM memberships WHERE conversation_id = conversations.id);
+   CREATE INDEX conversations_by_members ON conversations(kind, members DESC, id DESC);
+   CREATE TRIGGER memberships_counted AFTER INSERT ON memberships BEGIN
+     UPDATE conversations SET members = members + 1 WHERE id = NEW.conversation_id;
+   END;
+   CREATE TRIGGER memberships_uncounted AFTER DELETE ON memberships BEGIN
+     UPDATE conversations SET members = members - 1 WHERE id = OLD.conversation_id;
+   END;`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */

@@ -120,6 +120,22 @@ const MIGRATIONS: readonly string[] = [
      (SELECT coalesce(max(pruned_up_to), 0) FROM conversations),
      (SELECT coalesce(max(read_up_to), 0) FROM memberships));
    ALTER SEQUENCE id_blocks RESTART WITH ${FRAME_ID_FLOOR};`,
+  // 3: each conversation counts its members (kept by triggers), indexed, so listing the biggest rooms
+  // reads the page it answers, not every membership.
+  `ALTER TABLE conversations ADD COLUMN members integer NOT NULL DEFAULT 0;
+   UPDATE conversations c SET members = (SELECT count(*) FROM memberships ms WHERE ms.conversation_id = c.id);
+   CREATE INDEX conversations_by_members ON conversations(kind, members DESC, id DESC);
+   CREATE FUNCTION count_members() RETURNS trigger LANGUAGE plpgsql AS $$
+   BEGIN
+     IF TG_OP = 'INSERT' THEN
+       UPDATE conversations SET members = members + 1 WHERE id = NEW.conversation_id;
+     ELSE
+       UPDATE conversations SET members = members - 1 WHERE id = OLD.conversation_id;
+     END IF;
+     RETURN NULL;
+   END $$;
+   CREATE TRIGGER memberships_counted AFTER INSERT OR DELETE ON memberships
+     FOR EACH ROW EXECUTE FUNCTION count_members();`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -490,10 +506,14 @@ export class PostgresStore implements Store {
   }
 
   async listRooms(limit: number): Promise<RoomListing[]> {
+    // The lobby, then the biggest others: both read from the members index, a page's worth.
     const rows = await this.sql`
-      SELECT c.name AS name, count(*)::int AS members FROM conversations c
-      JOIN memberships ms ON ms.conversation_id = c.id WHERE c.kind = 'room'
-      GROUP BY c.id ORDER BY (c.id = ${LOBBY_ID}) DESC, members DESC, c.id DESC LIMIT ${limit}`;
+      SELECT name, members FROM (
+        (SELECT id, name, members, 0 AS rank FROM conversations WHERE id = ${LOBBY_ID} AND members > 0)
+        UNION ALL
+        (SELECT id, name, members, 1 AS rank FROM conversations WHERE kind = 'room' AND id <> ${LOBBY_ID}
+         AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ${limit})) listed
+      ORDER BY rank, members DESC, id DESC LIMIT ${limit}`;
     return [...rows].map((row) => ({ name: row.name as string, members: row.members as number }));
   }
 

@@ -155,9 +155,12 @@ export class SqliteStore implements Store {
         `SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?
          AND deleted_at IS NULL LIMIT ?)`,
       ),
+      // The lobby, then the biggest others: both read from the members index, a page's worth.
       listRooms: q<RoomListing, [number, number]>(
-        `SELECT c.name AS name, count(*) AS members FROM conversations c JOIN memberships ms ON ms.conversation_id = c.id
-         WHERE c.kind = 'room' GROUP BY c.id ORDER BY c.id = ? DESC, members DESC, c.id DESC LIMIT ?`,
+        `SELECT name, members FROM (SELECT id, name, members, 0 AS rank FROM conversations WHERE id = ?1 AND members > 0
+         UNION ALL SELECT * FROM (SELECT id, name, members, 1 AS rank FROM conversations
+           WHERE kind = 'room' AND id <> ?1 AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ?2))
+         ORDER BY rank, members DESC, id DESC LIMIT ?2`,
       ),
       insertMessage: q<unknown, [number, number, number, string, string | null, number]>(
         "INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at) VALUES (?, ?, ?, ?, ?, ?)",
