@@ -48,10 +48,13 @@ export interface ChatLimits {
 
 /** How often a big room's batched `presence` frame goes out. */
 export const PRESENCE_INTERVAL_MS = 1000;
-/** An open's history left to send, in bytes. */
+/** An open's history left to send, in bytes, and when its current slice of the event loop began. */
 interface Budget {
   bytes: number;
+  sliceStarted: number;
 }
+/** Bytes a message frame takes at least besides its text (id, type, user, ts). */
+const MESSAGE_FRAME_OVERHEAD = 60;
 /** An open hands the event loop back after this long of sending history. */
 const OPEN_SLICE_MS = 5;
 /** Members per `members` page. */
@@ -266,14 +269,10 @@ export class ChatHub {
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
-    const budget: Budget = { bytes: this.deps.limits.openBudgetBytes };
-    let sliceStarted = performance.now();
+    const budget: Budget = { bytes: this.deps.limits.openBudgetBytes, sliceStarted: performance.now() };
     for (const [, id] of account.rooms) {
       await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget);
-      if (performance.now() - sliceStarted > OPEN_SLICE_MS) {
-        await new Promise((resolve) => setImmediate(resolve));
-        sliceStarted = performance.now();
-      }
+      await this.breathe(budget);
     }
     await this.sendDirectHistory(ws, account, upTo, since, budget);
   }
@@ -494,8 +493,13 @@ export class ChatHub {
     const { store, limits } = this.deps;
     const position = { epoch: store.epoch, offset: upTo };
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
+    if (budget?.bytes === 0) {
+      const recovered = since === undefined ? {} : { recovered: false };
+      return this.sendTo(ws, this.codec.history([], { room: name, more: true, position, ...recovered }));
+    }
     const latest = async (recovered?: boolean) => {
       const page = await store.page(room.id, limits.historyPageSize, upTo + 1);
+      await this.breathe(budget);
       const text = this.codec.history(
         page.messages.map((message) => ({ message, conversation: room })),
         { room: name, more: page.more, position, ...recoveredIf(recovered) },
@@ -510,7 +514,8 @@ export class ChatHub {
     if (since === undefined) return latest();
     if (since < 0) return latest(false);
     const gap = await store.since(room.id, since, upTo, RESUME_MAX_MESSAGES);
-    if (!gap.complete) return latest(false);
+    if (!gap.complete || this.surelyOver(budget, gap.messages)) return latest(false);
+    await this.breathe(budget);
     const text = this.codec.history(
       gap.messages.map((message) => ({ message, conversation: room })),
       { room: name, more: since > 0, recovered: true, position },
@@ -520,11 +525,32 @@ export class ChatHub {
     this.sendTo(ws, text);
   }
 
-  /** Whether a frame fits what is left of an open's byte budget (taken from it if so). */
+  /** Whether these messages cannot fit what is left of the budget (checked before encoding them). */
+  private surelyOver(budget: Budget | undefined, messages: readonly MessageView[]): boolean {
+    if (!budget) return false;
+    let least = 0;
+    for (const message of messages) least += message.body.length + MESSAGE_FRAME_OVERHEAD;
+    return least > budget.bytes;
+  }
+
+  /** Gives the event loop back when this open has held it for OPEN_SLICE_MS. */
+  private async breathe(budget: Budget | undefined): Promise<void> {
+    if (!budget || performance.now() - budget.sliceStarted < OPEN_SLICE_MS) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    budget.sliceStarted = performance.now();
+  }
+
+  /**
+   * Whether a frame fits what is left of an open's byte budget (taken from it if so). One that does
+   * not spends the rest: the conversations after it come empty without reading the store.
+   */
   private fits(budget: Budget | undefined, text: string): boolean {
     if (!budget) return true;
     const bytes = Buffer.byteLength(text);
-    if (bytes > budget.bytes) return false;
+    if (bytes > budget.bytes) {
+      budget.bytes = 0;
+      return false;
+    }
     budget.bytes -= bytes;
     return true;
   }
@@ -546,8 +572,13 @@ export class ChatHub {
         return conversation ? [{ message, conversation }] : [];
       });
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
+    if (budget?.bytes === 0) {
+      const recovered = since === undefined ? {} : { recovered: false };
+      return this.sendTo(ws, this.codec.history([], { more: true, position, ...recovered }));
+    }
     const latest = async (recovered?: boolean) => {
       const page = await store.directPage(account.user.id, limits.historyPageSize, upTo + 1);
+      await this.breathe(budget);
       const text = this.codec.history(withConversation(page.messages), {
         more: page.more,
         position,
@@ -561,7 +592,8 @@ export class ChatHub {
     if (since === undefined) return latest();
     if (since < 0) return latest(false);
     const gap = await store.directSince(account.user.id, since, upTo, RESUME_MAX_MESSAGES);
-    if (!gap.complete) return latest(false);
+    if (!gap.complete || this.surelyOver(budget, gap.messages)) return latest(false);
+    await this.breathe(budget);
     const text = this.codec.history(withConversation(gap.messages), { more: since > 0, recovered: true, position });
     if (!this.fits(budget, text)) return latest(false);
     this.sendTo(ws, text);
