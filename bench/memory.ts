@@ -34,6 +34,8 @@ const teahouse = createApp({
   maxSocketsPerIp: 1_000_000,
   maxUsersOnline: 10_000_000,
   signInPerMinute: 1_000_000,
+  socketOpensPerIpPerMinute: 10_000_000,
+  socketOpensPerMinute: 1_000_000,
 });
 const server = teahouse.listen();
 
