@@ -35,6 +35,8 @@ import { Cluster, EXPIRY_MS } from "./chat/cluster";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
+/** Conversations whose retention is checked in one step of the first pass after a start. */
+const PRUNE_CHUNK = 2_000;
 /** How often the WAL's size is checked against WAL_MAX_MB. */
 const WAL_CHECK_INTERVAL_MS = 2_000;
 /** How often a networked store (PostgreSQL) is probed: a lost one closes sockets with 1013 within ~3 s. */
@@ -317,9 +319,18 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       // Everything once after a start (what was written before it), then what was written since.
       const taken = [...backend.touched];
       backend.touched.clear();
-      let pruned: number;
+      let pruned = 0;
       try {
-        pruned = await store.prune(now, prunedOnce ? taken : undefined);
+        if (prunedOnce) pruned = await store.prune(now, taken);
+        else
+          // The first time, every conversation, a chunk at a time with the event loop given back between.
+          for (let after = 0; ;) {
+            const ids = await store.conversationIds(after, PRUNE_CHUNK);
+            if (ids.length === 0) break;
+            pruned += await store.prune(now, ids);
+            after = ids.at(-1)!;
+            await new Promise((resolve) => setImmediate(resolve));
+          }
       } catch (error) {
         for (const id of taken) backend.touched.add(id);
         throw error;

@@ -117,6 +117,8 @@ export interface Store {
     conversationId: number,
     upTo: number,
   ): Promise<{ readUpTo: number; unread: number } | undefined>;
+  /** Conversation ids above `after`, ascending, at most `limit` (retention walks them in chunks). */
+  conversationIds(after: number, limit: number): Promise<number[]>;
   /** How many rooms exist. */
   roomCount(): Promise<number>;
   /** Rooms with at least one member, the lobby first, then the most members. */

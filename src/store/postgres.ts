@@ -500,6 +500,11 @@ export class PostgresStore implements Store {
     return row ? { readUpTo: row.read_up_to as number, unread: row.unread as number } : undefined;
   }
 
+  async conversationIds(after: number, limit: number): Promise<number[]> {
+    const rows = await this.sql`SELECT id FROM conversations WHERE id > ${after} ORDER BY id LIMIT ${limit}`;
+    return [...rows].map((row) => row.id as number);
+  }
+
   async roomCount(): Promise<number> {
     const [row] = await this.sql`SELECT count(*)::int AS n FROM conversations WHERE kind = 'room'`;
     return row.n as number;

@@ -188,6 +188,9 @@ export class SqliteStore implements Store {
          AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
       ),
       roomCount: q<{ n: number }, []>("SELECT count(*) AS n FROM conversations WHERE kind = 'room'"),
+      conversationIds: q<{ id: number }, [number, number]>(
+        "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
+      ),
       log: q<Parameters<typeof toLogEntry>[0], [number, number, number]>(
         `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM messages m
          JOIN accounts a ON a.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id
@@ -435,6 +438,10 @@ export class SqliteStore implements Store {
     if (this.q.markRead.run(capped, accountId, conversationId).changes === 0) return undefined;
     const readUpTo = this.q.readUpTo.get(accountId, conversationId)?.read_up_to ?? 0;
     return { readUpTo, unread: this.unreadNow(conversationId, accountId, readUpTo) };
+  }
+
+  async conversationIds(after: number, limit: number): Promise<number[]> {
+    return this.q.conversationIds.all(after, limit).map((row) => row.id);
   }
 
   async roomCount(): Promise<number> {
