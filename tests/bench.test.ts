@@ -67,3 +67,15 @@ test("bun run bench:storm --smoke: a join storm against per-person presence, eve
     expect(result.settle_s).toBeGreaterThan(0);
   }
 }, 120_000);
+
+test("bun run bench:restart --smoke: everyone reconnects and recovers after a restart, nothing acknowledged missing", async () => {
+  const report = await runBenchSmoke<{
+    smoke: boolean;
+    users: number;
+    recovered: number;
+    missing_acknowledged: number;
+  }>("bench/restart.ts");
+  expect(report.smoke).toBe(true);
+  expect(report.recovered).toBe(report.users);
+  expect(report.missing_acknowledged).toBe(0);
+}, 120_000);

@@ -48,10 +48,9 @@ export interface ChatLimits {
 
 /** How often a big room's batched `presence` frame goes out. */
 export const PRESENCE_INTERVAL_MS = 1000;
-/** An open's history left to send, in bytes, and when its current slice of the event loop began. */
+/** An open's history left to send, in bytes. */
 interface Budget {
   bytes: number;
-  sliceStarted: number;
 }
 /** Bytes a message frame takes at least besides its text (id, type, user, ts). */
 const MESSAGE_FRAME_OVERHEAD = 60;
@@ -109,6 +108,8 @@ export class ChatHub {
   /** Who is online in each room on every instance (counts). */
   readonly roster = new Roster();
   readonly feed: PresenceFeed;
+  /** When opens last gave the event loop back (see `breathe`). */
+  private sliceStarted = performance.now();
   /** Accounts whose last socket closed here, within the presence grace: their departure, pending. */
   private readonly departing = new Map<number, Timer>();
   /** Sessions closed lately: a socket of one that was still opening is closed when it registers. */
@@ -269,10 +270,10 @@ export class ChatHub {
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
-    const budget: Budget = { bytes: this.deps.limits.openBudgetBytes, sliceStarted: performance.now() };
+    const budget: Budget = { bytes: this.deps.limits.openBudgetBytes };
     for (const [, id] of account.rooms) {
       await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget);
-      await this.breathe(budget);
+      await this.breathe();
     }
     await this.sendDirectHistory(ws, account, upTo, since, budget);
   }
@@ -499,7 +500,7 @@ export class ChatHub {
     }
     const latest = async (recovered?: boolean) => {
       const page = await store.page(room.id, limits.historyPageSize, upTo + 1);
-      await this.breathe(budget);
+      await this.breathe();
       const text = this.codec.history(
         page.messages.map((message) => ({ message, conversation: room })),
         { room: name, more: page.more, position, ...recoveredIf(recovered) },
@@ -515,7 +516,7 @@ export class ChatHub {
     if (since < 0) return latest(false);
     const gap = await store.since(room.id, since, upTo, RESUME_MAX_MESSAGES);
     if (!gap.complete || this.surelyOver(budget, gap.messages)) return latest(false);
-    await this.breathe(budget);
+    await this.breathe();
     const text = this.codec.history(
       gap.messages.map((message) => ({ message, conversation: room })),
       { room: name, more: since > 0, recovered: true, position },
@@ -533,11 +534,14 @@ export class ChatHub {
     return least > budget.bytes;
   }
 
-  /** Gives the event loop back when this open has held it for OPEN_SLICE_MS. */
-  private async breathe(budget: Budget | undefined): Promise<void> {
-    if (!budget || performance.now() - budget.sliceStarted < OPEN_SLICE_MS) return;
+  /**
+   * Gives the event loop back once opens have held it for OPEN_SLICE_MS since it was last given back
+   * (a store that answers at once, SQLite, would otherwise run a whole burst of opens in one turn).
+   */
+  private async breathe(): Promise<void> {
+    if (performance.now() - this.sliceStarted < OPEN_SLICE_MS) return;
     await new Promise((resolve) => setImmediate(resolve));
-    budget.sliceStarted = performance.now();
+    this.sliceStarted = performance.now();
   }
 
   /**
@@ -578,7 +582,7 @@ export class ChatHub {
     }
     const latest = async (recovered?: boolean) => {
       const page = await store.directPage(account.user.id, limits.historyPageSize, upTo + 1);
-      await this.breathe(budget);
+      await this.breathe();
       const text = this.codec.history(withConversation(page.messages), {
         more: page.more,
         position,
@@ -593,7 +597,7 @@ export class ChatHub {
     if (since < 0) return latest(false);
     const gap = await store.directSince(account.user.id, since, upTo, RESUME_MAX_MESSAGES);
     if (!gap.complete || this.surelyOver(budget, gap.messages)) return latest(false);
-    await this.breathe(budget);
+    await this.breathe();
     const text = this.codec.history(withConversation(gap.messages), { more: since > 0, recovered: true, position });
     if (!this.fits(budget, text)) return latest(false);
     this.sendTo(ws, text);
