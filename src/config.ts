@@ -52,7 +52,7 @@ export interface Config {
   presenceGraceMs: number;
   /** Rooms with at most this many people online get `join`/`left` per person; bigger ones, batched `presence`. */
   presenceFullRoomSize: number;
-  /** Rooms with more than this many online send presence changes only to sockets that asked for the member list. */
+  /** Rooms with more than this many online get the count alone in their `presence` frames. */
   presenceBigRoomSize: number;
   /** Password attempts per account per minute (also the burst). */
   passwordAttemptsPerMinute: number;
@@ -355,7 +355,7 @@ export const OPTIONS = [
     key: "presenceFullRoomSize",
     env: "PRESENCE_FULL_ROOM_SIZE",
     flag: "--presence-full-room-size",
-    doc: "rooms with at most this many online get a join/left frame per person; bigger rooms get batched presence frames",
+    doc: "rooms with at most this many online get a join/left frame per person; bigger rooms get one presence frame a second (counts; names only to the member list's watchers)",
     default: 100,
     parse: integer(1, 1_000_000),
   }),
@@ -363,7 +363,7 @@ export const OPTIONS = [
     key: "presenceBigRoomSize",
     env: "PRESENCE_BIG_ROOM_SIZE",
     flag: "--presence-big-room-size",
-    doc: "rooms with more than this many online send who came and went only to sockets that asked for the member list",
+    doc: "rooms with more than this many online get the online count alone in their presence frames (not how many came and went)",
     default: 1000,
     parse: integer(1, 10_000_000),
   }),

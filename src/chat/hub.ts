@@ -42,7 +42,7 @@ export interface ChatLimits {
   openBudgetBytes: number;
   /** Rooms up to this many online: `join`/`left` per person; above: batched `presence`. */
   presenceFullRoomSize: number;
-  /** Rooms above this many online: changes only to sockets that asked for the member list. */
+  /** Rooms above this many online: `presence` frames carry the count alone. */
   presenceBigRoomSize: number;
 }
 
