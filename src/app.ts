@@ -310,7 +310,18 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
 
   let prunedOnce = false;
   /** Session expiry (sessions with a socket open count as active) and history retention. */
+  let housekeepingRunning = false;
   const housekeeping = async (): Promise<void> => {
+    // One run at a time: a first pass over a million rooms may outlast the interval.
+    if (housekeepingRunning) return;
+    housekeepingRunning = true;
+    try {
+      await housekeepingOnce();
+    } finally {
+      housekeepingRunning = false;
+    }
+  };
+  const housekeepingOnce = async (): Promise<void> => {
     const now = Date.now();
     try {
       await store.touchSessions(hub.registry.sessionIds(), now);

@@ -268,3 +268,27 @@ test("a sign-out whose news the bus lost still closes the session's sockets on t
   await a.teahouse.store.endSession(sid!);
   expect((await aliceB.waitClose(8000)).code).toBe(CloseCode.SignedOut);
 }, 30_000);
+
+test("within the grace, a room left on another instance is departed when the account comes back here", async () => {
+  const [a, b] = await twoInstances({ presenceGraceMs: 800 });
+  const alice = await signIn(a.base, "alice");
+  const bob = await signIn(b.base, "bob");
+  const laptop = await connect(a, alice.cookie);
+  await laptop.next("history");
+  laptop.send({ type: "join", room: "why" });
+  await laptop.next("history", (f) => f.room === "why");
+  const phone = await connect(b, alice.cookie);
+  await phone.next("history", (f) => f.room === "why");
+  const bobB = await connect(b, bob.cookie);
+  bobB.send({ type: "join", room: "why" });
+  await bobB.next("list", (f) => f.room === "why");
+  // The laptop goes (grace), she leaves on the phone, and the laptop comes back and goes again.
+  laptop.close();
+  await Bun.sleep(100);
+  phone.send({ type: "leave", room: "why" });
+  await phone.next("room", (f) => f.room === "why" && f.data.event === "left");
+  const back = await connect(a, alice.cookie);
+  await back.next("history");
+  back.close();
+  expect((await bobB.next("left", (f) => f.room === "why" && f.user.id === alice.user.id, 3000)).room).toBe("why");
+}, 30_000);

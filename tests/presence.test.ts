@@ -215,3 +215,58 @@ test("rooms in all are capped: one more is refused with room_limit_reached, join
   o.send({ type: "join", room: "one" });
   expect((await o.next("history", (f) => f.room === "one")).room).toBe("one");
 });
+
+test("a spent budget still says recovered: true for conversations that missed nothing", async () => {
+  const running = await start({
+    openBudgetBytes: 64 * 1024,
+    ratePerSecond: 1000,
+    rateBurst: 1000,
+    userRatePerSecond: 1000,
+    userRateBurst: 1000,
+  });
+  const writer = await signIn(running.base, "writer2");
+  const w = await connect(running, writer.cookie);
+  await w.next("history");
+  const long = "x".repeat(1500);
+  let firstRoomLast = 0;
+  for (const room of ["b1", "b2", "b3", "b4"]) {
+    w.send({ type: "join", room });
+    await w.next("history", (f) => f.room === room);
+    for (let i = 0; i < 40; i++) w.send({ type: "chat", room, data: `${room} ${i} ${long}`, cid: `${room}-${i}` });
+    for (let i = 0; i < 40; i++) {
+      const ack = await w.next("ack");
+      if (room === "b1") firstRoomLast = ack.data.id;
+    }
+  }
+  w.close();
+  await w.waitClose();
+  // Resuming after b1: b2..b4 missed far more than the budget; the lobby, b1 and the direct messages missed nothing.
+  const back = await connect(running, writer.cookie, `?since=${firstRoomLast}`);
+  const frames: ServerFrame[] = [];
+  while (frames.length < 6) frames.push(await back.next("history"));
+  const byRoom = new Map(frames.map((f) => [f.type === "history" ? (f.room ?? "direct") : "", f]));
+  for (const quiet of ["lobby", "b1", "direct"]) expect(byRoom.get(quiet)).toMatchObject({ recovered: true });
+  expect(frames.some((f) => f.type === "history" && f.recovered === false)).toBe(true);
+});
+
+test("a name registered while within the grace (no socket open) is announced when the account comes back", async () => {
+  const running = await start({ presenceGraceMs: 1500 });
+  const watcher = await signIn(running.base, "watch");
+  const w = await connect(running, watcher.cookie);
+  await w.next("history");
+  const guest = await signIn(running.base, "dora");
+  const first = await connect(running, guest.cookie);
+  await first.next("history");
+  await w.next("join", (f) => f.user.name === "dora");
+  first.close();
+  await first.waitClose();
+  const registered = await fetch(`${running.base}/signup`, {
+    method: "POST",
+    headers: { "content-type": "application/json", cookie: guest.cookie },
+    body: JSON.stringify({ name: "dora", password: "correct horse battery" }),
+  });
+  expect(registered.status).toBe(200);
+  const second = await connect(running, guest.cookie);
+  await second.next("history");
+  expect((await w.next("join", (f) => f.user.id === guest.user.id, 2000)).user.type).toBe("member");
+});

@@ -30,7 +30,9 @@ export interface FeedDeps {
 
 interface Batch {
   name: string;
+  /** Who came (or, in `renamed`, only changed their name): for the list's watchers. */
   joined: Map<number, User>;
+  renamed: Set<number>;
   left: Set<number>;
 }
 
@@ -40,19 +42,32 @@ export class PresenceFeed {
 
   constructor(private readonly deps: FeedDeps) {}
 
-  /** `user` came online in the room (or changed its name: the same frame), or went offline everywhere. */
-  changed(type: "join" | "left", user: User, room: number, name: string): void {
+  /**
+   * `user` came online in the room, changed its name or kind there (`renamed`: a `join` again in a
+   * small room, the tutorial's way), or went offline everywhere.
+   */
+  changed(type: "join" | "renamed" | "left", user: User, room: number, name: string): void {
     let batch = this.batches.get(room);
     if (!batch && this.deps.count(room) <= this.deps.fullRoomSize) {
-      this.deps.deliver(conversationTopic(room), this.deps.encode({ type, user, data: null, room: name }));
+      const frame = type === "left" ? "left" : "join";
+      this.deps.deliver(conversationTopic(room), this.deps.encode({ type: frame, user, data: null, room: name }));
       return;
     }
-    if (!batch) this.batches.set(room, (batch = { name, joined: new Map(), left: new Set() }));
-    if (type === "join") {
-      batch.left.delete(user.id);
+    if (!batch) this.batches.set(room, (batch = { name, joined: new Map(), renamed: new Set(), left: new Set() }));
+    if (type === "renamed") {
+      // Not an arrival: the watchers' list shows the new name.
+      if (!batch.joined.has(user.id)) batch.renamed.add(user.id);
       batch.joined.set(user.id, user);
+    } else if (type === "join") {
+      batch.left.delete(user.id);
+      batch.renamed.delete(user.id);
+      batch.joined.set(user.id, user);
+    } else if (batch.joined.has(user.id) && !batch.renamed.has(user.id)) {
+      // Came and went within the batch: neither is news, and no watcher listed them.
+      batch.joined.delete(user.id);
     } else {
       batch.joined.delete(user.id);
+      batch.renamed.delete(user.id);
       batch.left.add(user.id);
     }
     this.timer ??= setTimeout(() => this.flush(), this.deps.intervalMs);
@@ -68,7 +83,7 @@ export class PresenceFeed {
       const count = this.deps.count(room);
       const frame = (data: Extract<Outgoing, { type: "presence" }>["data"]) =>
         this.deps.encode({ type: "presence", user: null, data, room: batch.name });
-      const arrived = batch.joined.size;
+      const arrived = batch.joined.size - batch.renamed.size;
       const departed = batch.left.size;
       this.deps.deliver(
         conversationTopic(room),
@@ -78,12 +93,12 @@ export class PresenceFeed {
             : { count, ...(arrived > 0 ? { arrived } : {}), ...(departed > 0 ? { departed } : {}) },
         ),
       );
-      if (arrived === 0 && departed === 0) continue;
+      if (batch.joined.size === 0 && departed === 0) continue;
       this.deps.deliver(
         membersTopic(room),
         frame({
           count,
-          ...(arrived > 0 ? { joined: [...batch.joined.values()] } : {}),
+          ...(batch.joined.size > 0 ? { joined: [...batch.joined.values()] } : {}),
           ...(departed > 0 ? { left: [...batch.left] } : {}),
           listOnly: true,
         }),

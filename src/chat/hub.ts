@@ -246,6 +246,7 @@ export class ChatHub {
   async open(ws: Socket, user: User, resume?: ResumePoint): Promise<void> {
     const { store } = this.deps;
     const generation = this.disconnected.generation;
+    const deliveredBefore = this.lastDeliveredId;
     const memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
     const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
@@ -266,16 +267,24 @@ export class ChatHub {
     this.sendConversations(ws, account, memberships);
     if (first) {
       void store.touchAccount(user.id, this.now()).catch(() => {});
+      if (this.departing.has(user.id)) this.reconcile(account);
       for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
     const budget: Budget = { bytes: this.deps.limits.openBudgetBytes };
+    // The memberships' newest ids hold up to `upTo` only if nothing was delivered since they were read.
+    const current = deliveredBefore === upTo;
+    const lastIds = new Map(memberships.map((view) => [view.conversation.id, current ? view.lastId : undefined]));
+    let lastDirect: number | undefined = current ? 0 : undefined;
+    for (const view of memberships)
+      if (view.conversation.kind === "direct" && lastDirect !== undefined)
+        lastDirect = Math.max(lastDirect, view.lastId);
     for (const [, id] of account.rooms) {
-      await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget);
+      await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget, lastIds.get(id));
       await this.breathe();
     }
-    await this.sendDirectHistory(ws, account, upTo, since, budget);
+    await this.sendDirectHistory(ws, account, upTo, since, budget, lastDirect);
   }
 
   /**
@@ -334,11 +343,29 @@ export class ChatHub {
     });
   }
 
-  /** An account that had no socket left here: offline in the rooms where it has not come back. */
+  /**
+   * An account that had no socket left here: offline in every room where presence still holds it
+   * and it has not come back (presence, not the account's rooms then: it may have left some since).
+   */
   private departRooms(account: OnlineAccount): void {
     const back = this.registry.get(account.user.id);
-    for (const [name, id] of account.rooms)
-      if (!back?.conversations.has(id)) this.depart(back?.user ?? account.user, id, name);
+    for (const [id, name, held] of this.presence.roomsOf(account.user.id))
+      if (!back?.conversations.has(id)) this.depart(back?.user ?? held, id, name);
+  }
+
+  /**
+   * An account back within the presence grace (its first socket here again): rooms it left meanwhile
+   * are departed now, and a name or kind that changed meanwhile is announced (`join` again).
+   */
+  private reconcile(account: OnlineAccount): void {
+    const user = account.user;
+    for (const [id, name, held] of this.presence.roomsOf(user.id)) {
+      if (!account.conversations.has(id)) this.depart(held, id, name);
+      else if (held.name !== user.name || held.type !== user.type || held.image !== user.image) {
+        this.presence.update(id, user);
+        this.announce("renamed", user, id, name);
+      }
+    }
   }
 
   /** One client frame. Bad frames get an `error` frame; the socket stays open. */
@@ -387,7 +414,7 @@ export class ChatHub {
   }
 
   /** Someone came online in a room anywhere (or was renamed: `join` again), or is online nowhere now. */
-  announce(type: "join" | "left", user: User, conversationId: number, room: string): void {
+  announce(type: "join" | "renamed" | "left", user: User, conversationId: number, room: string): void {
     this.feed.changed(type, user, conversationId, room);
   }
 
@@ -478,7 +505,15 @@ export class ChatHub {
    * message delivered here when the socket subscribed: every later one reaches the socket live, so
    * none is missing and none comes twice. `since` -1: a resume whose position is not of this log.
    */
-  async sendRoomState(ws: Socket, room: Conversation, upTo: number, since?: number, budget?: Budget): Promise<void> {
+  async sendRoomState(
+    ws: Socket,
+    room: Conversation,
+    upTo: number,
+    since?: number,
+    budget?: Budget,
+    /** The room's newest message id when the socket opened (a spent budget still says "nothing missed"). */
+    lastId?: number,
+  ): Promise<void> {
     if (ws.readyState !== 1) return;
     const name = room.name!;
     this.sendTo(
@@ -495,6 +530,9 @@ export class ChatHub {
     const position = { epoch: store.epoch, offset: upTo };
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
     if (budget?.bytes === 0) {
+      // Nothing missed since the resume position: recovered, budget or not.
+      if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
+        return this.sendTo(ws, this.codec.history([], { room: name, more: since > 0, recovered: true, position }));
       const recovered = since === undefined ? {} : { recovered: false };
       return this.sendTo(ws, this.codec.history([], { room: name, more: true, position, ...recovered }));
     }
@@ -522,7 +560,7 @@ export class ChatHub {
       { room: name, more: since > 0, recovered: true, position },
     );
     // Over the open's budget: the latest page (or none) and `recovered: false`; the client pages back.
-    if (!this.fits(budget, text)) return latest(false);
+    if (!this.fits(budget, text, false)) return latest(false);
     this.sendTo(ws, text);
   }
 
@@ -548,11 +586,11 @@ export class ChatHub {
    * Whether a frame fits what is left of an open's byte budget (taken from it if so). One that does
    * not spends the rest: the conversations after it come empty without reading the store.
    */
-  private fits(budget: Budget | undefined, text: string): boolean {
+  private fits(budget: Budget | undefined, text: string, spendOnFailure = true): boolean {
     if (!budget) return true;
     const bytes = Buffer.byteLength(text);
     if (bytes > budget.bytes) {
-      budget.bytes = 0;
+      if (spendOnFailure) budget.bytes = 0;
       return false;
     }
     budget.bytes -= bytes;
@@ -566,6 +604,8 @@ export class ChatHub {
     upTo: number,
     since?: number,
     budget?: Budget,
+    /** The newest direct message id when the socket opened. */
+    lastId?: number,
   ): Promise<void> {
     if (!this.deps.history || ws.readyState !== 1) return;
     const { store, limits } = this.deps;
@@ -577,6 +617,8 @@ export class ChatHub {
       });
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
     if (budget?.bytes === 0) {
+      if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
+        return this.sendTo(ws, this.codec.history([], { more: since > 0, recovered: true, position }));
       const recovered = since === undefined ? {} : { recovered: false };
       return this.sendTo(ws, this.codec.history([], { more: true, position, ...recovered }));
     }
@@ -599,7 +641,7 @@ export class ChatHub {
     if (!gap.complete || this.surelyOver(budget, gap.messages)) return latest(false);
     await this.breathe();
     const text = this.codec.history(withConversation(gap.messages), { more: since > 0, recovered: true, position });
-    if (!this.fits(budget, text)) return latest(false);
+    if (!this.fits(budget, text, false)) return latest(false);
     this.sendTo(ws, text);
   }
 
@@ -682,7 +724,7 @@ export class ChatHub {
     for (const [name, id] of account?.rooms ?? []) if (this.presence.has(id, user.id)) rooms.set(id, name);
     for (const [id, room] of rooms) {
       this.presence.update(id, user);
-      this.announce("join", user, id, room);
+      this.announce("renamed", user, id, room);
       if (!account?.conversations.has(id)) continue;
       const list = this.codec.encode({ type: "list", user, ...this.listOf(id), room });
       for (const socket of account.sockets) this.sendTo(socket, list);

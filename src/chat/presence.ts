@@ -40,6 +40,16 @@ export class Presence {
     if (members?.has(user.id)) members.set(user.id, user);
   }
 
+  /** The rooms where the account is online here: [room id, name, the user as listed]. */
+  roomsOf(accountId: number): Array<[number, string, User]> {
+    const rooms: Array<[number, string, User]> = [];
+    for (const [id, members] of this.rooms) {
+      const user = members.get(accountId);
+      if (user) rooms.push([id, this.names.get(id)!, user]);
+    }
+    return rooms;
+  }
+
   /** The name of a room with someone online. */
   name(conversationId: number): string | undefined {
     return this.names.get(conversationId);

@@ -171,10 +171,9 @@ export const chatSocket = (
         // Opens are rate-limited too, counted once per upgrade (this hook runs twice).
         if (counted.has(request)) return;
         counted.add(request);
-        const retryMs = Math.max(
-          guards.opens.perAccount.take(session.account.id),
-          guards.opens.perAddress.take(clientKey),
-        );
+        // The address first: a busy address refused does not spend the account's own opens.
+        let retryMs = guards.opens.perAddress.take(clientKey);
+        if (retryMs <= 0) retryMs = guards.opens.perAccount.take(session.account.id);
         if (retryMs <= 0) return;
         set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
         return status(429, apiError(429, "rate_limited", "Too many connections opened; try again later"));

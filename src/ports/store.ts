@@ -119,7 +119,7 @@ export interface Store {
   ): Promise<{ readUpTo: number; unread: number } | undefined>;
   /** Conversation ids above `after`, ascending, at most `limit` (retention walks them in chunks). */
   conversationIds(after: number, limit: number): Promise<number[]>;
-  /** How many rooms exist. */
+  /** How many rooms have members (an empty room does not count against MAX_ROOMS: joining it is free). */
   roomCount(): Promise<number>;
   /** Rooms with at least one member, the lobby first, then the most members. */
   listRooms(limit: number): Promise<RoomListing[]>;

@@ -506,7 +506,7 @@ export class PostgresStore implements Store {
   }
 
   async roomCount(): Promise<number> {
-    const [row] = await this.sql`SELECT count(*)::int AS n FROM conversations WHERE kind = 'room'`;
+    const [row] = await this.sql`SELECT count(*)::int AS n FROM conversations WHERE kind = 'room' AND members > 0`;
     return row.n as number;
   }
 

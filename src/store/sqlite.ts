@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
            ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
          AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
       ),
-      roomCount: q<{ n: number }, []>("SELECT count(*) AS n FROM conversations WHERE kind = 'room'"),
+      roomCount: q<{ n: number }, []>("SELECT count(*) AS n FROM conversations WHERE kind = 'room' AND members > 0"),
       conversationIds: q<{ id: number }, [number, number]>(
         "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
       ),

@@ -501,8 +501,8 @@ export class Chat {
     };
     line(frame.data.arrived, "joinedCount");
     line(frame.data.departed, "leftCount");
+    // No rooms refresh from here: batches come every second and would put it off for good.
     this.renderSidebar();
-    this.refreshRoomsSoon();
   }
 
   private onPresence(frame: ServerFrameOf<"join"> | ServerFrameOf<"left">): void {
@@ -513,6 +513,8 @@ export class Chat {
     }
     let members = this.members.get(frame.room);
     if (!members) this.members.set(frame.room, (members = new Map()));
+    // Per-person presence: the list is complete, so its size is the count.
+    this.onlineCounts.delete(frame.room);
     const known = members.has(frame.user.id);
     if (frame.type === "join") members.set(frame.user.id, frame.user);
     else members.delete(frame.user.id);
@@ -571,7 +573,7 @@ export class Chat {
       if (frame.recovered === false)
         for (const conv of this.conversations.values())
           if (!conv.room) {
-            conv.clearConfirmed();
+            conv.clearConfirmed(frame.position.offset);
             conv.historyRequested = false;
           }
       for (const message of messages)
@@ -598,7 +600,7 @@ export class Chat {
     } else {
       if (frame.recovered === false) {
         // The gap was no longer kept: this is the latest page, not a continuation.
-        target.clearConfirmed();
+        target.clearConfirmed(frame.position.offset);
         target.addSystem("historyGap", {});
       }
       if (!news) target.more = frame.more;
@@ -936,7 +938,9 @@ export class Chat {
           active: this.active.room === name,
           unread: joined ? (this.conversations.get(roomKey(name))?.unread ?? 0) : 0,
           // Joined: people online in it; other rooms: their members.
-          members: (joined ? this.members.get(name)?.size : undefined) ?? this.knownRooms.get(name),
+          members:
+            (joined ? (this.onlineCounts.get(name) ?? this.members.get(name)?.size) : undefined) ??
+            this.knownRooms.get(name),
         };
       }),
       (room) => this.openRoom(room),

@@ -149,11 +149,17 @@ export class Conversation {
     else this.place(entry);
   }
 
-  /** Forgets every confirmed message (resume could not fill the gap; a fresh page follows). */
-  clearConfirmed(): void {
-    for (const entry of this.byId.values()) entry.node.remove();
-    this.byId.clear();
-    for (const [cid, entry] of this.byCid) if (entry.id !== undefined) this.byCid.delete(cid);
+  /**
+   * Forgets the confirmed messages up to `upTo` (resume could not fill the gap; a fresh page up to
+   * there follows). Later ones arrived live, after the history was taken: they stay.
+   */
+  clearConfirmed(upTo = Number.POSITIVE_INFINITY): void {
+    for (const [id, entry] of this.byId)
+      if (id <= upTo) {
+        entry.node.remove();
+        this.byId.delete(id);
+      }
+    for (const [cid, entry] of this.byCid) if (entry.id !== undefined && entry.id <= upTo) this.byCid.delete(cid);
     for (const node of this.list.children) regroup(node as HTMLElement);
   }
 
