@@ -338,7 +338,7 @@ export const OPTIONS = [
     key: "maxRooms",
     env: "MAX_ROOMS",
     flag: "--max-rooms",
-    doc: "rooms that may exist in all; creating one more is refused (room_limit_reached)",
+    doc: "rooms with members that may exist in all; creating one more is refused (room_limit_reached)",
     default: 10_000,
     parse: integer(1, 100_000_000),
   }),
