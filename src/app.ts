@@ -305,6 +305,10 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         () => !stopping && storeUp && (bus?.up ?? true),
         { log, metrics, trustedProxies },
         guards,
+        {
+          perAddress: shared("opens-ip", guards.opens.perAddress),
+          perAccount: shared("opens", guards.opens.perAccount),
+        },
       ),
     );
 

@@ -292,3 +292,19 @@ test("within the grace, a room left on another instance is departed when the acc
   back.close();
   expect((await bobB.next("left", (f) => f.room === "why" && f.user.id === alice.user.id, 3000)).room).toBe("why");
 }, 30_000);
+
+test("socket opens per account are counted across instances: 429 at the upgrade on either", async () => {
+  const [a, b] = await twoInstances({ socketOpensPerMinute: 3 });
+  const someone = await signIn(a.base, "opener");
+  for (const running of [a, b, a]) (await connect(running, someone.cookie)).close();
+  const upgrade = await fetch(`${b.base}/ws/chat`, {
+    headers: {
+      cookie: someone.cookie,
+      connection: "Upgrade",
+      upgrade: "websocket",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+    },
+  });
+  expect(upgrade.status).toBe(429);
+}, 30_000);

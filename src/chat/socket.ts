@@ -24,6 +24,7 @@ import { apiError } from "../http/errors";
 import { limitKey } from "../security/client-ip";
 import type { FloodGuard } from "../security/flood";
 import type { Guards } from "../security/guards";
+import { localRate, type RateLimit } from "../security/rate";
 import type { ChatHub, ResumePoint } from "./hub";
 import type { ConnectionState, OnlineAccount, Socket } from "./registry";
 import { peekCid } from "./codec";
@@ -148,6 +149,11 @@ export const chatSocket = (
   ready: () => boolean,
   observer: SocketObserver,
   guards: Guards,
+  /** Socket opens per address and per account (shared by every instance with the bus). */
+  opens: { perAddress: RateLimit<string>; perAccount: RateLimit<number> } = {
+    perAddress: localRate(guards.opens.perAddress),
+    perAccount: localRate(guards.opens.perAccount),
+  },
 ) =>
   new Elysia({ name: "chat.socket", seed: accounts.instanceId })
     .use(authPlugin(accounts, allowedOrigins))
@@ -161,7 +167,7 @@ export const chatSocket = (
       sameOrigin: true,
       // This hook runs twice per upgrade that passes it, so sockets are counted in `open`, not here.
       // A refusal ends the upgrade at the first run: counting refusals here counts each once (tested).
-      beforeHandle({ session, clientKey, status, set, request }) {
+      async beforeHandle({ session, clientKey, status, set, request }) {
         const refusal = guards.gate.check(session.account.id, clientKey);
         if (refusal) {
           guards.gate.count(refusal);
@@ -172,8 +178,8 @@ export const chatSocket = (
         if (counted.has(request)) return;
         counted.add(request);
         // The address first: a busy address refused does not spend the account's own opens.
-        let retryMs = guards.opens.perAddress.take(clientKey);
-        if (retryMs <= 0) retryMs = guards.opens.perAccount.take(session.account.id);
+        let retryMs = await opens.perAddress.take(clientKey);
+        if (retryMs <= 0) retryMs = await opens.perAccount.take(session.account.id);
         if (retryMs <= 0) return;
         set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
         return status(429, apiError(429, "rate_limited", "Too many connections opened; try again later"));
