@@ -12,6 +12,7 @@ import { IdSequence, openDatabase, databasePath } from "../src/store/db";
 import { SqliteStore } from "../src/store/sqlite";
 import type { NewMessage } from "../src/ports/store";
 import { nameKey } from "../src/domain/names";
+import { UNREAD_COUNT_CAP } from "../src/domain/model";
 import type { Store } from "../src/ports/store";
 import { FRAME_ID_FLOOR, PostgresStore } from "../src/store/postgres";
 import { SQL } from "bun";
@@ -127,6 +128,11 @@ describe.each(engines)("%s store", (_engine, make) => {
     expect(await store.markRead(alice.id, 1, 1)).toEqual({ readUpTo: 2, unread: 1 });
     expect(await store.markRead(alice.id, 1, 99)).toEqual({ readUpTo: 3, unread: 0 });
     expect(await store.markRead(alice.id, 12345, 1)).toBeUndefined();
+    // Counting stops at the cap (the page shows 99+): an open never counts thousands of rows per room.
+    const many = Array.from({ length: UNREAD_COUNT_CAP + 50 }, (_, i) => message(10 + i, 1, 10 + i, bob.id));
+    await store.append(store instanceof PostgresStore ? many.map((m) => ({ ...m, id: 0 })) : many);
+    const capped = (await store.memberships(alice.id)).find((m) => m.conversation.name === "lobby")!;
+    expect(capped.unread).toBe(UNREAD_COUNT_CAP);
   });
 });
 

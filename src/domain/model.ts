@@ -93,5 +93,5 @@ export interface MessageGap {
   complete: boolean;
 }
 
-/** Unread counts stop at this (the page shows "999+"). */
-export const UNREAD_COUNT_CAP = 999;
+/** Unread counts stop at this: the page shows "99+" past 99, and counting further only costs every socket open. */
+export const UNREAD_COUNT_CAP = 100;
