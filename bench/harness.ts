@@ -246,3 +246,24 @@ export const parseBenchArgs = <A extends BenchArgs>(
   }
   return args;
 };
+
+/** Runs `work` for 0..count-1 with at most `concurrency` in flight; the results in order. */
+export const pool = async <T>(count: number, work: (i: number) => Promise<T>, concurrency = 200): Promise<T[]> => {
+  const out: T[] = new Array(count);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) {
+        const i = next++;
+        out[i] = await work(i);
+      }
+    }),
+  );
+  return out;
+};
+
+/** Moves this process (a load client run in-process) to the client CPUs, as `pin` does for children. */
+export const pinSelfAsClient = (): void => {
+  if (HAS_TASKSET && CPU_COUNT >= 2)
+    Bun.spawnSync(["taskset", "-a", "-p", "-c", `1-${CPU_COUNT - 1}`, String(process.pid)]);
+};

@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { BUN, HAS_TASKSET, PINNING, ROOT, freePort, lifted, pin, waitReady } from "./harness";
+import { BUN, ROOT, freePort, pin, pinSelfAsClient, pool, teahouse, waitReady } from "./harness";
 
 const argv = process.argv.slice(2);
 const smoke = argv.includes("--smoke");
@@ -25,7 +25,6 @@ const USERS = at >= 0 ? Number(argv[at + 1]) : smoke ? 300 : 10_000;
 const ROOMS = 5;
 /** Messages written to each room before the restart. */
 const MESSAGES_PER_ROOM = smoke ? 20 : 200;
-const CONCURRENCY = 200;
 /** Reconnect backoff: first delay, cap (each attempt doubles it, with full jitter). */
 const BACKOFF_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
@@ -44,51 +43,24 @@ while (!stop) {
 console.log(JSON.stringify(latencies));
 `;
 
-const pool = async <T>(count: number, work: (i: number) => Promise<T>): Promise<T[]> => {
-  const out: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        out[i] = await work(i);
-      }
-    }),
-  );
-  return out;
-};
-
 const dir = mkdtempSync(join(tmpdir(), "teahouse-restart-"));
 const port = freePort();
 const base = `http://127.0.0.1:${port}`;
 const start = async () => {
-  const child = Bun.spawn(
-    pin("server", [
-      BUN,
-      process.env.BENCH_SERVER ?? "src/index.ts",
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      "--data-dir",
-      dir,
-      "--log-level",
-      "warn",
-      ...lifted(),
-      "--room-creations-per-hour",
-      "1000",
-      "--max-rooms-per-user",
-      "20",
-    ]),
-    { cwd: ROOT, stdout: "ignore", stderr: "inherit" },
+  // The benchmark runner's teahouse command, on this run's port and DATA_DIR (or an instrumented entry point).
+  const command = teahouse("restart", ["--room-creations-per-hour", "1000", "--max-rooms-per-user", "20"]).command(
+    port,
+    dir,
   );
+  if (process.env.BENCH_SERVER) command[1] = process.env.BENCH_SERVER;
+  const child = Bun.spawn(pin("server", command), { cwd: ROOT, stdout: "ignore", stderr: "inherit" });
   let exited = false;
   void child.exited.then(() => (exited = true));
   await waitReady(port, () => exited);
   return child;
 };
 
-if (HAS_TASKSET && PINNING !== "no") Bun.spawnSync(["taskset", "-a", "-p", "-c", "1", String(process.pid)]);
+pinSelfAsClient();
 let server = await start();
 
 /** One user's client: reconnects with backoff, resumes from the highest message id it saw. */

@@ -16,7 +16,7 @@
  *   bun run bench:storm --sizes 500 --smoke     a few seconds
  */
 import { loadavg, cpus } from "node:os";
-import { HAS_TASKSET, PINNING, fmt, lifted, startServer, teahouse, type Running } from "./harness";
+import { PINNING, fmt, lifted, pinSelfAsClient, pool, startServer, teahouse, type Running } from "./harness";
 import { processRssKiB } from "./client";
 
 interface StormResult {
@@ -38,22 +38,6 @@ const flag = (name: string) => {
 };
 const smoke = argv.includes("--smoke");
 const sizes = (flag("--sizes") ?? (smoke ? "300" : "1000,3000,10000")).split(",").map(Number);
-/** Sign-ins and socket opens in flight at once. */
-const CONCURRENCY = 200;
-
-const pool = async <T>(count: number, work: (i: number) => Promise<T>): Promise<T[]> => {
-  const out: T[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(CONCURRENCY, count) }, async () => {
-      while (next < count) {
-        const i = next++;
-        out[i] = await work(i);
-      }
-    }),
-  );
-  return out;
-};
 
 const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -135,7 +119,7 @@ const storm = async (setup: string, users: number, extra: string[]): Promise<Sto
   }
 };
 
-if (HAS_TASKSET && PINNING !== "no") Bun.spawnSync(["taskset", "-a", "-p", "-c", "1", String(process.pid)]);
+pinSelfAsClient();
 const results: StormResult[] = [];
 for (const users of sizes) {
   results.push(await storm("presence as configured (defaults)", users, []));

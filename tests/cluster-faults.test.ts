@@ -4,32 +4,21 @@
  * kept), and an instance killed with SIGKILL in the middle of a message
  * stream. Nothing acknowledged is lost, and clients recover by themselves.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { SQL } from "bun";
 import { CloseCode } from "../src/protocol";
 import { EXPIRY_MS, HEARTBEAT_MS } from "../src/chat/cluster";
 import { Client, signIn, trackApps, within } from "./helpers";
 import { spawnServer } from "./process";
-import { TestPostgres } from "./postgres";
-import { TestRedis } from "./redis";
+import { useClusterServices } from "./cluster-services";
 
-const postgres = new TestPostgres();
-const redis = new TestRedis();
-beforeAll(async () => {
-  await Promise.all([postgres.start(), redis.start()]);
-});
-afterAll(async () => {
-  await Promise.all([postgres.dispose(), redis.dispose()]);
-});
+const { postgres, redis, twoInstances } = useClusterServices();
 const { start, connect } = trackApps();
 const SECRET = "cluster-faults-secret-that-is-long-enough";
 
 for (const persist of [true, false])
   test(`Redis stopped and restarted (${persist ? "with its data" : "--save '', nothing kept"}): 1013, back by itself, every missed message recovered`, async () => {
-    const options = { databaseUrl: await postgres.database(), redisUrl: redis.url, secrets: [SECRET] };
-    const a = await start(options);
-    const b = await start(options);
-    await within(5000, () => a.teahouse.cluster!.peerCount === 1 && b.teahouse.cluster!.peerCount === 1);
+    const [a, b] = await twoInstances(start);
     const alice = await signIn(a.base, "alice");
     const bob = await signIn(b.base, "bob");
     const aliceA = await connect(a, alice.cookie);

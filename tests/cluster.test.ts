@@ -3,34 +3,16 @@
  * the tests): two teahouse apps in this process, three people on them. What
  * one instance's users do, the other's see, in the same order, once.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { CloseCode, type ServerFrame } from "../src/protocol";
 import type { Config } from "../src/config";
 import { Client, signIn, trackApps, type Running, within } from "./helpers";
-import { TestPostgres } from "./postgres";
-import { TestRedis } from "./redis";
+import { useClusterServices } from "./cluster-services";
 
-const postgres = new TestPostgres();
-const redis = new TestRedis();
-beforeAll(async () => {
-  await Promise.all([postgres.start(), redis.start()]);
-});
-afterAll(async () => {
-  await Promise.all([postgres.dispose(), redis.dispose()]);
-});
+const services = useClusterServices();
 const { start, connect } = trackApps();
-
-const SECRET = "cluster-test-secret-that-is-long-enough";
-
-/** Two instances on one fresh database, each having heard the other. */
-const twoInstances = async (overrides: Partial<Config> = {}): Promise<[Running, Running]> => {
-  const databaseUrl = await postgres.database();
-  const options = { databaseUrl, redisUrl: redis.url, secrets: [SECRET], ...overrides };
-  const a = await start(options);
-  const b = await start(options);
-  await within(5000, () => a.teahouse.cluster!.peerCount === 1 && b.teahouse.cluster!.peerCount === 1);
-  return [a, b];
-};
+const twoInstances = (overrides: Partial<Config> = {}): Promise<[Running, Running]> =>
+  services.twoInstances(start, overrides);
 
 const chats = (frames: ServerFrame[]) =>
   frames.flatMap((frame) => (frame.type === "chat" ? [{ id: frame.id, data: frame.data as string }] : []));

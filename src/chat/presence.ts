@@ -10,6 +10,8 @@ export class Presence {
   private readonly rooms = new Map<number, Map<number, User>>();
   /** Names of the rooms with someone online. */
   private readonly names = new Map<number, string>();
+  /** Account id → the rooms it is online in here (so an account's rooms are found without a scan). */
+  private readonly byAccount = new Map<number, Set<number>>();
 
   /** The account is online in the room; true when it was not before. */
   add(conversationId: number, user: User, name: string): boolean {
@@ -20,6 +22,11 @@ export class Presence {
     }
     const had = members.has(user.id);
     members.set(user.id, user);
+    if (!had) {
+      const rooms = this.byAccount.get(user.id);
+      if (rooms) rooms.add(conversationId);
+      else this.byAccount.set(user.id, new Set([conversationId]));
+    }
     return !had;
   }
 
@@ -27,6 +34,8 @@ export class Presence {
   remove(conversationId: number, accountId: number): boolean {
     const members = this.rooms.get(conversationId);
     if (!members?.delete(accountId)) return false;
+    const rooms = this.byAccount.get(accountId);
+    if (rooms?.delete(conversationId) && rooms.size === 0) this.byAccount.delete(accountId);
     if (members.size === 0) {
       this.rooms.delete(conversationId);
       this.names.delete(conversationId);
@@ -42,12 +51,11 @@ export class Presence {
 
   /** The rooms where the account is online here: [room id, name, the user as listed]. */
   roomsOf(accountId: number): Array<[number, string, User]> {
-    const rooms: Array<[number, string, User]> = [];
-    for (const [id, members] of this.rooms) {
-      const user = members.get(accountId);
-      if (user) rooms.push([id, this.names.get(id)!, user]);
-    }
-    return rooms;
+    return [...(this.byAccount.get(accountId) ?? [])].map((id) => [
+      id,
+      this.names.get(id)!,
+      this.rooms.get(id)!.get(accountId)!,
+    ]);
   }
 
   /** The name of a room with someone online. */
