@@ -285,6 +285,15 @@ describe("upgrading a DATA_DIR of the previous release", () => {
       const bobs = await store.memberships(2);
       expect(bobs.map((m) => m.conversation.name ?? "direct")).toEqual(["lobby", "dev", "direct"]);
       expect(bobs.every((m) => m.unread === 0)).toBe(true);
+      // Rooms count their members (schema 5), as the memberships say.
+      const counted = (id: number) =>
+        store.db
+          .query<{ n: number }, [number]>("SELECT count(*) AS n FROM memberships WHERE conversation_id = ?")
+          .get(id)!.n;
+      const listed = new Map((await store.listRooms(10)).map((room) => [room.name, room.members]));
+      expect(listed.get("lobby")).toBe(counted(1));
+      expect(listed.get("dev")).toBe(counted(dev.id));
+      expect(listed.get("dev")).toBeGreaterThan(0);
       // The cid of a stored message still de-duplicates, and no id is reused.
       expect(await store.findByCid(1, "c-1")).toBe(10);
       const fresh = await guest(store, "dave");
