@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import type { Browser } from "playwright-core";
 import { Client, signIn, startApp, type Running } from "../helpers";
-import { launchBrowser, newPerson, signInAs, userEntry } from "./browser";
+import { launchBrowser, messageWithText, newPerson, say, signInAs, userEntry } from "./browser";
 
 let browser: Browser;
 let running: Running;
@@ -56,4 +56,25 @@ test("a crowd arriving at once is one line; the list shows the count and loads t
   expect(alice.errors.concat(late.errors)).toEqual([]);
   await alice.context.close();
   await late.context.close();
+}, 60_000);
+
+test("a joined line stays where it happened: above the messages sent after it", async () => {
+  // A server of its own: the room above is too big for per-person lines.
+  const small = startApp({ signInPerMinute: 1000 });
+  await small.teahouse.started;
+  const alice = await newPerson(browser, { locale: "en-US" });
+  const bob = await newPerson(browser, { locale: "en-US" });
+  await signInAs(alice, small.base, "hana");
+  await signInAs(bob, small.base, "ivo");
+  await alice.page.locator("#messages li.system", { hasText: "ivo joined" }).waitFor();
+  await say(bob.page, "said after joining");
+  await messageWithText(alice.page, "said after joining").waitFor();
+  const items = await alice.page.locator("#messages li").allTextContents();
+  const line = items.findIndex((text) => text.includes("ivo joined"));
+  const message = items.findIndex((text) => text.includes("said after joining"));
+  expect(line).toBeGreaterThanOrEqual(0);
+  expect(line).toBeLessThan(message);
+  await alice.context.close();
+  await bob.context.close();
+  await small.stop();
 }, 60_000);

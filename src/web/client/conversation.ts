@@ -144,9 +144,10 @@ export class Conversation {
     if (id !== undefined && this.byId.has(id)) return;
     const node = el("li", { class: "system" });
     label(node, key, params);
-    const entry: Entry = { node, id, cid: undefined, status: "sent" };
-    if (id === undefined) this.list.append(node);
-    else this.place(entry);
+    if (id !== undefined) return this.place({ node, id, cid: undefined, status: "sent" });
+    // Where it happened: after every message seen so far here, before any that comes later (frame ids
+    // of other frames are not in message order across instances, so the line keeps a position of its own).
+    this.insertAt(node, this.last + 0.5);
   }
 
   /**
@@ -174,18 +175,22 @@ export class Conversation {
 
   /** Inserts by id: after the last confirmed entry with a smaller id, before any pending ones. */
   private place(entry: Entry): void {
-    const id = entry.id!;
-    this.byId.set(id, entry);
-    entry.node.dataset.id = String(id);
+    this.byId.set(entry.id!, entry);
+    this.insertAt(entry.node, entry.id!);
+  }
+
+  /** Inserts a node at a position (a message id, or a system line's id + 0.5), after what is there at the same position, before any pending message. */
+  private insertAt(inserted: HTMLElement, position: number): void {
+    inserted.dataset.id = String(position);
     let before: Element | null = null;
     for (let node = this.list.lastElementChild; node; node = node.previousElementSibling) {
       const other = (node as HTMLElement).dataset.id;
-      if (other !== undefined && Number(other) < id) break;
+      if (other !== undefined && Number(other) <= position) break;
       before = node;
     }
-    this.list.insertBefore(entry.node, before);
-    regroup(entry.node);
-    if (entry.node.nextElementSibling) regroup(entry.node.nextElementSibling as HTMLElement);
+    this.list.insertBefore(inserted, before);
+    regroup(inserted);
+    if (inserted.nextElementSibling) regroup(inserted.nextElementSibling as HTMLElement);
   }
 
   private setStatus(entry: Entry, status: MessageStatus, reason?: StringKey, params?: Record<string, string>): void {
