@@ -63,6 +63,8 @@ const round = async (batch: number) => {
         conversationId: rooms[id % ROOMS]!,
         senderId: accounts[id % 32]!.id,
         body: `~${id}~${"x".repeat(32)}`,
+        replyTo: null,
+        mentions: [],
         cid: null,
         createdAt: Date.now(),
       });

@@ -13,7 +13,7 @@ import { createLogger, type Logger } from "./log";
 import { openDatabase, IdSequence, isCorruption, databasePath, BlockIds } from "./store/db";
 import { SqliteStore } from "./store/sqlite";
 import { PostgresStore, PG_ID_BLOCK, isUnreachable, withDeadline } from "./store/postgres";
-import type { NewMessage } from "./ports/store";
+import { isChange, type LogWrite } from "./ports/store";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
 import { authRoutes } from "./auth/routes";
@@ -91,7 +91,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   let ids: { take(): number };
   /** Message ids: taken with frame ids (SQLite), or assigned by the store in commit order (PostgreSQL: 0 here). */
   let messageId: () => number;
-  let append: (messages: readonly NewMessage[]) => void | Promise<void>;
+  let append: (writes: readonly LogWrite[]) => void | Promise<void>;
   let start: () => Promise<number>;
   if (config.databaseUrl) {
     const pg = withDeadline(new PostgresStore(config.databaseUrl, { retention, onError: failed }));
@@ -120,8 +120,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   }
   /** Conversations written to since the last prune: retention per conversation looks only there. */
   const touched = new Set<number>();
-  const timed = (messages: readonly NewMessage[]) => {
-    for (const message of messages) touched.add(message.conversationId);
+  const timed = (messages: readonly LogWrite[]) => {
+    for (const message of messages) if (!isChange(message)) touched.add(message.conversationId);
     const startedAt = performance.now();
     const written = () => {
       metrics.storeWrite((performance.now() - startedAt) / 1000);
@@ -284,7 +284,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     .use(accessLog({ log, metrics, trustedProxies }))
     .use(errorHandler(log, storeFailed, isUnreachable))
     .use(opsRoutes({ metrics, readiness }))
-    .use(webRoutes(accounts, allowedOrigins, assets))
+    .use(webRoutes(accounts, allowedOrigins, assets, { maxMessageLength: config.maxMessageLength }))
     .use(
       authRoutes({
         accounts,

@@ -42,21 +42,40 @@ export const ClientMessageId = Type.String({ minLength: 1, maxLength: 64 });
 
 // ---------------------------------------------------------------- client → server
 
+/** A message id (a log position). */
+export const MessageId = Type.Integer({ minimum: 1 });
+
+/** `replyTo`: the id of a message of the same conversation that this one answers. */
 export const ChatIn = Type.Object({
   type: Type.Literal("chat"),
   data: Type.String(),
   room: Type.Optional(RoomName),
   cid: Type.Optional(ClientMessageId),
+  replyTo: Type.Optional(MessageId),
 });
 export const PrivateIn = Type.Object({
   type: Type.Literal("private"),
   to: Type.Integer({ minimum: 1 }),
   data: Type.String(),
   cid: Type.Optional(ClientMessageId),
+  replyTo: Type.Optional(MessageId),
 });
+/** Typing in a room (`room`, default lobby) or in the direct conversation with account `to`. */
 export const TypingIn = Type.Object({
   type: Type.Literal("typing"),
   room: Type.Optional(RoomName),
+  to: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+
+/** The author changes the text of their message `id` (the same rules as sending it). */
+export const EditIn = Type.Object({ type: Type.Literal("edit"), id: MessageId, data: Type.String() });
+/** The author deletes their message `id`: it stays as a tombstone (id, time; no text). */
+export const DeleteIn = Type.Object({ type: Type.Literal("delete"), id: MessageId });
+/** Toggles the sender's reaction `emoji` (one emoji) on message `id`. */
+export const ReactIn = Type.Object({
+  type: Type.Literal("react"),
+  id: MessageId,
+  emoji: Type.String({ minLength: 1, maxLength: 64 }),
 });
 
 /** Join a room (created on first join). The server answers with `list` and `history` for it. */
@@ -76,6 +95,12 @@ export const HistoryIn = Type.Object({
   with: Type.Optional(Type.Integer({ minimum: 1 })),
   before: Type.Optional(Type.Integer({ minimum: 1 })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+  /**
+   * The messages around message `around`, in whichever of the account's conversations holds it
+   * (`room` and `with` are not needed): a permalink, or a reply's original. Answered with `history`
+   * carrying `around` and `newer`.
+   */
+  around: Type.Optional(MessageId),
 });
 
 /**
@@ -115,6 +140,9 @@ export const ClientFrame = Type.Union([
   HistoryIn,
   ReadIn,
   MembersIn,
+  EditIn,
+  DeleteIn,
+  ReactIn,
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -129,6 +157,9 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "history",
   "read",
   "members",
+  "edit",
+  "delete",
+  "react",
 ];
 
 /**
@@ -186,6 +217,16 @@ export const ErrorCode = {
   RoomCreationLimited: "room_creation_limited",
   /** A `join` that would create a room when MAX_ROOMS exist. */
   RoomLimitReached: "room_limit_reached",
+  /** `edit`, `delete`, `react` or `replyTo` (or `history` `around`) name a message that does not exist, was deleted, or is in a conversation the account is not in. */
+  MessageNotFound: "message_not_found",
+  /** `edit` or `delete` of another account's message. */
+  NotYours: "not_yours",
+  /** `replyTo` names a message of another conversation. */
+  InvalidReply: "invalid_reply",
+  /** `react` with something that is not one emoji. */
+  InvalidEmoji: "invalid_emoji",
+  /** `react` with a new emoji on a message that has MAX_REACTIONS_PER_MESSAGE already. */
+  TooManyReactions: "too_many_reactions",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -275,16 +316,74 @@ export const MembersFrame = frame("members", Type.Null(), Type.Array(User), {
   count: Type.Integer({ minimum: 0 }),
   next: Type.Optional(Type.Integer()),
 });
+/** One emoji's reactions: how many, and who (the first 50). */
+export const ReactionEntry = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  users: Type.Array(Type.Object({ id: Type.Integer(), name: Type.String() })),
+});
+export type ReactionEntry = Static<typeof ReactionEntry>;
+
+/** The start of the message a reply answers (its first 100 characters; `deleted`: it was deleted since). */
+export const ReplyQuote = Type.Object({
+  id: Type.Integer(),
+  user: User,
+  text: Type.String(),
+  deleted: Type.Optional(Type.Boolean()),
+});
+
+/**
+ * What a message frame carries besides its text, when it applies: the answered message, the
+ * accounts mentioned, reactions, and when it was edited or deleted (a deleted message's `data` is "").
+ */
+const messageFields = {
+  cid: Type.Optional(ClientMessageId),
+  replyTo: Type.Optional(ReplyQuote),
+  mentions: Type.Optional(Type.Array(Type.Integer())),
+  reactions: Type.Optional(Type.Array(ReactionEntry)),
+  editedAt: Type.Optional(Type.Integer()),
+  deletedAt: Type.Optional(Type.Integer()),
+};
+
 /** A chat message, to everyone in the room including the sender. */
-export const ChatFrame = frame("chat", User, Type.String(), {
-  room: Type.String(),
-  cid: Type.Optional(ClientMessageId),
-});
+export const ChatFrame = frame("chat", User, Type.String(), { room: Type.String(), ...messageFields });
 /** A one-to-one message, to every socket of the recipient and of the sender. */
-export const PrivateFrame = frame("private", User, Type.String(), {
-  to: Type.Integer(),
-  cid: Type.Optional(ClientMessageId),
-});
+export const PrivateFrame = frame("private", User, Type.String(), { to: Type.Integer(), ...messageFields });
+
+/** Where a change to a message happened: its room, or its direct conversation's two accounts. */
+const changeFields = {
+  room: Type.Optional(Type.String()),
+  pair: Type.Optional(Type.Tuple([Type.Integer(), Type.Integer()])),
+};
+/**
+ * A message was edited (to everyone who can see its conversation). The frame's `id` is the change's
+ * log position (resume from it like from a message); `data.id` the message's.
+ */
+export const EditFrame = frame(
+  "edit",
+  Type.Null(),
+  Type.Object({
+    id: Type.Integer(),
+    text: Type.String(),
+    editedAt: Type.Integer(),
+    mentions: Type.Optional(Type.Array(Type.Integer())),
+  }),
+  changeFields,
+);
+/** A message was deleted: show a tombstone. */
+export const DeleteFrame = frame(
+  "delete",
+  Type.Null(),
+  Type.Object({ id: Type.Integer(), deletedAt: Type.Integer() }),
+  changeFields,
+);
+/** A message's reactions changed: all of them as they are now. */
+export const ReactFrame = frame(
+  "react",
+  Type.Null(),
+  Type.Object({ id: Type.Integer(), reactions: Type.Array(ReactionEntry) }),
+  changeFields,
+);
 /** A stored message as history carries it: the `chat` or `private` frame as it was sent. */
 export const StoredMessage = Type.Union([ChatFrame, PrivateFrame]);
 export type StoredMessage = Static<typeof StoredMessage>;
@@ -303,6 +402,9 @@ export const HistoryFrame = frame("history", Type.Null(), Type.Array(StoredMessa
   recovered: Type.Optional(Type.Boolean()),
   /** The log position this history is complete up to (resume from here). */
   position: Position,
+  /** Answering `history` with `around`: that message's id, and whether newer messages exist past this page. */
+  around: Type.Optional(Type.Integer()),
+  newer: Type.Optional(Type.Boolean()),
 });
 
 /** One of the account's conversations, as the `conversations` frame lists it. */
@@ -314,7 +416,7 @@ export const ConversationEntry = Type.Object({
   user: Type.Optional(User),
   /** Messages from others after the read position (counted up to UNREAD_COUNT_CAP). */
   unread: Type.Integer({ minimum: 0 }),
-  /** Unread messages that mention the account (mentions come with a later release: 0). */
+  /** Unread messages that mention the account (counted up to UNREAD_COUNT_CAP). */
   mentions: Type.Integer({ minimum: 0 }),
   /** The read position: the highest message id the account has read here. */
   read: Type.Integer({ minimum: 0 }),
@@ -332,10 +434,15 @@ export const ConversationsFrame = frame("conversations", User, Type.Array(Conver
 });
 
 /** To every socket of the account: its read position in a conversation moved. */
-export const ReadFrame = frame("read", Type.Null(), Type.Object({ id: Type.Integer(), unread: Type.Integer() }), {
-  room: Type.Optional(Type.String()),
-  with: Type.Optional(Type.Integer()),
-});
+export const ReadFrame = frame(
+  "read",
+  Type.Null(),
+  Type.Object({ id: Type.Integer(), unread: Type.Integer(), mentions: Type.Integer() }),
+  {
+    room: Type.Optional(Type.String()),
+    with: Type.Optional(Type.Integer()),
+  },
+);
 
 /**
  * A room was created (to everyone), or the account joined or left one on another tab or device
@@ -359,8 +466,14 @@ export const RoomsFrame = frame(
   Type.Array(Type.Object({ name: Type.String(), members: Type.Integer({ minimum: 0 }) })),
 );
 
-/** Someone is typing in the room (not stored; expires after TYPING_TTL_MS on the client). */
-export const TypingFrame = frame("typing", User, Type.Null(), { room: Type.String() });
+/**
+ * Someone is typing in the room (`room`), or to you in your direct conversation (`to`: your id); not
+ * stored; expires after TYPING_TTL_MS on the client.
+ */
+export const TypingFrame = frame("typing", User, Type.Null(), {
+  room: Type.Optional(Type.String()),
+  to: Type.Optional(Type.Integer()),
+});
 /** A refused frame. The socket stays open. */
 export const ErrorFrame = frame(
   "error",
@@ -389,6 +502,9 @@ export const ServerFrame = Type.Union([
   RoomFrame,
   PresenceFrame,
   MembersFrame,
+  EditFrame,
+  DeleteFrame,
+  ReactFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;

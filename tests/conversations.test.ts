@@ -73,7 +73,7 @@ describe("memberships belong to the account", () => {
     const unread = Object.fromEntries(seen.data.map((c) => [c.room, c.unread]));
     expect(unread).toEqual({ lobby: 1, dev: 3 });
     tab1.send({ type: "read", room: "dev", id: third.id });
-    expect((await tab2.next("read")).data).toEqual({ id: third.id, unread: 0 });
+    expect((await tab2.next("read")).data).toEqual({ id: third.id, unread: 0, mentions: 0 });
     const reloaded = await connect(running, alice.cookie);
     const after = await reloaded.next("conversations");
     expect(after.data.find((c) => c.room === "dev")).toMatchObject({ unread: 0, read: third.id, last: third.id });

@@ -115,6 +115,8 @@ describe("durability", () => {
           body,
           cid: null,
           createdAt: Date.now(),
+          replyTo: null,
+          mentions: [],
         })),
       );
     await seed.close();

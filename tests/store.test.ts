@@ -51,6 +51,8 @@ const message = (id: number, conversationId: number, createdAt: number, senderId
   body: `m${id}`,
   cid: null,
   createdAt,
+  replyTo: null,
+  mentions: [],
 });
 
 const guest = (store: Store, name: string) =>
@@ -124,9 +126,9 @@ describe.each(engines)("%s store", (_engine, make) => {
     await store.append([message(1, 1, 1, alice.id), message(2, 1, 2, bob.id), message(3, 1, 3, bob.id)]);
     const lobby = (await store.memberships(alice.id)).find((m) => m.conversation.name === "lobby")!;
     expect({ unread: lobby.unread, last: lobby.lastId }).toEqual({ unread: 2, last: 3 });
-    expect(await store.markRead(alice.id, 1, 2)).toEqual({ readUpTo: 2, unread: 1 });
-    expect(await store.markRead(alice.id, 1, 1)).toEqual({ readUpTo: 2, unread: 1 });
-    expect(await store.markRead(alice.id, 1, 99)).toEqual({ readUpTo: 3, unread: 0 });
+    expect(await store.markRead(alice.id, 1, 2)).toEqual({ readUpTo: 2, unread: 1, mentions: 0 });
+    expect(await store.markRead(alice.id, 1, 1)).toEqual({ readUpTo: 2, unread: 1, mentions: 0 });
+    expect(await store.markRead(alice.id, 1, 99)).toEqual({ readUpTo: 3, unread: 0, mentions: 0 });
     expect(await store.markRead(alice.id, 12345, 1)).toBeUndefined();
     // Counting stops at the cap (the page shows 99+): an open never counts thousands of rows per room.
     const many = Array.from({ length: UNREAD_COUNT_CAP + 50 }, (_, i) => message(10 + i, 1, 10 + i, bob.id));
@@ -354,7 +356,7 @@ describe("PostgreSQL", () => {
     // A batch's ids are consecutive: a batch is one commit.
     for (const { messages } of batches) expect(messages.map((m) => m.id - messages[0]!.id)).toEqual([0, 1, 2]);
     expect(await stores[1]!.lastMessageId()).toBe(45);
-    const log = await stores[2]!.log(10, 20, 100);
+    const { entries: log } = await stores[2]!.log(10, 20, 100);
     expect(log.map((entry) => entry.message.id)).toEqual(Array.from({ length: 10 }, (_, i) => i + 11));
     expect(log[0]!.conversation).toMatchObject({ id: 1, kind: "room", name: "lobby" });
     expect(log[0]!.message.sender.name).toBe("ann");
@@ -369,7 +371,10 @@ describe("PostgreSQL", () => {
     await store.close();
     // What the previous release left: schema 1, no head row, message ids from blocks of a million.
     const sql = new SQL(url);
-    await sql.unsafe(`DROP TRIGGER memberships_counted ON memberships; DROP FUNCTION count_members();
+    await sql.unsafe(`DROP TABLE mentions; DROP TABLE reactions; DROP INDEX messages_changes; DROP INDEX messages_revs;
+      ALTER TABLE messages DROP COLUMN reply_to, DROP COLUMN mentions, DROP COLUMN reactions, DROP COLUMN rev,
+        DROP COLUMN change;
+      DROP TRIGGER memberships_counted ON memberships; DROP FUNCTION count_members();
       DROP INDEX conversations_by_members; ALTER TABLE conversations DROP COLUMN members;
       DROP TABLE log_head; UPDATE schema_version SET version = 1; ALTER SEQUENCE id_blocks RESTART WITH 2000001;
       INSERT INTO messages (id, conversation_id, sender_id, body, created_at) VALUES
@@ -406,11 +411,11 @@ describe.each(engines)("%s store: the log", (_engine, make) => {
         ...(postgresAssigns ? { id: 0 } : {}),
       })),
     );
-    const log = await store.log(1, 4, 10);
+    const { entries: log } = await store.log(1, 4, 10);
     expect(log.map((entry) => entry.message.id)).toEqual([2, 3, 4]);
     expect(log.map((entry) => entry.conversation.kind)).toEqual(["direct", "room", "direct"]);
     expect(log[0]!.conversation.pair).toEqual([ann.id, ben.id].sort((x, y) => x - y) as [number, number]);
-    expect((await store.log(0, 4, 2)).map((entry) => entry.message.id)).toEqual([1, 2]);
+    expect((await store.log(0, 4, 2)).entries.map((entry) => entry.message.id)).toEqual([1, 2]);
   });
 });
 

@@ -9,6 +9,8 @@ import type { LogEntry } from "../src/ports/store";
 import { createLogger } from "../src/log";
 
 const entry = (id: number): LogEntry => ({
+  seq: id,
+  change: null,
   message: {
     id,
     conversationId: 1,
@@ -18,6 +20,11 @@ const entry = (id: number): LogEntry => ({
     createdAt: 0,
     editedAt: null,
     deletedAt: null,
+    replyTo: null,
+    mentions: [],
+    reactions: [],
+    rev: null,
+    change: null,
     sender: { id: 1, kind: "guest", name: "a", image: 0, nameKey: "a" },
   },
   conversation: { id: 1, kind: "room", name: "lobby", pair: null, createdAt: 0 },
@@ -29,9 +36,9 @@ const tail = (read: (after: number, upTo: number) => Promise<LogEntry[]>) => {
   const reads: Array<[number, number]> = [];
   const log = new LogTail({
     sequenced: true,
-    read: (after, upTo) => {
+    read: async (after, upTo) => {
       reads.push([after, upTo]);
-      return read(after, upTo);
+      return { entries: await read(after, upTo), reached: upTo };
     },
     encode: (e) => item(e.message.id),
     deliver: (i) => delivered.push(i.id),

@@ -6,7 +6,16 @@
  */
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { CLIENT_FRAME_TYPES, ClientFrame, ErrorCode, type Position, type ServerFrame, type User } from "../protocol";
-import { shownName, type Account, type Conversation, type MessageView } from "../domain/model";
+import {
+  REACTION_USERS_SHOWN,
+  shownName,
+  type Account,
+  type ChangeKind,
+  type Conversation,
+  type MessageView,
+  type Reaction,
+  type ReplyQuote,
+} from "../domain/model";
 
 const clientFrame = TypeCompiler.Compile(ClientFrame);
 const knownTypes = new Set<string>(CLIENT_FRAME_TYPES);
@@ -68,6 +77,28 @@ type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K>
 /** A server frame before its id and time. */
 export type Outgoing = DistributiveOmit<ServerFrame, "id" | "ts">;
 
+/** The other account of a direct message's conversation (its sender's own notes: the sender). */
+const peerOf = (message: Pick<MessageView, "senderId">, conversation: Conversation): number => {
+  const [a, b] = conversation.pair!;
+  return message.senderId === a ? b : a;
+};
+
+/** A reply's quote as frames carry it. */
+const quoteOf = (quote: ReplyQuote) => ({
+  id: quote.id,
+  user: toUser(quote.sender),
+  text: quote.body,
+  ...(quote.deletedAt === null ? {} : { deleted: true }),
+});
+
+/** Reactions as frames carry them: the count is exact, `users` the first REACTION_USERS_SHOWN. */
+export const reactionsOf = (reactions: readonly Reaction[]) =>
+  reactions.map((reaction) => ({
+    emoji: reaction.emoji,
+    count: reaction.users.length,
+    users: reaction.users.slice(0, REACTION_USERS_SHOWN),
+  }));
+
 /** What a message frame needs to know about its conversation. */
 export interface MessageContext {
   conversation: Conversation;
@@ -92,7 +123,14 @@ export class Codec {
 
   messageObject(message: MessageView, conversation: Conversation): object {
     const user = toUser(message.sender);
-    const cid = message.cid === null ? {} : { cid: message.cid };
+    const extra = {
+      ...(message.cid === null ? {} : { cid: message.cid }),
+      ...(message.quote ? { replyTo: quoteOf(message.quote) } : {}),
+      ...(message.mentions.length > 0 ? { mentions: message.mentions } : {}),
+      ...(message.reactions.length > 0 ? { reactions: reactionsOf(message.reactions) } : {}),
+      ...(message.editedAt === null ? {} : { editedAt: message.editedAt }),
+      ...(message.deletedAt === null ? {} : { deletedAt: message.deletedAt }),
+    };
     if (conversation.kind === "room")
       return {
         id: message.id,
@@ -101,17 +139,52 @@ export class Codec {
         data: message.body,
         room: conversation.name,
         ts: message.createdAt,
-        ...cid,
+        ...extra,
       };
-    const [a, b] = conversation.pair!;
-    const to = message.senderId === a ? b : a;
-    return { id: message.id, type: "private", user, data: message.body, to, ts: message.createdAt, ...cid };
+    return {
+      id: message.id,
+      type: "private",
+      user,
+      data: message.body,
+      to: peerOf(message, conversation),
+      ts: message.createdAt,
+      ...extra,
+    };
+  }
+
+  /**
+   * The frame of a change to a message (`edit`, `delete`, `react`), at its log position `seq`, from
+   * the message as it is after the change. `data.id` is the message's id.
+   */
+  change(seq: number, kind: ChangeKind, message: MessageView, conversation: Conversation): string {
+    const where = conversation.kind === "room" ? { room: conversation.name } : { pair: conversation.pair };
+    const data =
+      kind === "edit"
+        ? {
+            id: message.id,
+            text: message.body,
+            editedAt: message.editedAt,
+            ...(message.mentions.length > 0 ? { mentions: message.mentions } : {}),
+          }
+        : kind === "delete"
+          ? { id: message.id, deletedAt: message.deletedAt }
+          : { id: message.id, reactions: reactionsOf(message.reactions) };
+    const ts = kind === "edit" ? message.editedAt : kind === "delete" ? message.deletedAt : this.now();
+    return JSON.stringify({ id: seq, type: kind, user: null, data, ...where, ts });
   }
 
   /** A `history` frame around message frames. */
   history(
     messages: readonly { message: MessageView; conversation: Conversation }[],
-    extra: { room?: string; with?: number; more: boolean; recovered?: boolean; position: Position },
+    extra: {
+      room?: string;
+      with?: number;
+      more: boolean;
+      recovered?: boolean;
+      position: Position;
+      around?: number;
+      newer?: boolean;
+    },
   ): string {
     return JSON.stringify({
       id: this.nextId(),

@@ -170,16 +170,19 @@ export class ChatHub {
   }
 
   /** A stored message as delivered: its frame and the topics of its conversation. */
-  logItem({ message, conversation }: LogEntry): LogItem {
-    const text = this.codec.message(message, conversation);
-    if (conversation.kind === "room") return { id: message.id, topics: [conversationTopic(conversation.id)], text };
+  logItem({ seq, change, message, conversation }: LogEntry): LogItem {
+    const text =
+      change === null
+        ? this.codec.message(message, conversation)
+        : this.codec.change(seq, change, message, conversation);
+    return { id: seq, text, ...this.whereTo(conversation) };
+  }
+
+  /** The topics of a conversation's log entries (a direct one's members online learn it with them). */
+  whereTo(conversation: Conversation): Pick<LogItem, "topics" | "direct"> {
+    if (conversation.kind === "room") return { topics: [conversationTopic(conversation.id)] };
     const [a, b] = conversation.pair!;
-    return {
-      id: message.id,
-      topics: a === b ? [userTopic(a)] : [userTopic(a), userTopic(b)],
-      text,
-      direct: conversation,
-    };
+    return { topics: a === b ? [userTopic(a)] : [userTopic(a), userTopic(b)], direct: conversation };
   }
 
   /** One message to its topics here; members online here learn a direct conversation that is new to them. */
@@ -275,11 +278,13 @@ export class ChatHub {
     const budget: Budget = { bytes: this.deps.limits.openBudgetBytes };
     // The memberships' newest ids hold up to `upTo` only if nothing was delivered since they were read.
     const current = deliveredBefore === upTo;
-    const lastIds = new Map(memberships.map((view) => [view.conversation.id, current ? view.lastId : undefined]));
+    // A conversation's last log position: its newest message or its newest change to one.
+    const lastOf = (view: MembershipView) => Math.max(view.lastId, view.lastChange);
+    const lastIds = new Map(memberships.map((view) => [view.conversation.id, current ? lastOf(view) : undefined]));
     let lastDirect: number | undefined = current ? 0 : undefined;
     for (const view of memberships)
       if (view.conversation.kind === "direct" && lastDirect !== undefined)
-        lastDirect = Math.max(lastDirect, view.lastId);
+        lastDirect = Math.max(lastDirect, lastOf(view));
     for (const [, id] of account.rooms) {
       await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget, lastIds.get(id));
       await this.breathe();
@@ -490,7 +495,7 @@ export class ChatHub {
     const data = [];
     for (const view of memberships) {
       const c = view.conversation;
-      const entry = { unread: view.unread, mentions: 0, read: view.readUpTo, last: view.lastId };
+      const entry = { unread: view.unread, mentions: view.mentions, read: view.readUpTo, last: view.lastId };
       if (c.kind === "room") {
         data.push({ room: c.name!, ...entry });
         continue;
@@ -511,7 +516,7 @@ export class ChatHub {
     upTo: number,
     since?: number,
     budget?: Budget,
-    /** The room's newest message id when the socket opened (a spent budget still says "nothing missed"). */
+    /** The room's last log position when the socket opened (a spent budget still says "nothing missed"). */
     lastId?: number,
   ): Promise<void> {
     if (ws.readyState !== 1) return;

@@ -20,8 +20,8 @@ import type { Logger } from "../log";
 export interface TailDeps {
   /** Whether ids are gapless (PostgreSQL): holes are waited for, then read from the store. */
   sequenced: boolean;
-  /** Messages with id in (after, upTo], oldest first, at most `limit`. */
-  read: (after: number, upTo: number, limit: number) => Promise<LogEntry[]>;
+  /** The log's entries in (after, upTo] by position, and how far that read is complete (Store.log). */
+  read: (after: number, upTo: number, limit: number) => Promise<{ entries: LogEntry[]; reached: number }>;
   encode: (entry: LogEntry) => LogItem;
   /** Hands one message to this instance's sockets. */
   deliver: (item: LogItem) => void;
@@ -138,8 +138,9 @@ export class LogTail {
     let failures = 0;
     for (let upTo = this.holeEnd(); this.last < upTo; upTo = this.holeEnd()) {
       let entries: LogEntry[];
+      let reached: number;
       try {
-        entries = await this.deps.read(this.last, upTo, READ_CHUNK);
+        ({ entries, reached } = await this.deps.read(this.last, upTo, READ_CHUNK));
       } catch (error) {
         if (++failures < READ_ATTEMPTS) {
           await Bun.sleep(READ_RETRY_MS);
@@ -156,7 +157,7 @@ export class LogTail {
         return;
       }
       for (const entry of entries) {
-        const id = entry.message.id;
+        const id = entry.seq;
         if (id <= this.last) continue;
         const waiting = this.waiting.get(id);
         this.waiting.delete(id);
@@ -164,8 +165,9 @@ export class LogTail {
         this.deps.deliver(waiting?.item ?? this.deps.encode(entry));
         waiting?.after?.();
       }
-      // Ids the store does not have up to `upTo` were pruned already: an empty hole.
-      if (entries.length < READ_CHUNK) this.last = Math.max(this.last, upTo);
+      // Positions the store does not have up to where the read reached were pruned already, or were
+      // changes superseded by a later one to the same message: empty.
+      this.last = Math.max(this.last, reached);
       for (const [id, waiting] of this.waiting)
         if (id <= this.last) {
           this.waiting.delete(id);

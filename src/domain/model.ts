@@ -52,6 +52,10 @@ export interface MembershipView {
   unread: number;
   /** Newest message id (0: none). */
   lastId: number;
+  /** The log position of the newest change to one of its messages (0: none): a resume past both missed nothing. */
+  lastChange: number;
+  /** Unread messages that mention the account (capped like `unread`). */
+  mentions: number;
   /** A direct conversation: the other account (the account itself for notes to oneself). */
   peer?: Pick<Account, "id" | "kind" | "name" | "image" | "nameKey">;
 }
@@ -66,12 +70,49 @@ export interface Message {
   createdAt: number;
   editedAt: number | null;
   deletedAt: number | null;
+  /** The message of the same conversation this one answers (null: none). */
+  replyTo: number | null;
+  /** Accounts mentioned (`@name` of a member, resolved when sent or edited). */
+  mentions: readonly number[];
 }
+
+/** One emoji's reactions to a message, oldest first. */
+export interface Reaction {
+  emoji: string;
+  users: ReadonlyArray<{ id: number; name: string }>;
+}
+
+/** The start of the message a reply answers, as the reply shows it. */
+export interface ReplyQuote {
+  id: number;
+  sender: Pick<Account, "id" | "kind" | "name" | "image"> & { nameKey?: string | null };
+  /** The original's first REPLY_QUOTE_LENGTH characters ("" once deleted). */
+  body: string;
+  deletedAt: number | null;
+}
+
+/** Characters of the original a reply quotes. */
+export const REPLY_QUOTE_LENGTH = 100;
+/** Distinct emoji one message may carry. */
+export const MAX_REACTIONS_PER_MESSAGE = 20;
+/** Accounts named per emoji in a reaction (the count is exact). */
+export const REACTION_USERS_SHOWN = 50;
+/** `@name`s resolved per message. */
+export const MAX_MENTIONS_PER_MESSAGE = 20;
+
+/** What changed a message after it was sent: each change is a log entry of its own (its `seq`). */
+export type ChangeKind = "edit" | "delete" | "react";
 
 /** A message with what encoding its frame needs: the sender as others see them. */
 export interface MessageView extends Message {
   /** The sender; `nameKey` null: a guest whose released name went to someone else (see shownName). */
   sender: Pick<Account, "id" | "kind" | "name" | "image"> & { nameKey?: string | null };
+  /** The answered message as it is now (undefined: no reply, or the original is gone). */
+  quote?: ReplyQuote;
+  reactions: readonly Reaction[];
+  /** The log position of the message's last change, and what it was (null: never changed). */
+  rev: number | null;
+  change: ChangeKind | null;
 }
 
 /**

@@ -55,10 +55,38 @@ const TABLES: readonly Table[] = [
   },
   {
     name: "messages",
-    columns: ["id", "conversation_id", "sender_id", "body", "cid", "created_at", "edited_at", "deleted_at"],
+    columns: [
+      "id",
+      "conversation_id",
+      "sender_id",
+      "body",
+      "cid",
+      "created_at",
+      "edited_at",
+      "deleted_at",
+      "reply_to",
+      "mentions",
+      "reactions",
+      "rev",
+      "change",
+    ],
     key: ["id"],
-    bigint: ["id", "created_at", "edited_at", "deleted_at"],
+    bigint: ["id", "created_at", "edited_at", "deleted_at", "reply_to", "rev"],
     conflict: "(id)",
+  },
+  {
+    name: "reactions",
+    columns: ["message_id", "emoji", "account_id", "created_at"],
+    key: ["message_id", "emoji", "account_id"],
+    bigint: ["message_id", "created_at"],
+    conflict: "(message_id, emoji, account_id)",
+  },
+  {
+    name: "mentions",
+    columns: ["account_id", "conversation_id", "message_id"],
+    key: ["account_id", "conversation_id", "message_id"],
+    bigint: ["message_id"],
+    conflict: "(account_id, conversation_id, message_id)",
   },
 ];
 
@@ -129,7 +157,8 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
     // New message ids continue above every id the source gave out (its frames' too: clients hold them).
     const reserved =
       db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'id_reserved'").get()?.value ?? 0;
-    const [{ top }] = await sql`SELECT coalesce(max(id), 0)::float8 AS top FROM messages`;
+    const [{ top }] =
+      await sql`SELECT greatest(coalesce(max(id), 0), coalesce(max(rev), 0))::float8 AS top FROM messages`;
     await sql`UPDATE log_head SET last = greatest(last, ${Math.max(reserved, top as number)})`;
 
     let ok = true;

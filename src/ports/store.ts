@@ -8,6 +8,7 @@
 import type {
   Account,
   AccountKind,
+  ChangeKind,
   Conversation,
   Message,
   MessageView,
@@ -41,10 +42,52 @@ export interface AccountPatch {
  */
 export type NewMessage = Omit<Message, "editedAt" | "deletedAt">;
 
-/** A message of the log with its conversation (what delivering it needs). */
+/**
+ * A change to a stored message, written to the log like a message: `seq` is its log position, taken
+ * before (SQLite) or 0 and set by `append` in commit order (PostgreSQL). `append` applies it only if
+ * it still may (the message is there, not deleted, and for an edit or a delete by its author unless
+ * `anyAuthor`), and says so in `applied`; then `message` is the message as it is after the change.
+ */
+export interface MessageChange {
+  seq: number;
+  kind: ChangeKind;
+  messageId: number;
+  actorId: number;
+  at: number;
+  /** An edit's new text and mentions. */
+  body?: string;
+  mentions?: readonly number[];
+  /** A reaction toggled by `actorId`. */
+  emoji?: string;
+  /** A delete by a moderator (any author's message). */
+  anyAuthor?: boolean;
+  /** Set by `append`. */
+  applied?: boolean;
+  /** Why it was not applied: the message is gone or deleted, not the actor's, or has too many reactions. */
+  refused?: "not_found" | "not_yours" | "too_many_reactions";
+  message?: MessageView;
+}
+
+/** One entry of a batch: a new message or a change to one, applied in order. */
+export type LogWrite = NewMessage | MessageChange;
+export const isChange = (write: LogWrite): write is MessageChange => "kind" in write;
+
+/**
+ * A log entry with its conversation (what delivering it needs): a message at its id (`seq` = id), or
+ * the last change to a message at that change's position (`change` set, `message` as it is now).
+ */
 export interface LogEntry {
+  seq: number;
+  change: ChangeKind | null;
   message: MessageView;
   conversation: Conversation;
+}
+
+/** A read position after `markRead`, with what is still unread after it (capped). */
+export interface ReadState {
+  readUpTo: number;
+  unread: number;
+  mentions: number;
 }
 
 export interface RoomListing {
@@ -69,6 +112,8 @@ export interface Store {
   /** The account holding a name key (released names belong to nobody). */
   accountByKey(nameKey: string): Promise<Account | undefined>;
   passwordHash(id: number): Promise<string | null>;
+  /** The accounts holding these name keys, by key. */
+  accountsByKeys(nameKeys: readonly string[]): Promise<Map<string, number>>;
   /**
    * Creates an account and its lobby membership. `releaseFrom`: a guest whose released name the
    * new account takes (its key is cleared in the same transaction).
@@ -112,11 +157,7 @@ export interface Store {
   /** Removes a membership; false if there was none. */
   leave(accountId: number, conversationId: number): Promise<boolean>;
   /** Moves a read position forward (never back, never past the newest message); undefined: not a member. */
-  markRead(
-    accountId: number,
-    conversationId: number,
-    upTo: number,
-  ): Promise<{ readUpTo: number; unread: number } | undefined>;
+  markRead(accountId: number, conversationId: number, upTo: number): Promise<ReadState | undefined>;
   /** Conversation ids above `after`, ascending, at most `limit` (retention walks them in chunks). */
   conversationIds(after: number, limit: number): Promise<number[]>;
   /** How many rooms have members (an empty room does not count against MAX_ROOMS: joining it is free). */
@@ -125,21 +166,40 @@ export interface Store {
   listRooms(limit: number): Promise<RoomListing[]>;
 
   // ------------------------------------------------------------ messages
-  /** Stores messages in one transaction (all or none); a message with id 0 gets the log's next id. */
-  append(messages: readonly NewMessage[]): Promise<void>;
+  /**
+   * Stores a batch in one transaction (all or none), in order: messages (one with id 0 gets the log's
+   * next id) and changes (see MessageChange: one not applied takes no log position).
+   */
+  append(writes: readonly LogWrite[]): Promise<void>;
+  /** One message as it is now (with its conversation's id), or undefined. */
+  message(id: number): Promise<MessageView | undefined>;
+  /**
+   * The page of a conversation around message `id`: up to `limit` before it, it, and up to `limit`
+   * after it, oldest first; `more`: older ones exist; `newer`: newer ones exist.
+   */
+  around(conversationId: number, id: number, limit: number): Promise<MessagePage & { newer: boolean }>;
+  /** Which of these accounts are members of the conversation. */
+  membersAmong(conversationId: number, accountIds: readonly number[]): Promise<Set<number>>;
   /** The id of a sender's message with this client id, if stored. */
   findByCid(senderId: number, cid: string): Promise<number | undefined>;
-  /** Highest message id committed (0: none). */
+  /** The log's highest position committed: a message's id or a change's (0: none). */
   lastMessageId(): Promise<number>;
-  /** Messages of every conversation with id in (`after`, `upTo`], oldest first, at most `limit`. */
-  log(after: number, upTo: number, limit: number): Promise<LogEntry[]>;
+  /**
+   * The log entries in (`after`, `upTo`] of every conversation, by position, from at most `limit`
+   * messages: each message at its id, and its last change at that change's position. (A change
+   * superseded by a later one to the same message is not there: its position is an empty one.)
+   */
+  log(after: number, upTo: number, limit: number): Promise<{ entries: LogEntry[]; reached: number }>;
   /** The newest `limit` messages of a conversation with id < `before`. */
   page(conversationId: number, limit: number, before: number): Promise<MessagePage>;
-  /** A conversation's messages with id in (`after`, `upTo`], at most `cap`. */
+  /**
+   * A conversation's messages, as they are now, that a client at `after` has not seen: id in
+   * (`after`, `upTo`], or id <= `upTo` and changed after `after`; by id, at most `cap`.
+   */
   since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap>;
   /** The newest `limit` messages of every direct conversation of an account, id < `before`. */
   directPage(accountId: number, limit: number, before: number): Promise<MessagePage>;
-  /** Direct messages of an account with id in (`after`, `upTo`], at most `cap`. */
+  /** `since` over every direct conversation of an account. */
   directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap>;
   /**
    * Applies retention; returns how many messages were deleted. The age limit costs what it deletes;

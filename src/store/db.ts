@@ -82,6 +82,34 @@ const MIGRATIONS: readonly Migration[] = [
    CREATE TRIGGER memberships_uncounted AFTER DELETE ON memberships BEGIN
      UPDATE conversations SET members = members - 1 WHERE id = OLD.conversation_id;
    END;`,
+  // 6: messages change after they are sent (edits, deletions, reactions), each change a log entry of
+  // its own: `rev` is the position of a message's last change (null: never changed). Replies and
+  // mentions; reactions and mentions are rows of their own, gone with their message.
+  `ALTER TABLE messages ADD COLUMN reply_to INTEGER;
+   ALTER TABLE messages ADD COLUMN mentions TEXT;
+   ALTER TABLE messages ADD COLUMN reactions TEXT;
+   ALTER TABLE messages ADD COLUMN rev INTEGER;
+   ALTER TABLE messages ADD COLUMN change TEXT;
+   CREATE INDEX messages_changes ON messages(conversation_id, rev) WHERE rev IS NOT NULL;
+   CREATE INDEX messages_revs ON messages(rev) WHERE rev IS NOT NULL;
+   CREATE TABLE reactions (
+     message_id INTEGER NOT NULL,
+     emoji      TEXT NOT NULL,
+     account_id INTEGER NOT NULL,
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (message_id, emoji, account_id)
+   );
+   CREATE TABLE mentions (
+     account_id      INTEGER NOT NULL,
+     conversation_id INTEGER NOT NULL,
+     message_id      INTEGER NOT NULL,
+     PRIMARY KEY (account_id, conversation_id, message_id)
+   ) WITHOUT ROWID;
+   CREATE INDEX mentions_message ON mentions(message_id);
+   CREATE TRIGGER messages_gone AFTER DELETE ON messages BEGIN
+     DELETE FROM reactions WHERE message_id = OLD.id;
+     DELETE FROM mentions WHERE message_id = OLD.id;
+   END;`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */

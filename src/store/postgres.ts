@@ -9,8 +9,12 @@
  */
 import { SQL } from "bun";
 import {
+  MAX_REACTIONS_PER_MESSAGE,
+  REPLY_QUOTE_LENGTH,
+  shownName,
   UNREAD_COUNT_CAP,
   type Account,
+  type MessageView,
   type Conversation,
   type MembershipView,
   type MessageGap,
@@ -19,11 +23,15 @@ import {
 } from "../domain/model";
 import { nameKey } from "../domain/names";
 import {
+  isChange,
   NameTakenError,
   type AccountPatch,
   type NewAccount,
   type LogEntry,
+  type LogWrite,
+  type MessageChange,
   type NewMessage,
+  type ReadState,
   type RoomListing,
   type Store,
 } from "../ports/store";
@@ -35,7 +43,14 @@ import {
   toGap,
   toPage,
   toPeer,
-  toLogEntry,
+  toLog,
+  toMessage,
+  messageColumns,
+  reactionAccounts,
+  storedReactions,
+  MESSAGE_FROM,
+  type LogRow,
+  type Names,
   logConversationColumns,
   PEER_COLUMNS,
   PEER_JOIN,
@@ -136,6 +151,28 @@ const MIGRATIONS: readonly string[] = [
    END $$;
    CREATE TRIGGER memberships_counted AFTER INSERT OR DELETE ON memberships
      FOR EACH ROW EXECUTE FUNCTION count_members();`,
+  // 4: messages change after they are sent (edits, deletions, reactions), each change a log entry of
+  // its own: `rev` is the position of a message's last change (null: never changed), taken from the
+  // log's head like a message id. Replies and mentions; reactions and mentions go with their message.
+  `ALTER TABLE messages ADD COLUMN reply_to bigint, ADD COLUMN mentions text, ADD COLUMN reactions text,
+     ADD COLUMN rev bigint, ADD COLUMN change text;
+   CREATE INDEX messages_changes ON messages(conversation_id, rev) WHERE rev IS NOT NULL;
+   CREATE INDEX messages_revs ON messages(rev) WHERE rev IS NOT NULL;
+   CREATE TABLE reactions (
+     message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+     emoji      text NOT NULL,
+     account_id integer NOT NULL,
+     created_at bigint NOT NULL,
+     seq        bigint GENERATED ALWAYS AS IDENTITY,
+     PRIMARY KEY (message_id, emoji, account_id)
+   );
+   CREATE TABLE mentions (
+     account_id      integer NOT NULL,
+     conversation_id integer NOT NULL,
+     message_id      bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+     PRIMARY KEY (account_id, conversation_id, message_id)
+   );
+   CREATE INDEX mentions_message ON mentions(message_id);`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -149,8 +186,7 @@ const ACCOUNT =
   "id, kind, name, name_key, image, device, created_at::float8 AS created_at, last_active::float8 AS last_active";
 const CONVERSATION =
   "c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at::float8 AS created_at, c.pruned_up_to::float8 AS pruned_up_to";
-const MESSAGE = `m.id::float8 AS id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at::float8 AS created_at,
-  m.edited_at::float8 AS edited_at, m.deleted_at::float8 AS deleted_at, a.kind, a.name, a.image, a.name_key AS sender_key`;
+const MESSAGE = messageColumns((column) => `${column}::float8`, `left(q.body, ${REPLY_QUOTE_LENGTH})`);
 const SESSION = "sid, account_id, created_at::float8 AS created_at, last_seen::float8 AS last_seen";
 
 type SessionRow = { sid: string; account_id: number; created_at: number; last_seen: number };
@@ -286,6 +322,12 @@ export class PostgresStore implements Store {
   async accountByKey(key: string): Promise<Account | undefined> {
     const [row] = await this.sql.unsafe(`SELECT ${ACCOUNT} FROM accounts WHERE name_key = $1`, [key]);
     return row ? toAccount(row as AccountRow) : undefined;
+  }
+
+  async accountsByKeys(nameKeys: readonly string[]): Promise<Map<string, number>> {
+    if (nameKeys.length === 0) return new Map();
+    const rows = await this.sql`SELECT id, name_key FROM accounts WHERE name_key = ANY(${[...nameKeys]}::text[])`;
+    return new Map([...rows].map((row) => [row.name_key as string, row.id as number]));
   }
 
   async passwordHash(id: number): Promise<string | null> {
@@ -449,6 +491,9 @@ export class PostgresStore implements Store {
     const rows = await this.sql.unsafe(
       `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to,
          (SELECT coalesce(max(id), 0)::float8 FROM messages WHERE conversation_id = c.id) AS last_id,
+         (SELECT coalesce(max(rev), 0)::float8 FROM messages WHERE conversation_id = c.id AND rev IS NOT NULL) AS last_change,
+         (SELECT count(*)::int FROM (SELECT 1 FROM mentions mn WHERE mn.account_id = ms.account_id
+            AND mn.conversation_id = c.id AND mn.message_id > ms.read_up_to LIMIT ${UNREAD_COUNT_CAP}) n) AS mentions,
          (SELECT count(*)::int FROM (SELECT 1 FROM messages m WHERE m.conversation_id = c.id AND m.id > ms.read_up_to
             AND m.sender_id <> ms.account_id AND m.deleted_at IS NULL LIMIT ${UNREAD_COUNT_CAP}) u) AS unread
          , ${PEER_COLUMNS}
@@ -460,7 +505,9 @@ export class PostgresStore implements Store {
         conversation: toConversation(row as ConversationRow),
         readUpTo: row.read_up_to as number,
         lastId: row.last_id as number,
+        lastChange: row.last_change as number,
         unread: row.unread as number,
+        mentions: row.mentions as number,
         peer: toPeer(row as PeerRow),
       })),
     );
@@ -481,11 +528,7 @@ export class PostgresStore implements Store {
     return result.count > 0;
   }
 
-  async markRead(
-    accountId: number,
-    conversationId: number,
-    upTo: number,
-  ): Promise<{ readUpTo: number; unread: number } | undefined> {
+  async markRead(accountId: number, conversationId: number, upTo: number): Promise<ReadState | undefined> {
     const [row] = await this.sql.unsafe(
       `UPDATE memberships ms SET read_up_to = greatest(ms.read_up_to,
          least($3::bigint, (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = $2)))
@@ -497,7 +540,11 @@ export class PostgresStore implements Store {
             AND m.sender_id <> $1 AND m.deleted_at IS NULL LIMIT ${UNREAD_COUNT_CAP}) u) AS unread`,
       [accountId, conversationId, upTo],
     );
-    return row ? { readUpTo: row.read_up_to as number, unread: row.unread as number } : undefined;
+    if (!row) return undefined;
+    const [mentions] = await this
+      .sql`SELECT count(*)::int AS n FROM (SELECT 1 FROM mentions WHERE account_id = ${accountId}
+      AND conversation_id = ${conversationId} AND message_id > ${row.read_up_to} LIMIT ${UNREAD_COUNT_CAP}) n`;
+    return { readUpTo: row.read_up_to as number, unread: row.unread as number, mentions: mentions.n as number };
   }
 
   async conversationIds(after: number, limit: number): Promise<number[]> {
@@ -524,25 +571,151 @@ export class PostgresStore implements Store {
 
   // ------------------------------------------------------------ messages
 
-  /** Ids come from the log's head row (see migration 2), in commit order: each message's `id` is set. */
-  async append(messages: readonly NewMessage[]): Promise<void> {
-    if (messages.length === 0) return;
+  /**
+   * Positions come from the log's head row (see migration 2), in commit order: each message's `id`
+   * and each applied change's `seq` is set. The head moves by what the batch took.
+   */
+  async append(writes: readonly LogWrite[]): Promise<void> {
+    if (writes.length === 0) return;
+    const changes = writes.some(isChange);
     await this.sql.begin(async (tx) => {
-      const [head] = await tx`UPDATE log_head SET last = last + ${messages.length} RETURNING last::float8 AS last`;
-      let next = (head.last as number) - messages.length + 1;
-      for (const message of messages) message.id = next++;
-      for (let at = 0; at < messages.length; at += INSERT_CHUNK) {
-        const rows = messages.slice(at, at + INSERT_CHUNK).map((m) => ({
-          id: m.id,
-          conversation_id: m.conversationId,
-          sender_id: m.senderId,
-          body: m.body,
-          cid: m.cid,
-          created_at: m.createdAt,
-        }));
-        await tx`INSERT INTO messages ${tx(rows, "id", "conversation_id", "sender_id", "body", "cid", "created_at")}`;
+      // Messages only (the usual batch): the head moves by their number in the statement that locks it.
+      const [head] = changes
+        ? await tx`SELECT last::float8 AS last FROM log_head FOR UPDATE`
+        : await tx`UPDATE log_head SET last = last + ${writes.length} RETURNING (last - ${writes.length})::float8 AS last`;
+      let next = (head.last as number) + 1;
+      let run: NewMessage[] = [];
+      const insert = async () => {
+        for (let at = 0; at < run.length; at += INSERT_CHUNK) {
+          const chunk = run.slice(at, at + INSERT_CHUNK);
+          const rows = chunk.map((m) => ({
+            id: m.id,
+            conversation_id: m.conversationId,
+            sender_id: m.senderId,
+            body: m.body,
+            cid: m.cid,
+            created_at: m.createdAt,
+            reply_to: m.replyTo,
+            mentions: m.mentions.length > 0 ? JSON.stringify(m.mentions) : null,
+          }));
+          await tx`INSERT INTO messages ${tx(rows, "id", "conversation_id", "sender_id", "body", "cid", "created_at", "reply_to", "mentions")}`;
+          const mentions = chunk.flatMap((m) =>
+            m.mentions.map((account) => ({ account_id: account, conversation_id: m.conversationId, message_id: m.id })),
+          );
+          if (mentions.length > 0)
+            await tx`INSERT INTO mentions ${tx(mentions, "account_id", "conversation_id", "message_id")} ON CONFLICT DO NOTHING`;
+        }
+        run = [];
+      };
+      for (const write of writes) {
+        if (!isChange(write)) {
+          write.id = next++;
+          run.push(write);
+          continue;
+        }
+        await insert();
+        write.seq = next;
+        if (await this.applyChange(tx, write)) next++;
       }
+      await insert();
+      if (changes) await tx`UPDATE log_head SET last = ${next - 1}`;
     });
+  }
+
+  /** Applies one change in the batch's transaction (see MessageChange); true if it was. */
+  private async applyChange(tx: SQL, change: MessageChange): Promise<boolean> {
+    const refuse = (why: NonNullable<MessageChange["refused"]>) => {
+      change.applied = false;
+      change.refused = why;
+      return false;
+    };
+    const [state] =
+      await tx`SELECT sender_id, conversation_id, deleted_at FROM messages WHERE id = ${change.messageId} FOR UPDATE`;
+    if (!state || state.deleted_at !== null) return refuse("not_found");
+    if (change.kind !== "react" && !change.anyAuthor && state.sender_id !== change.actorId) return refuse("not_yours");
+    const id = change.messageId;
+    if (change.kind === "edit") {
+      const mentions = change.mentions ?? [];
+      await tx`UPDATE messages SET body = ${change.body!}, mentions = ${mentions.length > 0 ? JSON.stringify(mentions) : null},
+               edited_at = ${change.at}, rev = ${change.seq}, change = 'edit' WHERE id = ${id}`;
+      await tx`DELETE FROM mentions WHERE message_id = ${id}`;
+      if (mentions.length > 0)
+        await tx`INSERT INTO mentions ${tx(
+          mentions.map((account) => ({ account_id: account, conversation_id: state.conversation_id, message_id: id })),
+          "account_id",
+          "conversation_id",
+          "message_id",
+        )} ON CONFLICT DO NOTHING`;
+    } else if (change.kind === "delete") {
+      await tx`UPDATE messages SET body = '', mentions = NULL, reactions = NULL, reply_to = NULL, deleted_at = ${change.at},
+               rev = ${change.seq}, change = 'delete' WHERE id = ${id}`;
+      await tx`DELETE FROM reactions WHERE message_id = ${id}`;
+      await tx`DELETE FROM mentions WHERE message_id = ${id}`;
+    } else {
+      const emoji = change.emoji!;
+      const removed =
+        await tx`DELETE FROM reactions WHERE message_id = ${id} AND emoji = ${emoji} AND account_id = ${change.actorId}`;
+      if (removed.count === 0) {
+        const emojis = await tx`SELECT DISTINCT emoji FROM reactions WHERE message_id = ${id}`;
+        if (emojis.length >= MAX_REACTIONS_PER_MESSAGE && ![...emojis].some((row) => row.emoji === emoji))
+          return refuse("too_many_reactions");
+        await tx`INSERT INTO reactions (message_id, emoji, account_id, created_at) VALUES (${id}, ${emoji}, ${change.actorId}, ${change.at})`;
+      }
+      const rows = await tx`SELECT emoji, account_id FROM reactions WHERE message_id = ${id} ORDER BY created_at, seq`;
+      await tx`UPDATE messages SET reactions = ${storedReactions([...rows] as { emoji: string; account_id: number }[])},
+               rev = ${change.seq}, change = 'react' WHERE id = ${id}`;
+    }
+    change.applied = true;
+    const [row] = await tx.unsafe(`SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.id = $1`, [id]);
+    change.message = toMessage(row as MessageRow, await this.namesFor([row as MessageRow], tx));
+    return true;
+  }
+
+  /** Names for the accounts in these rows' reactions. */
+  private async namesFor(rows: readonly MessageRow[], sql: SQL = this.sql): Promise<Names> {
+    const ids = reactionAccounts(rows);
+    if (ids.length === 0) return new Map();
+    const found = await sql`SELECT id, name, name_key FROM accounts WHERE id = ANY(${ids}::int[])`;
+    return new Map(
+      [...found].map((r) => [
+        r.id as number,
+        shownName({ id: r.id as number, name: r.name as string, nameKey: r.name_key as string | null }),
+      ]),
+    );
+  }
+
+  private async messages(query: string, parameters: unknown[]): Promise<MessageRow[]> {
+    return [...(await this.sql.unsafe(query, parameters))] as MessageRow[];
+  }
+
+  async message(id: number): Promise<MessageView | undefined> {
+    const [row] = await this.messages(`SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.id = $1`, [id]);
+    return row ? toMessage(row, await this.namesFor([row])) : undefined;
+  }
+
+  async around(conversationId: number, id: number, limit: number): Promise<MessagePage & { newer: boolean }> {
+    const before = await this.messages(
+      `SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
+      [conversationId, id, limit + 1],
+    );
+    const after = await this.messages(
+      `SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.conversation_id = $1 AND m.id >= $2 ORDER BY m.id LIMIT $3`,
+      [conversationId, id, limit + 2],
+    );
+    const rows = [...before.slice(0, limit).reverse(), ...after.slice(0, limit + 1)];
+    const names = await this.namesFor(rows);
+    return {
+      messages: rows.map((row) => toMessage(row, names)),
+      more: before.length > limit,
+      newer: after.length > limit + 1,
+    };
+  }
+
+  async membersAmong(conversationId: number, accountIds: readonly number[]): Promise<Set<number>> {
+    if (accountIds.length === 0) return new Set();
+    const rows = await this.sql`SELECT account_id FROM memberships WHERE conversation_id = ${conversationId}
+      AND account_id = ANY(${[...accountIds]}::int[])`;
+    return new Set([...rows].map((row) => row.account_id as number));
   }
 
   async findByCid(senderId: number, cid: string): Promise<number | undefined> {
@@ -555,60 +728,65 @@ export class PostgresStore implements Store {
     return row.id as number;
   }
 
-  async log(after: number, upTo: number, limit: number): Promise<LogEntry[]> {
-    const rows = await this.sql.unsafe(
-      `SELECT ${MESSAGE}, ${logConversationColumns((column) => `${column}::float8`)} FROM messages m JOIN accounts a ON a.id = m.sender_id
-       JOIN conversations c ON c.id = m.conversation_id WHERE m.id > $1 AND m.id <= $2 ORDER BY m.id LIMIT $3`,
+  async log(after: number, upTo: number, limit: number): Promise<{ entries: LogEntry[]; reached: number }> {
+    const columns = `${MESSAGE}, ${logConversationColumns((column) => `${column}::float8`)}`;
+    const from = `${MESSAGE_FROM} JOIN conversations c ON c.id = m.conversation_id`;
+    const created = (await this.messages(
+      `SELECT ${columns} FROM ${from} WHERE m.id > $1 AND m.id <= $2 ORDER BY m.id LIMIT $3`,
       [after, upTo, limit],
-    );
-    return [...rows].map((row) => toLogEntry(row as Parameters<typeof toLogEntry>[0]));
+    )) as LogRow[];
+    const changed = (await this.messages(
+      `SELECT ${columns} FROM ${from} WHERE m.rev > $1 AND m.rev <= $2 ORDER BY m.rev LIMIT $3`,
+      [after, upTo, limit],
+    )) as LogRow[];
+    return toLog(created, changed, after, upTo, limit, await this.namesFor([...created, ...changed]));
   }
 
   async page(conversationId: number, limit: number, before: number): Promise<MessagePage> {
-    const rows = await this.sql.unsafe(
-      `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
-       WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
+    const rows = await this.messages(
+      `SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
       [conversationId, before, limit + 1],
     );
-    return toPage([...rows] as MessageRow[], limit);
+    return toPage(rows, limit, await this.namesFor(rows));
+  }
+
+  /** Messages after `after` up to `upTo`, and older ones changed since, of the conversations `where` ($1) names. */
+  private sinceRows(where: string, parameters: [number, number, number, number]): Promise<MessageRow[]> {
+    return this.messages(
+      `(SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE ${where} AND m.id > $2 AND m.id <= $3)
+       UNION ALL (SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE ${where} AND m.rev > $2 AND m.id <= $2)
+       ORDER BY id LIMIT $4`,
+      parameters,
+    );
   }
 
   async since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
     // Rows first, the watermark second: a prune in between raises the watermark, so the gap is
     // reported incomplete; the other order could call a pruned gap complete.
-    const rows = await this.sql.unsafe(
-      `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
-       WHERE m.conversation_id = $1 AND m.id > $2 AND m.id <= $3 ORDER BY m.id LIMIT $4`,
-      [conversationId, after, upTo, cap + 1],
-    );
+    const rows = await this.sinceRows("m.conversation_id = $1", [conversationId, after, upTo, cap + 1]);
     const [conversation] = await this
       .sql`SELECT pruned_up_to::float8 AS pruned FROM conversations WHERE id = ${conversationId}`;
-    return toGap([...rows] as MessageRow[], cap, after, (conversation?.pruned as number | undefined) ?? 0);
+    return toGap(rows, cap, after, (conversation?.pruned as number | undefined) ?? 0, await this.namesFor(rows));
   }
 
   private static readonly DIRECT = `m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms
     JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = $1 AND c.kind = 'direct')`;
 
   async directPage(accountId: number, limit: number, before: number): Promise<MessagePage> {
-    const rows = await this.sql.unsafe(
-      `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
-       WHERE ${PostgresStore.DIRECT} AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
+    const rows = await this.messages(
+      `SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE ${PostgresStore.DIRECT} AND m.id < $2 ORDER BY m.id DESC LIMIT $3`,
       [accountId, before, limit + 1],
     );
-    return toPage([...rows] as MessageRow[], limit);
+    return toPage(rows, limit, await this.namesFor(rows));
   }
 
   async directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
-    const rows = await this.sql.unsafe(
-      `SELECT ${MESSAGE} FROM messages m JOIN accounts a ON a.id = m.sender_id
-       WHERE ${PostgresStore.DIRECT} AND m.id > $2 AND m.id <= $3 ORDER BY m.id LIMIT $4`,
-      [accountId, after, upTo, cap + 1],
-    );
+    const rows = await this.sinceRows(PostgresStore.DIRECT, [accountId, after, upTo, cap + 1]);
     // Rows first, the watermark second (see `since`).
     const [pruned] = await this.sql`
       SELECT coalesce(max(c.pruned_up_to), 0)::float8 AS pruned FROM memberships ms
       JOIN conversations c ON c.id = ms.conversation_id WHERE ms.account_id = ${accountId} AND c.kind = 'direct'`;
-    return toGap([...rows] as MessageRow[], cap, after, pruned.pruned as number);
+    return toGap(rows, cap, after, pruned.pruned as number, await this.namesFor(rows));
   }
 
   /**

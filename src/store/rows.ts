@@ -6,7 +6,9 @@
 import type {
   Account,
   AccountKind,
+  ChangeKind,
   Conversation,
+  Reaction,
   MembershipView,
   MessageGap,
   MessagePage,
@@ -14,6 +16,7 @@ import type {
 } from "../domain/model";
 import type { LogEntry } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
+import { REPLY_QUOTE_LENGTH } from "../domain/model";
 
 export interface AccountRow {
   id: number;
@@ -43,16 +46,67 @@ export interface MessageRow {
   created_at: number;
   edited_at: number | null;
   deleted_at: number | null;
+  reply_to: number | null;
+  /** JSON: account ids. */
+  mentions: string | null;
+  /** JSON: StoredReaction[]. */
+  reactions: string | null;
+  rev: number | null;
+  change: ChangeKind | null;
   kind: AccountKind;
   name: string;
   image: number;
   sender_key: string | null;
+  /** The answered message (null when there is none, or it was pruned). */
+  q_sender: number | null;
+  q_body: string | null;
+  q_deleted: number | null;
+  q_kind: AccountKind | null;
+  q_name: string | null;
+  q_image: number | null;
+  q_key: string | null;
 }
+
+/** A message's reactions as its row keeps them: per emoji (first reacted first), who (first first). */
+export type StoredReaction = { e: string; u: number[] };
 
 export const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
 export const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
-export const MESSAGE_COLUMNS =
-  "m.id, m.conversation_id, m.sender_id, m.body, m.cid, m.created_at, m.edited_at, m.deleted_at, a.kind, a.name, a.image, a.name_key AS sender_key";
+/** A message row's columns (`time` casts a bigint column for PostgreSQL), from MESSAGE_FROM. */
+export const messageColumns = (time: (column: string) => string, quote: string): string =>
+  `${time("m.id")} AS id, m.conversation_id, m.sender_id, m.body, m.cid, ${time("m.created_at")} AS created_at,
+   ${time("m.edited_at")} AS edited_at, ${time("m.deleted_at")} AS deleted_at, ${time("m.reply_to")} AS reply_to,
+   m.mentions, m.reactions, ${time("m.rev")} AS rev, m.change, a.kind, a.name, a.image, a.name_key AS sender_key,
+   q.sender_id AS q_sender, ${quote} AS q_body, ${time("q.deleted_at")} AS q_deleted, qa.kind AS q_kind,
+   qa.name AS q_name, qa.image AS q_image, qa.name_key AS q_key`;
+export const MESSAGE_COLUMNS = messageColumns((column) => column, `substr(q.body, 1, ${REPLY_QUOTE_LENGTH})`);
+/** The message `m` with its sender `a`, and the message it answers `q` with its sender `qa`. */
+export const MESSAGE_FROM = `messages m JOIN accounts a ON a.id = m.sender_id
+  LEFT JOIN messages q ON q.id = m.reply_to LEFT JOIN accounts qa ON qa.id = q.sender_id`;
+
+/** The accounts named in these rows' reactions. */
+export const reactionAccounts = (rows: readonly Pick<MessageRow, "reactions">[]): number[] => {
+  const ids = new Set<number>();
+  for (const row of rows)
+    if (row.reactions)
+      for (const reaction of JSON.parse(row.reactions) as StoredReaction[]) for (const id of reaction.u) ids.add(id);
+  return [...ids];
+};
+
+/** A message's reactions for its row, from its reaction rows in the order they were made (null: none). */
+export const storedReactions = (rows: readonly { emoji: string; account_id: number }[]): string | null => {
+  if (rows.length === 0) return null;
+  const byEmoji = new Map<string, number[]>();
+  for (const row of rows) {
+    const users = byEmoji.get(row.emoji);
+    if (users) users.push(row.account_id);
+    else byEmoji.set(row.emoji, [row.account_id]);
+  }
+  return JSON.stringify([...byEmoji].map(([e, u]): StoredReaction => ({ e, u })));
+};
+
+/** Names as shown, by account id (what reactions need). */
+export type Names = ReadonlyMap<number, string>;
 
 export const toAccount = (row: AccountRow): Account => ({
   id: row.id,
@@ -73,7 +127,15 @@ export const toConversation = (row: ConversationRow): Conversation => ({
   createdAt: row.created_at,
 });
 
-export const toMessage = (row: MessageRow): MessageView => ({
+const toReactions = (json: string | null, names: Names): Reaction[] =>
+  json === null
+    ? []
+    : (JSON.parse(json) as StoredReaction[]).map((reaction) => ({
+        emoji: reaction.e,
+        users: reaction.u.map((id) => ({ id, name: names.get(id) ?? `#${id}` })),
+      }));
+
+export const toMessage = (row: MessageRow, names: Names = new Map()): MessageView => ({
   id: row.id,
   conversationId: row.conversation_id,
   senderId: row.sender_id,
@@ -82,12 +144,30 @@ export const toMessage = (row: MessageRow): MessageView => ({
   createdAt: row.created_at,
   editedAt: row.edited_at,
   deletedAt: row.deleted_at,
+  replyTo: row.reply_to,
+  mentions: row.mentions === null ? [] : (JSON.parse(row.mentions) as number[]),
   sender: { id: row.sender_id, kind: row.kind, name: row.name, image: row.image, nameKey: row.sender_key },
+  ...(row.reply_to !== null && row.q_sender !== null
+    ? {
+        quote: {
+          id: row.reply_to,
+          sender: { id: row.q_sender, kind: row.q_kind!, name: row.q_name!, image: row.q_image!, nameKey: row.q_key },
+          body: row.q_deleted === null ? row.q_body! : "",
+          deletedAt: row.q_deleted,
+        },
+      }
+    : {}),
+  reactions: toReactions(row.reactions, names),
+  rev: row.rev,
+  change: row.change,
 });
 
 /** Rows came newest first with one extra to tell whether there is more; answer oldest first. */
-export const toPage = (rows: MessageRow[], limit: number): MessagePage => ({
-  messages: rows.slice(0, limit).reverse().map(toMessage),
+export const toPage = (rows: MessageRow[], limit: number, names?: Names): MessagePage => ({
+  messages: rows
+    .slice(0, limit)
+    .reverse()
+    .map((row) => toMessage(row, names)),
   more: rows.length > limit,
 });
 
@@ -95,8 +175,14 @@ export const toPage = (rows: MessageRow[], limit: number): MessagePage => ({
  * The messages after a position, from rows read with one extra (`cap + 1`): complete unless some
  * were pruned (the watermark is past `after`) or there are more than `cap`.
  */
-export const toGap = (rows: MessageRow[], cap: number, after: number, prunedUpTo: number): MessageGap => ({
-  messages: rows.slice(0, cap).map(toMessage),
+export const toGap = (
+  rows: MessageRow[],
+  cap: number,
+  after: number,
+  prunedUpTo: number,
+  names?: Names,
+): MessageGap => ({
+  messages: rows.slice(0, cap).map((row) => toMessage(row, names)),
   complete: after >= prunedUpTo && rows.length <= cap,
 });
 
@@ -140,9 +226,9 @@ type LogRow = MessageRow & {
   b_id: number | null;
   c_created_at: number;
 };
-export const toLogEntry = (row: LogRow): LogEntry => ({
-  message: toMessage(row),
-  conversation: toConversation({
+export type { LogRow };
+const logConversation = (row: LogRow): Conversation =>
+  toConversation({
     id: row.conversation_id,
     kind: row.c_kind,
     name: row.c_name,
@@ -150,5 +236,36 @@ export const toLogEntry = (row: LogRow): LogEntry => ({
     b_id: row.b_id,
     created_at: row.c_created_at,
     pruned_up_to: 0,
-  }),
-});
+  });
+
+/**
+ * The log in (`after`, `upTo`] from two reads of at most `limit` rows each, by id (`created`) and by
+ * last change (`changed`): each message at its id, its last change at that change's position; and
+ * how far that is complete (a full read stops at its last row).
+ */
+export const toLog = (
+  created: LogRow[],
+  changed: LogRow[],
+  after: number,
+  upTo: number,
+  limit: number,
+  names?: Names,
+): { entries: LogEntry[]; reached: number } => {
+  let reached = upTo;
+  if (created.length >= limit) reached = Math.min(reached, created[created.length - 1]!.id);
+  if (changed.length >= limit) reached = Math.min(reached, changed[changed.length - 1]!.rev!);
+  const entries: LogEntry[] = [];
+  for (const row of created)
+    if (row.id <= reached)
+      entries.push({ seq: row.id, change: null, message: toMessage(row, names), conversation: logConversation(row) });
+  for (const row of changed)
+    if (row.rev! <= reached && row.rev! > after)
+      entries.push({
+        seq: row.rev!,
+        change: row.change,
+        message: toMessage(row, names),
+        conversation: logConversation(row),
+      });
+  entries.sort((x, y) => x.seq - y.seq);
+  return { entries, reached };
+};

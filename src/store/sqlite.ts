@@ -9,6 +9,8 @@
 import type { Database, Statement } from "bun:sqlite";
 import { statSync } from "node:fs";
 import {
+  MAX_REACTIONS_PER_MESSAGE,
+  shownName,
   UNREAD_COUNT_CAP,
   type Account,
   type AccountKind,
@@ -20,10 +22,14 @@ import {
   type SessionRecord,
 } from "../domain/model";
 import {
+  isChange,
   NameTakenError,
   type AccountPatch,
   type NewAccount,
   type LogEntry,
+  type LogWrite,
+  type ReadState,
+  type MessageChange,
   type NewMessage,
   type RoomListing,
   type Store,
@@ -40,7 +46,13 @@ import {
   toGap,
   toPage,
   toPeer,
-  toLogEntry,
+  toLog,
+  toMessage,
+  reactionAccounts,
+  storedReactions,
+  MESSAGE_FROM,
+  type LogRow,
+  type Names,
   logConversationColumns,
   PEER_COLUMNS,
   PEER_JOIN,
@@ -68,6 +80,10 @@ export interface SqliteStoreOptions {
 /** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
 const INSERT_CHUNK = 64;
 
+/** The direct conversations of account `?` (a subquery). */
+const DIRECT_OF = `SELECT ms.conversation_id FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
+  WHERE ms.account_id = ? AND c.kind = 'direct'`;
+
 /** A unique name key violated is the domain's NameTakenError. */
 const nameConflicts = <T>(write: () => T): T => {
   try {
@@ -81,7 +97,7 @@ const nameConflicts = <T>(write: () => T): T => {
 export class SqliteStore implements Store {
   readonly epoch: string;
   private readonly q;
-  private readonly appendBatch: (messages: readonly NewMessage[]) => void;
+  private readonly appendBatch: (writes: readonly LogWrite[]) => void;
   private readonly writes: WriteProbe;
   private readonly walPath: string | null;
 
@@ -102,6 +118,9 @@ export class SqliteStore implements Store {
     this.q = {
       account: q<AccountRow, [number]>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE id = ?`),
       accountByKey: q<AccountRow, [string]>(`SELECT ${ACCOUNT_COLUMNS} FROM accounts WHERE name_key = ?`),
+      byKeys: q<{ id: number; name_key: string }, [string]>(
+        "SELECT id, name_key FROM accounts WHERE name_key IN (SELECT value FROM json_each(?))",
+      ),
       passwordHash: q<{ password_hash: string | null }, [number]>("SELECT password_hash FROM accounts WHERE id = ?"),
       release: q<unknown, [number]>("UPDATE accounts SET name_key = NULL WHERE id = ?"),
       insertAccount: q<unknown, [AccountKind, string, string, number, string | null, string | null, number, number]>(
@@ -155,6 +174,13 @@ export class SqliteStore implements Store {
         `SELECT count(*) AS n FROM (SELECT 1 FROM messages WHERE conversation_id = ? AND id > ? AND sender_id != ?
          AND deleted_at IS NULL LIMIT ?)`,
       ),
+      unreadMentions: q<{ n: number }, [number, number, number, number]>(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM mentions WHERE account_id = ? AND conversation_id = ?
+         AND message_id > ? LIMIT ?)`,
+      ),
+      lastChange: q<{ rev: number | null }, [number]>(
+        "SELECT max(rev) AS rev FROM messages WHERE conversation_id = ? AND rev IS NOT NULL",
+      ),
       // The lobby, then the biggest others: both read from the members index, a page's worth.
       listRooms: q<RoomListing, [number, number]>(
         `SELECT name, members FROM (SELECT id, name, members, 0 AS rank FROM conversations WHERE id = ?1 AND members > 0
@@ -162,39 +188,85 @@ export class SqliteStore implements Store {
            WHERE kind = 'room' AND id <> ?1 AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ?2))
          ORDER BY rank, members DESC, id DESC LIMIT ?2`,
       ),
-      insertMessage: q<unknown, [number, number, number, string, string | null, number]>(
-        "INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      insertMessage: q<unknown, [number, number, number, string, string | null, number, number | null, string | null]>(
+        `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
+      insertMention: q<unknown, [number, number, number]>(
+        "INSERT OR IGNORE INTO mentions (account_id, conversation_id, message_id) VALUES (?, ?, ?)",
+      ),
+      dropMentions: q<unknown, [number]>("DELETE FROM mentions WHERE message_id = ?"),
+      messageState: q<{ sender_id: number; conversation_id: number; deleted_at: number | null }, [number]>(
+        "SELECT sender_id, conversation_id, deleted_at FROM messages WHERE id = ?",
+      ),
+      edit: q<unknown, [string, string | null, number, number, number]>(
+        "UPDATE messages SET body = ?, mentions = ?, edited_at = ?, rev = ?, change = 'edit' WHERE id = ?",
+      ),
+      delete: q<unknown, [number, number, number]>(
+        `UPDATE messages SET body = '', mentions = NULL, reactions = NULL, reply_to = NULL, deleted_at = ?, rev = ?,
+         change = 'delete' WHERE id = ?`,
+      ),
+      dropReactions: q<unknown, [number]>("DELETE FROM reactions WHERE message_id = ?"),
+      reacted: q<unknown, [number, string, number]>(
+        "DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND account_id = ?",
+      ),
+      react: q<unknown, [number, string, number, number]>(
+        "INSERT INTO reactions (message_id, emoji, account_id, created_at) VALUES (?, ?, ?, ?)",
+      ),
+      reactionRows: q<{ emoji: string; account_id: number }, [number]>(
+        "SELECT emoji, account_id FROM reactions WHERE message_id = ? ORDER BY created_at, rowid",
+      ),
+      setReactions: q<unknown, [string | null, number, number]>(
+        "UPDATE messages SET reactions = ?, rev = ?, change = 'react' WHERE id = ?",
+      ),
+      names: q<{ id: number; name: string; name_key: string | null }, [string]>(
+        "SELECT id, name, name_key FROM accounts WHERE id IN (SELECT value FROM json_each(?))",
+      ),
+      membersAmong: q<{ account_id: number }, [number, string]>(
+        `SELECT account_id FROM memberships WHERE conversation_id = ?
+         AND account_id IN (SELECT value FROM json_each(?))`,
+      ),
+      message: q<MessageRow, [number]>(`SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM} WHERE m.id = ?`),
       byCid: q<{ id: number }, [number, string]>("SELECT id FROM messages WHERE sender_id = ? AND cid = ?"),
       maxId: q<{ id: number | null }, []>("SELECT max(id) AS id FROM messages"),
+      maxRev: q<{ rev: number | null }, []>("SELECT max(rev) AS rev FROM messages WHERE rev IS NOT NULL"),
       page: q<MessageRow, [number, number, number]>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
+        `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
          WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
       ),
+      after: q<MessageRow, [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+         WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id LIMIT ?`,
+      ),
       since: q<MessageRow, [number, number, number, number]>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
-         WHERE m.conversation_id = ? AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+        `SELECT * FROM (SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+           WHERE m.conversation_id = ?1 AND m.id > ?2 AND m.id <= ?3
+         UNION ALL SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+           WHERE m.conversation_id = ?1 AND m.rev > ?2 AND m.id <= ?2)
+         ORDER BY id LIMIT ?4`,
       ),
       directPage: q<MessageRow, [number, number, number]>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
-         WHERE m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms JOIN conversations c
-           ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
-         AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
+        `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+         WHERE m.conversation_id IN (${DIRECT_OF}) AND m.id < ? ORDER BY m.id DESC LIMIT ?`,
       ),
       directSince: q<MessageRow, [number, number, number, number]>(
-        `SELECT ${MESSAGE_COLUMNS} FROM messages m JOIN accounts a ON a.id = m.sender_id
-         WHERE m.conversation_id IN (SELECT ms.conversation_id FROM memberships ms JOIN conversations c
-           ON c.id = ms.conversation_id WHERE ms.account_id = ? AND c.kind = 'direct')
-         AND m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+        `SELECT * FROM (SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+           WHERE m.conversation_id IN (${DIRECT_OF.replace("?", "?1")}) AND m.id > ?2 AND m.id <= ?3
+         UNION ALL SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+           WHERE m.conversation_id IN (${DIRECT_OF.replace("?", "?1")}) AND m.rev > ?2 AND m.id <= ?2)
+         ORDER BY id LIMIT ?4`,
       ),
       roomCount: q<{ n: number }, []>("SELECT count(*) AS n FROM conversations WHERE kind = 'room' AND members > 0"),
       conversationIds: q<{ id: number }, [number, number]>(
         "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
       ),
-      log: q<Parameters<typeof toLogEntry>[0], [number, number, number]>(
-        `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM messages m
-         JOIN accounts a ON a.id = m.sender_id JOIN conversations c ON c.id = m.conversation_id
-         WHERE m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+      logCreated: q<LogRow, [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM ${MESSAGE_FROM}
+         JOIN conversations c ON c.id = m.conversation_id WHERE m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
+      ),
+      logChanged: q<LogRow, [number, number, number]>(
+        `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM ${MESSAGE_FROM}
+         JOIN conversations c ON c.id = m.conversation_id WHERE m.rev > ? AND m.rev <= ? ORDER BY m.rev LIMIT ?`,
       ),
       directPruned: q<{ pruned: number | null }, [number]>(
         `SELECT max(c.pruned_up_to) AS pruned FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
@@ -202,25 +274,106 @@ export class SqliteStore implements Store {
       ),
     };
     const insertChunk = db.query<unknown, Array<string | number | null>>(
-      `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at) VALUES ${Array(INSERT_CHUNK)
-        .fill("(?, ?, ?, ?, ?, ?)")
-        .join(", ")}`,
+      `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions)
+       VALUES ${Array(INSERT_CHUNK).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     );
-    this.appendBatch = db.transaction((messages: readonly NewMessage[]) => {
+    const row = (m: NewMessage): Array<string | number | null> => [
+      m.id,
+      m.conversationId,
+      m.senderId,
+      m.body,
+      m.cid,
+      m.createdAt,
+      m.replyTo,
+      m.mentions.length > 0 ? JSON.stringify(m.mentions) : null,
+    ];
+    const insertMessages = (messages: readonly NewMessage[]) => {
       let at = 0;
-      for (; at + INSERT_CHUNK <= messages.length; at += INSERT_CHUNK) {
-        const values: Array<string | number | null> = [];
-        for (let i = at; i < at + INSERT_CHUNK; i++) {
-          const m = messages[i]!;
-          values.push(m.id, m.conversationId, m.senderId, m.body, m.cid, m.createdAt);
+      for (; at + INSERT_CHUNK <= messages.length; at += INSERT_CHUNK)
+        insertChunk.run(...messages.slice(at, at + INSERT_CHUNK).flatMap(row));
+      for (; at < messages.length; at++)
+        this.q.insertMessage.run(
+          ...(row(messages[at]!) as never as [
+            number,
+            number,
+            number,
+            string,
+            string | null,
+            number,
+            number | null,
+            string | null,
+          ]),
+        );
+      for (const m of messages) for (const id of m.mentions) this.q.insertMention.run(id, m.conversationId, m.id);
+    };
+    this.appendBatch = db.transaction((writes: readonly LogWrite[]) => {
+      // Runs of messages go in multi-row INSERTs; each change is applied where it stands.
+      let run: NewMessage[] = [];
+      for (const write of writes) {
+        if (!isChange(write)) {
+          run.push(write);
+          continue;
         }
-        insertChunk.run(...values);
+        if (run.length > 0) insertMessages(run);
+        run = [];
+        this.applyChange(write);
       }
-      for (; at < messages.length; at++) {
-        const m = messages[at]!;
-        this.q.insertMessage.run(m.id, m.conversationId, m.senderId, m.body, m.cid, m.createdAt);
-      }
+      if (run.length > 0) insertMessages(run);
     });
+  }
+
+  /** Applies one change in the batch's transaction (see MessageChange). */
+  private applyChange(change: MessageChange): void {
+    const state = this.q.messageState.get(change.messageId);
+    const refuse = (why: NonNullable<MessageChange["refused"]>) => {
+      change.applied = false;
+      change.refused = why;
+    };
+    if (!state || state.deleted_at !== null) return refuse("not_found");
+    if (change.kind !== "react" && !change.anyAuthor && state.sender_id !== change.actorId) return refuse("not_yours");
+    if (change.kind === "edit") {
+      const mentions = change.mentions ?? [];
+      this.q.edit.run(
+        change.body!,
+        mentions.length > 0 ? JSON.stringify(mentions) : null,
+        change.at,
+        change.seq,
+        change.messageId,
+      );
+      this.q.dropMentions.run(change.messageId);
+      for (const id of mentions) this.q.insertMention.run(id, state.conversation_id, change.messageId);
+    } else if (change.kind === "delete") {
+      this.q.delete.run(change.at, change.seq, change.messageId);
+      this.q.dropReactions.run(change.messageId);
+      this.q.dropMentions.run(change.messageId);
+    } else {
+      const emoji = change.emoji!;
+      if (this.q.reacted.run(change.messageId, emoji, change.actorId).changes === 0) {
+        const rows = this.q.reactionRows.all(change.messageId);
+        if (!rows.some((r) => r.emoji === emoji) && new Set(rows.map((r) => r.emoji)).size >= MAX_REACTIONS_PER_MESSAGE)
+          return refuse("too_many_reactions");
+        this.q.react.run(change.messageId, emoji, change.actorId, change.at);
+      }
+      this.q.setReactions.run(storedReactions(this.q.reactionRows.all(change.messageId)), change.seq, change.messageId);
+    }
+    change.applied = true;
+    change.message = this.messageNow(change.messageId);
+  }
+
+  /** Names for the accounts in these rows' reactions. */
+  private namesFor(rows: readonly MessageRow[]): Names {
+    const ids = reactionAccounts(rows);
+    if (ids.length === 0) return new Map();
+    return new Map(
+      this.q.names
+        .all(JSON.stringify(ids))
+        .map((r) => [r.id, shownName({ id: r.id, name: r.name, nameKey: r.name_key })]),
+    );
+  }
+
+  private messageNow(id: number): MessageView | undefined {
+    const row = this.q.message.get(id);
+    return row ? toMessage(row, this.namesFor([row])) : undefined;
   }
 
   private loadEpoch(): string {
@@ -244,6 +397,10 @@ export class SqliteStore implements Store {
     return this.q.unread.get(conversationId, readUpTo, accountId, UNREAD_COUNT_CAP)?.n ?? 0;
   }
 
+  private mentionsNow(conversationId: number, accountId: number, readUpTo: number): number {
+    return this.q.unreadMentions.get(accountId, conversationId, readUpTo, UNREAD_COUNT_CAP)?.n ?? 0;
+  }
+
   // ------------------------------------------------------------ accounts
 
   async account(id: number): Promise<Account | undefined> {
@@ -253,6 +410,11 @@ export class SqliteStore implements Store {
   async accountByKey(nameKey: string): Promise<Account | undefined> {
     const row = this.q.accountByKey.get(nameKey);
     return row ? toAccount(row) : undefined;
+  }
+
+  async accountsByKeys(nameKeys: readonly string[]): Promise<Map<string, number>> {
+    if (nameKeys.length === 0) return new Map();
+    return new Map(this.q.byKeys.all(JSON.stringify(nameKeys)).map((row) => [row.name_key, row.id]));
   }
 
   async passwordHash(id: number): Promise<string | null> {
@@ -410,11 +572,14 @@ export class SqliteStore implements Store {
   async memberships(accountId: number): Promise<MembershipView[]> {
     const views = this.q.memberships.all(accountId).map((row) => {
       const lastId = this.lastIdNow(row.id);
+      const behind = lastId > row.read_up_to;
       return {
         conversation: toConversation(row),
         readUpTo: row.read_up_to,
         lastId,
-        unread: lastId > row.read_up_to ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
+        lastChange: this.q.lastChange.get(row.id)?.rev ?? 0,
+        unread: behind ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
+        mentions: behind ? this.mentionsNow(row.id, accountId, row.read_up_to) : 0,
         peer: toPeer(row),
       };
     });
@@ -429,15 +594,15 @@ export class SqliteStore implements Store {
     return this.q.leave.run(accountId, conversationId).changes > 0;
   }
 
-  async markRead(
-    accountId: number,
-    conversationId: number,
-    upTo: number,
-  ): Promise<{ readUpTo: number; unread: number } | undefined> {
+  async markRead(accountId: number, conversationId: number, upTo: number): Promise<ReadState | undefined> {
     const capped = Math.min(upTo, this.lastIdNow(conversationId));
     if (this.q.markRead.run(capped, accountId, conversationId).changes === 0) return undefined;
     const readUpTo = this.q.readUpTo.get(accountId, conversationId)?.read_up_to ?? 0;
-    return { readUpTo, unread: this.unreadNow(conversationId, accountId, readUpTo) };
+    return {
+      readUpTo,
+      unread: this.unreadNow(conversationId, accountId, readUpTo),
+      mentions: this.mentionsNow(conversationId, accountId, readUpTo),
+    };
   }
 
   async conversationIds(after: number, limit: number): Promise<number[]> {
@@ -454,13 +619,31 @@ export class SqliteStore implements Store {
 
   // ------------------------------------------------------------ messages
 
-  async append(messages: readonly NewMessage[]): Promise<void> {
-    this.appendBatch(messages);
+  async append(writes: readonly LogWrite[]): Promise<void> {
+    this.appendBatch(writes);
   }
 
   /** `append`, synchronously: the batching writer commits at the end of an event-loop turn. */
-  appendNow(messages: readonly NewMessage[]): void {
-    this.appendBatch(messages);
+  appendNow(writes: readonly LogWrite[]): void {
+    this.appendBatch(writes);
+  }
+
+  async message(id: number): Promise<MessageView | undefined> {
+    return this.messageNow(id);
+  }
+
+  async around(conversationId: number, id: number, limit: number): Promise<MessagePage & { newer: boolean }> {
+    const before = this.q.page.all(conversationId, id, limit + 1);
+    const after = this.q.after.all(conversationId, id - 1, limit + 2);
+    const newer = after.length > limit + 1;
+    const rows = [...before.slice(0, limit).reverse(), ...after.slice(0, limit + 1)];
+    const names = this.namesFor(rows);
+    return { messages: rows.map((row) => toMessage(row, names)), more: before.length > limit, newer };
+  }
+
+  async membersAmong(conversationId: number, accountIds: readonly number[]): Promise<Set<number>> {
+    if (accountIds.length === 0) return new Set();
+    return new Set(this.q.membersAmong.all(conversationId, JSON.stringify(accountIds)).map((r) => r.account_id));
   }
 
   async findByCid(senderId: number, cid: string): Promise<number | undefined> {
@@ -471,30 +654,37 @@ export class SqliteStore implements Store {
     return this.lastMessageIdNow();
   }
 
+  /** The log's highest position: a message's id or a change's. */
   lastMessageIdNow(): number {
-    return this.q.maxId.get()?.id ?? 0;
+    return Math.max(this.q.maxId.get()?.id ?? 0, this.q.maxRev.get()?.rev ?? 0);
   }
 
-  async log(after: number, upTo: number, limit: number): Promise<LogEntry[]> {
-    return this.q.log.all(after, upTo, limit).map(toLogEntry);
+  async log(after: number, upTo: number, limit: number): Promise<{ entries: LogEntry[]; reached: number }> {
+    const created = this.q.logCreated.all(after, upTo, limit);
+    const changed = this.q.logChanged.all(after, upTo, limit);
+    return toLog(created, changed, after, upTo, limit, this.namesFor([...created, ...changed]));
   }
 
   async page(conversationId: number, limit: number, before: number): Promise<MessagePage> {
-    return toPage(this.q.page.all(conversationId, before, limit + 1), limit);
+    const rows = this.q.page.all(conversationId, before, limit + 1);
+    return toPage(rows, limit, this.namesFor(rows));
   }
 
   async since(conversationId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
     const pruned = this.q.conversation.get(conversationId)?.pruned_up_to ?? 0;
-    return toGap(this.q.since.all(conversationId, after, upTo, cap + 1), cap, after, pruned);
+    const rows = this.q.since.all(conversationId, after, upTo, cap + 1);
+    return toGap(rows, cap, after, pruned, this.namesFor(rows));
   }
 
   async directPage(accountId: number, limit: number, before: number): Promise<MessagePage> {
-    return toPage(this.q.directPage.all(accountId, before, limit + 1), limit);
+    const rows = this.q.directPage.all(accountId, before, limit + 1);
+    return toPage(rows, limit, this.namesFor(rows));
   }
 
   async directSince(accountId: number, after: number, upTo: number, cap: number): Promise<MessageGap> {
     const pruned = this.q.directPruned.get(accountId)?.pruned ?? 0;
-    return toGap(this.q.directSince.all(accountId, after, upTo, cap + 1), cap, after, pruned);
+    const rows = this.q.directSince.all(accountId, after, upTo, cap + 1);
+    return toGap(rows, cap, after, pruned, this.namesFor(rows));
   }
 
   /**

@@ -5,13 +5,14 @@
  * only then does each message's `after` run (broadcast + ack). Under load many
  * messages share one transaction; when idle a message waits for no timer.
  */
-import type { NewMessage } from "../ports/store";
+import { isChange, type LogWrite, type MessageChange, type NewMessage } from "../ports/store";
 
 /** Most messages committed in one transaction. */
 const MAX_BATCH = 512;
 
 interface Pending {
-  message: NewMessage;
+  /** A message, or a change to one (edit, delete, reaction): the log's entries, committed in order. */
+  message: LogWrite;
   after: () => void;
   failed: (error: unknown) => void;
   /** Resends of the same cid that arrived while this one was queued: answered when it is. */
@@ -29,7 +30,7 @@ export interface WriterStats {
 
 export interface WriterStore {
   /** Commits a batch (all or none). */
-  commit(messages: readonly NewMessage[]): void | Promise<void>;
+  commit(writes: readonly LogWrite[]): void | Promise<void>;
   findByCid(senderId: number, cid: string): Promise<number | undefined>;
 }
 
@@ -50,16 +51,30 @@ export class MessageWriter {
   constructor(private readonly store: WriterStore | null) {}
 
   /** Stores a message, then calls `after`; `failed` instead if the commit fails. */
-  write(message: NewMessage, after: () => void, failed: (error: unknown) => void): void {
+  write(message: LogWrite, after: () => void, failed: (error: unknown) => void): void {
     if (!this.store) return after();
     const pending: Pending = { message, after, failed };
     this.queue.push(pending);
-    if (message.cid !== null) this.queuedCids.set(`${message.senderId}:${message.cid}`, pending);
+    if (!isChange(message) && message.cid !== null) this.queuedCids.set(`${message.senderId}:${message.cid}`, pending);
     if (this.queue.length >= MAX_BATCH) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  /**
+   * Stores a change to a message in the log's order, then calls `after` (whether or not the store
+   * applied it: see `change.applied`); `failed` instead if the commit fails.
+   */
+  change(change: MessageChange, after: () => void, failed: (error: unknown) => void): void {
+    if (!this.store) {
+      // History off: there is no stored message to change.
+      change.applied = false;
+      change.refused = "not_found";
+      return after();
+    }
+    this.write(change, after, failed);
   }
 
   /**
@@ -80,7 +95,8 @@ export class MessageWriter {
     const key = `${senderId}:${cid}`;
     const queued = this.queuedCids.get(key);
     if (queued) {
-      (queued.resends ??= []).push({ after: () => duplicate(queued.message.id), failed });
+      const original = queued.message as NewMessage;
+      (queued.resends ??= []).push({ after: () => duplicate(original.id), failed });
       return;
     }
     const asking = this.checks.get(key);
@@ -130,8 +146,9 @@ export class MessageWriter {
     const started = performance.now();
     const settle = (error?: unknown) => {
       for (const pending of batch) {
-        if (pending.message.cid !== null) {
-          const key = `${pending.message.senderId}:${pending.message.cid}`;
+        const message = pending.message;
+        if (!isChange(message) && message.cid !== null) {
+          const key = `${message.senderId}:${message.cid}`;
           if (this.queuedCids.get(key) === pending) this.queuedCids.delete(key);
         }
       }

@@ -19,9 +19,20 @@ export interface PageProps {
   /** A guest whose name someone else took while it was away: the sign-in view says so. */
   nameLost?: boolean;
   lang: Lang;
+  /** MAX_MESSAGE_LENGTH: the composer counts down to it (the page says it in `data-max-length`). */
+  maxMessageLength?: number;
 }
 
-export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
+/** The server's default MAX_MESSAGE_LENGTH, for a page rendered without one. */
+export const DEFAULT_MAX_MESSAGE_LENGTH = 2000;
+
+export const ChatPage = ({
+  user,
+  guestName,
+  nameLost,
+  lang,
+  maxMessageLength = DEFAULT_MAX_MESSAGE_LENGTH,
+}: PageProps) => {
   const t = (key: StringKey) => format(lang, key);
   const langSwitch = (
     <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
@@ -59,7 +70,6 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
                 id="name"
                 name="name"
                 value={guestName}
-                maxlength="32"
                 autocomplete="username"
                 required
                 aria-describedby="signin-error"
@@ -71,7 +81,6 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
                 id="password"
                 name="password"
                 type="password"
-                maxlength="256"
                 autocomplete="current-password"
                 data-i18n-placeholder="passwordPlaceholder"
                 placeholder={t("passwordPlaceholder")}
@@ -150,7 +159,6 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
                       <input
                         id="register-password"
                         type="password"
-                        maxlength="256"
                         autocomplete="new-password"
                         data-i18n-placeholder="newPasswordPlaceholder"
                         placeholder={t("newPasswordPlaceholder")}
@@ -185,14 +193,24 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
             </div>
 
             <div class="layout">
-              <aside id="sidebar" class="sidebar">
+              <aside id="sidebar" class="sidebar" data-i18n-label="showSidebar" aria-label={t("showSidebar")}>
+                <div class="drawer-head">
+                  <button
+                    type="button"
+                    id="drawer-close"
+                    class="icon drawer-close ghost"
+                    data-i18n-label="closeSidebar"
+                    aria-label={t("closeSidebar")}
+                  >
+                    <span aria-hidden="true">✕</span>
+                  </button>
+                </div>
                 <section>
                   <h2 data-i18n="rooms">{t("rooms")}</h2>
                   <ul id="room-list" class="nav-list"></ul>
                   <form id="join-room" class="join-room">
                     <input
                       id="room-name"
-                      maxlength="32"
                       autocomplete="off"
                       list="room-suggestions"
                       data-i18n-placeholder="joinRoomPlaceholder"
@@ -217,7 +235,7 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
               </aside>
               <div id="drawer-backdrop" class="drawer-backdrop" hidden></div>
 
-              <main class="conversation">
+              <main id="conversation" class="conversation">
                 <header class="conv-head">
                   <h2 id="conv-title"></h2>
                   <button type="button" id="leave-room" class="ghost small" data-i18n="leaveRoom" hidden>
@@ -229,22 +247,24 @@ export const ChatPage = ({ user, guestName, nameLost, lang }: PageProps) => {
                     {t("loadOlder")}
                   </button>
                   <p id="empty" class="empty" hidden></p>
-                  <div id="messages" class="messages" aria-live="polite" data-i18n-label="messageList"></div>
+                  <div id="messages" class="messages"></div>
                 </div>
                 <button type="button" id="new-messages" class="chip" data-i18n="newMessages" hidden>
                   {t("newMessages")}
                 </button>
                 <p id="typing" class="typing" aria-live="polite"></p>
-                <form id="composer" class="composer">
+                <p id="composer-error" class="error composer-error" role="alert"></p>
+                <form id="composer" class="composer" data-max-length={String(maxMessageLength)}>
                   <textarea
                     id="text"
                     rows="1"
-                    maxlength="2000"
                     enterkeyhint="send"
                     data-i18n-label="messageLabel"
                     aria-label={t("messageLabel")}
+                    aria-describedby="composer-count composer-error"
                     placeholder={t("messagePlaceholder")}
                   ></textarea>
+                  <span id="composer-count" class="composer-count" hidden></span>
                   <button type="submit" class="primary" data-i18n="send">
                     {t("send")}
                   </button>

@@ -56,6 +56,8 @@ export const webRoutes = (
   accounts: AccountService,
   allowedOrigins: ReadonlySet<string>,
   assets: string | AssetLoader,
+  /** What the page tells the client about the server's limits (the composer counts down to MAX_MESSAGE_LENGTH). */
+  page: { maxMessageLength?: number } = {},
 ) => {
   const asset = assetCache(typeof assets === "string" ? sourceAssets(assets) : assets);
   const render = async (
@@ -70,6 +72,7 @@ export const webRoutes = (
       guestName: session && !session.nameLost ? "" : await accounts.offerGuestName(),
       nameLost: session?.nameLost === true,
       lang: pickLanguage(acceptLanguage, langCookie),
+      ...(page.maxMessageLength !== undefined ? { maxMessageLength: page.maxMessageLength } : {}),
     });
   };
   return (

@@ -42,10 +42,11 @@ export interface Person {
 /** A fresh browser profile (own cookies) with one page, recording dialogs and errors. */
 export const newPerson = async (
   browser: Browser,
-  options: { locale?: string; width?: number; height?: number } = {},
+  options: { locale?: string; width?: number; height?: number; timezoneId?: string } = {},
 ): Promise<Person> => {
   const context = await browser.newContext({
     locale: options.locale ?? "zh-CN",
+    ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}),
     viewport: { width: options.width ?? 1100, height: options.height ?? 720 },
     colorScheme: "light",
   });

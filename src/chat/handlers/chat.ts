@@ -16,5 +16,13 @@ export const chat = (
   if (text === undefined) return;
   const room = hub.roomOf(account, frame.room);
   if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room ?? "lobby"}"`, frame.cid);
-  return sendMessage(hub, ws, account, room, text, frame.cid, [conversationTopic(room.id)]);
+  return sendMessage(hub, {
+    ws,
+    account,
+    conversation: room,
+    body: text,
+    cid: frame.cid,
+    topics: [conversationTopic(room.id)],
+    ...(frame.replyTo === undefined ? {} : { replyTo: frame.replyTo }),
+  });
 };

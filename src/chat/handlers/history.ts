@@ -2,6 +2,7 @@
 import { ErrorCode, type ClientFrame } from "../../protocol";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
+import { notFound, visibleMessage } from "./message";
 
 export const history = async (
   hub: ChatHub,
@@ -13,6 +14,23 @@ export const history = async (
   const size = Math.min(frame.limit ?? limits.historyPageSize, limits.historyPageSize);
   const before = frame.before ?? Number.MAX_SAFE_INTEGER;
   const position = hub.position;
+  if (frame.around !== undefined) {
+    const found = await visibleMessage(hub, account, frame.around);
+    if (!found) return notFound(hub, ws);
+    const { conversation } = found;
+    const page = await store.around(conversation.id, frame.around, Math.ceil(size / 2));
+    const where =
+      conversation.kind === "room"
+        ? { room: conversation.name! }
+        : { with: conversation.pair![0] === account.user.id ? conversation.pair![1] : conversation.pair![0] };
+    return hub.sendTo(
+      ws,
+      hub.codec.history(
+        page.messages.map((message) => ({ message, conversation })),
+        { ...where, more: page.more, newer: page.newer, around: frame.around, position },
+      ),
+    );
+  }
   if (frame.with !== undefined) {
     const id = account.directs.get(frame.with);
     const conversation = id === undefined ? undefined : account.conversations.get(id);

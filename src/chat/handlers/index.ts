@@ -3,6 +3,9 @@ import type { ClientFrame } from "../../protocol";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 import { chat } from "./chat";
+import { deleteMessage } from "./delete";
+import { edit } from "./edit";
+import { react } from "./react";
 import { history } from "./history";
 import { join } from "./join";
 import { leave } from "./leave";
@@ -29,4 +32,7 @@ export const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
   history,
   read,
   members,
+  edit,
+  delete: deleteMessage,
+  react,
 };

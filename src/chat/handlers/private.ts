@@ -32,5 +32,13 @@ export const privateMessage = async (
   }
   const conversation = account.conversations.get(id)!;
   const topics = frame.to === me ? [userTopic(me)] : [userTopic(frame.to), userTopic(me)];
-  return sendMessage(hub, ws, account, conversation, text, frame.cid, topics);
+  return sendMessage(hub, {
+    ws,
+    account,
+    conversation,
+    body: text,
+    cid: frame.cid,
+    topics,
+    ...(frame.replyTo === undefined ? {} : { replyTo: frame.replyTo }),
+  });
 };

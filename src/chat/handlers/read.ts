@@ -16,6 +16,11 @@ export const read = async (
   const where = frame.with !== undefined ? { with: frame.with } : { room: account.conversations.get(id)!.name! };
   hub.toAccount(
     account.user.id,
-    hub.codec.encode({ type: "read", user: null, data: { id: moved.readUpTo, unread: moved.unread }, ...where }),
+    hub.codec.encode({
+      type: "read",
+      user: null,
+      data: { id: moved.readUpTo, unread: moved.unread, mentions: moved.mentions },
+      ...where,
+    }),
   );
 };

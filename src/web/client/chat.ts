@@ -29,7 +29,9 @@ import {
 import { errorKey, type StringKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
 import { Conversation, privateKey, roomKey, type Message } from "./conversation";
+import { dayKey, untilMidnight } from "./dates";
 import { byId, el } from "./dom";
+import { mentionsMe } from "./format";
 import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
@@ -141,6 +143,9 @@ export class Chat {
   private readonly scroller: Scroller;
   private readonly typing: Typing;
   private readonly scrollBox = byId("scroller");
+  /** The local day the dates on the page were rendered for ("Today" turns into "Yesterday" at midnight). */
+  private today = dayKey(Date.now());
+  private midnightTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private me: User,
@@ -158,6 +163,7 @@ export class Chat {
     this.scrollBox.addEventListener("scroll", this.onScroll, { passive: true });
     this.renderMe();
     this.show(this.active);
+    this.scheduleMidnight();
     this.connection.start();
   }
 
@@ -179,6 +185,7 @@ export class Chat {
     clearTimeout(this.readTimer);
     clearTimeout(this.inflightTimer);
     clearTimeout(this.pauseTimer);
+    clearTimeout(this.midnightTimer);
     this.typing.clear();
     document.removeEventListener("visibilitychange", this.onVisibility);
     this.scrollBox.removeEventListener("scroll", this.onScroll);
@@ -263,11 +270,34 @@ export class Chat {
 
   /** Re-renders what is built from data (the static labels relabel themselves). */
   relabel(): void {
+    this.relocalise();
     this.renderSidebar();
     this.renderHeader();
     this.renderBanner();
     this.typing.render();
     this.renderTitle();
+  }
+
+  /** Times and day separators in every conversation, for the current language and day. */
+  private relocalise(): void {
+    this.today = dayKey(Date.now());
+    for (const conv of this.conversations.values()) conv.relocalise();
+  }
+
+  /** At midnight "Today" becomes "Yesterday" (a timer can be late, e.g. asleep: every message checks too). */
+  private scheduleMidnight(): void {
+    clearTimeout(this.midnightTimer);
+    this.midnightTimer = setTimeout(
+      () => {
+        this.relocaliseIfNewDay();
+        this.scheduleMidnight();
+      },
+      untilMidnight(Date.now()) + 1000,
+    );
+  }
+
+  private relocaliseIfNewDay(): void {
+    if (dayKey(Date.now()) !== this.today) this.relocalise();
   }
 
   // ------------------------------------------------------------ the outbox
@@ -356,7 +386,8 @@ export class Chat {
       case "ack":
         return this.onAck(frame);
       case "typing":
-        if (frame.user.id !== this.me.id) this.typing.add(frame.room, frame.user);
+        // (Typing in a direct conversation, without `room`, is not shown yet.)
+        if (frame.room !== undefined && frame.user.id !== this.me.id) this.typing.add(frame.room, frame.user);
         return;
       case "rooms":
         this.knownRooms = new Map(frame.data.map((room) => [room.name, room.members]));
@@ -385,6 +416,8 @@ export class Chat {
       if (!conv) continue;
       conv.read = entry.read;
       conv.unread = entry.unread;
+      // Mentions counted here since are kept while still unread (the server's count may be 0: not told yet).
+      conv.mentions = Math.max(entry.mentions, Math.min(conv.mentions, entry.unread));
       conv.last = Math.max(conv.last, entry.last);
     }
     if (this.active.room !== undefined && !this.joined.includes(this.active.room))
@@ -437,6 +470,7 @@ export class Chat {
     if (!conv) return;
     conv.read = Math.max(conv.read, frame.data.id);
     conv.unread = frame.data.unread;
+    conv.mentions = Math.min(conv.mentions, frame.data.unread);
     // Read elsewhere: the hidden tab's title stops counting what is no longer unread.
     this.hiddenUnread = Math.min(this.hiddenUnread, this.totalUnread());
     this.renderTitle();
@@ -548,9 +582,13 @@ export class Chat {
     if (this.synced) this.resumeFrom = this.since;
     if (message.type === "chat") this.typing.remove(message.room, message.user.id);
     const mine = message.user.id === this.me.id;
+    this.relocaliseIfNewDay();
     const added = this.appendLive(conv, () => conv.addMessage(message), mine);
     if (added && !mine && message.id > conv.read) {
-      if (!this.seeing(conv)) conv.unread++;
+      if (!this.seeing(conv)) {
+        conv.unread++;
+        if (mentionsMe(message.data, this.me.name)) conv.mentions++;
+      }
       if (document.hidden) {
         this.hiddenUnread++;
         this.renderTitle();
@@ -590,6 +628,8 @@ export class Chat {
         ? this.conversation(roomKey(frame.room))
         : this.conversation(privateKey(frame.with!), this.peerFrom(messages, frame.with!));
     target.historyRequested = true;
+    // A page of history is not news for a screen reader (live messages are).
+    if (messages.length > 0) target.hush();
     if (target.loadingOlder) {
       // A page of older messages: insert above without moving what the reader sees.
       target.loadingOlder = false;
@@ -875,6 +915,9 @@ export class Chat {
       this.scroller.save(this.active);
       this.active = conv;
     }
+    // The list is a live region of its own, put on screen quietly: switching is not news.
+    conv.hush();
+    conv.relocalise();
     byId("messages").replaceChildren(conv.list);
     this.scroller.restore(conv);
     // Direct conversations only come with the latest page of all of them: ask for this one's.
@@ -937,6 +980,7 @@ export class Chat {
           joined,
           active: this.active.room === name,
           unread: joined ? (this.conversations.get(roomKey(name))?.unread ?? 0) : 0,
+          mentions: joined ? (this.conversations.get(roomKey(name))?.mentions ?? 0) : 0,
           // Joined: people online in it; other rooms: their members.
           members:
             (joined ? (this.onlineCounts.get(name) ?? this.members.get(name)?.size) : undefined) ??
@@ -962,6 +1006,7 @@ export class Chat {
         online: this.isOnline(conv.peer!.id),
         active: conv === this.active,
         unread: conv.unread,
+        mentions: conv.mentions,
       })),
       (peer) => this.openPrivate(peer),
     );
@@ -991,6 +1036,13 @@ export class Chat {
     const badge = byId("drawer-badge");
     badge.hidden = unread === 0;
     badge.textContent = unread > 99 ? "99+" : String(unread);
+    // The toggle's name says what its badge shows.
+    const toggle = byId("drawer-toggle");
+    delete toggle.dataset.i18nLabel;
+    toggle.setAttribute(
+      "aria-label",
+      unread === 0 ? t("showSidebar") : t("showSidebarUnread", { count: unread > 99 ? "99+" : unread }),
+    );
   }
 }
 

@@ -8,9 +8,14 @@
  * `read`), kept up to date here with the live messages in between.
  */
 import { AVATAR_COUNT, type ServerFrameOf, type User } from "../../protocol";
+import { relocaliseDates, syncDays, timeElement } from "./days";
 import { el, initial } from "./dom";
-import { label, timeOf } from "./text";
+import { renderText } from "./format-dom";
+import { label, t } from "./text";
 import type { StringKey } from "../i18n";
+
+/** How long a list stays `aria-busy` after a switch or a page of history (so neither is read out as news). */
+const HUSH_MS = 400;
 
 export type Message = ServerFrameOf<"chat"> | ServerFrameOf<"private">;
 export type MessageStatus = "pending" | "sent" | "failed";
@@ -33,6 +38,8 @@ export class Conversation {
   loadingOlder = false;
   /** Messages from others after the read position (the server's count, plus live ones since). */
   unread = 0;
+  /** Of those, the ones that mention the reader (the server's count, plus live ones since). */
+  mentions = 0;
   /** The read position: the highest message id read here (by any tab or device of the account). */
   read = 0;
   /** Newest message id known in the conversation (0: none). */
@@ -45,6 +52,7 @@ export class Conversation {
   stuckToBottom = true;
   private readonly byId = new Map<number, Entry>();
   private readonly byCid = new Map<string, Entry>();
+  private hushTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     readonly key: string,
@@ -54,11 +62,31 @@ export class Conversation {
     public peer: User | undefined,
     private readonly me: () => User,
   ) {
-    this.list = el("ol", { class: "message-list" });
+    // Its own live region: only messages added while it is on screen are news (see `hush`).
+    this.list = el("ol", {
+      class: "message-list",
+      attrs: { role: "log", "aria-live": "polite", "aria-relevant": "additions" },
+    });
+  }
+
+  /**
+   * Marks the list busy for a moment: it is being put on screen (a switch) or filled with history,
+   * which is not news to read out. Live messages after that are.
+   */
+  hush(): void {
+    this.list.setAttribute("aria-busy", "true");
+    clearTimeout(this.hushTimer);
+    this.hushTimer = setTimeout(() => this.list.removeAttribute("aria-busy"), HUSH_MS);
+  }
+
+  /** Re-renders what depends on the language or the day: times, separators, the list's name. */
+  relocalise(): void {
+    this.list.setAttribute("aria-label", t("messageList"));
+    relocaliseDates(this.list);
   }
 
   get isEmpty(): boolean {
-    return this.list.childElementCount === 0;
+    return this.list.querySelector(".message, .system") === null;
   }
 
   /** Lowest confirmed message id (for "load older"). */
@@ -109,6 +137,7 @@ export class Conversation {
     this.byCid.set(cid, entry);
     this.setStatus(entry, "pending");
     this.list.append(entry.node);
+    syncDays(this.list);
     regroup(entry.node);
   }
 
@@ -144,6 +173,7 @@ export class Conversation {
     if (id !== undefined && this.byId.has(id)) return;
     const node = el("li", { class: "system" });
     label(node, key, params);
+    node.dataset.ts = String(Date.now());
     if (id !== undefined) return this.place({ node, id, cid: undefined, status: "sent" });
     // Where it happened: after every message seen so far here, before any that comes later (frame ids
     // of other frames are not in message order across instances, so the line keeps a position of its own).
@@ -161,6 +191,7 @@ export class Conversation {
         this.byId.delete(id);
       }
     for (const [cid, entry] of this.byCid) if (entry.id !== undefined && entry.id <= upTo) this.byCid.delete(cid);
+    syncDays(this.list);
     for (const node of this.list.children) regroup(node as HTMLElement);
   }
 
@@ -189,8 +220,12 @@ export class Conversation {
       before = node;
     }
     this.list.insertBefore(inserted, before);
+    // Separators first: a new day starts a new group.
+    syncDays(this.list);
     regroup(inserted);
-    if (inserted.nextElementSibling) regroup(inserted.nextElementSibling as HTMLElement);
+    let next = inserted.nextElementSibling as HTMLElement | null;
+    if (next && next.dataset.ts === undefined) next = next.nextElementSibling as HTMLElement | null;
+    if (next) regroup(next);
   }
 
   private setStatus(entry: Entry, status: MessageStatus, reason?: StringKey, params?: Record<string, string>): void {
@@ -216,9 +251,10 @@ export class Conversation {
   }
 
   private messageNode(user: User, text: string, ts: number): HTMLLIElement {
+    const body = el("div", { class: "text" });
+    renderText(body, text, { me: this.me().name });
     const mine = user.id === this.me().id;
-    const time = el("time", { text: timeOf(ts), attrs: { datetime: new Date(ts).toISOString() } });
-    const meta = el("div", { class: "meta" }, el("span", { class: "name", text: user.name }), time);
+    const meta = el("div", { class: "meta" }, el("span", { class: "name", text: user.name }), timeElement(ts));
     if (mine) meta.append(el("span", { class: "status" }));
     const node = el(
       "li",
@@ -228,8 +264,9 @@ export class Conversation {
         text: initial(user.name),
         attrs: { "aria-hidden": "true" },
       }),
-      el("div", { class: "bubble" }, meta, el("div", { class: "text", text })),
+      el("div", { class: "bubble" }, meta, body),
     );
+    if (body.querySelector(".mentions-me")) node.classList.add("mentioned");
     node.dataset.user = String(user.id);
     node.dataset.ts = String(ts);
     if (mine) label(node.querySelector<HTMLElement>(".status")!, "sent");

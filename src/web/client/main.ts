@@ -7,6 +7,7 @@ import type { User } from "../../protocol";
 import type { StringKey } from "../i18n";
 import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
 import { Chat, errorText } from "./chat";
+import { ComposerLimit } from "./composer";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -25,6 +26,12 @@ const registerPassword = byId<HTMLInputElement>("register-password");
 const registerError = byId("register-error");
 
 let chat: Chat | undefined;
+const limit = new ComposerLimit(
+  text,
+  byId("composer-count"),
+  byId("composer-error"),
+  Number(composer.dataset.maxLength),
+);
 
 /** Shows an error (an i18n key, or a server code) in an element, as text. */
 const showError = (element: HTMLElement, key: StringKey | undefined): void => {
@@ -46,6 +53,7 @@ const showSignIn = (name?: string, error?: StringKey): void => {
   chat = undefined;
   setDrawer(false);
   setAccountMenu(false);
+  limit.clearError();
   roomView.hidden = true;
   signinView.hidden = false;
   if (name !== undefined) nameInput.value = name;
@@ -69,6 +77,7 @@ const enterRoom = (user: User): void => {
   });
   chat = current;
   renderAccount(user);
+  limit.update();
   text.focus();
 };
 
@@ -174,11 +183,17 @@ text.addEventListener("keydown", (event) => {
   event.preventDefault();
   composer.requestSubmit();
 });
-text.addEventListener("input", () => chat?.typed());
+text.addEventListener("input", () => {
+  limit.update();
+  chat?.typed();
+});
 composer.addEventListener("submit", (event) => {
   event.preventDefault();
+  // Over the limit: kept in the composer, with the reason, never cut short.
+  if (!limit.allows()) return text.focus();
   chat?.send(text.value);
   text.value = "";
+  limit.update();
   text.focus();
 });
 
@@ -194,7 +209,11 @@ byId<HTMLFormElement>("join-room").addEventListener("submit", (event) => {
   setDrawer(false);
   text.focus();
 });
-byId("leave-room").addEventListener("click", () => chat?.leaveActiveRoom());
+byId("leave-room").addEventListener("click", () => {
+  chat?.leaveActiveRoom();
+  // The button is gone with the room: the reader goes on in the conversation shown now.
+  text.focus();
+});
 byId("load-older").addEventListener("click", () => chat?.loadOlder());
 byId("reconnect-now").addEventListener("click", () => chat?.reconnectNow());
 
@@ -202,24 +221,61 @@ byId("reconnect-now").addEventListener("click", () => chat?.reconnectNow());
 
 const drawerToggle = byId("drawer-toggle");
 const backdrop = byId("drawer-backdrop");
-function setDrawer(open: boolean): void {
+const sidebar = byId("sidebar");
+/** Where the sidebar is a drawer (public/chat.css has the same width). */
+const narrow = window.matchMedia("(max-width: 720px)");
+/** What the open drawer covers: out of reach (focus, clicks, screen readers) until it closes. */
+const behindDrawer = [roomView.querySelector<HTMLElement>(".topbar")!, byId("banner"), byId("conversation")];
+
+/** Opens or closes the drawer; `returnFocus`: back to the ☰ that opened it. */
+function setDrawer(open: boolean, returnFocus = false): void {
+  const wasOpen = roomView.classList.contains("drawer-open");
   roomView.classList.toggle("drawer-open", open);
   drawerToggle.setAttribute("aria-expanded", String(open));
   backdrop.hidden = !open;
-  // Keyboard users land in the drawer they opened (Escape returns them).
-  if (open) byId("sidebar").querySelector<HTMLElement>("button, input")?.focus();
+  // Open, it is a modal dialog: focus stays in it (the rest is inert; Tab wraps around).
+  for (const element of behindDrawer) element.inert = open;
+  if (open) {
+    sidebar.setAttribute("role", "dialog");
+    sidebar.setAttribute("aria-modal", "true");
+  } else {
+    sidebar.removeAttribute("role");
+    sidebar.removeAttribute("aria-modal");
+  }
+  if (open && !wasOpen) byId("drawer-close").focus();
+  if (!open && wasOpen && returnFocus) drawerToggle.focus();
 }
-drawerToggle.addEventListener("click", () => setDrawer(!roomView.classList.contains("drawer-open")));
-backdrop.addEventListener("click", () => setDrawer(false));
+const drawerOpen = (): boolean => roomView.classList.contains("drawer-open");
+drawerToggle.addEventListener("click", () => setDrawer(!drawerOpen(), true));
+backdrop.addEventListener("click", () => setDrawer(false, true));
+byId("drawer-close").addEventListener("click", () => setDrawer(false, true));
+// Wide again: no drawer, nothing inert.
+narrow.addEventListener("change", () => {
+  if (!narrow.matches && drawerOpen()) setDrawer(false);
+});
+// The focus trap: Tab from the last control goes to the first, Shift+Tab from the first to the last.
+sidebar.addEventListener("keydown", (event) => {
+  if (event.key !== "Tab" || !drawerOpen()) return;
+  const controls = [
+    ...sidebar.querySelectorAll<HTMLElement>("button, input, select, textarea, a[href], [tabindex]"),
+  ].filter((control) => control.tabIndex >= 0 && !control.matches(":disabled") && control.getClientRects().length > 0);
+  const first = controls[0];
+  const last = controls[controls.length - 1];
+  if (!first || !last) return;
+  if (event.shiftKey && document.activeElement === first) {
+    event.preventDefault();
+    last.focus();
+  } else if (!event.shiftKey && document.activeElement === last) {
+    event.preventDefault();
+    first.focus();
+  }
+});
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape") return;
   if (!accountMenu.hidden) {
     setAccountMenu(false);
     accountToggle.focus();
-  } else if (roomView.classList.contains("drawer-open")) {
-    setDrawer(false);
-    drawerToggle.focus();
-  }
+  } else if (drawerOpen()) setDrawer(false, true);
 });
 // Picking a conversation in the drawer closes it and returns to typing.
 byId("sidebar").addEventListener("click", (event) => {

@@ -5,6 +5,7 @@
  */
 import { AVATAR_COUNT, DEFAULT_ROOM, type User } from "../../protocol";
 import { el, initial } from "./dom";
+import { STRINGS, type StringKey } from "../i18n";
 import { label, t } from "./text";
 
 export const avatar = (user: User): HTMLSpanElement =>
@@ -14,10 +15,33 @@ export const avatar = (user: User): HTMLSpanElement =>
     attrs: { "aria-hidden": "true" },
   });
 
-const badge = (count: number): HTMLSpanElement => {
-  const node = el("span", { class: "badge", text: count > 99 ? "99+" : String(count) });
-  node.hidden = count === 0;
-  return node;
+/** Words for screen readers only (the class hides them from the eye, not from assistive technology). */
+const spoken = (key: StringKey, count: number, shown: string | number = count): HTMLSpanElement => {
+  const one = `${key}One`;
+  return label(el("span", { class: "visually-hidden" }), (one in STRINGS.en && count === 1 ? one : key) as StringKey, {
+    count: shown,
+  });
+};
+
+/**
+ * The counts after an entry's name: the unread badge (and a mention mark), each with its words for
+ * screen readers ("2 unread", "1 mention"): the digits alone would read "Lobby 2 1".
+ */
+const badges = (unread: number, mentions: number): HTMLSpanElement[] => {
+  const node = el("span", {
+    class: "badge",
+    text: unread > 99 ? "99+" : String(unread),
+    attrs: { "aria-hidden": "true" },
+  });
+  node.hidden = unread === 0;
+  const nodes = [node];
+  if (unread > 0) nodes.push(spoken("unreadCount", unread, node.textContent!));
+  if (mentions > 0)
+    nodes.push(
+      el("span", { class: "mention-badge", text: "@", attrs: { "aria-hidden": "true" } }),
+      spoken("mentionCount", mentions),
+    );
+  return nodes;
 };
 
 export interface RoomEntry {
@@ -25,6 +49,8 @@ export interface RoomEntry {
   joined: boolean;
   active: boolean;
   unread: number;
+  /** Unread messages that mention the reader. */
+  mentions: number;
   /** People online in it, when known. */
   members: number | undefined;
 }
@@ -54,8 +80,12 @@ export const renderRooms = (list: HTMLElement, rooms: RoomEntry[], open: (room: 
           ? label(el("span", { class: "label" }), "lobby")
           : el("span", { class: "label", text: room.name }),
       );
-      if (room.members !== undefined) button.append(el("span", { class: "count", text: String(room.members) }));
-      button.append(badge(room.unread));
+      if (room.members !== undefined)
+        button.append(
+          el("span", { class: "count", text: String(room.members), attrs: { "aria-hidden": "true" } }),
+          spoken(room.joined ? "onlineInRoom" : "membersInRoom", room.members),
+        );
+      button.append(...badges(room.unread, room.mentions));
       button.dataset.key = room.name;
       if (room.active) button.setAttribute("aria-current", "true");
       button.addEventListener("click", () => open(room.name));
@@ -69,6 +99,7 @@ export interface PrivateEntry {
   online: boolean;
   active: boolean;
   unread: number;
+  mentions: number;
 }
 
 export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open: (peer: User) => void): void => {
@@ -80,7 +111,7 @@ export const renderPrivates = (list: HTMLElement, entries: PrivateEntry[], open:
         { class: entry.online ? "entry" : "entry offline", attrs: { type: "button" } },
         avatar(entry.peer),
         el("span", { class: "label", text: entry.peer.name }),
-        badge(entry.unread),
+        ...badges(entry.unread, entry.mentions),
       );
       button.dataset.key = String(entry.peer.id);
       if (entry.active) button.setAttribute("aria-current", "true");

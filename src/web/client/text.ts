@@ -46,7 +46,3 @@ export const setLang = (next: Lang): void => {
   document.title = t("appName");
   relabel();
 };
-
-/** Time of day of a server timestamp, in the current language's style. */
-export const timeOf = (ts: number): string =>
-  new Intl.DateTimeFormat(HTML_LANG[current], { hour: "2-digit", minute: "2-digit" }).format(ts);
