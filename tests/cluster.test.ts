@@ -290,3 +290,37 @@ test("socket opens per account are counted across instances: 429 at the upgrade 
   });
   expect(upgrade.status).toBe(429);
 }, 30_000);
+
+test("edits, deletions and reactions on one instance reach the other's clients in log order, interleaved with messages", async () => {
+  const [a, b] = await twoInstances();
+  const alice = await signIn(a.base, "alice");
+  const bob = await signIn(b.base, "bob");
+  const aliceA = await connect(a, alice.cookie);
+  await aliceA.next("history", (f) => f.room === "lobby");
+  const bobB = await connect(b, bob.cookie);
+  await bobB.next("history", (f) => f.room === "lobby");
+  aliceA.send({ type: "chat", data: "draft", cid: "x1" });
+  const draft = await bobB.next("chat", (f) => f.data === "draft");
+  // On A an edit, then a message; on B a reaction: every socket sees them in the log's order.
+  aliceA.send({ type: "edit", id: draft.id, data: "final" });
+  aliceA.send({ type: "chat", data: "after the edit", cid: "x2" });
+  bobB.send({ type: "react", id: draft.id, emoji: "👍" });
+  const kinds = new Set(["chat", "edit", "react"]);
+  const logOf = (client: Client) => client.frames.filter((f) => kinds.has(f.type) && f.id > draft.id);
+  await within(5000, () => logOf(aliceA).length >= 3 && logOf(bobB).length >= 3);
+  const views = [aliceA, bobB].map((client) => logOf(client).map((f) => [f.type, f.id]));
+  expect(views[0]).toEqual(views[1]!);
+  const ids = views[0]!.map(([, id]) => id as number);
+  expect(ids).toEqual([...ids].sort((x, y) => x - y));
+  expect(bobB.frames.find((f) => f.type === "edit")!.data).toMatchObject({ id: draft.id, text: "final" });
+  aliceA.send({ type: "delete", id: draft.id });
+  expect((await bobB.next("delete")).data.id).toBe(draft.id);
+  // bob, back on the other instance, resumes: the tombstone, not the text.
+  const position = Math.max(...ids);
+  bobB.close();
+  const back = await connect(a, bob.cookie, `?since=${draft.id - 1}`);
+  const missed = await back.next("history", (f) => f.room === "lobby");
+  expect(missed.recovered).toBe(true);
+  expect(missed.data.find((m) => m.id === draft.id)).toMatchObject({ data: "", deletedAt: expect.any(Number) });
+  expect(missed.position.offset).toBeGreaterThan(position);
+});

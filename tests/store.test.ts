@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IdSequence, openDatabase, databasePath } from "../src/store/db";
 import { SqliteStore } from "../src/store/sqlite";
-import type { NewMessage } from "../src/ports/store";
+import type { MessageChange, NewMessage } from "../src/ports/store";
 import { nameKey } from "../src/domain/names";
 import { UNREAD_COUNT_CAP } from "../src/domain/model";
 import type { Store } from "../src/ports/store";
@@ -301,10 +301,36 @@ describe("upgrading a DATA_DIR of the previous release", () => {
       const fresh = await guest(store, "dave");
       expect(fresh.id).toBeGreaterThan(5);
       expect(store.lastMessageIdNow()).toBe(15);
+      // Messages stored before changes existed (schema 6) can be edited and reacted to; each change
+      // takes a log position above every id, and the log reads it back there.
+      const edit = {
+        seq: 1100,
+        kind: "edit",
+        messageId: 10,
+        actorId: 1,
+        at: Date.now(),
+        body: "hello, lobby",
+        mentions: [],
+      };
+      const react = { seq: 1101, kind: "react", messageId: 11, actorId: 2, at: Date.now(), emoji: "👍" };
+      await store.append([edit as MessageChange, react as MessageChange]);
+      expect([edit, react].map((change) => (change as MessageChange).applied)).toEqual([true, true]);
+      expect(store.lastMessageIdNow()).toBe(1101);
+      const changed = (await store.page(1, 10, 1000)).messages;
+      expect(changed.map((m) => [m.body, m.editedAt !== null, m.reactions.map((r) => r.emoji)])).toEqual([
+        ["hello, lobby", true, []],
+        ["carol was here", false, ["👍"]],
+      ]);
+      const { entries } = await store.log(15, 1101, 10);
+      expect(entries.map((entry) => [entry.seq, entry.change, entry.message.id])).toEqual([
+        [1100, "edit", 10],
+        [1101, "react", 11],
+      ]);
       await store.close();
       // Reopening is a no-op: the same data, the same epoch.
       const again = open(dir);
       expect((await again.page(1, 10, 1000)).messages.length).toBe(2);
+      expect(again.lastMessageIdNow()).toBe(1101);
       await again.close();
     });
   });
