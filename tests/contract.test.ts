@@ -2,20 +2,12 @@
  * One contract, run against every store: the behaviours every client relies
  * on, with the embedded SQLite store and with a real PostgreSQL (tests/postgres.ts).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { CloseCode, type ServerFrameOf } from "../src/protocol";
-import type { Config } from "../src/config";
 import { signIn, trackApps } from "./helpers";
-import { TestPostgres } from "./postgres";
+import { storeFlavours } from "./postgres";
 
-const postgres = new TestPostgres();
-beforeAll(() => postgres.start());
-afterAll(() => postgres.dispose());
-
-const flavours: Array<[string, () => Promise<Partial<Config>>]> = [
-  ["SQLite store", async () => ({})],
-  ["PostgreSQL store", async () => ({ databaseUrl: await postgres.database() })],
-];
+const flavours = storeFlavours();
 
 const texts = (frame: ServerFrameOf<"history">) => frame.data.map((m) => m.data);
 

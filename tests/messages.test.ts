@@ -3,20 +3,13 @@
  * mentions, history around a message, typing in a direct conversation — live to two and three
  * clients, in history, and after a resume; and every refusal, after which nothing changed for anyone.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { ErrorCode, type ServerFrame } from "../src/protocol";
 import type { Config } from "../src/config";
 import { signIn, trackApps, type Client, type Running } from "./helpers";
-import { TestPostgres } from "./postgres";
+import { storeFlavours } from "./postgres";
 
-const postgres = new TestPostgres();
-beforeAll(() => postgres.start());
-afterAll(() => postgres.dispose());
-
-const flavours: Array<[string, () => Promise<Partial<Config>>]> = [
-  ["SQLite store", async () => ({})],
-  ["PostgreSQL store", async () => ({ databaseUrl: await postgres.database() })],
-];
+const flavours = storeFlavours();
 
 /** Frames about messages (what must not come after a refusal). */
 const CHANGES = new Set(["chat", "private", "edit", "delete", "react"]);

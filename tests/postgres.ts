@@ -6,6 +6,7 @@
  * 127.0.0.1 on a free port with its socket in that folder. `database()` makes
  * a fresh empty database per test. Stopped and deleted by `dispose()`.
  */
+import { afterAll, beforeAll } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -167,4 +168,18 @@ const postgresIds = (): { uid: number; gid: number } => {
   const out = Bun.spawnSync(["id", "-u", "postgres"]).stdout.toString().trim();
   const gid = Bun.spawnSync(["id", "-g", "postgres"]).stdout.toString().trim();
   return { uid: Number(out), gid: Number(gid) };
+};
+
+/**
+ * The two stores a suite runs on, for `describe.each`: the embedded SQLite store, and a database of
+ * one real PostgreSQL started for the file (and stopped after it).
+ */
+export const storeFlavours = (): Array<[string, () => Promise<{ databaseUrl?: string }>]> => {
+  const postgres = new TestPostgres();
+  beforeAll(() => postgres.start());
+  afterAll(() => postgres.dispose());
+  return [
+    ["SQLite store", async () => ({})],
+    ["PostgreSQL store", async () => ({ databaseUrl: await postgres.database() })],
+  ];
 };
