@@ -254,6 +254,14 @@ export const ChatPage = ({
                 </button>
                 <p id="typing" class="typing" aria-live="polite"></p>
                 <p id="composer-error" class="error composer-error" role="alert"></p>
+                <div id="compose-context" class="compose-context" hidden>
+                  <span id="compose-context-text"></span>
+                  <button type="button" id="compose-cancel" class="ghost small" data-i18n="cancelCompose">
+                    {t("cancelCompose")}
+                  </button>
+                </div>
+                <ul id="mention-list" class="mention-list" role="listbox" hidden></ul>
+                <div id="emoji-picker" class="emoji-picker" role="dialog" hidden></div>
                 <form id="composer" class="composer" data-max-length={String(maxMessageLength)}>
                   <textarea
                     id="text"

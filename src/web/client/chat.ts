@@ -28,10 +28,10 @@ import {
 } from "../../protocol";
 import { errorKey, type StringKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
-import { Conversation, privateKey, roomKey, type Message } from "./conversation";
+import { Conversation, privateKey, roomKey, type Message, type MessageChange } from "./conversation";
 import { dayKey, untilMidnight } from "./dates";
 import { byId, el } from "./dom";
-import { mentionsMe } from "./format";
+import { EmojiPicker } from "./picker";
 import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
@@ -84,6 +84,13 @@ type Outgoing = {
   frame: Extract<ClientFrame, { type: "chat" | "private" }>;
   conv: Conversation;
 };
+
+/** What the composer is doing besides writing a new message: answering one, or editing one of ours. */
+type ComposeMode =
+  { kind: "reply"; message: Message; conv: Conversation } | { kind: "edit"; message: Message; conv: Conversation };
+
+/** Older pages loaded at most to find a message that is not shown yet (a reply's original, a link). */
+const JUMP_MAX_PAGES = 40;
 
 export interface ChatOptions {
   /** The session ended (signed out here or elsewhere, or — `nameLost` — a guest's name was taken): show sign-in. */
@@ -146,6 +153,13 @@ export class Chat {
   /** The local day the dates on the page were rendered for ("Today" turns into "Yesterday" at midnight). */
   private today = dayKey(Date.now());
   private midnightTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Answering or editing a message (the composer's bar says which). */
+  private mode: ComposeMode | undefined;
+  private readonly emojiPicker = new EmojiPicker(byId("emoji-picker"));
+  /** A message being looked for in a conversation by loading older pages, and how many are left to load. */
+  private jumpTarget: { conv: Conversation; id: number; pages: number } | undefined;
+  /** A permalink (`#m<id>`) to open once this socket has its conversations. */
+  private permalink: number | undefined;
 
   constructor(
     private me: User,
@@ -164,6 +178,9 @@ export class Chat {
     this.renderMe();
     this.show(this.active);
     this.scheduleMidnight();
+    byId("compose-cancel").addEventListener("click", this.onCancelCompose);
+    addEventListener("hashchange", this.onHash);
+    this.permalink = permalinkOf(location.hash);
     this.connection.start();
   }
 
@@ -188,6 +205,10 @@ export class Chat {
     clearTimeout(this.midnightTimer);
     this.typing.clear();
     document.removeEventListener("visibilitychange", this.onVisibility);
+    byId("compose-cancel").removeEventListener("click", this.onCancelCompose);
+    removeEventListener("hashchange", this.onHash);
+    this.emojiPicker.close();
+    this.setMode(undefined);
     this.scrollBox.removeEventListener("scroll", this.onScroll);
     this.scroller.dispose();
     document.title = t("appName");
@@ -199,29 +220,176 @@ export class Chat {
 
   // ------------------------------------------------------------ user actions
 
-  /** Sends the composer's text to the active conversation. */
-  send(text: string): void {
-    if (text.trim() === "") return;
+  /**
+   * Sends the composer's text to the active conversation: a new message (an answer to one, when
+   * replying), or the new text of the message being edited. False: nothing was sent (keep the text).
+   */
+  send(text: string): boolean {
+    const mode = this.mode;
+    if (mode?.kind === "edit") {
+      if (text.trim() === "") return false;
+      if (!this.connection.send({ type: "edit", id: mode.message.id, data: text })) return false;
+      this.setMode(undefined);
+      return true;
+    }
+    if (text.trim() === "") return false;
     const cid = newCid();
     const conv = this.active;
-    if (!conv.room && !conv.peer) return;
+    if (!conv.room && !conv.peer) return false;
+    const replyTo = mode?.kind === "reply" && mode.conv === conv ? mode.message : undefined;
+    const answer = replyTo ? { replyTo: replyTo.id } : {};
     const frame: Outgoing["frame"] = conv.room
-      ? { type: "chat", data: text, room: conv.room, cid }
-      : { type: "private", to: conv.peer!.id, data: text, cid };
+      ? { type: "chat", data: text, room: conv.room, cid, ...answer }
+      : { type: "private", to: conv.peer!.id, data: text, cid, ...answer };
     const outgoing: Outgoing = { cid, frame, conv };
-    conv.addLocal(cid, text, () => this.enqueue(outgoing));
+    this.setMode(undefined);
+    conv.addLocal(
+      cid,
+      text,
+      () => this.enqueue(outgoing),
+      replyTo ? { id: replyTo.id, user: replyTo.user, text: [...replyTo.data].slice(0, 100).join("") } : undefined,
+    );
     this.scroller.toBottom();
     this.refreshEmpty();
     this.enqueue(outgoing);
+    return true;
+  }
+
+  /** Escape in the composer: stop answering or editing (true if there was something to stop). */
+  cancelCompose(): boolean {
+    if (this.emojiPicker.isOpen) {
+      this.emojiPicker.close();
+      return true;
+    }
+    if (!this.mode) return false;
+    const wasEdit = this.mode.kind === "edit";
+    this.setMode(undefined);
+    if (wasEdit) byId<HTMLTextAreaElement>("text").value = "";
+    return true;
+  }
+
+  /** Who may be mentioned in the open conversation: the room's members known here, or the other person. */
+  mentionable(): User[] {
+    const conv = this.active;
+    if (!conv.room) return conv.peer ? [conv.peer] : [];
+    return [...(this.members.get(conv.room)?.values() ?? [])].filter((user) => user.id !== this.me.id);
+  }
+
+  /** Up arrow in an empty composer: edit the reader's last message here. */
+  editLast(): boolean {
+    const message = this.active.lastOwnMessage();
+    if (!message) return false;
+    this.startEdit(message);
+    return true;
+  }
+
+  private startEdit(message: Message): void {
+    this.setMode({ kind: "edit", message, conv: this.active });
+    const text = byId<HTMLTextAreaElement>("text");
+    text.value = message.data;
+    text.dispatchEvent(new Event("input"));
+    text.focus();
+    text.setSelectionRange(text.value.length, text.value.length);
+  }
+
+  private startReply(message: Message): void {
+    this.setMode({ kind: "reply", message, conv: this.active });
+    byId<HTMLTextAreaElement>("text").focus();
+  }
+
+  /** The composer's bar: "Replying to …" or "Editing a message", with a cancel button. */
+  private setMode(mode: ComposeMode | undefined): void {
+    this.mode = mode;
+    const bar = byId("compose-context");
+    bar.hidden = mode === undefined;
+    bar.classList.toggle("editing", mode?.kind === "edit");
+    const text = byId("compose-context-text");
+    if (mode?.kind === "reply")
+      label(text, "replyingTo", { name: mode.message.user.name, text: [...mode.message.data].slice(0, 80).join("") });
+    else if (mode?.kind === "edit") label(text, "editingMessage");
+  }
+
+  private readonly onCancelCompose = (): void => {
+    this.cancelCompose();
+    byId<HTMLTextAreaElement>("text").focus();
+  };
+
+  private readonly onHash = (): void => {
+    const id = permalinkOf(location.hash);
+    if (id !== undefined) this.openPermalink(id);
+  };
+
+  /** Opens the conversation holding message `id` at that message (the server says which it is). */
+  private openPermalink(id: number): void {
+    for (const conv of this.conversations.values())
+      if (conv.has(id)) {
+        this.show(conv);
+        conv.reveal(id);
+        return;
+      }
+    this.connection.send({ type: "history", around: id, limit: 1 });
+  }
+
+  /** The reader's actions on a message of a conversation. */
+  private actionsFor(conv: () => Conversation) {
+    return {
+      reply: (message: Message) => this.startReply(message),
+      edit: (message: Message) => this.startEdit(message),
+      delete: (message: Message) => {
+        this.connection.send({ type: "delete", id: message.id });
+      },
+      react: (message: Message, emoji: string) => {
+        this.connection.send({ type: "react", id: message.id, emoji });
+      },
+      pickReaction: (message: Message, anchor: HTMLElement) =>
+        this.emojiPicker.open(anchor, (emoji) => this.connection.send({ type: "react", id: message.id, emoji })),
+      jump: (id: number) => this.jumpTo(conv(), id),
+    };
+  }
+
+  /** Shows message `id` of `conv`: at once when it is loaded, else once older pages bring it. */
+  private jumpTo(conv: Conversation, id: number): void {
+    if (conv !== this.active) this.show(conv);
+    if (conv.reveal(id)) return;
+    if (!conv.more) return this.notFound();
+    this.jumpTarget = { conv, id, pages: JUMP_MAX_PAGES };
+    this.loadOlder();
+  }
+
+  private notFound(): void {
+    this.active.addSystem("messageNotLoaded", {});
+    this.scroller.toBottom();
+  }
+
+  /** A page of older messages arrived: the message looked for is shown, or the next page is asked for. */
+  private continueJump(conv: Conversation): void {
+    const target = this.jumpTarget;
+    if (!target || target.conv !== conv) return;
+    if (conv.reveal(target.id)) {
+      this.jumpTarget = undefined;
+      return;
+    }
+    if (!conv.more || --target.pages <= 0) {
+      this.jumpTarget = undefined;
+      return this.notFound();
+    }
+    this.loadOlder();
   }
 
   /** The composer changed: tell the room, throttled (and never while the server asks us to wait). */
   typed(): void {
-    const room = this.active.room;
+    const { room, peer } = this.active;
     const now = Date.now();
-    if (!room || now - this.lastTypingSent < TYPING_SEND_EVERY_MS || now < this.pausedUntil) return;
+    if (now - this.lastTypingSent < TYPING_SEND_EVERY_MS || now < this.pausedUntil) return;
     if (this.pendingJoins.length > 0) return; // a refused typing frame would read as a refused join
-    if (this.connection.send({ type: "typing", room })) this.lastTypingSent = now;
+    if (this.mode?.kind === "edit") return;
+    const frame =
+      room !== undefined
+        ? { room }
+        : peer && peer.id !== this.me.id && this.active.last > 0
+          ? { to: peer.id }
+          : undefined;
+    if (frame && this.connection.send({ type: "typing", ...frame })) this.lastTypingSent = now;
   }
 
   openRoom(name: string): void {
@@ -386,9 +554,14 @@ export class Chat {
       case "ack":
         return this.onAck(frame);
       case "typing":
-        // (Typing in a direct conversation, without `room`, is not shown yet.)
-        if (frame.room !== undefined && frame.user.id !== this.me.id) this.typing.add(frame.room, frame.user);
+        if (frame.user.id === this.me.id) return;
+        if (frame.room !== undefined) this.typing.add(roomKey(frame.room), frame.user);
+        else if (frame.to === this.me.id) this.typing.add(privateKey(frame.user.id), frame.user);
         return;
+      case "edit":
+      case "delete":
+      case "react":
+        return this.onChange(frame);
       case "rooms":
         this.knownRooms = new Map(frame.data.map((room) => [room.name, room.members]));
         return this.renderSidebar();
@@ -517,7 +690,7 @@ export class Chat {
         for (const id of frame.data.left ?? []) {
           if (id === this.me.id) continue;
           members.delete(id);
-          this.typing.remove(frame.room, id);
+          this.typing.remove(roomKey(frame.room), id);
         }
       }
       return this.renderSidebar();
@@ -562,7 +735,7 @@ export class Chat {
     // A direct conversation shows its peer under their current name.
     const direct = this.conversations.get(privateKey(frame.user.id));
     if (direct && direct.peer?.name !== frame.user.name) direct.peer = frame.user;
-    if (frame.type === "left") this.typing.remove(frame.room, frame.user.id);
+    if (frame.type === "left") this.typing.remove(roomKey(frame.room), frame.user.id);
     this.renderSidebar();
     this.refreshRoomsSoon();
   }
@@ -576,18 +749,33 @@ export class Chat {
     }, ROOMS_REFRESH_DELAY_MS);
   }
 
+  /** An edit, a deletion or new reactions: a log entry like a message (resume counts from it). */
+  private onChange(frame: MessageChange): void {
+    this.since = Math.max(this.since, frame.id);
+    if (this.synced) this.resumeFrom = this.since;
+    const conv =
+      frame.room !== undefined
+        ? this.conversations.get(roomKey(frame.room))
+        : frame.pair !== undefined
+          ? this.conversations.get(privateKey(frame.pair[0] === this.me.id ? frame.pair[1] : frame.pair[0]))
+          : undefined;
+    if (!conv) return;
+    this.appendLive(conv, () => conv.applyChange(frame));
+    if (this.mode && this.mode.message.id === frame.data.id && frame.type === "delete") this.setMode(undefined);
+  }
+
   /** A live message (history goes through addHistoryMessage). */
   private onMessage(conv: Conversation, message: Message): void {
     this.since = Math.max(this.since, message.id);
     if (this.synced) this.resumeFrom = this.since;
-    if (message.type === "chat") this.typing.remove(message.room, message.user.id);
+    this.typing.remove(conv.key, message.user.id);
     const mine = message.user.id === this.me.id;
     this.relocaliseIfNewDay();
     const added = this.appendLive(conv, () => conv.addMessage(message), mine);
     if (added && !mine && message.id > conv.read) {
       if (!this.seeing(conv)) {
         conv.unread++;
-        if (mentionsMe(message.data, this.me.name)) conv.mentions++;
+        if (message.mentions?.includes(this.me.id)) conv.mentions++;
       }
       if (document.hidden) {
         this.hiddenUnread++;
@@ -601,7 +789,10 @@ export class Chat {
 
   private onHistory(frame: ServerFrameOf<"history">): void {
     const messages = frame.data;
+    // Complete up to its position (changes to older messages included): a resume may start there.
+    this.since = Math.max(this.since, frame.position.offset);
     for (const message of messages) this.since = Math.max(this.since, message.id);
+    if (frame.around !== undefined) return this.onAround(frame);
     // Unread counts come with `conversations` (missed messages included); a recovered message is
     // news for a hidden tab's title only.
     const news = frame.recovered === true;
@@ -618,6 +809,10 @@ export class Chat {
         if (message.type === "private") this.addHistoryMessage(this.privateConversationOf(message), message, news);
       this.synced = true;
       this.resumeFrom = this.since;
+      if (this.permalink !== undefined) {
+        this.openPermalink(this.permalink);
+        this.permalink = undefined;
+      }
       if (!this.active.room && !this.active.historyRequested) this.requestHistory(this.active);
       this.renderSidebar();
       this.scheduleRead();
@@ -637,6 +832,7 @@ export class Chat {
       const add = () => messages.forEach((message) => target.addMessage(message));
       if (target === this.active) this.scroller.keepPosition(add);
       else add();
+      this.continueJump(target);
     } else {
       if (frame.recovered === false) {
         // The gap was no longer kept: this is the latest page, not a continuation.
@@ -648,10 +844,31 @@ export class Chat {
     }
     if (target === this.active) {
       this.refreshEmpty();
+      if (!frame.recovered && target.unread > 0 && !target.newLineShown) this.placeNewLine(target);
       this.scheduleRead();
     }
     this.refreshLoadOlder();
     this.renderSidebar();
+  }
+
+  /** The answer to a permalink: the conversation that holds the message; opened there. */
+  private onAround(frame: ServerFrameOf<"history">): void {
+    const conv =
+      frame.room !== undefined
+        ? this.joined.includes(frame.room)
+          ? this.conversation(roomKey(frame.room))
+          : undefined
+        : frame.with !== undefined
+          ? this.conversation(privateKey(frame.with), this.peerFrom(frame.data, frame.with))
+          : undefined;
+    if (!conv) return;
+    this.jumpTo(conv, frame.around!);
+  }
+
+  /** The "New messages" line, once per visit to a conversation, above its first unread message. */
+  private placeNewLine(conv: Conversation): void {
+    conv.newLineShown = true;
+    conv.showNewLine(conv.read);
   }
 
   private addHistoryMessage(conv: Conversation, message: Message, news: boolean): void {
@@ -710,6 +927,10 @@ export class Chat {
     }
     // A read of a conversation the server has no record of yet (nothing said there): nothing to show.
     if (code === "not_a_member") return;
+    if (code === "message_not_found" && this.jumpTarget === undefined) {
+      this.notFound();
+      return;
+    }
     this.active.addSystem(key, params);
     this.scroller.toBottom();
   }
@@ -848,7 +1069,14 @@ export class Chat {
     let conv = this.conversations.get(key);
     if (!conv) {
       const room = key.startsWith("room:") ? key.slice(5) : undefined;
-      conv = new Conversation(key, room, peer, () => this.me);
+      const made: Conversation = new Conversation(
+        key,
+        room,
+        peer,
+        () => this.me,
+        this.actionsFor(() => made),
+      );
+      conv = made;
       this.conversations.set(key, conv);
     } else if (peer && (!conv.peer || conv.peer.name !== peer.name)) conv.peer = peer;
     return conv;
@@ -913,7 +1141,15 @@ export class Chat {
       // What was just seen there counts as read, even when leaving it within READ_DELAY_MS.
       if (this.readTimer !== undefined) this.markRead();
       this.scroller.save(this.active);
+      this.active.clearNewLine();
+      this.active.newLineShown = false;
+      if (this.mode && this.mode.conv !== conv) {
+        const wasEdit = this.mode.kind === "edit";
+        this.setMode(undefined);
+        if (wasEdit) byId<HTMLTextAreaElement>("text").value = "";
+      }
       this.active = conv;
+      if (conv.unread > 0 && !conv.isEmpty) this.placeNewLine(conv);
     }
     // The list is a live region of its own, put on screen quietly: switching is not news.
     conv.hush();
@@ -922,7 +1158,7 @@ export class Chat {
     this.scroller.restore(conv);
     // Direct conversations only come with the latest page of all of them: ask for this one's.
     if (!conv.room && !conv.historyRequested && this.synced) this.requestHistory(conv);
-    this.typing.show(conv.room);
+    this.typing.show(conv.key);
     this.renderHeader();
     this.renderSidebar();
     this.refreshEmpty();
@@ -1050,4 +1286,10 @@ export class Chat {
 export const errorText = (code: string, message: string, params: Record<string, string | number> = {}): string => {
   const key: StringKey | undefined = errorKey(code);
   return key ? t(key, params) : t("err_unknown", { message });
+};
+
+/** The message id of a permalink (`#m<id>`), if the hash is one. */
+const permalinkOf = (hash: string): number | undefined => {
+  const match = /^#m(\d{1,16})$/.exec(hash);
+  return match ? Number(match[1]) : undefined;
 };

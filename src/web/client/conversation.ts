@@ -19,12 +19,29 @@ const HUSH_MS = 400;
 
 export type Message = ServerFrameOf<"chat"> | ServerFrameOf<"private">;
 export type MessageStatus = "pending" | "sent" | "failed";
+/** A change to a message (`data.id` is the message's). */
+export type MessageChange = ServerFrameOf<"edit"> | ServerFrameOf<"delete"> | ServerFrameOf<"react">;
+
+/** What the reader can do with a message (the chat acts; the conversation shows the buttons). */
+export interface MessageActions {
+  reply(message: Message): void;
+  edit(message: Message): void;
+  delete(message: Message): void;
+  /** Toggles the reader's reaction. */
+  react(message: Message, emoji: string): void;
+  /** Opens the emoji picker for a reaction, next to `anchor`. */
+  pickReaction(message: Message, anchor: HTMLElement): void;
+  /** Shows the message `id` of this conversation (loading history up to it if needed). */
+  jump(id: number): void;
+}
 
 interface Entry {
   node: HTMLLIElement;
   id: number | undefined;
   cid: string | undefined;
   status: MessageStatus;
+  /** The message as it is now (edited, deleted, reacted to). */
+  message?: Message;
   /** Queues the message again after a refusal (local messages only). */
   resend?: () => void;
 }
@@ -47,6 +64,8 @@ export class Conversation {
   /** The last `read` sent and when, so one is not repeated while its answer is on the way. */
   readSent = 0;
   readSentAt = 0;
+  /** The "New messages" line was placed on this visit (it stays until the reader goes elsewhere). */
+  newLineShown = false;
   /** Where the reader was when they switched away. */
   scrollTop = 0;
   stuckToBottom = true;
@@ -61,6 +80,7 @@ export class Conversation {
     /** The other person of a private conversation. */
     public peer: User | undefined,
     private readonly me: () => User,
+    private readonly actions: MessageActions,
   ) {
     // Its own live region: only messages added while it is on screen are news (see `hush`).
     this.list = el("ol", {
@@ -106,29 +126,116 @@ export class Conversation {
     return undefined;
   }
 
-  /** Adds a message from the server; false when it was already shown. */
+  /**
+   * Adds a message from the server; false when it was already shown (then a newer state of it, from
+   * history or a resume — edited, deleted, reacted to — replaces the one shown).
+   */
   addMessage(message: Message): boolean {
     this.last = Math.max(this.last, message.id);
-    if (this.byId.has(message.id)) return false;
+    const known = this.byId.get(message.id);
+    if (known) {
+      if (known.message && stateOf(known.message) !== stateOf(message)) this.rerender(known, message);
+      return false;
+    }
     const local = message.cid !== undefined ? this.byCid.get(message.cid) : undefined;
     if (local && local.id === undefined && message.user.id === this.me().id) {
       this.confirm(local, message.id);
+      this.rerender(local, message);
       return false;
     }
     const entry: Entry = {
-      node: this.messageNode(message.user, message.data, message.ts),
+      node: this.messageNode(message),
       id: message.id,
       cid: message.cid,
       status: "sent",
+      message,
     };
     this.place(entry);
     return true;
   }
 
+  /** Whether the message `id` is shown here. */
+  has(id: number): boolean {
+    return this.byId.get(id)?.message !== undefined;
+  }
+
+  /** Applies an edit, a deletion or new reactions to a message shown here (one not shown: nothing to do). */
+  applyChange(change: MessageChange): void {
+    const entry = this.byId.get(change.data.id);
+    if (!entry?.message) return;
+    const next: Message = { ...entry.message };
+    if (change.type === "edit") {
+      next.data = change.data.text;
+      next.editedAt = change.data.editedAt;
+      if (change.data.mentions) next.mentions = change.data.mentions;
+      else delete next.mentions;
+    } else if (change.type === "delete") {
+      next.data = "";
+      next.deletedAt = change.data.deletedAt;
+      delete next.reactions;
+      delete next.replyTo;
+      delete next.mentions;
+    } else if (change.data.reactions.length > 0) next.reactions = change.data.reactions;
+    else delete next.reactions;
+    this.rerender(entry, next);
+  }
+
+  /** The reader's newest message here that can still be edited (Up arrow in an empty composer). */
+  lastOwnMessage(): Message | undefined {
+    let newest: Message | undefined;
+    for (const entry of this.byId.values())
+      if (
+        entry.message &&
+        entry.message.user.id === this.me().id &&
+        entry.message.deletedAt === undefined &&
+        (newest === undefined || entry.message.id > newest.id)
+      )
+        newest = entry.message;
+    return newest;
+  }
+
+  /** Scrolls the message `id` into view and marks it for a moment; false when it is not here. */
+  reveal(id: number): boolean {
+    const node = this.byId.get(id)?.node;
+    if (!node || !this.has(id)) return false;
+    node.scrollIntoView({ block: "center" });
+    node.classList.remove("flash");
+    void node.offsetWidth;
+    node.classList.add("flash");
+    node.querySelector<HTMLElement>(".bubble")?.focus({ preventScroll: true });
+    return true;
+  }
+
+  /** A "New messages" line above the first message from others after the read position `read`. */
+  showNewLine(read: number): void {
+    this.clearNewLine();
+    for (const entry of [...this.byId.values()].sort((x, y) => x.id! - y.id!))
+      if (entry.message && entry.id! > read && entry.message.user.id !== this.me().id) {
+        const line = el("li", { class: "new-line", attrs: { role: "separator" } });
+        label(line, "newMessagesLine");
+        entry.node.before(line);
+        return;
+      }
+  }
+
+  clearNewLine(): void {
+    this.list.querySelector(".new-line")?.remove();
+  }
+
   /** A message this tab just sent, shown at once as pending. */
-  addLocal(cid: string, text: string, resend: () => void): void {
+  addLocal(cid: string, text: string, resend: () => void, replyTo?: Message["replyTo"]): void {
+    const me = this.me();
+    const draft = {
+      id: 0,
+      type: "chat",
+      user: me,
+      data: text,
+      room: this.room ?? "",
+      ts: Date.now(),
+      ...(replyTo ? { replyTo } : {}),
+    } as Message;
     const entry: Entry = {
-      node: this.messageNode(this.me(), text, Date.now()),
+      node: this.messageNode(draft, false),
       id: undefined,
       cid,
       status: "pending",
@@ -250,29 +357,160 @@ export class Conversation {
     }
   }
 
-  private messageNode(user: User, text: string, ts: number): HTMLLIElement {
+  /** Replaces an entry's node with one for the message's new state (keeping its place and status). */
+  private rerender(entry: Entry, message: Message): void {
+    entry.message = message;
+    const node = this.messageNode(message);
+    node.dataset.id = entry.node.dataset.id!;
+    node.classList.toggle("continued", entry.node.classList.contains("continued"));
+    entry.node.replaceWith(node);
+    entry.node = node;
+    this.setStatus(entry, entry.status);
+  }
+
+  /** A message's element; `interactive` false: a pending one (nothing to reply to or react to yet). */
+  private messageNode(message: Message, interactive = true): HTMLLIElement {
+    const user = message.user;
+    const me = this.me();
+    const mine = user.id === me.id;
+    const deleted = message.deletedAt !== undefined;
     const body = el("div", { class: "text" });
-    renderText(body, text, { me: this.me().name });
-    const mine = user.id === this.me().id;
-    const meta = el("div", { class: "meta" }, el("span", { class: "name", text: user.name }), timeElement(ts));
+    if (deleted) label(body, "deletedMessage");
+    else renderText(body, message.data, { me: me.name });
+    const meta = el("div", { class: "meta" }, el("span", { class: "name", text: user.name }), timeElement(message.ts));
+    if (message.editedAt !== undefined && !deleted) {
+      const edited = label(el("span", { class: "edited" }), "edited");
+      edited.title = t("editedAt", { time: new Date(message.editedAt).toLocaleString() });
+      meta.append(edited);
+    }
     if (mine) meta.append(el("span", { class: "status" }));
+    const bubble = el("div", { class: "bubble", attrs: { tabindex: "-1" } }, meta);
+    if (message.replyTo && !deleted) bubble.append(this.quoteNode(message.replyTo));
+    bubble.append(body);
+    if (message.reactions && message.reactions.length > 0) bubble.append(this.reactionsNode(message));
     const node = el(
       "li",
-      { class: mine ? "message mine" : "message" },
+      { class: `message${mine ? " mine" : ""}${deleted ? " deleted" : ""}` },
       el("span", {
         class: `avatar avatar-${user.image % AVATAR_COUNT}`,
         text: initial(user.name),
         attrs: { "aria-hidden": "true" },
       }),
-      el("div", { class: "bubble" }, meta, body),
+      bubble,
     );
-    if (body.querySelector(".mentions-me")) node.classList.add("mentioned");
+    if (interactive && !deleted) {
+      node.append(this.actionsNode(message, mine));
+      // A tap shows the toolbar on screens without hover (a tap elsewhere hides it).
+      bubble.addEventListener("click", (event) => {
+        if ((event.target as Element).closest("a, button")) return;
+        const shown = node.classList.contains("show-actions");
+        for (const other of this.list.querySelectorAll(".show-actions")) other.classList.remove("show-actions");
+        node.classList.toggle("show-actions", !shown);
+      });
+    }
+    if (!deleted && (message.mentions?.includes(me.id) || body.querySelector(".mentions-me")))
+      node.classList.add("mentioned");
     node.dataset.user = String(user.id);
-    node.dataset.ts = String(ts);
+    node.dataset.ts = String(message.ts);
+    if (interactive) node.id = `m${message.id}`;
     if (mine) label(node.querySelector<HTMLElement>(".status")!, "sent");
     return node;
   }
+
+  /** The start of the answered message: a button that goes to it. */
+  private quoteNode(quote: NonNullable<Message["replyTo"]>): HTMLElement {
+    const text = el("span", { class: "quote-text" });
+    if (quote.deleted) label(text, "originalDeleted");
+    else text.textContent = quote.text;
+    const button = el(
+      "button",
+      { class: "quote", attrs: { type: "button" } },
+      el("span", { class: "quote-name", text: quote.user.name }),
+      text,
+    );
+    button.dataset.replyTo = String(quote.id);
+    button.setAttribute("aria-label", t("jumpToOriginal", { name: quote.user.name }));
+    button.addEventListener("click", () => this.actions.jump(quote.id));
+    return button;
+  }
+
+  /** One button per emoji: its count, pressed when the reader is among those who reacted. */
+  private reactionsNode(message: Message): HTMLElement {
+    const me = this.me().id;
+    const group = el("div", { class: "reactions", attrs: { role: "group" } });
+    group.setAttribute("aria-label", t("reactionsOf"));
+    for (const reaction of message.reactions ?? []) {
+      const pressed = reaction.users.some((user) => user.id === me);
+      const button = el(
+        "button",
+        { class: `reaction${pressed ? " pressed" : ""}`, attrs: { type: "button", "aria-pressed": String(pressed) } },
+        el("span", { class: "emoji", text: reaction.emoji }),
+        el("span", { class: "count", text: String(reaction.count) }),
+      );
+      const names =
+        reaction.users.map((user) => user.name).join(", ") + (reaction.count > reaction.users.length ? "…" : "");
+      button.title = t("reactionBy", { names, emoji: reaction.emoji });
+      button.dataset.emoji = reaction.emoji;
+      button.addEventListener("click", () => this.actions.react(message, reaction.emoji));
+      group.append(button);
+    }
+    return group;
+  }
+
+  /** The message's toolbar (shown on hover, focus or a tap): reply, react, and for one's own, edit and delete. */
+  private actionsNode(message: Message, mine: boolean): HTMLElement {
+    const bar = el("div", { class: "actions", attrs: { role: "toolbar" } });
+    bar.setAttribute("aria-label", t("messageActions"));
+    const button = (key: "reply" | "react" | "edit" | "delete", act: (button: HTMLButtonElement) => void) => {
+      const element = el("button", { class: `action action-${key}`, attrs: { type: "button" } });
+      label(element, key);
+      element.addEventListener("click", (event) => {
+        event.stopPropagation();
+        act(element);
+      });
+      bar.append(element);
+    };
+    button("reply", () => this.actions.reply(message));
+    button("react", (anchor) => this.actions.pickReaction(message, anchor));
+    if (mine) {
+      button("edit", () => this.actions.edit(message));
+      button("delete", () => this.confirmDelete(bar, message));
+    }
+    return bar;
+  }
+
+  /** Deleting asks first, in place: "Delete this message?" Delete / Cancel. */
+  private confirmDelete(bar: HTMLElement, message: Message): void {
+    const buttons = [...bar.children] as HTMLElement[];
+    for (const button of buttons) button.hidden = true;
+    const question = label(el("span", { class: "confirm-text" }), "deleteConfirm");
+    const yes = label(el("button", { class: "action danger confirm-delete", attrs: { type: "button" } }), "deleteYes");
+    const no = label(el("button", { class: "action confirm-cancel", attrs: { type: "button" } }), "cancel");
+    const done = () => {
+      question.remove();
+      yes.remove();
+      no.remove();
+      for (const button of buttons) button.hidden = false;
+      bar.classList.remove("confirming");
+    };
+    yes.addEventListener("click", (event) => {
+      event.stopPropagation();
+      done();
+      this.actions.delete(message);
+    });
+    no.addEventListener("click", (event) => {
+      event.stopPropagation();
+      done();
+    });
+    bar.classList.add("confirming");
+    bar.append(question, yes, no);
+    no.focus();
+  }
 }
+
+/** What changes when a message is edited, deleted or reacted to: a state to compare. */
+const stateOf = (message: Message): string =>
+  JSON.stringify([message.data, message.editedAt, message.deletedAt, message.reactions, message.replyTo]);
 
 /** Messages of one person this close together form a group: one avatar and name for all. */
 const GROUP_WITHIN_MS = 5 * 60_000;

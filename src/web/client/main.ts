@@ -8,6 +8,7 @@ import type { StringKey } from "../i18n";
 import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
 import { Chat, errorText } from "./chat";
 import { ComposerLimit } from "./composer";
+import { MentionPicker } from "./picker";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -177,9 +178,23 @@ byId("signout-everywhere").addEventListener("click", () => void leave(true));
 
 // ---------------------------------------------------------------- composer
 
+const mentions = new MentionPicker(text, byId("mention-list"), () => chat?.mentionable() ?? []);
+
 text.addEventListener("keydown", (event) => {
+  if (mentions.handleKey(event)) return;
+  if (event.isComposing || event.keyCode === 229) return;
+  // Escape stops replying or editing; Up in an empty composer edits your last message.
+  if (event.key === "Escape" && chat?.cancelCompose()) {
+    event.preventDefault();
+    limit.update();
+    return;
+  }
+  if (event.key === "ArrowUp" && text.value === "" && chat?.editLast()) {
+    event.preventDefault();
+    return;
+  }
   // Enter sends, Shift+Enter is a new line; never while an IME is composing (Chinese input uses Enter to pick).
-  if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) return;
+  if (event.key !== "Enter" || event.shiftKey) return;
   event.preventDefault();
   composer.requestSubmit();
 });
@@ -191,7 +206,7 @@ composer.addEventListener("submit", (event) => {
   event.preventDefault();
   // Over the limit: kept in the composer, with the reason, never cut short.
   if (!limit.allows()) return text.focus();
-  chat?.send(text.value);
+  if (!chat?.send(text.value)) return text.focus();
   text.value = "";
   limit.update();
   text.focus();

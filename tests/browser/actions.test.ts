@@ -1,0 +1,270 @@
+/**
+ * What people do with messages, in real Chromium, two and three people at once: edit (from the
+ * toolbar and with the Up arrow), delete with a confirmation, react, reply and jump to the original
+ * (loading older history to reach it), mention with the autocomplete, follow a link, permalinks,
+ * and the "New messages" line after a reload.
+ */
+import { mkdirSync } from "node:fs";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import { startApp, type Running } from "../helpers";
+import { confirmedMine, launchBrowser, messageWithText, newPerson, say, signInAs, type Person } from "./browser";
+
+const TEST_TIMEOUT_MS = 90_000;
+const SHOTS = "/tmp/shots";
+
+let browser: Browser;
+let running: Running;
+const people: Person[] = [];
+const person = async (options?: Parameters<typeof newPerson>[1]) => {
+  const created = await newPerson(browser, options);
+  people.push(created);
+  return created;
+};
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  browser = await launchBrowser();
+  running = startApp({
+    signInPerMinute: 1000,
+    historyPageSize: 10,
+    ratePerSecond: 100,
+    rateBurst: 200,
+    userRatePerSecond: 100,
+    userRateBurst: 200,
+  });
+  await running.teahouse.started;
+}, TEST_TIMEOUT_MS);
+
+afterEach(async () => {
+  for (const someone of people.splice(0)) {
+    expect(someone.dialogs).toEqual([]);
+    expect(someone.errors).toEqual([]);
+    await someone.context.close();
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await running?.stop();
+});
+
+/** Hovers a message and presses one of its toolbar's buttons. */
+const act = async (page: Page, text: string, action: "reply" | "react" | "edit" | "delete") => {
+  const message = messageWithText(page, text).first();
+  await message.hover();
+  await message.locator(`.action-${action}`).click();
+};
+
+describe("message actions", () => {
+  test(
+    "edit from the toolbar and with Up; delete asks first; everyone sees the change live",
+    async () => {
+      const alice = await person();
+      const bob = await person({ locale: "en-US" });
+      await signInAs(alice, running.base, "alice");
+      await signInAs(bob, running.base, "bob");
+      await say(alice.page, "helo wrold");
+      await confirmedMine(alice.page, "helo wrold").waitFor();
+      await messageWithText(bob.page, "helo wrold").waitFor();
+
+      await act(alice.page, "helo wrold", "edit");
+      expect(await alice.page.locator("#compose-context").isVisible()).toBe(true);
+      expect(await alice.page.locator("#text").inputValue()).toBe("helo wrold");
+      await alice.page.locator("#text").fill("hello world");
+      await alice.page.locator("#text").press("Enter");
+      const edited = messageWithText(bob.page, "hello world");
+      await edited.waitFor();
+      expect(await edited.locator(".edited").textContent()).toBe("(edited)");
+      expect(await messageWithText(bob.page, "helo wrold").count()).toBe(0);
+      expect(await alice.page.locator("#compose-context").isHidden()).toBe(true);
+
+      // Up in the empty composer edits the last own message; Escape gives up without a change.
+      await alice.page.locator("#text").press("ArrowUp");
+      expect(await alice.page.locator("#text").inputValue()).toBe("hello world");
+      await alice.page.locator("#text").press("Escape");
+      expect(await alice.page.locator("#text").inputValue()).toBe("");
+      expect(await alice.page.locator("#compose-context").isHidden()).toBe(true);
+
+      // bob has no edit or delete on alice's message.
+      const theirs = messageWithText(bob.page, "hello world");
+      await theirs.hover();
+      expect(await theirs.locator(".action-edit, .action-delete").count()).toBe(0);
+
+      await act(alice.page, "hello world", "delete");
+      await alice.page.screenshot({ path: `${SHOTS}/actions-delete-confirm.png` });
+      await alice.page.locator(".confirm-cancel").click();
+      expect(await messageWithText(bob.page, "hello world").count()).toBe(1);
+      await act(alice.page, "hello world", "delete");
+      await alice.page.locator(".confirm-delete").click();
+      await bob.page.locator("li.message.deleted").waitFor();
+      expect(await bob.page.locator("li.message.deleted .text").textContent()).toBe("This message was deleted");
+      expect(await bob.page.locator("#messages").textContent()).not.toContain("hello world");
+      await bob.page.screenshot({ path: `${SHOTS}/actions-tombstone-en.png` });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "reactions from the picker, counted for three people, toggled off again",
+    async () => {
+      const [alice, bob, carol] = [await person(), await person(), await person()];
+      await signInAs(alice, running.base, "alice2");
+      await signInAs(bob, running.base, "bob2");
+      await signInAs(carol, running.base, "carol2");
+      await say(alice.page, "午饭吃什么？");
+      for (const someone of [bob, carol]) await messageWithText(someone.page, "午饭吃什么？").waitFor();
+      for (const someone of [bob, carol]) {
+        await act(someone.page, "午饭吃什么？", "react");
+        await someone.page.locator("#emoji-picker .emoji-choice", { hasText: "👍" }).first().click();
+      }
+      const count = alice.page.locator(".reaction", { hasText: "👍" }).locator(".count");
+      await alice.page.locator(".reaction .count", { hasText: /^2$/ }).waitFor();
+      expect(await count.textContent()).toBe("2");
+      expect(await alice.page.locator(".reaction").getAttribute("aria-pressed")).toBe("false");
+      expect(await bob.page.locator(".reaction").getAttribute("aria-pressed")).toBe("true");
+      expect(await alice.page.locator(".reaction").getAttribute("title")).toContain("bob2");
+      await alice.page.screenshot({ path: `${SHOTS}/actions-reactions.png` });
+      // bob takes his back by pressing the reaction itself.
+      await bob.page.locator(".reaction").click();
+      await alice.page.locator(".reaction .count", { hasText: /^1$/ }).waitFor();
+      // The picker remembers what bob used.
+      await act(bob.page, "午饭吃什么？", "react");
+      expect(await bob.page.locator("#emoji-picker .emoji-choice").first().textContent()).toBe("👍");
+      await bob.page.keyboard.press("Escape");
+      expect(await bob.page.locator("#emoji-picker").isHidden()).toBe(true);
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a reply quotes its original; clicking the quote goes there, loading older history; a permalink opens a message",
+    async () => {
+      const alice = await person();
+      const bob = await person();
+      await signInAs(alice, running.base, "alice3");
+      await signInAs(bob, running.base, "bob3");
+      await bob.page.locator("#join-room input").fill("history");
+      await bob.page.locator("#join-room input").press("Enter");
+      await alice.page.locator("#join-room input").fill("history");
+      await alice.page.locator("#join-room input").press("Enter");
+      await say(alice.page, "the original question");
+      await messageWithText(bob.page, "the original question").waitFor();
+      await act(bob.page, "the original question", "reply");
+      expect(await bob.page.locator("#compose-context").textContent()).toContain("the original question");
+      await say(bob.page, "my answer");
+      const reply = messageWithText(alice.page, "my answer");
+      await reply.waitFor();
+      expect(await reply.locator(".quote").textContent()).toContain("the original question");
+      for (let i = 0; i < 25; i++) await say(alice.page, `filler ${i}`);
+      await confirmedMine(alice.page, "filler 24").waitFor();
+      await say(alice.page, "see above");
+      await confirmedMine(alice.page, "see above").waitFor();
+
+      // A fresh page: only the latest 10 messages; the original is pages away.
+      await bob.page.reload();
+      await bob.page.locator("#room-list button[data-key='history']").click();
+      await messageWithText(bob.page, "see above").waitFor();
+      expect(await messageWithText(bob.page, "the original question").count()).toBe(0);
+      await act(bob.page, "see above", "reply");
+      await bob.page.locator("#text").press("Escape");
+      // The reply itself is older still: page back to it with the button, then follow its quote.
+      for (let pages = 0; (await messageWithText(bob.page, "my answer").count()) === 0; pages++) {
+        expect(pages).toBeLessThan(6);
+        await bob.page.locator("#load-older:not([disabled])").click({ timeout: 5000 });
+        await bob.page.locator("#load-older[disabled]").waitFor({ state: "detached" });
+      }
+      await messageWithText(bob.page, "my answer").locator(".quote").click();
+      const original = messageWithText(bob.page, "the original question");
+      await original.waitFor();
+      await bob.page.locator("li.message.flash").waitFor();
+      expect(await original.isVisible()).toBe(true);
+
+      // A permalink in the address opens that conversation at the message.
+      const id = await original.getAttribute("id");
+      expect(id).toMatch(/^m\d+$/);
+      const carol = await person({ locale: "en-US" });
+      await signInAs(carol, running.base, "carol3");
+      await carol.page.goto(`${running.base}/#${id}`);
+      await carol.page.locator("#room-view").waitFor();
+      // carol is not in the room: she is told, and nothing of it is shown.
+      await carol.page.locator("li.system", { hasText: "cannot be found" }).waitFor();
+      await alice.page.goto(`${running.base}/#${id}`);
+      await messageWithText(alice.page, "the original question").waitFor();
+      await alice.page.locator("li.message.flash").waitFor();
+      expect(await alice.page.locator("#conv-title").textContent()).toBe("# history");
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "@ suggests members; a mention is highlighted for the one mentioned and counted while unread",
+    async () => {
+      const alice = await person();
+      const bob = await person();
+      await signInAs(alice, running.base, "alice4");
+      await signInAs(bob, running.base, "bob4");
+      await bob.page.locator("#text").pressSequentially("看一下 @ali");
+      await bob.page.locator("#mention-list li", { hasText: "alice4" }).waitFor();
+      await bob.page.locator("#text").press("Enter");
+      expect(await bob.page.locator("#text").inputValue()).toBe("看一下 @alice4 ");
+      await bob.page.locator("#text").pressSequentially("，好吗");
+      await bob.page.locator("#text").press("Enter");
+      const mention = messageWithText(alice.page, "看一下 @alice4 ，好吗");
+      await mention.waitFor();
+      expect(await mention.getAttribute("class")).toContain("mentioned");
+      expect(await mention.locator(".mentions-me").textContent()).toBe("@alice4");
+      expect(await messageWithText(bob.page, "看一下 @alice4 ，好吗").getAttribute("class")).not.toContain("mentioned");
+      await alice.page.screenshot({ path: `${SHOTS}/actions-mention.png` });
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "a link opens in a new tab without opener; javascript: stays text",
+    async () => {
+      const alice = await person();
+      const bob = await person();
+      await signInAs(alice, running.base, "alice5");
+      await signInAs(bob, running.base, "bob5");
+      await say(alice.page, `docs: ${running.base}/healthz and javascript:alert(1) here`);
+      const message = messageWithText(bob.page, `docs: ${running.base}/healthz and javascript:alert(1) here`);
+      await message.waitFor();
+      const link = message.locator("a");
+      expect(await link.count()).toBe(1);
+      expect(await link.getAttribute("href")).toBe(`${running.base}/healthz`);
+      expect(await link.getAttribute("rel")).toBe("noopener noreferrer nofollow");
+      const [tab] = await Promise.all([bob.context.waitForEvent("page"), link.click()]);
+      await tab.waitForLoadState();
+      expect(await tab.evaluate("window.opener")).toBeNull();
+      expect(await tab.textContent("body")).toContain("ok");
+      await tab.close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+
+  test(
+    "after a reload, a 'New messages' line sits above the first unread message",
+    async () => {
+      const alice = await person();
+      const bob = await person();
+      await signInAs(alice, running.base, "alice6");
+      await signInAs(bob, running.base, "bob6");
+      await say(bob.page, "seen before");
+      await messageWithText(alice.page, "seen before").waitFor();
+      await alice.page.waitForTimeout(1200); // the read position follows what was on screen
+      await alice.page.goto("about:blank");
+      await say(bob.page, "while you were away");
+      await say(bob.page, "and this too");
+      await confirmedMine(bob.page, "and this too").waitFor();
+      await alice.page.goto(running.base);
+      await messageWithText(alice.page, "and this too").waitFor();
+      const line = alice.page.locator("li.new-line");
+      await line.waitFor();
+      const next = await line.evaluate((node) => node.nextElementSibling?.querySelector(".text")?.textContent);
+      expect(next).toBe("while you were away");
+      await alice.page.screenshot({ path: `${SHOTS}/actions-new-line.png` });
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
