@@ -5,49 +5,25 @@
  * and the "New messages" line after a reload.
  */
 import { mkdirSync } from "node:fs";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser, Page } from "playwright-core";
-import { startApp, type Running } from "../helpers";
-import { confirmedMine, launchBrowser, messageWithText, newPerson, say, signInAs, type Person } from "./browser";
+import { beforeAll, describe, expect, test } from "bun:test";
+import type { Page } from "playwright-core";
+import { confirmedMine, messageWithText, say, signInAs, useBrowserSuite } from "./browser";
 
 const TEST_TIMEOUT_MS = 90_000;
 const SHOTS = "/tmp/shots";
 
-let browser: Browser;
-let running: Running;
-const people: Person[] = [];
-const person = async (options?: Parameters<typeof newPerson>[1]) => {
-  const created = await newPerson(browser, options);
-  people.push(created);
-  return created;
-};
-
-beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
-  browser = await launchBrowser();
-  running = startApp({
-    signInPerMinute: 1000,
-    historyPageSize: 10,
-    ratePerSecond: 100,
-    rateBurst: 200,
-    userRatePerSecond: 100,
-    userRateBurst: 200,
-  });
-  await running.teahouse.started;
-}, TEST_TIMEOUT_MS);
-
-afterEach(async () => {
-  for (const someone of people.splice(0)) {
-    expect(someone.dialogs).toEqual([]);
-    expect(someone.errors).toEqual([]);
-    await someone.context.close();
-  }
-});
-
-afterAll(async () => {
-  await browser?.close();
-  await running?.stop();
-});
+const suite = useBrowserSuite(
+  { historyPageSize: 10, ratePerSecond: 100, rateBurst: 200, userRatePerSecond: 100, userRateBurst: 200 },
+  {
+    timeoutMs: TEST_TIMEOUT_MS,
+    afterEach: (someone) => {
+      expect(someone.dialogs).toEqual([]);
+      expect(someone.errors).toEqual([]);
+    },
+  },
+);
+const person = suite.person;
+beforeAll(() => mkdirSync(SHOTS, { recursive: true }));
 
 /** Hovers a message and presses one of its toolbar's buttons. */
 const act = async (page: Page, text: string, action: "reply" | "react" | "edit" | "delete") => {
@@ -62,8 +38,8 @@ describe("message actions", () => {
     async () => {
       const alice = await person();
       const bob = await person({ locale: "en-US" });
-      await signInAs(alice, running.base, "alice");
-      await signInAs(bob, running.base, "bob");
+      await signInAs(alice, suite.running.base, "alice");
+      await signInAs(bob, suite.running.base, "bob");
       await say(alice.page, "helo wrold");
       await confirmedMine(alice.page, "helo wrold").waitFor();
       await messageWithText(bob.page, "helo wrold").waitFor();
@@ -109,9 +85,9 @@ describe("message actions", () => {
     "reactions from the picker, counted for three people, toggled off again",
     async () => {
       const [alice, bob, carol] = [await person(), await person(), await person()];
-      await signInAs(alice, running.base, "alice2");
-      await signInAs(bob, running.base, "bob2");
-      await signInAs(carol, running.base, "carol2");
+      await signInAs(alice, suite.running.base, "alice2");
+      await signInAs(bob, suite.running.base, "bob2");
+      await signInAs(carol, suite.running.base, "carol2");
       await say(alice.page, "午饭吃什么？");
       for (const someone of [bob, carol]) await messageWithText(someone.page, "午饭吃什么？").waitFor();
       for (const someone of [bob, carol]) {
@@ -142,8 +118,8 @@ describe("message actions", () => {
     async () => {
       const alice = await person();
       const bob = await person();
-      await signInAs(alice, running.base, "alice3");
-      await signInAs(bob, running.base, "bob3");
+      await signInAs(alice, suite.running.base, "alice3");
+      await signInAs(bob, suite.running.base, "bob3");
       await bob.page.locator("#join-room input").fill("history");
       await bob.page.locator("#join-room input").press("Enter");
       await alice.page.locator("#join-room input").fill("history");
@@ -184,12 +160,12 @@ describe("message actions", () => {
       const id = await original.getAttribute("id");
       expect(id).toMatch(/^m\d+$/);
       const carol = await person({ locale: "en-US" });
-      await signInAs(carol, running.base, "carol3");
-      await carol.page.goto(`${running.base}/#${id}`);
+      await signInAs(carol, suite.running.base, "carol3");
+      await carol.page.goto(`${suite.running.base}/#${id}`);
       await carol.page.locator("#room-view").waitFor();
       // carol is not in the room: she is told, and nothing of it is shown.
       await carol.page.locator("li.system", { hasText: "cannot be found" }).waitFor();
-      await alice.page.goto(`${running.base}/#${id}`);
+      await alice.page.goto(`${suite.running.base}/#${id}`);
       await messageWithText(alice.page, "the original question").waitFor();
       await alice.page.locator("li.message.flash").waitFor();
       expect(await alice.page.locator("#conv-title").textContent()).toBe("# history");
@@ -202,8 +178,8 @@ describe("message actions", () => {
     async () => {
       const alice = await person();
       const bob = await person();
-      await signInAs(alice, running.base, "alice4");
-      await signInAs(bob, running.base, "bob4");
+      await signInAs(alice, suite.running.base, "alice4");
+      await signInAs(bob, suite.running.base, "bob4");
       await bob.page.locator("#text").pressSequentially("看一下 @ali");
       await bob.page.locator("#mention-list li", { hasText: "alice4" }).waitFor();
       await bob.page.locator("#text").press("Enter");
@@ -225,14 +201,14 @@ describe("message actions", () => {
     async () => {
       const alice = await person();
       const bob = await person();
-      await signInAs(alice, running.base, "alice5");
-      await signInAs(bob, running.base, "bob5");
-      await say(alice.page, `docs: ${running.base}/healthz and javascript:alert(1) here`);
-      const message = messageWithText(bob.page, `docs: ${running.base}/healthz and javascript:alert(1) here`);
+      await signInAs(alice, suite.running.base, "alice5");
+      await signInAs(bob, suite.running.base, "bob5");
+      await say(alice.page, `docs: ${suite.running.base}/healthz and javascript:alert(1) here`);
+      const message = messageWithText(bob.page, `docs: ${suite.running.base}/healthz and javascript:alert(1) here`);
       await message.waitFor();
       const link = message.locator("a");
       expect(await link.count()).toBe(1);
-      expect(await link.getAttribute("href")).toBe(`${running.base}/healthz`);
+      expect(await link.getAttribute("href")).toBe(`${suite.running.base}/healthz`);
       expect(await link.getAttribute("rel")).toBe("noopener noreferrer nofollow");
       const [tab] = await Promise.all([bob.context.waitForEvent("page"), link.click()]);
       await tab.waitForLoadState();
@@ -248,8 +224,8 @@ describe("message actions", () => {
     async () => {
       const alice = await person();
       const bob = await person();
-      await signInAs(alice, running.base, "alice6");
-      await signInAs(bob, running.base, "bob6");
+      await signInAs(alice, suite.running.base, "alice6");
+      await signInAs(bob, suite.running.base, "bob6");
       await say(bob.page, "seen before");
       await messageWithText(alice.page, "seen before").waitFor();
       await alice.page.waitForTimeout(1200); // the read position follows what was on screen
@@ -257,7 +233,7 @@ describe("message actions", () => {
       await say(bob.page, "while you were away");
       await say(bob.page, "and this too");
       await confirmedMine(bob.page, "and this too").waitFor();
-      await alice.page.goto(running.base);
+      await alice.page.goto(suite.running.base);
       await messageWithText(alice.page, "and this too").waitFor();
       const line = alice.page.locator("li.new-line");
       await line.waitFor();

@@ -4,7 +4,10 @@
  * they never skip, so CI cannot go green without them.
  */
 import { existsSync } from "node:fs";
+import { afterAll, afterEach, beforeAll } from "bun:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Config } from "../../src/config";
+import { startApp, type Running } from "../helpers";
 
 /** Debian's Chromium binary (the `chromium` wrapper script adds noise; this is the real one). */
 export const CHROMIUM_PATH = Bun.env.CHROMIUM_PATH ?? "/usr/lib/chromium/chromium";
@@ -114,3 +117,49 @@ export const setHidden = (page: Page, hidden: boolean): Promise<void> =>
   page.evaluate(
     `Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`,
   );
+
+/**
+ * A browser test file's setup: one Chromium and one server (`app`: its settings besides a generous
+ * sign-in rate, as every test signs in from 127.0.0.1) for the file; `person()` opens a fresh
+ * profile, closed after its test, after `afterEach(person)` (e.g. checks) has seen it; `cleanups`
+ * run after each test's people are gone.
+ */
+export const useBrowserSuite = (
+  app: Partial<Config> = {},
+  options: { timeoutMs?: number; afterEach?: (person: Person) => void } = {},
+) => {
+  let browser: Browser;
+  let running: Running;
+  const people: Person[] = [];
+  const cleanups: (() => Promise<void>)[] = [];
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    running = startApp({ signInPerMinute: 1000, ...app });
+    await running.teahouse.started;
+  }, options.timeoutMs ?? 60_000);
+  afterEach(async () => {
+    for (const someone of people.splice(0)) {
+      options.afterEach?.(someone);
+      await someone.context.close();
+    }
+    for (const cleanup of cleanups.splice(0)) await cleanup();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await running?.stop();
+  });
+  return {
+    get browser(): Browser {
+      return browser;
+    },
+    get running(): Running {
+      return running;
+    },
+    cleanups,
+    person: async (personOptions?: Parameters<typeof newPerson>[1]): Promise<Person> => {
+      const created = await newPerson(browser, personOptions);
+      people.push(created);
+      return created;
+    },
+  };
+};

@@ -4,43 +4,23 @@
  * separators, the composer's length limit, and the accessibility of the
  * sidebar, the message list and the phone drawer.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser, Page } from "playwright-core";
+import { describe, expect, test } from "bun:test";
+import type { Page } from "playwright-core";
 import { format, plainText } from "../../src/web/client/format";
 import { STRINGS } from "../../src/web/i18n";
 import { Client, signIn, startApp, type Running } from "../helpers";
-import { launchBrowser, messageWithText, newPerson, roomEntry, say, signInAs, type Person } from "./browser";
+import { messageWithText, roomEntry, say, signInAs, useBrowserSuite } from "./browser";
 
 const TEST_TIMEOUT_MS = 60_000;
 const en = STRINGS.en;
 
-let browser: Browser;
-let running: Running;
-const people: Person[] = [];
-const person = async (options?: Parameters<typeof newPerson>[1]) => {
-  const created = await newPerson(browser, options);
-  people.push(created);
-  return created;
-};
-const cleanups: (() => Promise<void>)[] = [];
-
+const suite = useBrowserSuite({}, { timeoutMs: TEST_TIMEOUT_MS });
+const { person, cleanups } = suite;
+/** Resolves once a server of the test's own is ready. */
 const started = async (app: Running): Promise<Running> => {
   await app.teahouse.started;
   return app;
 };
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-  running = await started(startApp({ signInPerMinute: 1000 }));
-}, TEST_TIMEOUT_MS);
-afterEach(async () => {
-  for (const { context } of people.splice(0)) await context.close();
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-  await running?.stop();
-});
 
 /** The message whose text, as shown (formatting markers gone), is what `text` formats to. */
 const shown = (page: Page, text: string) => messageWithText(page, plainText(format(text)));
@@ -59,9 +39,9 @@ describe("formatting", () => {
     "links, code and emphasis are DOM nodes; other schemes stay text; a link opens without opener or referrer",
     async () => {
       const [ann, bob] = [await person(), await person({ locale: "en-US" })];
-      await signInAs(ann, running.base, "ann");
-      await signInAs(bob, running.base, "bob");
-      const local = `${running.base}/healthz`;
+      await signInAs(ann, suite.running.base, "ann");
+      await signInAs(bob, suite.running.base, "bob");
+      const local = `${suite.running.base}/healthz`;
       const text =
         `看这个https://example.com/a吧，这是**重点**内容 (see https://en.wikipedia.org/wiki/Tea_(drink)). ` +
         `snake_case_words 2*3*4 ~~old~~ _new_ javascript:alert(1) jav&#x61;script:alert(2) data:text/html,x ` +
@@ -127,8 +107,8 @@ describe("formatting", () => {
     "@name is highlighted, as the reader's own name only for them; a mention elsewhere gets a badge",
     async () => {
       const [cho, dev] = [await person({ locale: "en-US" }), await person({ locale: "en-US" })];
-      await signInAs(cho, running.base, "Cho Lee");
-      await signInAs(dev, running.base, "devi");
+      await signInAs(cho, suite.running.base, "Cho Lee");
+      await signInAs(dev, suite.running.base, "devi");
       // cho reads another room: the lobby's messages are unread there.
       await cho.page.locator("#room-name").fill("quiet");
       await cho.page.locator("#room-name").press("Enter");
@@ -321,8 +301,8 @@ describe("accessibility", () => {
     "room buttons name their counts; the list is a log announcing only new messages; leaving a room keeps the focus",
     async () => {
       const [gus, hal] = [await person({ locale: "en-US" }), await person()];
-      await signInAs(gus, running.base, "gus");
-      await signInAs(hal, running.base, "hal");
+      await signInAs(gus, suite.running.base, "gus");
+      await signInAs(hal, suite.running.base, "hal");
       const { page } = gus;
       await page.locator("#room-name").fill("tea");
       await page.locator("#room-name").press("Enter");
@@ -376,7 +356,7 @@ describe("accessibility", () => {
     "the phone drawer has a close button, keeps the focus while open, and gives it back to its opener",
     async () => {
       const ivy = await person({ locale: "en-US", width: 390, height: 760 });
-      await signInAs(ivy, running.base, "ivy");
+      await signInAs(ivy, suite.running.base, "ivy");
       const { page } = ivy;
       const toggle = page.locator("#drawer-toggle");
       const sidebar = page.locator("#sidebar");

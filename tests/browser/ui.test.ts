@@ -5,54 +5,20 @@
 import { join } from "node:path";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Browser } from "playwright-core";
+import { describe, expect, test } from "bun:test";
 import { Client, signIn, startApp, type Running } from "../helpers";
-import {
-  confirmedMine,
-  launchBrowser,
-  messageWithText,
-  newPerson,
-  say,
-  signInAs,
-  signOutVia,
-  userEntry,
-  type Person,
-} from "./browser";
+import { confirmedMine, messageWithText, say, signInAs, signOutVia, useBrowserSuite, userEntry } from "./browser";
 
 /** Generous: the machine is shared, and each test drives several browser contexts. */
 const TEST_TIMEOUT_MS = 60_000;
 
-let browser: Browser;
-let running: Running;
-const people: Person[] = [];
-const person = async (options?: Parameters<typeof newPerson>[1]) => {
-  const created = await newPerson(browser, options);
-  people.push(created);
-  return created;
-};
-
-beforeAll(async () => {
-  browser = await launchBrowser();
-  // Every test signs in from 127.0.0.1: more than the default 30 sign-ins a minute from one address.
-  running = await started(startApp({ signInPerMinute: 1000 }));
-}, TEST_TIMEOUT_MS);
-/** Resolves once the app is ready (its broker connected). */
+const suite = useBrowserSuite({}, { timeoutMs: TEST_TIMEOUT_MS });
+const { person, cleanups } = suite;
+/** Resolves once a server of the test's own is ready. */
 const started = async (app: Running): Promise<Running> => {
   await app.teahouse.started;
   return app;
 };
-
-/** Run after each test, after its browser contexts are closed (e.g. stopping a server of its own). */
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const { context } of people.splice(0)) await context.close();
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
-afterAll(async () => {
-  await browser?.close();
-  await running?.stop();
-});
 
 describe("chatting", () => {
   test(
@@ -60,8 +26,8 @@ describe("chatting", () => {
     async () => {
       const alice = await person();
       const bob = await person();
-      await signInAs(alice, running.base, "ann");
-      await signInAs(bob, running.base, "ben");
+      await signInAs(alice, suite.running.base, "ann");
+      await signInAs(bob, suite.running.base, "ben");
 
       await userEntry(alice.page, "ben").waitFor();
       await say(alice.page, "hello ben");
@@ -141,9 +107,9 @@ describe("privacy and safety", () => {
     "a private conversation reaches only its recipient",
     async () => {
       const [carl, dana, ed] = await Promise.all([person(), person(), person()]);
-      await signInAs(carl!, running.base, "carl");
-      await signInAs(dana!, running.base, "dana");
-      await signInAs(ed!, running.base, "ed");
+      await signInAs(carl!, suite.running.base, "carl");
+      await signInAs(dana!, suite.running.base, "dana");
+      await signInAs(ed!, suite.running.base, "ed");
 
       // dana's tab is in the background: the title counts what arrives.
       await dana!.page.evaluate(
@@ -182,8 +148,8 @@ describe("privacy and safety", () => {
       const [mallory, fay] = await Promise.all([person(), person()]);
       const name = "<b>x</b>";
       const attack = "<img src=x onerror=alert(1)>";
-      await signInAs(mallory!, running.base, name);
-      await signInAs(fay!, running.base, "fay");
+      await signInAs(mallory!, suite.running.base, name);
+      await signInAs(fay!, suite.running.base, "fay");
       await say(mallory!.page, attack);
       await messageWithText(fay!.page, attack).waitFor();
 
@@ -208,12 +174,12 @@ describe("signing in and out", () => {
     "a taken name is refused inline; sign-out returns every tab to the sign-in view",
     async () => {
       const [gil, copycat] = await Promise.all([person(), person()]);
-      await signInAs(gil!, running.base, "gil");
+      await signInAs(gil!, suite.running.base, "gil");
       const secondTab = await gil!.context.newPage();
-      await secondTab.goto(running.base);
+      await secondTab.goto(suite.running.base);
       await secondTab.locator("#users li.self").waitFor({ state: "attached" });
 
-      await copycat!.page.goto(running.base);
+      await copycat!.page.goto(suite.running.base);
       await copycat!.page.locator("#name").fill("GIL");
       await copycat!.page.locator("#name").press("Enter");
       await copycat!.page.locator("#signin-error", { hasText: "这个名字已被使用" }).waitFor();
@@ -237,7 +203,7 @@ describe("phone", () => {
     async () => {
       // 320 px: the narrowest phones still in use; a long name must not push the top bar out.
       const ivy = await person({ width: 320, height: 640 });
-      await signInAs(ivy, running.base, "ivy with a rather long name");
+      await signInAs(ivy, suite.running.base, "ivy with a rather long name");
       await say(ivy.page, `a long word: ${"w".repeat(300)}`);
       // Shift+Enter is a new line, Enter sends.
       const composer = ivy.page.locator("#text");
