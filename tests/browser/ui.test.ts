@@ -323,6 +323,7 @@ describe("languages", () => {
         "聊聊 Bun 和 Elysia 吧，\n用它们写个聊天室真的很快。",
         "对了，周末有人去爬山吗？",
       ],
+      mention: "@小明 文档在这里：https://bun.sh/docs ，先看 `Bun.serve`",
       private: "晚上一起喝茶？",
       room: "周末爬山",
       expect: { signOut: "退出", send: "发送" },
@@ -337,6 +338,7 @@ describe("languages", () => {
         "Bun and Elysia —\na chat room in an afternoon.",
         "Also: anyone up for a hike this weekend?",
       ],
+      mention: "@alice the docs are at https://bun.sh/docs — start with `Bun.serve`",
       private: "Tea tonight?",
       room: "hiking",
       expect: { signOut: "Sign out", send: "Send" },
@@ -358,11 +360,28 @@ describe("languages", () => {
         await signInAs(third!, stage.base, scene.names[2]);
         await say(me!.page, scene.lines[0]);
         await messageWithText(second!.page, scene.lines[0]).waitFor();
+        // The second answers the first (a reply quotes it), and both others react to it.
+        const first = messageWithText(second!.page, scene.lines[0]);
+        await first.hover();
+        await first.locator(".action-reply").click();
         await say(second!.page, scene.lines[1]);
         await messageWithText(third!.page, scene.lines[1]).waitFor();
         await say(third!.page, scene.lines[2]);
         await say(third!.page, scene.lines[3]);
+        await say(third!.page, scene.mention);
         await messageWithText(me!.page, scene.lines[3]).waitFor();
+        await me!.page.locator("li.message.mentioned .mentions-me").waitFor();
+        for (const [someone, emoji] of [
+          [second!, "👍"],
+          [third!, "🍵"],
+        ] as const) {
+          const message = messageWithText(someone.page, scene.lines[0]);
+          await message.hover();
+          await message.locator(".action-react").click();
+          await someone.page.locator("#emoji-picker .emoji-choice", { hasText: emoji }).first().click();
+        }
+        await me!.page.locator(".reaction", { hasText: "🍵" }).waitFor();
+        await me!.page.locator(".quote").waitFor();
         // Two in a row from one person: one avatar for both.
         expect(await messageWithText(me!.page, scene.lines[3]).getAttribute("class")).toContain("continued");
         // Typing is throttled (and the server drops one within a second of the last): keep typing a while.
