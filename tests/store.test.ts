@@ -119,6 +119,38 @@ describe.each(engines)("%s store", (_engine, make) => {
     expect((await store.directSince(bob.id, 0, 100, 10)).complete).toBe(false);
   });
 
+  test("mentions count until read; they go with their message when it is deleted or pruned, and so do reactions", async () => {
+    const store = await make(2);
+    const alice = await guest(store, "alice");
+    const bob = await guest(store, "bob");
+    const ids =
+      store instanceof PostgresStore
+        ? () => 0
+        : (
+            (n) => () =>
+              ++n
+          )(0);
+    const mentioning = [1, 2, 3].map(() => ({ ...message(ids(), 1, 1, bob.id), mentions: [alice.id] }));
+    await store.append(mentioning);
+    const mentions = async () => (await store.memberships(alice.id)).find((m) => m.conversation.id === 1)!.mentions;
+    expect(await mentions()).toBe(3);
+    const [first, second] = mentioning.map((m) => m.id);
+    const react = { seq: ids(), kind: "react", messageId: first!, actorId: alice.id, at: 2, emoji: "👍" } as const;
+    const drop = { seq: ids(), kind: "delete", messageId: second!, actorId: bob.id, at: 2 } as const;
+    const writes = [{ ...react }, { ...drop }] as MessageChange[];
+    await store.append(writes);
+    expect(writes.map((w) => w.applied)).toEqual([true, true]);
+    expect(writes[0]!.message!.reactions).toEqual([{ emoji: "👍", users: [{ id: alice.id, name: "alice" }] }]);
+    expect(await mentions()).toBe(2);
+    // Two kept per conversation: the oldest (reacted to, mentioning alice) goes, with its rows.
+    await store.append([message(ids(), 1, 3, bob.id)]);
+    expect(await store.prune(10)).toBe(2);
+    expect(await store.message(first!)).toBeUndefined();
+    expect(await mentions()).toBe(1);
+    if (store instanceof SqliteStore)
+      expect(store.db.query("SELECT count(*) AS n FROM reactions").get()).toEqual({ n: 0 });
+  });
+
   test("unread counts others' messages after the position; it only moves forward, never past the end", async () => {
     const store = await make();
     const alice = await guest(store, "alice");
