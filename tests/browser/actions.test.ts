@@ -109,6 +109,17 @@ describe("message actions", () => {
       expect(await bob.page.locator("#emoji-picker .emoji-choice").first().textContent()).toBe("👍");
       await bob.page.keyboard.press("Escape");
       expect(await bob.page.locator("#emoji-picker").isHidden()).toBe(true);
+      // By keyboard: the toolbar's buttons take the focus (and show), the picker answers Enter.
+      await bob.page.mouse.move(0, 0);
+      const react = messageWithText(carol.page, "午饭吃什么？").locator(".action-react");
+      await react.focus();
+      expect(await carol.page.evaluate("getComputedStyle(document.activeElement.parentElement).opacity")).toBe("1");
+      await carol.page.keyboard.press("Enter");
+      await carol.page.locator("#emoji-picker .emoji-choice").first().waitFor();
+      // Her recent 👍 comes first: Enter takes her reaction back, and the last one is gone for everyone.
+      await carol.page.keyboard.press("Enter");
+      await alice.page.locator(".reaction").waitFor({ state: "detached" });
+      expect(await carol.page.locator("#emoji-picker").isHidden()).toBe(true);
     },
     TEST_TIMEOUT_MS,
   );
