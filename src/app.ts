@@ -16,6 +16,8 @@ import { PostgresStore, PG_ID_BLOCK, isUnreachable, withDeadline } from "./store
 import { isChange, type LogWrite } from "./ports/store";
 import { MessageWriter } from "./store/writer";
 import { loadSecrets } from "./auth/secret";
+import { searchRoutes } from "./search/routes";
+import { SearchIndexer, SearchService } from "./services/search";
 import { authRoutes } from "./auth/routes";
 import { AccountService } from "./services/accounts";
 import { ChatHub } from "./chat/hub";
@@ -147,6 +149,10 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
+/** Searches per account: a burst of this many, refilled at SEARCHES_PER_MINUTE (typing a query searches as you type). */
+const SEARCHES_PER_MINUTE = 60;
+const SEARCH_BURST = 20;
+
 export const createApp = (config: Config, options: AppOptions = {}) => {
   const log = options.log ?? createLogger(config.logLevel);
   const metrics = options.metrics ?? createMetrics();
@@ -230,11 +236,15 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     onError: storeFailed,
   });
   // The store is ready (migrated, its last id read) before anything is served.
+  // Search: the index is brought up to date in the background (new messages, and older ones after an upgrade).
+  const searching = config.search && config.history;
+  const indexer = searching ? new SearchIndexer({ store, log }) : undefined;
   const started = backend.start().then((lastStoredId) => {
     hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
     // The bus is named after the store's epoch: it connects once the store is read (in the background:
     // sockets wait for it, HTTP does not).
     void bus?.start();
+    indexer?.start();
   });
   metrics.trackHub(hub);
   cluster?.attach(hub);
@@ -296,6 +306,19 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         trustedProxies,
         log,
       }),
+    )
+    .use(
+      searching
+        ? searchRoutes(
+            accounts,
+            allowedOrigins,
+            new SearchService({
+              store,
+              log,
+              limiter: limit("search", { perSecond: SEARCHES_PER_MINUTE / 60, burst: SEARCH_BURST }),
+            }),
+          )
+        : new Elysia(),
     )
     .use(
       chatSocket(
@@ -447,6 +470,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     started,
     /** Where /static/* is served from: "embedded" in the compiled executable, else a folder. */
     assets: typeof assets === "string" ? assets : "embedded",
+    /** The search indexer (undefined with SEARCH=false or HISTORY=false); `drain()` indexes everything now (tests). */
+    indexer,
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,
     /** Starts listening on config.host:config.port (port 0: any free port). */
@@ -491,6 +516,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await app.stop(true);
       server = null;
       await writer.close();
+      await indexer?.stop();
       hub.stop();
       cluster?.stop();
       await bus?.close();

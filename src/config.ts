@@ -28,6 +28,7 @@ export interface Config {
   idleTimeoutSeconds: number;
   /** Store chat and private messages (SQLite) and serve history; off: messages are only relayed. */
   history: boolean;
+  search: boolean;
   /** Messages per `history` frame: sent on joining a room and the maximum page size. */
   historyPageSize: number;
   /** Keep at most this many messages per room (0 = no limit). */
@@ -243,6 +244,14 @@ export const OPTIONS = [
     env: "HISTORY",
     flag: "--history",
     doc: "store messages in SQLite and serve history and recovery (false: relay only)",
+    default: true,
+    parse: boolean,
+  }),
+  option({
+    key: "search",
+    env: "SEARCH",
+    flag: "--search",
+    doc: "index messages for search (`GET /search`); false: no index is kept up to date and /search answers 404",
     default: true,
     parse: boolean,
   }),

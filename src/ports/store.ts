@@ -17,6 +17,10 @@ import type {
   MembershipView,
   SessionRecord,
 } from "../domain/model";
+import type { SearchPlan } from "../domain/search";
+
+/** Index matches a search looks at per call at most (then it says where to go on). */
+export const SEARCH_SCAN = 2000;
 
 export interface NewAccount {
   kind: AccountKind;
@@ -88,6 +92,28 @@ export interface ReadState {
   readUpTo: number;
   unread: number;
   mentions: number;
+}
+
+/** Which messages a search may find: the account's conversations, and the query's filters. */
+export interface SearchScope {
+  conversationIds: readonly number[];
+  senderId?: number;
+  /** Sent at or after / before these times (ms). */
+  after?: number;
+  before?: number;
+}
+
+/** A page of search results, newest first; `next`: the `before` of the next page, while there may be more. */
+export interface SearchPage {
+  messages: MessageView[];
+  next?: number;
+}
+
+/** How far the search index has come: every message with id <= `upTo` is indexed. */
+export interface IndexProgress {
+  upTo: number;
+  /** Messages indexed by this call (0: nothing new, or another instance is at it). */
+  indexed: number;
 }
 
 export interface RoomListing {
@@ -207,6 +233,20 @@ export interface Store {
    * last prune), or in every conversation when `touched` is absent.
    */
   prune(now: number, touched?: readonly number[]): Promise<number>;
+
+  // ------------------------------------------------------------ search
+  /**
+   * Messages of the scope matching every term, newest first, with id < `before`, at most `limit`;
+   * never a deleted one. Bounded: at most SEARCH_SCAN matches are looked at per call (then `next`
+   * says where to go on).
+   */
+  search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage>;
+  /**
+   * Indexes the next messages (by id) not indexed yet, at most `limit`, and records how far it got.
+   * New messages are indexed this way, shortly after they are stored, and so are those stored before
+   * search existed; edits and deletions change the index at once, in their own transaction.
+   */
+  indexMessages(limit: number): Promise<IndexProgress>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

@@ -110,6 +110,17 @@ const MIGRATIONS: readonly Migration[] = [
      DELETE FROM reactions WHERE message_id = OLD.id;
      DELETE FROM mentions WHERE message_id = OLD.id;
    END;`,
+  // 7: search. A full-text index of each message's tokens (domain/search.ts: words, pairs of CJK
+  // characters, single CJK characters, facts), without a copy of the text (contentless); messages are
+  // indexed in the background from 'search_indexed' on (those stored before this release too).
+  `CREATE VIRTUAL TABLE message_index USING fts5(stream, chars, facts, content = '', contentless_delete = 1);
+   INSERT INTO settings (key, value) VALUES ('search_indexed', '0') ON CONFLICT(key) DO NOTHING;
+   DROP TRIGGER messages_gone;
+   CREATE TRIGGER messages_gone AFTER DELETE ON messages BEGIN
+     DELETE FROM reactions WHERE message_id = OLD.id;
+     DELETE FROM mentions WHERE message_id = OLD.id;
+     DELETE FROM message_index WHERE rowid = OLD.id;
+   END;`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */

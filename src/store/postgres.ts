@@ -32,10 +32,16 @@ import {
   type MessageChange,
   type NewMessage,
   type ReadState,
+  type IndexProgress,
+  type SearchPage,
+  type SearchScope,
+  SEARCH_SCAN,
   type RoomListing,
   type Store,
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
+import { indexTokens, type SearchPlan } from "../domain/search";
+import { tsqueryOf, tsvectorOf } from "./search-query";
 import {
   sortMemberships,
   toAccount,
@@ -173,6 +179,15 @@ const MIGRATIONS: readonly string[] = [
      PRIMARY KEY (account_id, conversation_id, message_id)
    );
    CREATE INDEX mentions_message ON mentions(message_id);`,
+  // 5: search: each message's tokens (domain/search.ts) as a tsvector built here (no text search
+  // configuration: the tokens are already folded and segmented), under a GIN index; messages are
+  // indexed in the background from 'search_indexed' on (those stored before this release too).
+  `CREATE TABLE message_index (
+     message_id bigint PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+     doc        tsvector NOT NULL
+   );
+   CREATE INDEX message_index_doc ON message_index USING gin (doc);
+   INSERT INTO settings (key, value) VALUES ('search_indexed', '0') ON CONFLICT (key) DO NOTHING;`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -636,6 +651,9 @@ export class PostgresStore implements Store {
     const id = change.messageId;
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
+      // The index follows at once (the message's row lock orders this with the background indexer).
+      await tx`INSERT INTO message_index (message_id, doc) VALUES (${id}, ${tsvectorOf(indexTokens(change.body!))}::tsvector)
+               ON CONFLICT (message_id) DO UPDATE SET doc = excluded.doc`;
       await tx`UPDATE messages SET body = ${change.body!}, mentions = ${mentions.length > 0 ? JSON.stringify(mentions) : null},
                edited_at = ${change.at}, rev = ${change.seq}, change = 'edit' WHERE id = ${id}`;
       await tx`DELETE FROM mentions WHERE message_id = ${id}`;
@@ -651,6 +669,7 @@ export class PostgresStore implements Store {
                rev = ${change.seq}, change = 'delete' WHERE id = ${id}`;
       await tx`DELETE FROM reactions WHERE message_id = ${id}`;
       await tx`DELETE FROM mentions WHERE message_id = ${id}`;
+      await tx`DELETE FROM message_index WHERE message_id = ${id}`;
     } else {
       const emoji = change.emoji!;
       const removed =
@@ -669,6 +688,52 @@ export class PostgresStore implements Store {
     const [row] = await tx.unsafe(`SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.id = $1`, [id]);
     change.message = toMessage(row as MessageRow, await this.namesFor([row as MessageRow], tx));
     return true;
+  }
+
+  async indexMessages(limit: number): Promise<IndexProgress> {
+    return this.sql.begin(async (tx) => {
+      const [position] = await tx`SELECT value FROM settings WHERE key = 'search_indexed' FOR UPDATE SKIP LOCKED`;
+      // Another instance is indexing: nothing to do here.
+      if (!position) return { upTo: 0, indexed: 0 };
+      const after = Number(position.value);
+      // FOR SHARE: an edit of one of these waits for this to commit (and then indexes its new text).
+      const rows = await tx`SELECT id::float8 AS id, body FROM messages WHERE id > ${after} AND deleted_at IS NULL
+                            ORDER BY id LIMIT ${limit} FOR SHARE`;
+      if (rows.length === 0) return { upTo: after, indexed: 0 };
+      const ids = [...rows].map((row) => row.id as number);
+      const docs = [...rows].map((row) => tsvectorOf(indexTokens(row.body as string)));
+      await tx`INSERT INTO message_index (message_id, doc)
+               SELECT id, doc::tsvector FROM unnest(${ids}::bigint[], ${docs}::text[]) AS d(id, doc)
+               ON CONFLICT (message_id) DO UPDATE SET doc = excluded.doc`;
+      const upTo = ids[ids.length - 1]!;
+      await tx`UPDATE settings SET value = ${String(upTo)} WHERE key = 'search_indexed'`;
+      return { upTo, indexed: ids.length };
+    });
+  }
+
+  async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
+    if (scope.conversationIds.length === 0) return { messages: [] };
+    const found = await this.sql`SELECT message_id::float8 AS id FROM message_index
+      WHERE doc @@ ${tsqueryOf(plan)}::tsquery AND message_id < ${before} ORDER BY message_id DESC LIMIT ${SEARCH_SCAN}`;
+    const hits = [...found].map((row) => row.id as number);
+    if (hits.length === 0) return { messages: [] };
+    const rows = await this.messages(
+      `SELECT ${MESSAGE} FROM ${MESSAGE_FROM}
+       WHERE m.id = ANY($1::bigint[]) AND m.deleted_at IS NULL AND m.conversation_id = ANY($2::int[])
+         AND ($3::int IS NULL OR m.sender_id = $3) AND ($4::bigint IS NULL OR m.created_at >= $4)
+         AND ($5::bigint IS NULL OR m.created_at < $5)
+       ORDER BY m.id DESC LIMIT $6`,
+      [hits, [...scope.conversationIds], scope.senderId ?? null, scope.after ?? null, scope.before ?? null, limit],
+    );
+    const names = await this.namesFor(rows);
+    const messages = rows.map((row) => toMessage(row, names));
+    const next =
+      messages.length === limit
+        ? messages[messages.length - 1]!.id
+        : hits.length === SEARCH_SCAN
+          ? hits.at(-1)
+          : undefined;
+    return next === undefined ? { messages } : { messages, next };
   }
 
   /** Names for the accounts in these rows' reactions. */

@@ -29,12 +29,18 @@ import {
   type LogEntry,
   type LogWrite,
   type ReadState,
+  type IndexProgress,
+  type SearchPage,
+  type SearchScope,
+  SEARCH_SCAN,
   type MessageChange,
   type NewMessage,
   type RoomListing,
   type Store,
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
+import { indexTokens, type SearchPlan } from "../domain/search";
+import { fts5Match } from "./search-query";
 import { WriteProbe } from "./probe";
 import {
   ACCOUNT_COLUMNS,
@@ -260,6 +266,26 @@ export class SqliteStore implements Store {
       conversationIds: q<{ id: number }, [number, number]>(
         "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
       ),
+      indexRead: q<{ id: number; body: string }, [number, number]>(
+        "SELECT id, body FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
+      ),
+      unindex: q<unknown, [number]>("DELETE FROM message_index WHERE rowid = ?"),
+      index: q<unknown, [number, string, string, string]>(
+        "INSERT INTO message_index (rowid, stream, chars, facts) VALUES (?, ?, ?, ?)",
+      ),
+      indexed: q<{ value: string }, []>("SELECT value FROM settings WHERE key = 'search_indexed'"),
+      saveIndexed: q<unknown, [string]>("UPDATE settings SET value = ? WHERE key = 'search_indexed'"),
+      searchHits: q<{ id: number }, [string, number, number]>(
+        "SELECT rowid AS id FROM message_index WHERE message_index MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+      ),
+      searchMessages: q<MessageRow, [string, string, number | null, number | null, number | null, number]>(
+        `SELECT ${MESSAGE_COLUMNS} FROM ${MESSAGE_FROM}
+         WHERE m.id IN (SELECT value FROM json_each(?1)) AND m.deleted_at IS NULL
+           AND m.conversation_id IN (SELECT value FROM json_each(?2))
+           AND (?3 IS NULL OR m.sender_id = ?3) AND (?4 IS NULL OR m.created_at >= ?4)
+           AND (?5 IS NULL OR m.created_at < ?5)
+         ORDER BY m.id DESC LIMIT ?6`,
+      ),
       logCreated: q<LogRow, [number, number, number]>(
         `SELECT ${MESSAGE_COLUMNS}, ${logConversationColumns((column) => column)} FROM ${MESSAGE_FROM}
          JOIN conversations c ON c.id = m.conversation_id WHERE m.id > ? AND m.id <= ? ORDER BY m.id LIMIT ?`,
@@ -306,6 +332,7 @@ export class SqliteStore implements Store {
         );
       for (const m of messages) for (const id of m.mentions) this.q.insertMention.run(id, m.conversationId, m.id);
     };
+    this.indexedUpTo = this.loadIndexed();
     this.appendBatch = db.transaction((writes: readonly LogWrite[]) => {
       // Runs of messages go in multi-row INSERTs; each change is applied where it stands.
       let run: NewMessage[] = [];
@@ -333,6 +360,8 @@ export class SqliteStore implements Store {
     if (change.kind !== "react" && !change.anyAuthor && state.sender_id !== change.actorId) return refuse("not_yours");
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
+      // The index follows the edit at once (a message not indexed yet is indexed as it is now, later).
+      if (change.messageId <= this.indexedUpTo) this.indexNow(change.messageId, change.body!);
       this.q.edit.run(
         change.body!,
         mentions.length > 0 ? JSON.stringify(mentions) : null,
@@ -344,6 +373,7 @@ export class SqliteStore implements Store {
       for (const id of mentions) this.q.insertMention.run(id, state.conversation_id, change.messageId);
     } else if (change.kind === "delete") {
       this.q.delete.run(change.at, change.seq, change.messageId);
+      this.q.unindex.run(change.messageId);
       this.q.dropReactions.run(change.messageId);
       this.q.dropMentions.run(change.messageId);
     } else {
@@ -360,6 +390,51 @@ export class SqliteStore implements Store {
     change.message = this.messageNow(change.messageId);
   }
 
+  /** Messages up to this id are in the search index (see indexMessages). */
+  private indexedUpTo = 0;
+
+  /** A message's tokens in the search index, in place of whatever was there. */
+  private indexNow(id: number, body: string): void {
+    const tokens = indexTokens(body);
+    this.q.unindex.run(id);
+    this.q.index.run(id, tokens.stream.join(" "), tokens.chars.join(" "), tokens.facts.join(" "));
+  }
+
+  async indexMessages(limit: number): Promise<IndexProgress> {
+    return this.db.transaction(() => {
+      const rows = this.q.indexRead.all(this.indexedUpTo, limit);
+      for (const row of rows) this.indexNow(row.id, row.body);
+      if (rows.length > 0) {
+        this.indexedUpTo = rows[rows.length - 1]!.id;
+        this.q.saveIndexed.run(String(this.indexedUpTo));
+      }
+      return { upTo: this.indexedUpTo, indexed: rows.length };
+    })();
+  }
+
+  async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
+    if (scope.conversationIds.length === 0) return { messages: [] };
+    const hits = this.q.searchHits.all(fts5Match(plan), before, SEARCH_SCAN).map((row) => row.id);
+    if (hits.length === 0) return { messages: [] };
+    const rows = this.q.searchMessages.all(
+      JSON.stringify(hits),
+      JSON.stringify(scope.conversationIds),
+      scope.senderId ?? null,
+      scope.after ?? null,
+      scope.before ?? null,
+      limit,
+    );
+    const names = this.namesFor(rows);
+    const messages = rows.map((row) => toMessage(row, names));
+    const next =
+      messages.length === limit
+        ? messages[messages.length - 1]!.id
+        : hits.length === SEARCH_SCAN
+          ? hits.at(-1)
+          : undefined;
+    return next === undefined ? { messages } : { messages, next };
+  }
+
   /** Names for the accounts in these rows' reactions. */
   private namesFor(rows: readonly MessageRow[]): Names {
     const ids = reactionAccounts(rows);
@@ -374,6 +449,10 @@ export class SqliteStore implements Store {
   private messageNow(id: number): MessageView | undefined {
     const row = this.q.message.get(id);
     return row ? toMessage(row, this.namesFor([row])) : undefined;
+  }
+
+  private loadIndexed(): number {
+    return Number(this.q.indexed.get()?.value ?? 0);
   }
 
   private loadEpoch(): string {

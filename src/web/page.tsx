@@ -123,6 +123,19 @@ export const ChatPage = ({
                 </span>
                 <span data-i18n="appName">{t("appName")}</span>
               </span>
+              <form id="search-form" class="search-form" role="search">
+                <input
+                  id="search"
+                  type="search"
+                  autocomplete="off"
+                  enterkeyhint="search"
+                  data-i18n-placeholder="searchPlaceholder"
+                  placeholder={t("searchPlaceholder")}
+                  data-i18n-label="searchLabel"
+                  aria-label={t("searchLabel")}
+                  aria-controls="search-results"
+                />
+              </form>
               <span class="spacer"></span>
               <div class="account">
                 <button
@@ -242,6 +255,21 @@ export const ChatPage = ({
                     {t("leaveRoom")}
                   </button>
                 </header>
+                <section id="search-results" class="search-results" hidden aria-live="polite">
+                  <header class="search-head">
+                    <h2 id="search-title" data-i18n="searchResults">
+                      {t("searchResults")}
+                    </h2>
+                    <button type="button" id="search-close" class="ghost small" data-i18n="searchClose">
+                      {t("searchClose")}
+                    </button>
+                  </header>
+                  <p id="search-status" class="search-status"></p>
+                  <ol id="search-list" class="search-list"></ol>
+                  <button type="button" id="search-more" class="ghost small" data-i18n="searchMore" hidden>
+                    {t("searchMore")}
+                  </button>
+                </section>
                 <div id="scroller" class="scroller">
                   <button type="button" id="load-older" class="load-older ghost small" data-i18n="loadOlder" hidden>
                     {t("loadOlder")}

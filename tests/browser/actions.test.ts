@@ -255,3 +255,48 @@ describe("message actions", () => {
     TEST_TIMEOUT_MS,
   );
 });
+
+describe("search", () => {
+  test(
+    "type a query, see the matches marked, open a result and land on the message",
+    async () => {
+      const alice = await person();
+      const bob = await person({ locale: "en-US" });
+      await signInAs(alice, suite.running.base, "alice7");
+      await signInAs(bob, suite.running.base, "bob7");
+      await say(alice.page, "我们明天在上海吃饭");
+      for (let i = 0; i < 15; i++) await say(alice.page, `later ${i}`);
+      await confirmedMine(alice.page, "later 14").waitFor();
+      await bob.page.reload();
+      await messageWithText(bob.page, "later 14").waitFor();
+      expect(await messageWithText(bob.page, "我们明天在上海吃饭").count()).toBe(0);
+      // The index takes new messages within a moment: search until it has them.
+      const hit = bob.page.locator("#search-list .search-hit", { hasText: "上海" });
+      for (let tries = 0; (await hit.count()) === 0; tries++) {
+        expect(tries).toBeLessThan(20);
+        await bob.page.locator("#search").fill("");
+        await bob.page.locator("#search").pressSequentially("上海");
+        await bob.page
+          .locator("#search-status")
+          .filter({ hasNotText: /Searching/ })
+          .waitFor();
+        await bob.page.waitForTimeout(200);
+      }
+      expect(await hit.locator("mark").textContent()).toBe("上海");
+      await bob.page.screenshot({ path: `${SHOTS}/search-results.png` });
+      await hit.click();
+      const message = messageWithText(bob.page, "我们明天在上海吃饭");
+      await message.waitFor();
+      await bob.page.locator("li.message.flash").waitFor();
+      expect(await bob.page.locator("#search-results").isHidden()).toBe(true);
+      await bob.page.screenshot({ path: `${SHOTS}/search-landed.png` });
+      // A query the server refuses says why.
+      await bob.page.locator("#search").fill('"unclosed');
+      await bob.page.locator("#search").press("Enter");
+      await bob.page.locator("#search-status", { hasText: "quote" }).waitFor();
+      // (Chromium logs the 400 it was answered: expected here, and the only error.)
+      expect(bob.errors.splice(0)).toEqual([expect.stringContaining("400")]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});

@@ -319,7 +319,16 @@ export class Chat {
     if (id !== undefined) this.openPermalink(id);
   };
 
+  /** The name of an account this page knows (a direct conversation's other person), else "#id". */
+  nameOf(accountId: number): string {
+    return this.findUser(accountId)?.name ?? `#${accountId}`;
+  }
+
   /** Opens the conversation holding message `id` at that message (the server says which it is). */
+  openMessage(id: number): void {
+    this.openPermalink(id);
+  }
+
   private openPermalink(id: number): void {
     for (const conv of this.conversations.values())
       if (conv.has(id)) {

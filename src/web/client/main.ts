@@ -9,6 +9,7 @@ import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
 import { Chat, errorText } from "./chat";
 import { ComposerLimit } from "./composer";
 import { MentionPicker } from "./picker";
+import { SearchBox } from "./search";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -179,6 +180,20 @@ byId("signout-everywhere").addEventListener("click", () => void leave(true));
 // ---------------------------------------------------------------- composer
 
 const mentions = new MentionPicker(text, byId("mention-list"), () => chat?.mentionable() ?? []);
+
+new SearchBox(
+  {
+    form: byId<HTMLFormElement>("search-form"),
+    input: byId<HTMLInputElement>("search"),
+    panel: byId("search-results"),
+    list: byId<HTMLOListElement>("search-list"),
+    status: byId("search-status"),
+    more: byId<HTMLButtonElement>("search-more"),
+    close: byId<HTMLButtonElement>("search-close"),
+  },
+  (id) => chat?.openMessage(id),
+  (accountId) => chat?.nameOf(accountId) ?? `#${accountId}`,
+);
 
 text.addEventListener("keydown", (event) => {
   if (mentions.handleKey(event)) return;
