@@ -526,6 +526,24 @@ export const SignUpBody = Type.Object({ name: Type.String(), password: Type.Stri
 export const PASSWORD_MIN_LENGTH = 8;
 export const PASSWORD_MAX_LENGTH = 256;
 
+/**
+ * One result of `GET /search?q=…&before=…` (`{code: 0, data: SearchHit[], next?}`; `next`: the
+ * `before` of the next page, while there may be more): where (`room`, or `with` the other account of
+ * a direct conversation), who, when, and the text (around the first match when long) with the
+ * matches as [start, end) UTF-16 offsets.
+ */
+export const SearchHit = Type.Object({
+  id: Type.Integer(),
+  room: Type.Optional(Type.String()),
+  with: Type.Optional(Type.Integer()),
+  user: User,
+  ts: Type.Integer(),
+  text: Type.String(),
+  marks: Type.Array(Type.Tuple([Type.Integer(), Type.Integer()])),
+  editedAt: Type.Optional(Type.Integer()),
+});
+export type SearchHit = Static<typeof SearchHit>;
+
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
 export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });
 export const ApiError = Type.Object({

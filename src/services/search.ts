@@ -10,23 +10,10 @@ import { shownName, type MembershipView } from "../domain/model";
 import type { SearchScope, Store } from "../ports/store";
 import type { RateLimit } from "../security/rate";
 import type { Logger } from "../log";
-import type { User } from "../protocol";
+import type { SearchHit } from "../protocol";
 
 /** Results per page. */
 export const SEARCH_PAGE_SIZE = 20;
-
-export interface SearchHit {
-  id: number;
-  room?: string;
-  /** A direct conversation: the other account's id. */
-  with?: number;
-  user: User;
-  ts: number;
-  /** The message's text (the part around the first match, when it is long), and the matches in it. */
-  text: string;
-  marks: Array<[number, number]>;
-  editedAt?: number;
-}
 
 export type SearchOutcome =
   | { ok: true; hits: SearchHit[]; next?: number }

@@ -33,9 +33,9 @@ import {
   type NewMessage,
   type ReadState,
   type IndexProgress,
+  SEARCH_SCAN,
   type SearchPage,
   type SearchScope,
-  SEARCH_SCAN,
   type RoomListing,
   type Store,
 } from "../ports/store";
@@ -51,6 +51,7 @@ import {
   toPeer,
   toLog,
   toMessage,
+  toSearchPage,
   messageColumns,
   reactionAccounts,
   storedReactions,
@@ -725,15 +726,7 @@ export class PostgresStore implements Store {
        ORDER BY m.id DESC LIMIT $6`,
       [hits, [...scope.conversationIds], scope.senderId ?? null, scope.after ?? null, scope.before ?? null, limit],
     );
-    const names = await this.namesFor(rows);
-    const messages = rows.map((row) => toMessage(row, names));
-    const next =
-      messages.length === limit
-        ? messages[messages.length - 1]!.id
-        : hits.length === SEARCH_SCAN
-          ? hits.at(-1)
-          : undefined;
-    return next === undefined ? { messages } : { messages, next };
+    return toSearchPage(rows, hits, limit, await this.namesFor(rows));
   }
 
   /** Names for the accounts in these rows' reactions. */

@@ -14,7 +14,7 @@ import type {
   MessagePage,
   MessageView,
 } from "../domain/model";
-import type { LogEntry } from "../ports/store";
+import { SEARCH_SCAN, type LogEntry, type SearchPage } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import { REPLY_QUOTE_LENGTH } from "../domain/model";
 
@@ -268,4 +268,20 @@ export const toLog = (
       });
   entries.sort((x, y) => x.seq - y.seq);
   return { entries, reached };
+};
+
+/**
+ * A page of search results from the rows found among `hits` (the index's matches looked at, newest
+ * first): the next page starts below the last result, or below the last match looked at when the
+ * scan stopped at SEARCH_SCAN without filling the page.
+ */
+export const toSearchPage = (rows: MessageRow[], hits: readonly number[], limit: number, names: Names): SearchPage => {
+  const messages = rows.map((row) => toMessage(row, names));
+  const next =
+    messages.length === limit
+      ? messages[messages.length - 1]!.id
+      : hits.length === SEARCH_SCAN
+        ? hits.at(-1)
+        : undefined;
+  return next === undefined ? { messages } : { messages, next };
 };

@@ -30,9 +30,9 @@ import {
   type LogWrite,
   type ReadState,
   type IndexProgress,
+  SEARCH_SCAN,
   type SearchPage,
   type SearchScope,
-  SEARCH_SCAN,
   type MessageChange,
   type NewMessage,
   type RoomListing,
@@ -54,6 +54,7 @@ import {
   toPeer,
   toLog,
   toMessage,
+  toSearchPage,
   reactionAccounts,
   storedReactions,
   MESSAGE_FROM,
@@ -424,15 +425,7 @@ export class SqliteStore implements Store {
       scope.before ?? null,
       limit,
     );
-    const names = this.namesFor(rows);
-    const messages = rows.map((row) => toMessage(row, names));
-    const next =
-      messages.length === limit
-        ? messages[messages.length - 1]!.id
-        : hits.length === SEARCH_SCAN
-          ? hits.at(-1)
-          : undefined;
-    return next === undefined ? { messages } : { messages, next };
+    return toSearchPage(rows, hits, limit, this.namesFor(rows));
   }
 
   /** Names for the accounts in these rows' reactions. */

@@ -3,21 +3,10 @@
  * as a prefix), results newest first with the matches marked (as <mark> elements, never HTML),
  * "more results" pages on, and a result opens its conversation at that message.
  */
-import type { User } from "../../protocol";
+import type { SearchHit as Hit } from "../../protocol";
 import { el } from "./dom";
 import { fullDateTime } from "./dates";
 import { label, lang } from "./text";
-
-/** What GET /search answers per result. */
-interface Hit {
-  id: number;
-  room?: string;
-  with?: number;
-  user: User;
-  ts: number;
-  text: string;
-  marks: Array<[number, number]>;
-}
 
 /** Wait this long after the last key before searching. */
 const DEBOUNCE_MS = 250;
