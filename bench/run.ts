@@ -13,6 +13,7 @@
  *   bun run bench --smoke          a few seconds, small N: proves it works (CI); no timings asserted
  *   bun run bench --repeats 5 --only closed32,open256,startup
  *   bun run bench --out results.json
+ *   bun run bench --only closed32x8 --search-off   also teahouse with SEARCH=false (the index's cost)
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
@@ -246,15 +247,20 @@ const startupTimes = async (command: (port: number, dir: string) => string[], st
 
 interface Args extends BenchArgs {
   startup: boolean;
+  /** Also run teahouse with SEARCH=false (what the search index costs the chat). */
+  searchOff: boolean;
 }
 
 const parseArgs = (argv: string[]): Args =>
   parseBenchArgs<Args>(
     argv,
-    { smoke: false, repeats: 3, only: [], out: "", startup: true },
+    { smoke: false, repeats: 3, only: [], out: "", startup: true, searchOff: false },
     {
       "--no-startup": (args) => {
         args.startup = false;
+      },
+      "--search-off": (args) => {
+        args.searchOff = true;
       },
     },
   );
@@ -265,6 +271,7 @@ const main = async (): Promise<void> => {
   const history = historyFlag();
   const servers: ServerSpec[] = [RAW_BUN, teahouse("teahouse"), NODE_WS];
   const withHistoryOff = history && !args.smoke ? [teahouse("teahouse, history off", [history, "false"])] : [];
+  if (args.searchOff) withHistoryOff.push(teahouse("teahouse, search off", ["--search", "false"]));
   let scenarios = args.smoke ? smokeScenarios() : fullScenarios(args.repeats);
   if (args.only.length > 0) scenarios = scenarios.filter((s) => args.only.includes(s.id));
   const repeats = args.smoke ? 1 : args.repeats;

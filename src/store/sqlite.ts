@@ -87,6 +87,9 @@ export interface SqliteStoreOptions {
 /** Rows per multi-row INSERT when a batch is large enough (measured in bench/store.ts). */
 const INSERT_CHUNK = 64;
 
+/** Index pages merged per indexing step (instead of FTS5's automatic merges, which can stall an insert). */
+const INDEX_MERGE_PAGES = 100;
+
 /** The direct conversations of account `?` (a subquery). */
 const DIRECT_OF = `SELECT ms.conversation_id FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
   WHERE ms.account_id = ? AND c.kind = 'direct'`;
@@ -271,6 +274,9 @@ export class SqliteStore implements Store {
         "SELECT id, body FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
       ),
       unindex: q<unknown, [number]>("DELETE FROM message_index WHERE rowid = ?"),
+      mergeIndex: q<unknown, []>(
+        `INSERT INTO message_index (message_index, rank) VALUES ('merge', ${INDEX_MERGE_PAGES})`,
+      ),
       index: q<unknown, [number, string, string, string]>(
         "INSERT INTO message_index (rowid, stream, chars, facts) VALUES (?, ?, ?, ?)",
       ),
@@ -405,6 +411,8 @@ export class SqliteStore implements Store {
     return this.db.transaction(() => {
       const rows = this.q.indexRead.all(this.indexedUpTo, limit);
       for (const row of rows) this.indexNow(row.id, row.body);
+      // The merging automatic merges would do, a bounded amount at a time (see migration 7).
+      if (rows.length > 0) this.q.mergeIndex.run();
       if (rows.length > 0) {
         this.indexedUpTo = rows[rows.length - 1]!.id;
         this.q.saveIndexed.run(String(this.indexedUpTo));
