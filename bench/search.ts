@@ -5,7 +5,8 @@
  * two-character Chinese, a phrase, a prefix and a filtered query, over an account in every room.
  * The chat benchmark with and without the index is `bun bench/run.ts --only closed32x8 --search-off`.
  *
- * Usage: bun bench/search.ts [--messages 1000000] [--queries 200]   (bun run bench:search)
+ * Usage: bun bench/search.ts [--messages 1000000] [--queries 200] [--smoke]   (bun run bench:search)
+ * The last line is the results as JSON.
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,8 +21,10 @@ const arg = (flag: string, fallback: number): number => {
   const i = process.argv.indexOf(flag);
   return i >= 0 ? Number(process.argv[i + 1]) : fallback;
 };
-const MESSAGES = arg("--messages", 1_000_000);
-const QUERIES = arg("--queries", 200);
+/** `--smoke`: a few thousand messages, a few queries — proves it works (tests/bench.test.ts); no figures. */
+const SMOKE = process.argv.includes("--smoke");
+const MESSAGES = SMOKE ? 3000 : arg("--messages", 1_000_000);
+const QUERIES = SMOKE ? 5 : arg("--queries", 200);
 const ROOMS = 200;
 const BATCH = 512;
 
@@ -208,6 +211,7 @@ const main = async (): Promise<void> => {
       ["filtered: has:link", "has:link tea"],
     ];
     const rows: string[] = [];
+    const results: Array<{ q: string; results_per_page: number; p99_ms: number }> = [];
     for (const [what, q, narrower] of queries) {
       const parsed = parseQuery(q);
       if (!parsed.ok) throw new Error(parsed.reason);
@@ -222,6 +226,7 @@ const main = async (): Promise<void> => {
         times.push(performance.now() - t0);
         found += page.messages.length;
       }
+      results.push({ q, results_per_page: found / QUERIES, p99_ms: percentile(times, 0.99) });
       rows.push(
         `| ${what} | \`${q}\` | ${(found / QUERIES).toFixed(1)} | ${percentile(times, 0.5).toFixed(2)} | ${percentile(times, 0.99).toFixed(2)} | ${Math.max(...times).toFixed(2)} |`,
       );
@@ -246,6 +251,14 @@ const main = async (): Promise<void> => {
       ...rows,
     ];
     console.log(lines.join("\n"));
+    console.log(
+      JSON.stringify({
+        smoke: SMOKE,
+        messages: MESSAGES,
+        index_bytes_per_message: Math.round((after - before) / MESSAGES),
+        queries: results,
+      }),
+    );
     await store.close();
     void steps;
   } finally {

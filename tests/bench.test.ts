@@ -79,3 +79,15 @@ test("bun run bench:restart --smoke: everyone reconnects and recovers after a re
   expect(report.recovered).toBe(report.users);
   expect(report.missing_acknowledged).toBe(0);
 }, 120_000);
+
+test("bun run bench:search --smoke: messages indexed, every query finds results", async () => {
+  const report = await runBenchSmoke<{
+    smoke: boolean;
+    messages: number;
+    queries: { q: string; results_per_page: number }[];
+  }>("bench/search.ts");
+  expect(report.smoke).toBe(true);
+  expect(report.queries.length).toBe(8);
+  for (const query of report.queries)
+    expect({ q: query.q, found: query.results_per_page > 0 }).toEqual({ q: query.q, found: true });
+}, 120_000);
