@@ -343,6 +343,11 @@ const messageFields = {
   reactions: Type.Optional(Type.Array(ReactionEntry)),
   editedAt: Type.Optional(Type.Integer()),
   deletedAt: Type.Optional(Type.Integer()),
+  /**
+   * The log position of the message's last change (edit, delete, reaction), when it has one: of two
+   * states of a message, the one with the higher `rev` (or change frame `id`) is the newer.
+   */
+  rev: Type.Optional(Type.Integer()),
 };
 
 /** A chat message, to everyone in the room including the sender. */
@@ -356,6 +361,15 @@ const changeFields = {
   pair: Type.Optional(Type.Tuple([Type.Integer(), Type.Integer()])),
 };
 /**
+ * Every change frame carries the message's whole state after it (so any one of them, even delivered
+ * after an earlier change was missed, leaves a client right): its text ("" once deleted), when it was
+ * edited or deleted, its reactions and mentions.
+ */
+const changeState = {
+  mentions: Type.Optional(Type.Array(Type.Integer())),
+  reactions: Type.Array(ReactionEntry),
+};
+/**
  * A message was edited (to everyone who can see its conversation). The frame's `id` is the change's
  * log position (resume from it like from a message); `data.id` the message's.
  */
@@ -366,7 +380,8 @@ export const EditFrame = frame(
     id: Type.Integer(),
     text: Type.String(),
     editedAt: Type.Integer(),
-    mentions: Type.Optional(Type.Array(Type.Integer())),
+    deletedAt: Type.Optional(Type.Integer()),
+    ...changeState,
   }),
   changeFields,
 );
@@ -374,14 +389,19 @@ export const EditFrame = frame(
 export const DeleteFrame = frame(
   "delete",
   Type.Null(),
-  Type.Object({ id: Type.Integer(), deletedAt: Type.Integer() }),
+  Type.Object({ id: Type.Integer(), text: Type.Literal(""), deletedAt: Type.Integer(), ...changeState }),
   changeFields,
 );
-/** A message's reactions changed: all of them as they are now. */
+/** A message's reactions changed: all of them as they are now (and the rest of its state). */
 export const ReactFrame = frame(
   "react",
   Type.Null(),
-  Type.Object({ id: Type.Integer(), reactions: Type.Array(ReactionEntry) }),
+  Type.Object({
+    id: Type.Integer(),
+    text: Type.String(),
+    editedAt: Type.Optional(Type.Integer()),
+    ...changeState,
+  }),
   changeFields,
 );
 /** A stored message as history carries it: the `chat` or `private` frame as it was sent. */

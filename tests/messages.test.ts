@@ -85,7 +85,8 @@ describe.each(flavours)("%s", (_name, configure) => {
     a.send({ type: "delete", id: sent.id });
     for (const client of [a, b, c]) {
       const deleted = await client.next("delete");
-      expect(deleted.data).toEqual({ id: sent.id, deletedAt: expect.any(Number) });
+      // Every change frame carries the whole state after it: here, no text and no reactions.
+      expect(deleted.data).toEqual({ id: sent.id, text: "", deletedAt: expect.any(Number), reactions: [] });
     }
     const tombstone = (await lobbyHistory(b)).data.find((m) => m.id === sent.id)!;
     expect(tombstone.data).toBe("");
@@ -112,6 +113,7 @@ describe.each(flavours)("%s", (_name, configure) => {
       const frame = await client.next("react");
       expect(frame.data).toEqual({
         id: sent.id,
+        text: "lunch?",
         reactions: [{ emoji: "👍", count: 1, users: [{ id: bob.user.id, name: "bob" }] }],
       });
     }
@@ -211,6 +213,9 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(frame.mentions).toEqual([bob.user.id]);
     const lobby = await say(a, "@carol，你好 and @Bob.");
     expect(lobby.mentions).toEqual([carol.user.id, bob.user.id]);
+    // Not inside a longer word, and never oneself.
+    expect((await say(a, "@bobby and @carolyn, hi")).mentions).toBeUndefined();
+    expect((await say(a, "note to @alice: me")).mentions).toBeUndefined();
     b.close();
     const back = await connect(running, bob.cookie);
     const conversations = await back.next("conversations");

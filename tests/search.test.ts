@@ -44,7 +44,7 @@ const found = async (running: Running, who: SignedIn, q: string): Promise<string
 
 describe.each(flavours)("%s", (_name, configure) => {
   const apps = trackApps();
-  const fast = { ratePerSecond: 1000, rateBurst: 1000, userRatePerSecond: 1000, userRateBurst: 1000 };
+  const fast = { ratePerSecond: 5000, rateBurst: 5000, userRatePerSecond: 5000, userRateBurst: 5000 };
   const start = async () => apps.start({ ...(await configure()), ...fast });
 
   /** alice, bob and carol; alice and bob in dev; direct conversations alice–bob and bob–carol. */
@@ -108,6 +108,9 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(await found(running, carol, '"world from"')).toEqual(["Hello world from Zoë"]);
     expect(await found(running, carol, '"from world"')).toEqual([]);
     expect(await found(running, carol, "shanghai")).toEqual(["Shanghai is big"]);
+    // One letter is a whole word, never a prefix of everything (nor of the index's own markers).
+    expect(await found(running, carol, "c")).toEqual([]);
+    expect(await found(running, carol, "link")).toEqual([]);
     // Filters.
     expect(await found(running, alice, "has:link 上海")).toEqual(["see https://example.com/x for 上海地图"]);
     expect(await found(running, alice, "from:bob 上海")).toEqual(["private 上海 note"]);
@@ -134,11 +137,14 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(direct.marks).toEqual([[8, 10]]);
     const lobby = hits.find((hit) => hit.text === "我们明天在上海吃饭")!;
     expect({ room: lobby.room, marks: lobby.marks }).toEqual({ room: "lobby", marks: [[5, 7]] });
-    const [hello] = (await search(running, alice, "hello zo")).body.data as Hit[];
+    const [hello] = (await search(running, alice, "hello zoe")).body.data as Hit[];
     expect(hello!.marks).toEqual([
       [0, 5],
-      [17, 19],
+      [17, 20],
     ]);
+    // The last word is a prefix from three letters on; one or two letters are a whole word.
+    expect(await found(running, alice, "hel")).toEqual(["Hello world from Zoë", "helicopter parts"]);
+    expect(await found(running, alice, "he")).toEqual([]);
   });
 
   test("the index follows edits and deletions at once", async () => {
@@ -153,6 +159,31 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(await found(running, carol, "shanghai")).toEqual([]);
     expect(await found(running, alice, "big")).toEqual([]);
   });
+
+  test("the scan stays inside the searcher's conversations: another room's many matches neither hide results nor leak", async () => {
+    const running = await start();
+    const alice = await signIn(running.base, "alice");
+    const carol = await signIn(running.base, "carol");
+    const a = await apps.connect(running, alice.cookie);
+    await a.next("history", (f) => f.room === "lobby");
+    a.send({ type: "chat", data: "secret in the lobby", cid: "l" });
+    await a.next("ack");
+    a.send({ type: "join", room: "vault" });
+    await a.next("history", (f) => f.room === "vault");
+    // More matches in a room carol is not in than a search looks at, all newer than the lobby's.
+    for (let i = 0; i < 2100; i++) a.send({ type: "chat", room: "vault", data: `secret ${i}`, cid: `v${i}` });
+    await within(30_000, () => a.frames.filter((f) => f.type === "ack").length >= 2100, 50);
+    // A very long "word" (no one searches for it) is no reason to stop indexing.
+    a.send({ type: "chat", data: `${"ж".repeat(1100)} and then secret`, cid: "long" });
+    await a.next("ack", (f) => f.data.cid === "long");
+    await running.teahouse.indexer!.drain();
+    const { body } = await search(running, carol, "secret");
+    const texts = (body.data as Hit[]).map((hit) => hit.text);
+    expect(texts.length).toBe(2);
+    expect(texts[0]).toEndWith("and then secret");
+    expect(texts[1]).toBe("secret in the lobby");
+    expect(body.next).toBeUndefined();
+  }, 60_000);
 
   test("results page with before=; a malformed query is a 400 with a reason, never a 500", async () => {
     const running = await start();

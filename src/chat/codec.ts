@@ -130,6 +130,7 @@ export class Codec {
       ...(message.reactions.length > 0 ? { reactions: reactionsOf(message.reactions) } : {}),
       ...(message.editedAt === null ? {} : { editedAt: message.editedAt }),
       ...(message.deletedAt === null ? {} : { deletedAt: message.deletedAt }),
+      ...(message.rev === null ? {} : { rev: message.rev }),
     };
     if (conversation.kind === "room")
       return {
@@ -158,17 +159,15 @@ export class Codec {
    */
   change(seq: number, kind: ChangeKind, message: MessageView, conversation: Conversation): string {
     const where = conversation.kind === "room" ? { room: conversation.name } : { pair: conversation.pair };
-    const data =
-      kind === "edit"
-        ? {
-            id: message.id,
-            text: message.body,
-            editedAt: message.editedAt,
-            ...(message.mentions.length > 0 ? { mentions: message.mentions } : {}),
-          }
-        : kind === "delete"
-          ? { id: message.id, deletedAt: message.deletedAt }
-          : { id: message.id, reactions: reactionsOf(message.reactions) };
+    // The whole state after the change (see the protocol's change frames).
+    const data = {
+      id: message.id,
+      text: message.body,
+      ...(message.editedAt === null ? {} : { editedAt: message.editedAt }),
+      ...(message.deletedAt === null ? {} : { deletedAt: message.deletedAt }),
+      ...(message.mentions.length > 0 ? { mentions: message.mentions } : {}),
+      reactions: reactionsOf(message.reactions),
+    };
     const ts = kind === "edit" ? message.editedAt : kind === "delete" ? message.deletedAt : this.now();
     return JSON.stringify({ id: seq, type: kind, user: null, data, ...where, ts });
   }

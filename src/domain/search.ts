@@ -16,6 +16,10 @@ export const MAX_QUERY_LENGTH = 256;
 export const MAX_QUERY_TERMS = 16;
 /** Tokens indexed per message at most (a 2,000-character message has fewer). */
 const MAX_TOKENS = 4000;
+/** A longer "word" is not indexed (nobody searches for it; PostgreSQL refuses lexemes over 2046 bytes). */
+const MAX_WORD_LENGTH = 64;
+/** The last word typed matches as a prefix from this many characters on (a one-letter prefix matches half the index). */
+const MIN_PREFIX_LENGTH = 3;
 
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 const segmenter = new Intl.Segmenter("zh", { granularity: "word" });
@@ -43,6 +47,9 @@ export const indexTokens = (text: string): IndexTokens => {
   const stream: string[] = [];
   const chars = new Set<string>();
   let run: string[] = [];
+  const word = (text: string) => {
+    if (text.length <= MAX_WORD_LENGTH) stream.push(text);
+  };
   const flush = () => {
     if (run.length === 1) stream.push(run[0]!);
     for (let i = 0; i + 1 < run.length; i++) stream.push(run[i]! + run[i + 1]!);
@@ -55,26 +62,26 @@ export const indexTokens = (text: string): IndexTokens => {
       continue;
     }
     // A segment may mix scripts ("iphone15很好"): CJK characters join the run, the rest are words.
-    let word = "";
+    let current = "";
     for (const char of segment) {
       if (CJK.test(char)) {
-        if (word) {
+        if (current) {
           flush();
-          stream.push(word);
-          word = "";
+          word(current);
+          current = "";
         }
         run.push(char);
         chars.add(char);
       } else {
         if (run.length > 0) flush();
-        if (/[\p{L}\p{N}]/u.test(char)) word += char;
-        else if (word) {
-          stream.push(word);
-          word = "";
+        if (/[\p{L}\p{N}]/u.test(char)) current += char;
+        else if (current) {
+          word(current);
+          current = "";
         }
       }
     }
-    if (word) stream.push(word);
+    if (current) word(current);
   }
   flush();
   return { stream: stream.slice(0, MAX_TOKENS), chars: [...chars], facts: LINK.test(text) ? ["link"] : [] };
@@ -167,7 +174,13 @@ export const parseQuery = (query: string): ParsedQuery => {
     const chars = [...folded];
     if (!quoted && chars.length === 1 && CJK.test(folded)) terms.push({ kind: "char", token: folded });
     else if (stream.length === 0) return;
-    else if (!quoted && index === texts.length - 1 && stream.length === 1 && !CJK.test(stream[0]!))
+    else if (
+      !quoted &&
+      index === texts.length - 1 &&
+      stream.length === 1 &&
+      !CJK.test(stream[0]!) &&
+      stream[0]!.length >= MIN_PREFIX_LENGTH
+    )
       terms.push({ kind: "prefix", token: stream[0]! });
     else terms.push({ kind: "phrase", tokens: stream });
     const last = terms[terms.length - 1]!;

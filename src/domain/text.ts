@@ -29,10 +29,13 @@ export const textLength = (text: string): number => {
 const NAME_BREAK = /[\s\p{P}\p{S}]/u;
 const KEEP_IN_NAME = /[_\-.'·]/u;
 
+const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u;
+
 /**
  * The candidate names after each `@` of a text (one that starts it or follows white space or
- * punctuation): every prefix of what follows, up to NAME_MAX_LENGTH characters, that ends before a
- * break or at a point where a name could end (Chinese has no spaces: "@张三你好" may mean 张三). The
+ * punctuation): the prefixes of what follows, up to NAME_MAX_LENGTH characters, that end where a name
+ * can end — before white space, punctuation or the end, or between two CJK characters (Chinese has no
+ * spaces: "@张三你好" may mean 张三), never inside a Latin word ("@annabel" is not "ann"). The
  * longest candidate that is a member's name is the mention. At most `maxMentions` `@`s are read.
  */
 export const mentionCandidates = (text: string, maxMentions: number): string[][] => {
@@ -50,7 +53,9 @@ export const mentionCandidates = (text: string, maxMentions: number): string[][]
       // A space may be inside a name ("Li Lei"), never at its end.
       if (char === " " && (name.endsWith(" ") || name.length === 0)) break;
       name += char;
-      if (char !== " ") candidates.push(name);
+      const next = chars[i + 1];
+      const ends = next === undefined || next === " " || NAME_BREAK.test(next) || (CJK.test(char) && CJK.test(next));
+      if (char !== " " && ends) candidates.push(name);
     }
     if (candidates.length > 0) found.push(candidates.reverse());
   }

@@ -653,7 +653,8 @@ export class PostgresStore implements Store {
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
       // The index follows at once (the message's row lock orders this with the background indexer).
-      await tx`INSERT INTO message_index (message_id, doc) VALUES (${id}, ${tsvectorOf(indexTokens(change.body!))}::tsvector)
+      const doc = tsvectorOf(indexTokens(change.body!), state.conversation_id);
+      await tx`INSERT INTO message_index (message_id, doc) VALUES (${id}, ${doc}::tsvector)
                ON CONFLICT (message_id) DO UPDATE SET doc = excluded.doc`;
       await tx`UPDATE messages SET body = ${change.body!}, mentions = ${mentions.length > 0 ? JSON.stringify(mentions) : null},
                edited_at = ${change.at}, rev = ${change.seq}, change = 'edit' WHERE id = ${id}`;
@@ -697,15 +698,19 @@ export class PostgresStore implements Store {
       // Another instance is indexing: nothing to do here.
       if (!position) return { upTo: 0, indexed: 0 };
       const after = Number(position.value);
-      // FOR SHARE: an edit of one of these waits for this to commit (and then indexes its new text).
-      const rows = await tx`SELECT id::float8 AS id, body FROM messages WHERE id > ${after} AND deleted_at IS NULL
-                            ORDER BY id LIMIT ${limit} FOR SHARE`;
+      // No row locks (a batch changing these would wait, or deadlock): an edit indexes its new text
+      // itself, and what is indexed here never replaces an entry already there (DO NOTHING), so a text
+      // read before an edit committed cannot overwrite the edit's.
+      const rows = await tx`SELECT id::float8 AS id, body, conversation_id FROM messages
+                            WHERE id > ${after} AND deleted_at IS NULL ORDER BY id LIMIT ${limit}`;
       if (rows.length === 0) return { upTo: after, indexed: 0 };
       const ids = [...rows].map((row) => row.id as number);
-      const docs = [...rows].map((row) => tsvectorOf(indexTokens(row.body as string)));
+      const docs = [...rows].map((row) => tsvectorOf(indexTokens(row.body as string), row.conversation_id as number));
+      // Only messages still there (a prune or a deletion meanwhile leaves nothing to index).
       await tx`INSERT INTO message_index (message_id, doc)
-               SELECT id, doc::tsvector FROM unnest(${ids}::bigint[], ${docs}::text[]) AS d(id, doc)
-               ON CONFLICT (message_id) DO UPDATE SET doc = excluded.doc`;
+               SELECT d.id, d.doc::tsvector FROM unnest(${ids}::bigint[], ${docs}::text[]) AS d(id, doc)
+               JOIN messages m ON m.id = d.id AND m.deleted_at IS NULL
+               ON CONFLICT (message_id) DO NOTHING`;
       const upTo = ids[ids.length - 1]!;
       await tx`UPDATE settings SET value = ${String(upTo)} WHERE key = 'search_indexed'`;
       return { upTo, indexed: ids.length };
@@ -715,7 +720,8 @@ export class PostgresStore implements Store {
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
     if (scope.conversationIds.length === 0) return { messages: [] };
     const found = await this.sql`SELECT message_id::float8 AS id FROM message_index
-      WHERE doc @@ ${tsqueryOf(plan)}::tsquery AND message_id < ${before} ORDER BY message_id DESC LIMIT ${SEARCH_SCAN}`;
+      WHERE doc @@ ${tsqueryOf(plan, scope.conversationIds)}::tsquery AND message_id < ${before}
+      ORDER BY message_id DESC LIMIT ${SEARCH_SCAN}`;
     const hits = [...found].map((row) => row.id as number);
     if (hits.length === 0) return { messages: [] };
     const rows = await this.messages(

@@ -7,9 +7,16 @@ import type { IndexTokens, SearchPlan } from "../domain/search";
 
 const ftsString = (text: string): string => `"${text.replaceAll('"', '""')}"`;
 
-/** The FTS5 expression over `message_index(stream, chars, facts)`: every term ANDed. */
-export const fts5Match = (plan: SearchPlan): string =>
+/** A message's conversation, as an index token of its own (`facts`): a search matches inside its scope only. */
+export const conversationToken = (conversationId: number): string => `k${conversationId}`;
+
+/**
+ * The FTS5 expression over `message_index(stream, chars, facts)`: every term ANDed, within the
+ * conversations given (their tokens ORed), so the index never even looks at another conversation's.
+ */
+export const fts5Match = (plan: SearchPlan, conversationIds: readonly number[]): string =>
   [
+    `facts : (${conversationIds.map((id) => ftsString(conversationToken(id))).join(" OR ")})`,
     ...plan.terms.map((term) =>
       term.kind === "phrase"
         ? `stream : ${ftsString(term.tokens.join(" "))}`
@@ -23,14 +30,17 @@ export const fts5Match = (plan: SearchPlan): string =>
 /** A lexeme quoted for tsvector and tsquery input (no normalisation: the tokens are already folded). */
 const lexeme = (text: string): string => `'${text.replaceAll("\\", "\\\\").replaceAll("'", "''")}'`;
 
-/** Lexemes of single characters and facts are kept apart from the stream's by a prefix. */
-const CHAR = "c:";
-const FACT = "f:";
+/**
+ * Lexemes of single characters, facts and conversations are kept apart from the stream's by a prefix
+ * no stream token has (those are letters and digits only): a prefix query never reaches them.
+ */
+const CHAR = "#c:";
+const FACT = "#f:";
 /** The highest position a tsvector keeps. */
 const MAX_POSITION = 16383;
 
 /** The tsvector of a message's tokens: the stream with positions (phrases), characters and facts without. */
-export const tsvectorOf = (tokens: IndexTokens): string => {
+export const tsvectorOf = (tokens: IndexTokens, conversationId: number): string => {
   const positions = new Map<string, number[]>();
   tokens.stream.forEach((token, index) => {
     const at = Math.min(index + 1, MAX_POSITION);
@@ -42,12 +52,14 @@ export const tsvectorOf = (tokens: IndexTokens): string => {
     ...[...positions].map(([token, at]) => `${lexeme(token)}:${[...new Set(at)].join(",")}`),
     ...tokens.chars.map((char) => lexeme(CHAR + char)),
     ...tokens.facts.map((fact) => lexeme(FACT + fact)),
+    lexeme(FACT + conversationToken(conversationId)),
   ].join(" ");
 };
 
-/** The tsquery of a plan: phrases with <->, the last word as a prefix, every term ANDed. */
-export const tsqueryOf = (plan: SearchPlan): string =>
+/** The tsquery of a plan: phrases with <->, the last word as a prefix, every term ANDed, within the conversations given. */
+export const tsqueryOf = (plan: SearchPlan, conversationIds: readonly number[]): string =>
   [
+    `(${conversationIds.map((id) => lexeme(FACT + conversationToken(id))).join(" | ")})`,
     ...plan.terms.map((term) =>
       term.kind === "phrase"
         ? `(${term.tokens.map(lexeme).join(" <-> ")})`

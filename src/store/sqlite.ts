@@ -40,7 +40,7 @@ import {
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import { indexTokens, type SearchPlan } from "../domain/search";
-import { fts5Match } from "./search-query";
+import { conversationToken, fts5Match } from "./search-query";
 import { WriteProbe } from "./probe";
 import {
   ACCOUNT_COLUMNS,
@@ -270,8 +270,8 @@ export class SqliteStore implements Store {
       conversationIds: q<{ id: number }, [number, number]>(
         "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
       ),
-      indexRead: q<{ id: number; body: string }, [number, number]>(
-        "SELECT id, body FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
+      indexRead: q<{ id: number; body: string; conversation_id: number }, [number, number]>(
+        "SELECT id, body, conversation_id FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
       ),
       unindex: q<unknown, [number]>("DELETE FROM message_index WHERE rowid = ?"),
       mergeIndex: q<unknown, []>(
@@ -368,7 +368,7 @@ export class SqliteStore implements Store {
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
       // The index follows the edit at once (a message not indexed yet is indexed as it is now, later).
-      if (change.messageId <= this.indexedUpTo) this.indexNow(change.messageId, change.body!);
+      if (change.messageId <= this.indexedUpTo) this.indexNow(change.messageId, change.body!, state.conversation_id);
       this.q.edit.run(
         change.body!,
         mentions.length > 0 ? JSON.stringify(mentions) : null,
@@ -401,16 +401,17 @@ export class SqliteStore implements Store {
   private indexedUpTo = 0;
 
   /** A message's tokens in the search index, in place of whatever was there. */
-  private indexNow(id: number, body: string): void {
+  private indexNow(id: number, body: string, conversationId: number): void {
     const tokens = indexTokens(body);
     this.q.unindex.run(id);
-    this.q.index.run(id, tokens.stream.join(" "), tokens.chars.join(" "), tokens.facts.join(" "));
+    const facts = [...tokens.facts, conversationToken(conversationId)];
+    this.q.index.run(id, tokens.stream.join(" "), tokens.chars.join(" "), facts.join(" "));
   }
 
   async indexMessages(limit: number): Promise<IndexProgress> {
     return this.db.transaction(() => {
       const rows = this.q.indexRead.all(this.indexedUpTo, limit);
-      for (const row of rows) this.indexNow(row.id, row.body);
+      for (const row of rows) this.indexNow(row.id, row.body, row.conversation_id);
       // The merging automatic merges would do, a bounded amount at a time (see migration 7).
       if (rows.length > 0) this.q.mergeIndex.run();
       if (rows.length > 0) {
@@ -423,7 +424,9 @@ export class SqliteStore implements Store {
 
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
     if (scope.conversationIds.length === 0) return { messages: [] };
-    const hits = this.q.searchHits.all(fts5Match(plan), before, SEARCH_SCAN).map((row) => row.id);
+    const hits = this.q.searchHits
+      .all(fts5Match(plan, scope.conversationIds), before, SEARCH_SCAN)
+      .map((row) => row.id);
     if (hits.length === 0) return { messages: [] };
     const rows = this.q.searchMessages.all(
       JSON.stringify(hits),

@@ -20,7 +20,7 @@ export const edit = async (
     return hub.refuse(ws, ErrorCode.NotYours, "That message is not yours");
   // The same text again changes nothing (and does not mark the message edited).
   if (text === found.message.body) return;
-  const mentions = await resolveMentions(hub, found.conversation, text);
+  const mentions = await resolveMentions(hub, found.conversation, text, account.user.id);
   changeMessage(hub, ws, found.conversation, {
     kind: "edit",
     messageId: frame.id,

@@ -31,7 +31,13 @@ export const notFound = (hub: ChatHub, ws: Socket, cid?: string): void =>
  * The accounts a text mentions: each `@name` whose longest candidate is the name of a member of the
  * conversation (a direct conversation's two accounts), at most MAX_MENTIONS_PER_MESSAGE, in order.
  */
-export const resolveMentions = async (hub: ChatHub, conversation: Conversation, text: string): Promise<number[]> => {
+export const resolveMentions = async (
+  hub: ChatHub,
+  conversation: Conversation,
+  text: string,
+  /** Never a mention of its own author (whose badge would count it). */
+  authorId: number,
+): Promise<number[]> => {
   if (!text.includes("@")) return [];
   const candidates = mentionCandidates(text, MAX_MENTIONS_PER_MESSAGE).map((names) => names.map(nameKey));
   const keys = [...new Set(candidates.flat())];
@@ -48,7 +54,7 @@ export const resolveMentions = async (hub: ChatHub, conversation: Conversation, 
   if (named.length === 0) return [];
   const members =
     conversation.kind === "direct" ? new Set(conversation.pair!) : await store.membersAmong(conversation.id, named);
-  return [...new Set(named.filter((id) => members.has(id)))];
+  return [...new Set(named.filter((id) => members.has(id) && id !== authorId))];
 };
 
 /** Error frames for a change the store did not apply. */

@@ -45,7 +45,7 @@ const prepared = async (hub: ChatHub, draft: Draft): Promise<void> => {
       deletedAt: null,
     };
   }
-  return store(hub, draft, quote, await resolveMentions(hub, conversation, draft.body));
+  return store(hub, draft, quote, await resolveMentions(hub, conversation, draft.body, account.user.id));
 };
 
 const store = (

@@ -89,9 +89,6 @@ type Outgoing = {
 type ComposeMode =
   { kind: "reply"; message: Message; conv: Conversation } | { kind: "edit"; message: Message; conv: Conversation };
 
-/** Older pages loaded at most to find a message that is not shown yet (a reply's original, a link). */
-const JUMP_MAX_PAGES = 40;
-
 export interface ChatOptions {
   /** The session ended (signed out here or elsewhere, or — `nameLost` — a guest's name was taken): show sign-in. */
   onSignedOut: (nameLost: boolean) => void;
@@ -156,8 +153,8 @@ export class Chat {
   /** Answering or editing a message (the composer's bar says which). */
   private mode: ComposeMode | undefined;
   private readonly emojiPicker = new EmojiPicker(byId("emoji-picker"));
-  /** A message being looked for in a conversation by loading older pages, and how many are left to load. */
-  private jumpTarget: { conv: Conversation; id: number; pages: number } | undefined;
+  /** Conversations showing a page around an older message: the latest page comes back on the next visit. */
+  private readonly refetchLatest = new Set<Conversation>();
   /** A permalink (`#m<id>`) to open once this socket has its conversations. */
   private permalink: number | undefined;
 
@@ -356,33 +353,28 @@ export class Chat {
     };
   }
 
-  /** Shows message `id` of `conv`: at once when it is loaded, else once older pages bring it. */
+  /**
+   * Shows message `id` of `conv`: at once when it is loaded; else the page around it is asked for
+   * (`history` `around`), shown in place of the latest until the reader goes back there.
+   */
   private jumpTo(conv: Conversation, id: number): void {
     if (conv !== this.active) this.show(conv);
     if (conv.reveal(id)) return;
-    if (!conv.more) return this.notFound();
-    this.jumpTarget = { conv, id, pages: JUMP_MAX_PAGES };
-    this.loadOlder();
+    this.connection.send({ type: "history", around: id });
+  }
+
+  /** Shows the latest page of a conversation again (after a page around an older message). */
+  private reloadLatest(conv: Conversation): void {
+    conv.clearConfirmed();
+    this.connection.send({
+      type: "history",
+      ...(conv.room !== undefined ? { room: conv.room } : { with: conv.peer!.id }),
+    });
   }
 
   private notFound(): void {
     this.active.addSystem("messageNotLoaded", {});
     this.scroller.toBottom();
-  }
-
-  /** A page of older messages arrived: the message looked for is shown, or the next page is asked for. */
-  private continueJump(conv: Conversation): void {
-    const target = this.jumpTarget;
-    if (!target || target.conv !== conv) return;
-    if (conv.reveal(target.id)) {
-      this.jumpTarget = undefined;
-      return;
-    }
-    if (!conv.more || --target.pages <= 0) {
-      this.jumpTarget = undefined;
-      return this.notFound();
-    }
-    this.loadOlder();
   }
 
   /** The composer changed: tell the room, throttled (and never while the server asks us to wait). */
@@ -799,9 +791,10 @@ export class Chat {
   private onHistory(frame: ServerFrameOf<"history">): void {
     const messages = frame.data;
     // Complete up to its position (changes to older messages included): a resume may start there.
+    // (A page around a message may reach past what this instance delivered: not a position.)
     this.since = Math.max(this.since, frame.position.offset);
-    for (const message of messages) this.since = Math.max(this.since, message.id);
     if (frame.around !== undefined) return this.onAround(frame);
+    for (const message of messages) this.since = Math.max(this.since, message.id);
     // Unread counts come with `conversations` (missed messages included); a recovered message is
     // news for a hidden tab's title only.
     const news = frame.recovered === true;
@@ -841,7 +834,6 @@ export class Chat {
       const add = () => messages.forEach((message) => target.addMessage(message));
       if (target === this.active) this.scroller.keepPosition(add);
       else add();
-      this.continueJump(target);
     } else {
       if (frame.recovered === false) {
         // The gap was no longer kept: this is the latest page, not a continuation.
@@ -860,7 +852,12 @@ export class Chat {
     this.renderSidebar();
   }
 
-  /** The answer to a permalink: the conversation that holds the message; opened there. */
+  /**
+   * The page around a message (a permalink, a search result, a reply's original not loaded): its
+   * conversation is opened at that message. When older pages would not reach the messages shown
+   * already, the page is shown in their place (the latest come back with the reader's next visit,
+   * or "load older" continues down from the page).
+   */
   private onAround(frame: ServerFrameOf<"history">): void {
     const conv =
       frame.room !== undefined
@@ -871,7 +868,25 @@ export class Chat {
           ? this.conversation(privateKey(frame.with), this.peerFrom(frame.data, frame.with))
           : undefined;
     if (!conv) return;
-    this.jumpTo(conv, frame.around!);
+    if (conv !== this.active) this.show(conv);
+    const id = frame.around!;
+    if (!conv.has(id)) {
+      const newest = frame.data.at(-1)?.id ?? id;
+      const oldest = conv.oldestId();
+      if (frame.newer && (oldest === undefined || oldest > newest)) {
+        // A gap between this page and what was shown: the page alone, and the latest page again when
+        // the reader comes back to the conversation.
+        conv.clearConfirmed();
+        conv.historyRequested = false;
+        this.refetchLatest.add(conv);
+      }
+      conv.hush();
+      for (const message of frame.data) conv.addMessage(message);
+      conv.more = frame.more;
+      this.refreshLoadOlder();
+      this.refreshEmpty();
+    }
+    conv.reveal(id);
   }
 
   /** The "New messages" line, once per visit to a conversation, above its first unread message. */
@@ -936,7 +951,7 @@ export class Chat {
     }
     // A read of a conversation the server has no record of yet (nothing said there): nothing to show.
     if (code === "not_a_member") return;
-    if (code === "message_not_found" && this.jumpTarget === undefined) {
+    if (code === "message_not_found") {
       this.notFound();
       return;
     }
@@ -1158,6 +1173,7 @@ export class Chat {
         if (wasEdit) byId<HTMLTextAreaElement>("text").value = "";
       }
       this.active = conv;
+      if (this.refetchLatest.delete(conv)) this.reloadLatest(conv);
       if (conv.unread > 0 && !conv.isEmpty) this.placeNewLine(conv);
     }
     // The list is a live region of its own, put on screen quietly: switching is not news.

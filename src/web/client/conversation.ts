@@ -42,6 +42,8 @@ interface Entry {
   status: MessageStatus;
   /** The message as it is now (edited, deleted, reacted to). */
   message?: Message;
+  /** The log position of the state shown (its last change's, or its id): an older state never replaces it. */
+  rev: number;
   /** Queues the message again after a refusal (local messages only). */
   resend?: () => void;
 }
@@ -133,13 +135,19 @@ export class Conversation {
   addMessage(message: Message): boolean {
     this.last = Math.max(this.last, message.id);
     const known = this.byId.get(message.id);
+    const rev = message.rev ?? message.id;
     if (known) {
-      if (known.message && stateOf(known.message) !== stateOf(message)) this.rerender(known, message);
+      // A page read before a change but delivered after it must not undo the change.
+      if (known.message && rev > known.rev && stateOf(known.message) !== stateOf(message)) {
+        known.rev = rev;
+        this.rerender(known, message);
+      }
       return false;
     }
     const local = message.cid !== undefined ? this.byCid.get(message.cid) : undefined;
     if (local && local.id === undefined && message.user.id === this.me().id) {
       this.confirm(local, message.id);
+      local.rev = rev;
       this.rerender(local, message);
       return false;
     }
@@ -149,6 +157,7 @@ export class Conversation {
       cid: message.cid,
       status: "sent",
       message,
+      rev,
     };
     this.place(entry);
     return true;
@@ -159,25 +168,41 @@ export class Conversation {
     return this.byId.get(id)?.message !== undefined;
   }
 
-  /** Applies an edit, a deletion or new reactions to a message shown here (one not shown: nothing to do). */
+  /**
+   * Applies an edit, a deletion or new reactions to a message shown here (one not shown: nothing to
+   * do), and to the quotes of it in replies. A change frame carries the message's whole state after
+   * it, so it is taken as it is (unless an even newer state is shown already).
+   */
   applyChange(change: MessageChange): void {
     const entry = this.byId.get(change.data.id);
-    if (!entry?.message) return;
-    const next: Message = { ...entry.message };
-    if (change.type === "edit") {
-      next.data = change.data.text;
-      next.editedAt = change.data.editedAt;
-      if (change.data.mentions) next.mentions = change.data.mentions;
-      else delete next.mentions;
-    } else if (change.type === "delete") {
-      next.data = "";
-      next.deletedAt = change.data.deletedAt;
-      delete next.reactions;
-      delete next.replyTo;
-      delete next.mentions;
-    } else if (change.data.reactions.length > 0) next.reactions = change.data.reactions;
-    else delete next.reactions;
-    this.rerender(entry, next);
+    if (entry?.message && change.id > entry.rev) {
+      const { text, editedAt, deletedAt, mentions, reactions } = change.data as MessageChange["data"] & {
+        editedAt?: number;
+        deletedAt?: number;
+        mentions?: number[];
+      };
+      const next: Message = { ...entry.message, data: text, rev: change.id };
+      for (const [field, value] of [
+        ["editedAt", editedAt],
+        ["deletedAt", deletedAt],
+        ["mentions", mentions],
+        ["reactions", reactions.length > 0 ? reactions : undefined],
+      ] as const)
+        if (value === undefined) delete next[field];
+        else (next as Record<string, unknown>)[field] = value;
+      if (deletedAt !== undefined) delete next.replyTo;
+      entry.rev = change.id;
+      this.rerender(entry, next);
+    }
+    // Replies quote the original as it is now.
+    if (change.type === "react") return;
+    for (const reply of this.byId.values()) {
+      const quote = reply.message?.replyTo;
+      if (!quote || quote.id !== change.data.id) continue;
+      const deleted = change.type === "delete";
+      const text = deleted ? "" : [...change.data.text].slice(0, 100).join("");
+      this.rerender(reply, { ...reply.message!, replyTo: { ...quote, text, ...(deleted ? { deleted: true } : {}) } });
+    }
   }
 
   /** The reader's newest message here that can still be edited (Up arrow in an empty composer). */
@@ -240,6 +265,7 @@ export class Conversation {
       cid,
       status: "pending",
       resend,
+      rev: 0,
     };
     this.byCid.set(cid, entry);
     this.setStatus(entry, "pending");
@@ -281,7 +307,7 @@ export class Conversation {
     const node = el("li", { class: "system" });
     label(node, key, params);
     node.dataset.ts = String(Date.now());
-    if (id !== undefined) return this.place({ node, id, cid: undefined, status: "sent" });
+    if (id !== undefined) return this.place({ node, id, cid: undefined, status: "sent", rev: id });
     // Where it happened: after every message seen so far here, before any that comes later (frame ids
     // of other frames are not in message order across instances, so the line keeps a position of its own).
     this.insertAt(node, this.last + 0.5);
