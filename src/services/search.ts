@@ -85,9 +85,9 @@ export class SearchService {
 }
 
 /** Messages indexed per step; a step takes a few milliseconds of the event loop. */
-const INDEX_BATCH = 200;
+const INDEX_BATCH = 100;
 /** Steps follow each other this closely while behind (the rest of the time is the chat's). */
-const INDEX_BEHIND_MS = 20;
+const INDEX_BEHIND_MS = 25;
 /** And this often once caught up. */
 const INDEX_IDLE_MS = 250;
 /** A backlog of more than this many ids is logged, with its progress. */
