@@ -235,10 +235,10 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     metrics,
     onError: storeFailed,
   });
-  // The store is ready (migrated, its last id read) before anything is served.
   // Search: the index is brought up to date in the background (new messages, and older ones after an upgrade).
   const searching = config.search && config.history;
   const indexer = searching ? new SearchIndexer({ store, log }) : undefined;
+  // The store is ready (migrated, its last id read) before anything is served.
   const started = backend.start().then((lastStoredId) => {
     hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
     // The bus is named after the store's epoch: it connects once the store is read (in the background:
