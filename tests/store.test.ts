@@ -140,7 +140,9 @@ describe.each(engines)("%s store", (_engine, make) => {
     const writes = [{ ...react }, { ...drop }] as MessageChange[];
     await store.append(writes);
     expect(writes.map((w) => w.applied)).toEqual([true, true]);
-    expect(writes[0]!.message!.reactions).toEqual([{ emoji: "👍", users: [{ id: alice.id, name: "alice" }] }]);
+    expect(writes[0]!.message!.reactions).toEqual([
+      { emoji: "👍", count: 1, users: [{ id: alice.id, name: "alice" }] },
+    ]);
     expect(await mentions()).toBe(2);
     // Two kept per conversation: the oldest (reacted to, mentioning alice) goes, with its rows.
     await store.append([message(ids(), 1, 3, bob.id)]);
@@ -149,6 +151,36 @@ describe.each(engines)("%s store", (_engine, make) => {
     expect(await mentions()).toBe(1);
     if (store instanceof SqliteStore)
       expect(store.db.query("SELECT count(*) AS n FROM reactions").get()).toEqual({ n: 0 });
+  });
+
+  test("a message keeps the count of each reaction and its first 50 accounts, however many reacted", async () => {
+    const store = await make();
+    const author = await guest(store, "author");
+    const ids =
+      store instanceof PostgresStore
+        ? () => 0
+        : (
+            (n) => () =>
+              ++n
+          )(0);
+    const sent = message(ids(), 1, 1, author.id);
+    await store.append([sent]);
+    const reactors = [];
+    for (let i = 0; i < 60; i++) reactors.push(await guest(store, `fan${i}`));
+    const changes = reactors.map(
+      (fan, i) =>
+        ({ seq: ids(), kind: "react", messageId: sent.id, actorId: fan.id, at: 10 + i, emoji: "🎉" }) as MessageChange,
+    );
+    await store.append(changes);
+    const [reaction] = changes.at(-1)!.message!.reactions;
+    expect({ emoji: reaction!.emoji, count: reaction!.count, shown: reaction!.users.length }).toEqual({
+      emoji: "🎉",
+      count: 60,
+      shown: 50,
+    });
+    expect(reaction!.users[0]).toEqual({ id: reactors[0]!.id, name: "fan0" });
+    const stored = (await store.page(1, 10, Number.MAX_SAFE_INTEGER)).messages.find((m) => m.id === sent.id)!;
+    expect(stored.reactions[0]!.count).toBe(60);
   });
 
   test("unread counts others' messages after the position; it only moves forward, never past the end", async () => {

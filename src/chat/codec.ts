@@ -95,7 +95,7 @@ const quoteOf = (quote: ReplyQuote) => ({
 export const reactionsOf = (reactions: readonly Reaction[]) =>
   reactions.map((reaction) => ({
     emoji: reaction.emoji,
-    count: reaction.users.length,
+    count: reaction.count,
     users: reaction.users.slice(0, REACTION_USERS_SHOWN),
   }));
 

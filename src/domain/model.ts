@@ -76,9 +76,10 @@ export interface Message {
   mentions: readonly number[];
 }
 
-/** One emoji's reactions to a message, oldest first. */
+/** One emoji's reactions to a message: how many, and the first REACTION_USERS_SHOWN who reacted. */
 export interface Reaction {
   emoji: string;
+  count: number;
   users: ReadonlyArray<{ id: number; name: string }>;
 }
 

@@ -55,6 +55,7 @@ import {
   messageColumns,
   reactionAccounts,
   storedReactions,
+  reactionSummary,
   MESSAGE_FROM,
   type LogRow,
   type Names,
@@ -682,8 +683,8 @@ export class PostgresStore implements Store {
           return refuse("too_many_reactions");
         await tx`INSERT INTO reactions (message_id, emoji, account_id, created_at) VALUES (${id}, ${emoji}, ${change.actorId}, ${change.at})`;
       }
-      const rows = await tx`SELECT emoji, account_id FROM reactions WHERE message_id = ${id} ORDER BY created_at, seq`;
-      await tx`UPDATE messages SET reactions = ${storedReactions([...rows] as { emoji: string; account_id: number }[])},
+      const rows = await tx.unsafe(reactionSummary("seq", "$1"), [id]);
+      await tx`UPDATE messages SET reactions = ${storedReactions([...rows] as { emoji: string; account_id: number; n: number }[])},
                rev = ${change.seq}, change = 'react' WHERE id = ${id}`;
     }
     change.applied = true;

@@ -16,7 +16,7 @@ import type {
 } from "../domain/model";
 import { SEARCH_SCAN, type LogEntry, type SearchPage } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
-import { REPLY_QUOTE_LENGTH } from "../domain/model";
+import { REACTION_USERS_SHOWN, REPLY_QUOTE_LENGTH } from "../domain/model";
 
 export interface AccountRow {
   id: number;
@@ -67,8 +67,22 @@ export interface MessageRow {
   q_key: string | null;
 }
 
-/** A message's reactions as its row keeps them: per emoji (first reacted first), who (first first). */
-export type StoredReaction = { e: string; u: number[] };
+/** A message's reactions as its row keeps them: per emoji (first reacted first), how many, the first who. */
+export type StoredReaction = { e: string; n: number; u: number[] };
+
+/**
+ * A message's reaction rows, per emoji (first used first), each with its count and at most
+ * REACTION_USERS_SHOWN of its accounts (first first): what its row keeps, however many reacted.
+ * `order` breaks ties of the same millisecond (SQLite's rowid, PostgreSQL's seq); `parameter`: the
+ * message id's placeholder.
+ */
+export const reactionSummary = (order: string, parameter: string): string =>
+  `SELECT emoji, account_id, n FROM (
+     SELECT emoji, account_id, count(*) OVER (PARTITION BY emoji) AS n,
+       row_number() OVER (PARTITION BY emoji ORDER BY created_at, ${order}) AS k,
+       min(created_at) OVER (PARTITION BY emoji) AS first_at, min(${order}) OVER (PARTITION BY emoji) AS first_order
+     FROM reactions WHERE message_id = ${parameter}) r
+   WHERE k <= ${REACTION_USERS_SHOWN} ORDER BY first_at, first_order, k`;
 
 export const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
 export const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
@@ -94,15 +108,15 @@ export const reactionAccounts = (rows: readonly Pick<MessageRow, "reactions">[])
 };
 
 /** A message's reactions for its row, from its reaction rows in the order they were made (null: none). */
-export const storedReactions = (rows: readonly { emoji: string; account_id: number }[]): string | null => {
+export const storedReactions = (rows: readonly { emoji: string; account_id: number; n: number }[]): string | null => {
   if (rows.length === 0) return null;
-  const byEmoji = new Map<string, number[]>();
+  const byEmoji = new Map<string, StoredReaction>();
   for (const row of rows) {
-    const users = byEmoji.get(row.emoji);
-    if (users) users.push(row.account_id);
-    else byEmoji.set(row.emoji, [row.account_id]);
+    const known = byEmoji.get(row.emoji);
+    if (known) known.u.push(row.account_id);
+    else byEmoji.set(row.emoji, { e: row.emoji, n: Number(row.n), u: [row.account_id] });
   }
-  return JSON.stringify([...byEmoji].map(([e, u]): StoredReaction => ({ e, u })));
+  return JSON.stringify([...byEmoji.values()]);
 };
 
 /** Names as shown, by account id (what reactions need). */
@@ -132,6 +146,7 @@ const toReactions = (json: string | null, names: Names): Reaction[] =>
     ? []
     : (JSON.parse(json) as StoredReaction[]).map((reaction) => ({
         emoji: reaction.e,
+        count: reaction.n,
         users: reaction.u.map((id) => ({ id, name: names.get(id) ?? `#${id}` })),
       }));
 

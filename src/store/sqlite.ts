@@ -57,6 +57,7 @@ import {
   toSearchPage,
   reactionAccounts,
   storedReactions,
+  reactionSummary,
   MESSAGE_FROM,
   type LogRow,
   type Names,
@@ -223,9 +224,7 @@ export class SqliteStore implements Store {
       react: q<unknown, [number, string, number, number]>(
         "INSERT INTO reactions (message_id, emoji, account_id, created_at) VALUES (?, ?, ?, ?)",
       ),
-      reactionRows: q<{ emoji: string; account_id: number }, [number]>(
-        "SELECT emoji, account_id FROM reactions WHERE message_id = ? ORDER BY created_at, rowid",
-      ),
+      reactionRows: q<{ emoji: string; account_id: number; n: number }, [number]>(reactionSummary("rowid", "?")),
       setReactions: q<unknown, [string | null, number, number]>(
         "UPDATE messages SET reactions = ?, rev = ?, change = 'react' WHERE id = ?",
       ),
