@@ -55,6 +55,12 @@ const message = (id: number, conversationId: number, createdAt: number, senderId
   mentions: [],
 });
 
+/** Log positions for new messages and changes: counted here (SQLite), or 0 for the store to assign (PostgreSQL). */
+const logPositions = (store: Store): (() => number) => {
+  let next = 0;
+  return store instanceof PostgresStore ? () => 0 : () => ++next;
+};
+
 const guest = (store: Store, name: string) =>
   store.createAccount({
     kind: "guest",
@@ -123,13 +129,7 @@ describe.each(engines)("%s store", (_engine, make) => {
     const store = await make(2);
     const alice = await guest(store, "alice");
     const bob = await guest(store, "bob");
-    const ids =
-      store instanceof PostgresStore
-        ? () => 0
-        : (
-            (n) => () =>
-              ++n
-          )(0);
+    const ids = logPositions(store);
     const mentioning = [1, 2, 3].map(() => ({ ...message(ids(), 1, 1, bob.id), mentions: [alice.id] }));
     await store.append(mentioning);
     const mentions = async () => (await store.memberships(alice.id)).find((m) => m.conversation.id === 1)!.mentions;
@@ -156,13 +156,7 @@ describe.each(engines)("%s store", (_engine, make) => {
   test("a message keeps the count of each reaction and its first 50 accounts, however many reacted", async () => {
     const store = await make();
     const author = await guest(store, "author");
-    const ids =
-      store instanceof PostgresStore
-        ? () => 0
-        : (
-            (n) => () =>
-              ++n
-          )(0);
+    const ids = logPositions(store);
     const sent = message(ids(), 1, 1, author.id);
     await store.append([sent]);
     const reactors = [];
