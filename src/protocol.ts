@@ -67,6 +67,20 @@ export const TypingIn = Type.Object({
   to: Type.Optional(Type.Integer({ minimum: 1 })),
 });
 
+/**
+ * What a conversation notifies of (kept with the membership, the same on every device): every
+ * message, mentions and direct messages only (rooms' default), or nothing.
+ */
+export const NotifyLevel = Type.Union([Type.Literal("all"), Type.Literal("mentions"), Type.Literal("none")]);
+export type NotifyLevel = Static<typeof NotifyLevel>;
+/** Sets the account's notification level in a room (`room`) or a direct conversation (`with`). */
+export const NotifyIn = Type.Object({
+  type: Type.Literal("notify"),
+  room: Type.Optional(RoomName),
+  with: Type.Optional(Type.Integer({ minimum: 1 })),
+  level: NotifyLevel,
+});
+
 /** The author changes the text of their message `id` (the same rules as sending it). */
 export const EditIn = Type.Object({ type: Type.Literal("edit"), id: MessageId, data: Type.String() });
 /** The author deletes their message `id`: it stays as a tombstone (id, time; no text). */
@@ -143,6 +157,7 @@ export const ClientFrame = Type.Union([
   EditIn,
   DeleteIn,
   ReactIn,
+  NotifyIn,
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -160,6 +175,7 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "edit",
   "delete",
   "react",
+  "notify",
 ];
 
 /**
@@ -442,6 +458,8 @@ export const ConversationEntry = Type.Object({
   read: Type.Integer({ minimum: 0 }),
   /** The newest message id in the conversation (0: none). */
   last: Type.Integer({ minimum: 0 }),
+  /** What it notifies of (see NotifyIn). */
+  notify: NotifyLevel,
 });
 export type ConversationEntry = Static<typeof ConversationEntry>;
 
@@ -463,6 +481,12 @@ export const ReadFrame = frame(
     with: Type.Optional(Type.Integer()),
   },
 );
+
+/** To every socket of the account: its notification level in a conversation changed (`notify`). */
+export const NotifyFrame = frame("notify", Type.Null(), Type.Object({ level: NotifyLevel }), {
+  room: Type.Optional(Type.String()),
+  with: Type.Optional(Type.Integer()),
+});
 
 /**
  * A room was created (to everyone), or the account joined or left one on another tab or device
@@ -525,6 +549,7 @@ export const ServerFrame = Type.Union([
   EditFrame,
   DeleteFrame,
   ReactFrame,
+  NotifyFrame,
 ]);
 export type ServerFrame = Static<typeof ServerFrame>;
 export type ServerFrameOf<T extends ServerFrame["type"]> = Extract<ServerFrame, { type: T }>;

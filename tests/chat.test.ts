@@ -120,6 +120,7 @@ describe("one-to-one messages", () => {
       mentions: 0,
       read: 0,
       last: ack.data.id,
+      notify: "all",
     });
     const direct = await b.next("history", (f) => f.room === undefined && f.with === undefined);
     expect(direct.data.map((m) => [m.type, m.data, m.user.name])).toEqual([

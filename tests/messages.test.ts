@@ -309,6 +309,29 @@ describe.each(flavours)("%s", (_name, configure) => {
     });
   });
 
+  test("notification levels: rooms default to mentions, direct conversations to all; a change reaches every tab and stays", async () => {
+    const running = await start();
+    const { alice, bob, a } = await three(running);
+    a.send({ type: "private", to: bob.user.id, data: "hi", cid: "n1" });
+    await a.next("ack");
+    const tab = await connect(running, alice.cookie);
+    const levels = (await tab.next("conversations")).data.map((entry) => [entry.room ?? entry.with, entry.notify]);
+    expect(levels).toEqual([
+      ["lobby", "mentions"],
+      [bob.user.id, "all"],
+    ]);
+    a.send({ type: "notify", room: "lobby", level: "none" });
+    for (const client of [a, tab]) expect((await client.next("notify")).data).toEqual({ level: "none" });
+    a.send({ type: "notify", with: bob.user.id, level: "mentions" });
+    expect((await tab.next("notify")).with).toBe(bob.user.id);
+    const again = await connect(running, alice.cookie);
+    expect((await again.next("conversations")).data.map((entry) => entry.notify)).toEqual(["none", "mentions"]);
+    a.send({ type: "notify", room: "nowhere", level: "all" });
+    await error(a, ErrorCode.NotAMember);
+    a.send({ type: "notify", room: "lobby", level: "loud" });
+    await error(a, ErrorCode.BadFrame);
+  });
+
   test("typing in a direct conversation reaches the other person only", async () => {
     const running = await start();
     const { alice, bob, a, b, c } = await three(running);

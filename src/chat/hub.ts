@@ -495,7 +495,13 @@ export class ChatHub {
     const data = [];
     for (const view of memberships) {
       const c = view.conversation;
-      const entry = { unread: view.unread, mentions: view.mentions, read: view.readUpTo, last: view.lastId };
+      const entry = {
+        unread: view.unread,
+        mentions: view.mentions,
+        read: view.readUpTo,
+        last: view.lastId,
+        notify: view.notify,
+      };
       if (c.kind === "room") {
         data.push({ room: c.name!, ...entry });
         continue;

@@ -43,9 +43,20 @@ export interface Conversation {
   createdAt: number;
 }
 
+/**
+ * What a conversation notifies its member of: every message, only mentions and direct messages, or
+ * nothing. Kept with the membership; a membership that never chose has its kind's default.
+ */
+export type NotifyLevel = "all" | "mentions" | "none";
+export const NOTIFY_LEVELS: readonly NotifyLevel[] = ["all", "mentions", "none"];
+/** Rooms tell of mentions only, direct conversations of everything, until their member chooses. */
+export const defaultNotifyLevel = (kind: ConversationKind): NotifyLevel => (kind === "room" ? "mentions" : "all");
+
 /** One of an account's conversations, with what its unread badge needs. */
 export interface MembershipView {
   conversation: Conversation;
+  /** Its notification level (the kind's default when never chosen). */
+  notify: NotifyLevel;
   /** Highest message id the account has read here. */
   readUpTo: number;
   /** Messages from others after `readUpTo` (capped). */

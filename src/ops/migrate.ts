@@ -48,7 +48,7 @@ const TABLES: readonly Table[] = [
   },
   {
     name: "memberships",
-    columns: ["account_id", "conversation_id", "joined_at", "read_up_to"],
+    columns: ["account_id", "conversation_id", "joined_at", "read_up_to", "notify"],
     key: ["account_id", "conversation_id"],
     bigint: ["joined_at", "read_up_to"],
     conflict: "(account_id, conversation_id)",

@@ -15,6 +15,7 @@ import type {
   MessageGap,
   MessagePage,
   MembershipView,
+  NotifyLevel,
   SessionRecord,
 } from "../domain/model";
 import type { SearchPlan } from "../domain/search";
@@ -180,6 +181,8 @@ export interface Store {
   memberships(accountId: number): Promise<MembershipView[]>;
   /** Adds a membership (read position: the newest message now); false if it was there. */
   join(accountId: number, conversationId: number, now: number): Promise<boolean>;
+  /** Sets the account's notification level in a conversation; false: not a member. */
+  setNotify(accountId: number, conversationId: number, level: NotifyLevel): Promise<boolean>;
   /** Removes a membership; false if there was none. */
   leave(accountId: number, conversationId: number): Promise<boolean>;
   /** Moves a read position forward (never back, never past the newest message); undefined: not a member. */

@@ -125,6 +125,8 @@ const MIGRATIONS: readonly Migration[] = [
      DELETE FROM mentions WHERE message_id = OLD.id;
      DELETE FROM message_index WHERE rowid = OLD.id;
    END;`,
+  // 8: each membership's notification level (null: its kind's default).
+  `ALTER TABLE memberships ADD COLUMN notify TEXT;`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */

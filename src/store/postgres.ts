@@ -9,7 +9,9 @@
  */
 import { SQL } from "bun";
 import {
+  defaultNotifyLevel,
   MAX_REACTIONS_PER_MESSAGE,
+  type NotifyLevel,
   REPLY_QUOTE_LENGTH,
   shownName,
   UNREAD_COUNT_CAP,
@@ -190,6 +192,8 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX message_index_doc ON message_index USING gin (doc);
    INSERT INTO settings (key, value) VALUES ('search_indexed', '0') ON CONFLICT (key) DO NOTHING;`,
+  // 6: each membership's notification level (null: its kind's default).
+  `ALTER TABLE memberships ADD COLUMN notify text;`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -506,7 +510,7 @@ export class PostgresStore implements Store {
 
   async memberships(accountId: number): Promise<MembershipView[]> {
     const rows = await this.sql.unsafe(
-      `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to,
+      `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to, ms.notify,
          (SELECT coalesce(max(id), 0)::float8 FROM messages WHERE conversation_id = c.id) AS last_id,
          (SELECT coalesce(max(rev), 0)::float8 FROM messages WHERE conversation_id = c.id AND rev IS NOT NULL) AS last_change,
          (SELECT count(*)::int FROM (SELECT 1 FROM mentions mn WHERE mn.account_id = ms.account_id
@@ -520,6 +524,7 @@ export class PostgresStore implements Store {
     return sortMemberships(
       [...rows].map((row) => ({
         conversation: toConversation(row as ConversationRow),
+        notify: (row.notify as NotifyLevel | null) ?? defaultNotifyLevel(row.kind as ConversationRow["kind"]),
         readUpTo: row.read_up_to as number,
         lastId: row.last_id as number,
         lastChange: row.last_change as number,
@@ -536,6 +541,12 @@ export class PostgresStore implements Store {
       VALUES (${accountId}, ${conversationId}, ${now},
         (SELECT coalesce(max(id), 0) FROM messages WHERE conversation_id = ${conversationId}))
       ON CONFLICT DO NOTHING`;
+    return result.count > 0;
+  }
+
+  async setNotify(accountId: number, conversationId: number, level: NotifyLevel): Promise<boolean> {
+    const result = await this.sql`UPDATE memberships SET notify = ${level}
+      WHERE account_id = ${accountId} AND conversation_id = ${conversationId}`;
     return result.count > 0;
   }
 

@@ -9,7 +9,9 @@
 import type { Database, Statement } from "bun:sqlite";
 import { statSync } from "node:fs";
 import {
+  defaultNotifyLevel,
   MAX_REACTIONS_PER_MESSAGE,
+  type NotifyLevel,
   shownName,
   UNREAD_COUNT_CAP,
   type Account,
@@ -165,8 +167,8 @@ export class SqliteStore implements Store {
       insertDirect: q<unknown, [number, number, number]>(
         "INSERT INTO conversations (kind, a_id, b_id, created_at) VALUES ('direct', ?, ?, ?)",
       ),
-      memberships: q<ConversationRow & PeerRow & { read_up_to: number }, [number]>(
-        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ${PEER_COLUMNS}
+      memberships: q<ConversationRow & PeerRow & { read_up_to: number; notify: NotifyLevel | null }, [number]>(
+        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ms.notify, ${PEER_COLUMNS}
          FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN}
          WHERE ms.account_id = ?`,
       ),
@@ -174,6 +176,9 @@ export class SqliteStore implements Store {
         "INSERT OR IGNORE INTO memberships (account_id, conversation_id, joined_at, read_up_to) VALUES (?, ?, ?, ?)",
       ),
       leave: q<unknown, [number, number]>("DELETE FROM memberships WHERE account_id = ? AND conversation_id = ?"),
+      setNotify: q<unknown, [string, number, number]>(
+        "UPDATE memberships SET notify = ? WHERE account_id = ? AND conversation_id = ?",
+      ),
       readUpTo: q<{ read_up_to: number }, [number, number]>(
         "SELECT read_up_to FROM memberships WHERE account_id = ? AND conversation_id = ?",
       ),
@@ -657,6 +662,7 @@ export class SqliteStore implements Store {
       const behind = lastId > row.read_up_to;
       return {
         conversation: toConversation(row),
+        notify: row.notify ?? defaultNotifyLevel(row.kind),
         readUpTo: row.read_up_to,
         lastId,
         lastChange: this.q.lastChange.get(row.id)?.rev ?? 0,
@@ -670,6 +676,10 @@ export class SqliteStore implements Store {
 
   async join(accountId: number, conversationId: number, now: number): Promise<boolean> {
     return this.q.join.run(accountId, conversationId, now, this.lastIdNow(conversationId)).changes > 0;
+  }
+
+  async setNotify(accountId: number, conversationId: number, level: NotifyLevel): Promise<boolean> {
+    return this.q.setNotify.run(level, accountId, conversationId).changes > 0;
   }
 
   async leave(accountId: number, conversationId: number): Promise<boolean> {

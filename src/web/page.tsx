@@ -186,6 +186,13 @@ export const ChatPage = ({
                   <p id="register-done" class="notice" role="status" data-i18n="registered" hidden>
                     {t("registered")}
                   </p>
+                  <button type="button" id="notify-permission" class="menu-item" data-i18n="notifyEnable" hidden>
+                    {t("notifyEnable")}
+                  </button>
+                  <label class="menu-item check">
+                    <input type="checkbox" id="notify-sound" />
+                    <span data-i18n="notifySound">{t("notifySound")}</span>
+                  </label>
                   <button type="button" id="signout" class="menu-item" data-i18n="signOut">
                     {t("signOut")}
                   </button>
@@ -251,6 +258,22 @@ export const ChatPage = ({
               <main id="conversation" class="conversation">
                 <header class="conv-head">
                   <h2 id="conv-title"></h2>
+                  <select
+                    id="notify-level"
+                    class="notify-level"
+                    data-i18n-label="notifyLevel"
+                    aria-label={t("notifyLevel")}
+                  >
+                    <option value="all" data-i18n="notifyAll">
+                      {t("notifyAll")}
+                    </option>
+                    <option value="mentions" data-i18n="notifyMentions">
+                      {t("notifyMentions")}
+                    </option>
+                    <option value="none" data-i18n="notifyNone">
+                      {t("notifyNone")}
+                    </option>
+                  </select>
                   <button type="button" id="leave-room" class="ghost small" data-i18n="leaveRoom" hidden>
                     {t("leaveRoom")}
                   </button>

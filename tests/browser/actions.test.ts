@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { confirmedMine, messageWithText, say, signInAs, useBrowserSuite } from "./browser";
+import { confirmedMine, messageWithText, say, setHidden, signInAs, useBrowserSuite } from "./browser";
 
 const TEST_TIMEOUT_MS = 90_000;
 const SHOTS = "/tmp/shots";
@@ -296,6 +296,59 @@ describe("search", () => {
       await bob.page.locator("#search-status", { hasText: "quote" }).waitFor();
       // (Chromium logs the 400 it was answered: expected here, and the only error.)
       expect(bob.errors.splice(0)).toEqual([expect.stringContaining("400")]);
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("notifications", () => {
+  /** Replaces the page's Notification with one that records what it is asked to show (permission: granted). */
+  const recordNotifications = (page: Page) =>
+    page.addInitScript(`
+      window.__shown = [];
+      window.Notification = class {
+        static permission = "granted";
+        static requestPermission() { return Promise.resolve("granted"); }
+        constructor(title, options) { window.__shown.push({ title, body: options.body, tag: options.tag }); }
+        close() {}
+      };
+    `);
+  const shown = (page: Page) => page.evaluate("window.__shown") as Promise<Array<{ title: string; body: string }>>;
+
+  test(
+    "hidden, a mention raises a notification, a plain message does not; the level changes that, on every tab",
+    async () => {
+      const alice = await person();
+      const bob = await person();
+      await recordNotifications(alice.page);
+      await signInAs(alice, suite.running.base, "alice8");
+      await signInAs(bob, suite.running.base, "bob8");
+      await setHidden(alice.page, true);
+      await say(bob.page, "plain news");
+      await say(bob.page, "@alice8 看一下");
+      await messageWithText(alice.page, "@alice8 看一下").waitFor();
+      expect((await shown(alice.page)).map((n) => n.body)).toEqual(["@alice8 看一下"]);
+      expect((await shown(alice.page))[0]!.title).toContain("bob8");
+      expect(await alice.page.title()).toMatch(/^\(2\)/);
+      // Every message, chosen from the header (the server keeps it: a second tab shows the same).
+      await alice.page.locator("#notify-level").selectOption("all");
+      const second = await alice.context.newPage();
+      await second.goto(suite.running.base);
+      await second.locator("#users li.self").waitFor({ state: "attached" });
+      expect(await second.locator("#notify-level").inputValue()).toBe("all");
+      await say(bob.page, "more plain news");
+      await messageWithText(alice.page, "more plain news").waitFor();
+      expect((await shown(alice.page)).map((n) => n.body)).toEqual(["@alice8 看一下", "more plain news"]);
+      // Nothing: not even a mention.
+      await second.locator("#notify-level").selectOption("none");
+      for (let tries = 0; (await alice.page.locator("#notify-level").inputValue()) !== "none"; tries++) {
+        expect(tries).toBeLessThan(50);
+        await alice.page.waitForTimeout(100);
+      }
+      await say(bob.page, "@alice8 again");
+      await messageWithText(alice.page, "@alice8 again").waitFor();
+      expect((await shown(alice.page)).length).toBe(2);
+      await second.close();
     },
     TEST_TIMEOUT_MS,
   );

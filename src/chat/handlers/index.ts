@@ -10,6 +10,7 @@ import { history } from "./history";
 import { join } from "./join";
 import { leave } from "./leave";
 import { members } from "./members";
+import { notify } from "./notify";
 import { privateMessage } from "./private";
 import { read } from "./read";
 import { rooms } from "./rooms";
@@ -35,4 +36,5 @@ export const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
   edit,
   delete: deleteMessage,
   react,
+  notify,
 };

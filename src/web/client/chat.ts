@@ -22,6 +22,7 @@ import {
   RESUME_SINCE_PARAM,
   TYPING_TTL_MS,
   type ClientFrame,
+  type NotifyLevel,
   type ServerFrame,
   type ServerFrameOf,
   type User,
@@ -32,6 +33,7 @@ import { Conversation, privateKey, roomKey, type Message, type MessageChange } f
 import { dayKey, untilMidnight } from "./dates";
 import { byId, el } from "./dom";
 import { EmojiPicker } from "./picker";
+import { notificationTitle, worthTelling, type Notifier } from "./notify";
 import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
@@ -94,6 +96,8 @@ export interface ChatOptions {
   onSignedOut: (nameLost: boolean) => void;
   /** Who we are changed (the server's `conversations` frame, or a registration). */
   onUser: (user: User) => void;
+  /** Browser notifications, the sound, the favicon (one for the page, across sign-ins). */
+  notifier: Notifier;
 }
 
 export class Chat {
@@ -209,6 +213,7 @@ export class Chat {
     this.scrollBox.removeEventListener("scroll", this.onScroll);
     this.scroller.dispose();
     document.title = t("appName");
+    this.options.notifier.showTotal(0, false);
     byId("messages").replaceChildren();
     for (const id of ["users", "room-list", "private-list", "room-suggestions"]) byId(id).replaceChildren();
     byId("banner").hidden = true;
@@ -263,6 +268,18 @@ export class Chat {
     this.setMode(undefined);
     if (wasEdit) byId<HTMLTextAreaElement>("text").value = "";
     return true;
+  }
+
+  /** The reader picked a notification level for the open conversation (kept by the server, on every device). */
+  setNotifyLevel(level: NotifyLevel): void {
+    const conv = this.active;
+    if (!conv.room && !conv.peer) return;
+    conv.notify = level;
+    this.connection.send({
+      type: "notify",
+      ...(conv.room !== undefined ? { room: conv.room } : { with: conv.peer!.id }),
+      level,
+    });
   }
 
   /** Who may be mentioned in the open conversation: the room's members known here, or the other person. */
@@ -563,6 +580,11 @@ export class Chat {
       case "delete":
       case "react":
         return this.onChange(frame);
+      case "notify": {
+        const conv = this.knownConversation(frame);
+        if (conv) conv.notify = frame.data.level;
+        return this.renderHeader();
+      }
       case "rooms":
         this.knownRooms = new Map(frame.data.map((room) => [room.name, room.members]));
         return this.renderSidebar();
@@ -590,13 +612,18 @@ export class Chat {
       if (!conv) continue;
       conv.read = entry.read;
       conv.unread = entry.unread;
+      conv.notify = entry.notify;
       // Mentions counted here since are kept while still unread (the server's count may be 0: not told yet).
       conv.mentions = Math.max(entry.mentions, Math.min(conv.mentions, entry.unread));
       conv.last = Math.max(conv.last, entry.last);
     }
     if (this.active.room !== undefined && !this.joined.includes(this.active.room))
       this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
-    else this.renderSidebar();
+    else {
+      this.renderSidebar();
+      // Its notification level is the server's now.
+      this.renderHeader();
+    }
     this.scheduleRead();
   }
 
@@ -633,14 +660,15 @@ export class Chat {
     this.conversation(roomKey(name));
   }
 
+  /** The conversation a frame about the account's own conversations names (`room`, or `with`), if shown here. */
+  private knownConversation(frame: { room?: string; with?: number }): Conversation | undefined {
+    if (frame.room !== undefined) return this.conversations.get(roomKey(frame.room));
+    return frame.with !== undefined ? this.conversations.get(privateKey(frame.with)) : undefined;
+  }
+
   /** Another tab (or this one) moved the account's read position. */
   private onRead(frame: ServerFrameOf<"read">): void {
-    const conv =
-      frame.room !== undefined
-        ? this.conversations.get(roomKey(frame.room))
-        : frame.with !== undefined
-          ? this.conversations.get(privateKey(frame.with))
-          : undefined;
+    const conv = this.knownConversation(frame);
     if (!conv) return;
     conv.read = Math.max(conv.read, frame.data.id);
     conv.unread = frame.data.unread;
@@ -774,9 +802,21 @@ export class Chat {
     this.relocaliseIfNewDay();
     const added = this.appendLive(conv, () => conv.addMessage(message), mine);
     if (added && !mine && message.id > conv.read) {
+      const mentioned = message.mentions?.includes(this.me.id) ?? false;
       if (!this.seeing(conv)) {
         conv.unread++;
-        if (message.mentions?.includes(this.me.id)) conv.mentions++;
+        if (mentioned) conv.mentions++;
+        if (worthTelling(conv.notify, !conv.room, mentioned))
+          this.options.notifier.tell({
+            title: notificationTitle(message.user.name, conv.room !== undefined ? `# ${conv.room}` : t("privateChats")),
+            body: message.data,
+            tag: conv.key,
+            loud: mentioned || !conv.room,
+            open: () => {
+              this.show(conv);
+              conv.reveal(message.id);
+            },
+          });
       }
       if (document.hidden) {
         this.hiddenUnread++;
@@ -1213,6 +1253,7 @@ export class Chat {
       composer.placeholder = t("messagePlaceholderPrivate", { name: conv.peer?.name ?? "?" });
     }
     byId("leave-room").hidden = !conv.room || conv.room === DEFAULT_ROOM;
+    byId<HTMLSelectElement>("notify-level").value = conv.notify;
   }
 
   private refreshEmpty(): void {
@@ -1294,6 +1335,10 @@ export class Chat {
     );
 
     const unread = this.totalUnread();
+    let mentioned = false;
+    for (const conv of this.conversations.values())
+      if (conv.mentions > 0 || (!conv.room && conv.unread > 0)) mentioned = true;
+    this.options.notifier.showTotal(unread, mentioned);
     const badge = byId("drawer-badge");
     badge.hidden = unread === 0;
     badge.textContent = unread > 99 ? "99+" : String(unread);

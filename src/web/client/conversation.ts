@@ -7,7 +7,7 @@
  * Unread counts and the read position are the server's (`conversations`,
  * `read`), kept up to date here with the live messages in between.
  */
-import { AVATAR_COUNT, type ServerFrameOf, type User } from "../../protocol";
+import { AVATAR_COUNT, type NotifyLevel, type ServerFrameOf, type User } from "../../protocol";
 import { relocaliseDates, syncDays, timeElement } from "./days";
 import { el, initial } from "./dom";
 import { renderText } from "./format-dom";
@@ -66,6 +66,8 @@ export class Conversation {
   /** The last `read` sent and when, so one is not repeated while its answer is on the way. */
   readSent = 0;
   readSentAt = 0;
+  /** What this conversation notifies of (the server's, the same on every device). */
+  notify: NotifyLevel;
   /** The "New messages" line was placed on this visit (it stays until the reader goes elsewhere). */
   newLineShown = false;
   /** Where the reader was when they switched away. */
@@ -84,6 +86,7 @@ export class Conversation {
     private readonly me: () => User,
     private readonly actions: MessageActions,
   ) {
+    this.notify = room === undefined ? "all" : "mentions";
     // Its own live region: only messages added while it is on screen are news (see `hush`).
     this.list = el("ol", {
       class: "message-list",

@@ -3,13 +3,14 @@
  * and wires the page shell's controls (bound once; they act on the current
  * Chat, which is replaced on every sign-in).
  */
-import type { User } from "../../protocol";
+import type { NotifyLevel, User } from "../../protocol";
 import type { StringKey } from "../i18n";
 import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
 import { Chat, errorText } from "./chat";
 import { ComposerLimit } from "./composer";
 import { MentionPicker } from "./picker";
 import { SearchBox } from "./search";
+import { Notifier } from "./notify";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -28,6 +29,10 @@ const registerPassword = byId<HTMLInputElement>("register-password");
 const registerError = byId("register-error");
 
 let chat: Chat | undefined;
+const notifier = new Notifier(byId<HTMLButtonElement>("notify-permission"), byId<HTMLInputElement>("notify-sound"));
+byId<HTMLSelectElement>("notify-level").addEventListener("change", (event) => {
+  chat?.setNotifyLevel((event.target as HTMLSelectElement).value as NotifyLevel);
+});
 const limit = new ComposerLimit(
   text,
   byId("composer-count"),
@@ -76,6 +81,7 @@ const enterRoom = (user: User): void => {
       if (chat === current) showSignIn(current.user.name, nameLost ? "err_name_lost" : undefined);
     },
     onUser: (next) => renderAccount(next),
+    notifier,
   });
   chat = current;
   renderAccount(user);
