@@ -7,6 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
+import { Client, signIn } from "../helpers";
 import { confirmedMine, messageWithText, say, setHidden, signInAs, useBrowserSuite } from "./browser";
 
 const TEST_TIMEOUT_MS = 90_000;
@@ -349,6 +350,37 @@ describe("notifications", () => {
       await messageWithText(alice.page, "@alice8 again").waitFor();
       expect((await shown(alice.page)).length).toBe(2);
       await second.close();
+    },
+    TEST_TIMEOUT_MS,
+  );
+});
+
+describe("arrivals", () => {
+  test(
+    "people arriving one after another with nothing said in between are one line; a message starts a new one",
+    async () => {
+      const alice = await person({ locale: "en-US" });
+      await signInAs(alice, suite.running.base, "alice9");
+      const bots: Client[] = [];
+      const arrive = async (name: string) => {
+        const bot = await Client.connect(suite.running.wsUrl, (await signIn(suite.running.base, name)).cookie);
+        await bot.next("history");
+        bots.push(bot);
+      };
+      await arrive("ann9");
+      await alice.page.locator("#messages li.system", { hasText: "ann9 joined" }).waitFor();
+      await arrive("ben9");
+      await alice.page.locator("#messages li.system", { hasText: "ann9 and ben9 joined" }).waitFor();
+      await arrive("cai9");
+      await alice.page.locator("#messages li.system", { hasText: "3 joined" }).waitFor();
+      expect(await alice.page.locator("#messages li.system").count()).toBe(1);
+      await say(alice.page, "welcome all");
+      await confirmedMine(alice.page, "welcome all").waitFor();
+      await arrive("dan9");
+      await alice.page.locator("#messages li.system", { hasText: "dan9 joined" }).waitFor();
+      expect(await alice.page.locator("#messages li.system").count()).toBe(2);
+      for (const bot of bots) bot.close();
+      await alice.page.locator("#messages li.system", { hasText: "4 left" }).waitFor();
     },
     TEST_TIMEOUT_MS,
   );

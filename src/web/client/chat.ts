@@ -733,7 +733,7 @@ export class Chat {
     // Collapsed: one line for everyone who came, one for everyone who went.
     const conv = this.conversation(roomKey(frame.room));
     const line = (count: number | undefined, key: "joinedCount" | "leftCount") => {
-      if (count) this.appendLive(conv, () => conv.addSystem(key, { count: String(count) }));
+      if (count) this.appendLive(conv, () => void conv.addSystem(key, { count: String(count) }));
     };
     line(frame.data.arrived, "joinedCount");
     line(frame.data.departed, "leftCount");
@@ -759,7 +759,7 @@ export class Chat {
     if (news && frame.user.id !== this.me.id) {
       const conv = this.conversation(roomKey(frame.room));
       // At the end, as it happens: frame ids are ordered with message ids on one instance only.
-      this.appendLive(conv, () => conv.addSystem(frame.type === "join" ? "joined" : "left", { name: frame.user.name }));
+      this.appendLive(conv, () => conv.addPresence(frame.type === "join" ? "joined" : "left", frame.user.name));
     }
     // A direct conversation shows its peer under their current name.
     const direct = this.conversations.get(privateKey(frame.user.id));

@@ -304,16 +304,38 @@ export class Conversation {
       }
   }
 
+  /**
+   * Someone came or went: consecutive arrivals (or departures) with nothing said in between are one
+   * line — "ann joined", "ann and ben joined", "3 joined".
+   */
+  addPresence(kind: "joined" | "left", name: string): void {
+    const last = this.list.lastElementChild as HTMLElement | null;
+    if (last?.dataset.presence === kind) {
+      const names = [...(JSON.parse(last.dataset.names!) as string[]), name];
+      last.dataset.names = JSON.stringify(names);
+      if (names.length === 2) label(last, kind === "joined" ? "joinedTwo" : "leftTwo", { a: names[0]!, b: names[1]! });
+      else label(last, kind === "joined" ? "joinedCount" : "leftCount", { count: String(names.length) });
+      return;
+    }
+    const node = this.addSystem(kind, { name });
+    node.dataset.presence = kind;
+    node.dataset.names = JSON.stringify([name]);
+  }
+
   /** A system line (join, left, notices) at the position of `id` (or at the end). */
-  addSystem(key: StringKey, params: Record<string, string>, id?: number): void {
-    if (id !== undefined && this.byId.has(id)) return;
+  addSystem(key: StringKey, params: Record<string, string>, id?: number): HTMLLIElement {
     const node = el("li", { class: "system" });
+    if (id !== undefined && this.byId.has(id)) return node;
     label(node, key, params);
     node.dataset.ts = String(Date.now());
-    if (id !== undefined) return this.place({ node, id, cid: undefined, status: "sent", rev: id });
+    if (id !== undefined) {
+      this.place({ node, id, cid: undefined, status: "sent", rev: id });
+      return node;
+    }
     // Where it happened: after every message seen so far here, before any that comes later (frame ids
     // of other frames are not in message order across instances, so the line keeps a position of its own).
     this.insertAt(node, this.last + 0.5);
+    return node;
   }
 
   /**
