@@ -3,7 +3,19 @@
  * checked here as data; tests/browser/messages-render.test.ts checks the DOM.
  */
 import { describe, expect, test } from "bun:test";
-import { format, LINK_REL, mentionsMe, plainText, type FormatNode } from "../src/web/client/format";
+import { format, LINK_REL, plainText, type FormatNode } from "../src/web/client/format";
+
+/** True when format marks a mention of `me` in the text (what the page highlights). */
+const mentionsMe = (text: string, me: string): boolean => {
+  const marked = (nodes: FormatNode[]): boolean =>
+    nodes.some(
+      (node) =>
+        typeof node !== "string" &&
+        ((node.tag === "span" && (node.attrs?.class ?? "").split(" ").includes("mentions-me")) ||
+          marked(node.children)),
+    );
+  return marked(format(text, { me }));
+};
 
 const link = (url: string): FormatNode => ({
   tag: "a",

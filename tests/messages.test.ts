@@ -202,7 +202,7 @@ describe.each(flavours)("%s", (_name, configure) => {
 
   test("mentions: members named with @ are resolved, counted unread for them, and cleared by reading", async () => {
     const running = await start();
-    const { alice, bob, carol, a, b } = await three(running);
+    const { bob, carol, a, b } = await three(running);
     b.send({ type: "join", room: "dev" });
     await b.next("history", (f) => f.room === "dev");
     a.send({ type: "join", room: "dev" });
@@ -229,7 +229,6 @@ describe.each(flavours)("%s", (_name, configure) => {
     back.close();
     const again = await connect(running, bob.cookie);
     expect((await again.next("conversations")).data.find((e) => e.room === "lobby")).toMatchObject({ mentions: 0 });
-    expect(alice.user.id).toBeGreaterThan(0);
   });
 
   test("a client back from a disconnect sees edits, deletions and reactions of messages it already had", async () => {
@@ -239,7 +238,8 @@ describe.each(flavours)("%s", (_name, configure) => {
     const second = await say(a, "second");
     const third = await say(a, "third");
     await b.next("chat", (f) => f.id === third.id);
-    const position = (await b.drain(100)).length >= 0 ? third.id : 0;
+    // bob had everything up to the third message.
+    const position = third.id;
     b.close();
     a.send({ type: "edit", id: first.id, data: "first, edited" });
     await a.next("edit");

@@ -48,7 +48,6 @@ export interface Conversation {
  * nothing. Kept with the membership; a membership that never chose has its kind's default.
  */
 export type NotifyLevel = "all" | "mentions" | "none";
-export const NOTIFY_LEVELS: readonly NotifyLevel[] = ["all", "mentions", "none"];
 /** Rooms tell of mentions only, direct conversations of everything, until their member chooses. */
 export const defaultNotifyLevel = (kind: ConversationKind): NotifyLevel => (kind === "room" ? "mentions" : "all");
 

@@ -177,6 +177,11 @@ export interface Store {
   ): Promise<{ room: Conversation; created: boolean }>;
   /** The direct conversation of two accounts, created (both as members) on first use. */
   direct(a: number, b: number, now: number): Promise<Conversation>;
+  /**
+   * The account's conversations and a direct one's other account, without the counts `memberships`
+   * computes (what a search's scope needs).
+   */
+  conversationsOf(accountId: number): Promise<Array<Pick<MembershipView, "conversation" | "peer">>>;
   /** The account's conversations: rooms (lobby first), then direct ones, newest activity first. */
   memberships(accountId: number): Promise<MembershipView[]>;
   /** Adds a membership (read position: the newest message now); false if it was there. */

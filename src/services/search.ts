@@ -30,7 +30,7 @@ export class SearchService {
       return { ok: false, status: 429, error: "rate_limited", message: "Too many searches; wait a moment", retryMs };
     const { store } = this.deps;
     const plan = parsed.plan;
-    const memberships = await store.memberships(accountId);
+    const memberships = await store.conversationsOf(accountId);
     const scope = await this.scope(plan, memberships);
     if ("status" in scope) return scope;
     const page = await store.search(plan, scope, before ?? Number.MAX_SAFE_INTEGER, SEARCH_PAGE_SIZE);
@@ -59,7 +59,7 @@ export class SearchService {
   /** The conversations a query looks in, and its filters; `in:` a room the account is not in is refused. */
   private async scope(
     plan: SearchPlan,
-    memberships: readonly MembershipView[],
+    memberships: ReadonlyArray<Pick<MembershipView, "conversation">>,
   ): Promise<SearchScope | Extract<SearchOutcome, { ok: false }>> {
     const { filters } = plan;
     let conversationIds = memberships.map((view) => view.conversation.id);

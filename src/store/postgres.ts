@@ -508,6 +508,18 @@ export class PostgresStore implements Store {
     });
   }
 
+  async conversationsOf(accountId: number): Promise<Array<Pick<MembershipView, "conversation" | "peer">>> {
+    const rows = await this.sql.unsafe(
+      `SELECT ${CONVERSATION}, ${PEER_COLUMNS}
+       FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN} WHERE ms.account_id = $1`,
+      [accountId],
+    );
+    return [...rows].map((row) => ({
+      conversation: toConversation(row as ConversationRow),
+      peer: toPeer(row as PeerRow),
+    }));
+  }
+
   async memberships(accountId: number): Promise<MembershipView[]> {
     const rows = await this.sql.unsafe(
       `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to, ms.notify,

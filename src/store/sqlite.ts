@@ -194,8 +194,16 @@ export class SqliteStore implements Store {
         `SELECT count(*) AS n FROM (SELECT 1 FROM mentions WHERE account_id = ? AND conversation_id = ?
          AND message_id > ? LIMIT ?)`,
       ),
-      lastChange: q<{ rev: number | null }, [number]>(
-        "SELECT max(rev) AS rev FROM messages WHERE conversation_id = ? AND rev IS NOT NULL",
+      // What an open needs of each membership, in two statements (each statement costs more than its lookups).
+      ends: q<{ id: number | null; rev: number | null }, [number]>(
+        `SELECT (SELECT max(id) FROM messages WHERE conversation_id = ?1) AS id,
+           (SELECT max(rev) FROM messages WHERE conversation_id = ?1 AND rev IS NOT NULL) AS rev`,
+      ),
+      behind: q<{ unread: number; mentions: number }, [number, number, number, number]>(
+        `SELECT (SELECT count(*) FROM (SELECT 1 FROM messages WHERE conversation_id = ?1 AND id > ?2
+             AND sender_id != ?3 AND deleted_at IS NULL LIMIT ?4)) AS unread,
+           (SELECT count(*) FROM (SELECT 1 FROM mentions WHERE account_id = ?3 AND conversation_id = ?1
+             AND message_id > ?2 LIMIT ?4)) AS mentions`,
       ),
       // The lobby, then the biggest others: both read from the members index, a page's worth.
       listRooms: q<RoomListing, [number, number]>(
@@ -314,7 +322,8 @@ export class SqliteStore implements Store {
       `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions)
        VALUES ${Array(INSERT_CHUNK).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
     );
-    const row = (m: NewMessage): Array<string | number | null> => [
+    type MessageValues = [number, number, number, string, string | null, number, number | null, string | null];
+    const row = (m: NewMessage): MessageValues => [
       m.id,
       m.conversationId,
       m.senderId,
@@ -328,19 +337,7 @@ export class SqliteStore implements Store {
       let at = 0;
       for (; at + INSERT_CHUNK <= messages.length; at += INSERT_CHUNK)
         insertChunk.run(...messages.slice(at, at + INSERT_CHUNK).flatMap(row));
-      for (; at < messages.length; at++)
-        this.q.insertMessage.run(
-          ...(row(messages[at]!) as never as [
-            number,
-            number,
-            number,
-            string,
-            string | null,
-            number,
-            number | null,
-            string | null,
-          ]),
-        );
+      for (; at < messages.length; at++) this.q.insertMessage.run(...row(messages[at]!));
       for (const m of messages) for (const id of m.mentions) this.q.insertMention.run(id, m.conversationId, m.id);
     };
     this.indexedUpTo = this.loadIndexed();
@@ -656,18 +653,26 @@ export class SqliteStore implements Store {
     })();
   }
 
+  async conversationsOf(accountId: number): Promise<Array<Pick<MembershipView, "conversation" | "peer">>> {
+    return this.q.memberships.all(accountId).map((row) => ({ conversation: toConversation(row), peer: toPeer(row) }));
+  }
+
   async memberships(accountId: number): Promise<MembershipView[]> {
     const views = this.q.memberships.all(accountId).map((row) => {
-      const lastId = this.lastIdNow(row.id);
-      const behind = lastId > row.read_up_to;
+      const ends = this.q.ends.get(row.id);
+      const lastId = ends?.id ?? 0;
+      const counts =
+        lastId > row.read_up_to
+          ? this.q.behind.get(row.id, row.read_up_to, accountId, UNREAD_COUNT_CAP)
+          : { unread: 0, mentions: 0 };
       return {
         conversation: toConversation(row),
         notify: row.notify ?? defaultNotifyLevel(row.kind),
         readUpTo: row.read_up_to,
         lastId,
-        lastChange: this.q.lastChange.get(row.id)?.rev ?? 0,
-        unread: behind ? this.unreadNow(row.id, accountId, row.read_up_to) : 0,
-        mentions: behind ? this.mentionsNow(row.id, accountId, row.read_up_to) : 0,
+        lastChange: ends?.rev ?? 0,
+        unread: counts?.unread ?? 0,
+        mentions: counts?.mentions ?? 0,
         peer: toPeer(row),
       };
     });

@@ -55,16 +55,6 @@ export const format = (text: string, options: FormatOptions = {}): FormatNode[] 
   return merge(out);
 };
 
-/** True when the text mentions `me` (as format marks it). */
-export const mentionsMe = (text: string, me: string): boolean => hasMentionOfMe(format(text, { me }));
-
-const hasMentionOfMe = (nodes: FormatNode[]): boolean =>
-  nodes.some(
-    (node) =>
-      typeof node !== "string" &&
-      ((node.tag === "span" && node.attrs?.class?.split(" ").includes("mentions-me")) || hasMentionOfMe(node.children)),
-  );
-
 // ---------------------------------------------------------------- code spans, links, mentions
 
 /** One character of text, or something already built (a code span, a link, a mention) that emphasis wraps whole. */
