@@ -146,11 +146,17 @@ describe.each(engines)("%s store", (_engine, make) => {
     expect(await mentions()).toBe(2);
     // Two kept per conversation: the oldest (reacted to, mentioning alice) goes, with its rows.
     await store.append([message(ids(), 1, 3, bob.id)]);
+    await store.indexMessages(100);
     expect(await store.prune(10)).toBe(2);
     expect(await store.message(first!)).toBeUndefined();
     expect(await mentions()).toBe(1);
-    if (store instanceof SqliteStore)
+    if (store instanceof SqliteStore) {
       expect(store.db.query("SELECT count(*) AS n FROM reactions").get()).toEqual({ n: 0 });
+      // The search index lets go of them too (the rest stays indexed).
+      const indexed = store.db.query<{ id: number }, []>("SELECT rowid AS id FROM message_index ORDER BY rowid").all();
+      expect(indexed.map((row) => row.id)).not.toContain(first!);
+      expect(indexed.length).toBe(2);
+    }
   });
 
   test("a message keeps the count of each reaction and its first 50 accounts, however many reacted", async () => {
