@@ -115,6 +115,8 @@ export interface IndexProgress {
   upTo: number;
   /** Messages indexed by this call (0: nothing new, or another instance is at it). */
   indexed: number;
+  /** Another indexer (another instance, or this one's background step) held the position. */
+  busy?: boolean;
 }
 
 export interface RoomListing {

@@ -720,7 +720,7 @@ export class PostgresStore implements Store {
     return this.sql.begin(async (tx) => {
       const [position] = await tx`SELECT value FROM settings WHERE key = 'search_indexed' FOR UPDATE SKIP LOCKED`;
       // Another instance is indexing: nothing to do here.
-      if (!position) return { upTo: 0, indexed: 0 };
+      if (!position) return { upTo: 0, indexed: 0, busy: true };
       const after = Number(position.value);
       // No row locks (a batch changing these would wait, or deadlock): an edit indexes its new text
       // itself, and what is indexed here never replaces an entry already there (DO NOTHING), so a text
