@@ -34,6 +34,9 @@ import { KeyedRateLimiter, localRate, type Rate, type RateLimit } from "./securi
 import { SharedRate } from "./bus/rate";
 import { RedisBus } from "./bus/redis";
 import { Cluster, EXPIRY_MS } from "./chat/cluster";
+import { ACCOUNT_RATE, CONVERSATION_RATE, PushService } from "./services/push";
+import { generateVapidKeys, WebPushSender } from "./push/web-push";
+import { pushRoutes } from "./push/routes";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -80,6 +83,8 @@ export interface AppOptions {
    * one line; the default only logs).
    */
   onFatal?: (message: string) => void;
+  /** An extra CA (PEM) trusted for push services (tests; a deployment sets NODE_EXTRA_CA_CERTS). */
+  pushCa?: string;
 }
 
 /**
@@ -149,6 +154,9 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
+/** Push subscription changes per account: a burst of this many, refilled at this rate a minute. */
+const PUSH_SUBSCRIBES_PER_MINUTE = 10;
+
 /** Searches per account: a burst of this many, refilled at SEARCHES_PER_MINUTE (typing a query searches as you type). */
 const SEARCHES_PER_MINUTE = 60;
 const SEARCH_BURST = 20;
@@ -203,9 +211,30 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const limit = <K extends string | number>(name: string, rate: Rate): RateLimit<K> =>
     shared(name, new KeyedRateLimiter<K>(rate));
 
+  // Web Push: pushes for messages stored here, to accounts with no page in front of them anywhere.
+  const pushing = config.push;
+  let vapid: Promise<{ publicKey: string; privateKey: string }> | undefined;
+  const push = pushing
+    ? new PushService({
+        store,
+        log,
+        sender: new WebPushSender({
+          vapid: () => vapid!,
+          subject: config.pushSubject,
+          allowPrivate: config.pushAllowPrivateEndpoints,
+          log,
+          ...(options.pushCa ? { ca: options.pushCa } : {}),
+        }),
+        visible: (accountId) => hub.visible(accountId),
+        perConversation: limit("push", CONVERSATION_RATE),
+        perAccount: limit("push-account", ACCOUNT_RATE),
+      })
+    : undefined;
+
   const hub = new ChatHub({
     store,
     writer,
+    ...(push ? { stored: (message) => push.noticed(message) } : {}),
     history: config.history,
     nextId: () => ids.take(),
     messageId: backend.messageId,
@@ -239,7 +268,14 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const searching = config.search && config.history;
   const indexer = searching ? new SearchIndexer({ store, log }) : undefined;
   // The store is ready (migrated, its last id read) before anything is served.
-  const started = backend.start().then((lastStoredId) => {
+  const started = backend.start().then(async (lastStoredId) => {
+    // The VAPID keys: configured, or generated once and kept in the store (every instance the same).
+    if (pushing)
+      vapid = Promise.resolve(
+        config.pushVapidPublicKey
+          ? { publicKey: config.pushVapidPublicKey, privateKey: config.pushVapidPrivateKey }
+          : await store.vapidKeys(generateVapidKeys),
+      );
     hub.lastDeliveredId = Math.max(hub.lastDeliveredId, lastStoredId);
     // The bus is named after the store's epoch: it connects once the store is read (in the background:
     // sockets wait for it, HTTP does not).
@@ -318,6 +354,19 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
               limiter: limit("search", { perSecond: SEARCHES_PER_MINUTE / 60, burst: SEARCH_BURST }),
             }),
           )
+        : new Elysia(),
+    )
+    .use(
+      pushing
+        ? pushRoutes(accounts, allowedOrigins, {
+            store,
+            vapid: () => started.then(() => vapid!),
+            allowPrivate: config.pushAllowPrivateEndpoints,
+            limiter: limit("push-subscribe", {
+              perSecond: PUSH_SUBSCRIBES_PER_MINUTE / 60,
+              burst: PUSH_SUBSCRIBES_PER_MINUTE,
+            }),
+          })
         : new Elysia(),
     )
     .use(
@@ -472,6 +521,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     assets: typeof assets === "string" ? assets : "embedded",
     /** The search indexer (undefined with SEARCH=false or HISTORY=false); `drain()` indexes everything now (tests). */
     indexer,
+    /** Web Push (undefined with PUSH=false); `settled()` sends what may go now (tests). */
+    push,
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,
     /** Starts listening on config.host:config.port (port 0: any free port). */
@@ -516,6 +567,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await app.stop(true);
       server = null;
       await writer.close();
+      push?.stop();
       await indexer?.stop();
       hub.stop();
       cluster?.stop();

@@ -29,6 +29,16 @@ export interface Config {
   /** Store chat and private messages (SQLite) and serve history; off: messages are only relayed. */
   history: boolean;
   search: boolean;
+  /** Web Push: browsers subscribe (`/push/subscribe`) and are notified with the tab closed. */
+  push: boolean;
+  /** VAPID public key (base64url, uncompressed P-256 point); empty with the private one: generated once and kept in the store. */
+  pushVapidPublicKey: string;
+  /** VAPID private key (base64url, 32 bytes). */
+  pushVapidPrivateKey: string;
+  /** The VAPID subject push services may contact about this server: a mailto: or https: URL. */
+  pushSubject: string;
+  /** Allow push endpoints on loopback, private and link-local addresses (tests, private networks). */
+  pushAllowPrivateEndpoints: boolean;
   /** Messages per `history` frame: sent on joining a room and the maximum page size. */
   historyPageSize: number;
   /** Keep at most this many messages per room (0 = no limit). */
@@ -147,6 +157,15 @@ const ips = (raw: string, name: string): string[] =>
     return ip;
   });
 
+/** A VAPID key: base64url of `bytes` bytes (65: an uncompressed P-256 point, 32: its private scalar). */
+const vapidKey = (raw: string, name: string, bytes: number): string => {
+  const value = raw.trim();
+  const decoded = /^[A-Za-z0-9_-]+$/.test(value) ? Buffer.from(value, "base64url") : undefined;
+  if (!decoded || decoded.length !== bytes || (bytes === 65 && decoded[0] !== 4))
+    throw new ConfigError(`${name} must be a base64url VAPID key of ${bytes} bytes (see web-push generate-vapid-keys)`);
+  return value;
+};
+
 const option = <K extends keyof Config>(o: Option<K>): Option<K> => o;
 
 /** Every option, in the order the README and `--help` list them. */
@@ -253,6 +272,53 @@ export const OPTIONS = [
     flag: "--search",
     doc: "index messages for search (`GET /search`); false: no index is kept up to date and /search answers 404",
     default: true,
+    parse: boolean,
+  }),
+  option({
+    key: "push",
+    env: "PUSH",
+    flag: "--push",
+    doc: "Web Push: browsers may subscribe to notifications that arrive with the tab closed; false: `/push/*` answers 404",
+    default: true,
+    parse: boolean,
+  }),
+  option({
+    key: "pushVapidPublicKey",
+    env: "PUSH_VAPID_PUBLIC_KEY",
+    flag: "--push-vapid-public-key",
+    doc: "VAPID public key (base64url) signing pushes, with PUSH_VAPID_PRIVATE_KEY; empty = a pair generated once and kept in the store (shared by every instance)",
+    default: "",
+    shown: "generated",
+    parse: (raw, name) => vapidKey(raw, name, 65),
+  }),
+  option({
+    key: "pushVapidPrivateKey",
+    env: "PUSH_VAPID_PRIVATE_KEY",
+    flag: "--push-vapid-private-key",
+    doc: "VAPID private key (base64url, 32 bytes), with PUSH_VAPID_PUBLIC_KEY",
+    default: "",
+    shown: "generated",
+    parse: (raw, name) => vapidKey(raw, name, 32),
+  }),
+  option({
+    key: "pushSubject",
+    env: "PUSH_SUBJECT",
+    flag: "--push-subject",
+    doc: "who push services may contact about this server's pushes: a mailto: or https: URL",
+    default: "mailto:admin@teahouse.invalid",
+    parse: (raw, name) => {
+      const value = raw.trim();
+      if (!/^(mailto:[^\s@]+@[^\s@]+|https:\/\/[^\s]+)$/.test(value))
+        throw new ConfigError(`${name} must be a mailto: or https: URL, got "${raw}"`);
+      return value;
+    },
+  }),
+  option({
+    key: "pushAllowPrivateEndpoints",
+    env: "PUSH_ALLOW_PRIVATE_ENDPOINTS",
+    flag: "--push-allow-private-endpoints",
+    doc: "send pushes to endpoints on loopback, private or link-local addresses (for tests and private networks only: an endpoint is a URL a client chose)",
+    default: false,
     parse: boolean,
   }),
   option({
@@ -567,6 +633,8 @@ export const loadConfig = (env: Record<string, string | undefined>, argv: readon
     config[o.key] = o.parse(raw, flag);
   }
   if (config.redisUrl !== "" && config.databaseUrl === "") throw new ConfigError(REDIS_NEEDS_DATABASE);
+  if ((config.pushVapidPublicKey === "") !== (config.pushVapidPrivateKey === ""))
+    throw new ConfigError("PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY go together: set both, or neither");
   return config as unknown as Config;
 };
 

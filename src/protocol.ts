@@ -73,6 +73,9 @@ export const TypingIn = Type.Object({
  */
 export const NotifyLevel = Type.Union([Type.Literal("all"), Type.Literal("mentions"), Type.Literal("none")]);
 export type NotifyLevel = Static<typeof NotifyLevel>;
+/** Whether a message from someone else is worth telling of, at a conversation's level (page and pushes alike). */
+export const worthTelling = (level: NotifyLevel, direct: boolean, mentionsMe: boolean): boolean =>
+  level === "all" || (level === "mentions" && (direct || mentionsMe));
 /** Sets the account's notification level in a room (`room`) or a direct conversation (`with`). */
 export const NotifyIn = Type.Object({
   type: Type.Literal("notify"),
@@ -80,6 +83,12 @@ export const NotifyIn = Type.Object({
   with: Type.Optional(Type.Integer({ minimum: 1 })),
   level: NotifyLevel,
 });
+
+/**
+ * Whether this socket's page is in front of its reader (`document.visibilityState`). A socket counts
+ * as visible until it says otherwise; pushes go to an account only while none of its sockets is.
+ */
+export const VisibilityIn = Type.Object({ type: Type.Literal("visibility"), visible: Type.Boolean() });
 
 /** The author changes the text of their message `id` (the same rules as sending it). */
 export const EditIn = Type.Object({ type: Type.Literal("edit"), id: MessageId, data: Type.String() });
@@ -158,6 +167,7 @@ export const ClientFrame = Type.Union([
   DeleteIn,
   ReactIn,
   NotifyIn,
+  VisibilityIn,
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -176,6 +186,7 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "delete",
   "react",
   "notify",
+  "visibility",
 ];
 
 /**
@@ -588,6 +599,37 @@ export const SearchHit = Type.Object({
   editedAt: Type.Optional(Type.Integer()),
 });
 export type SearchHit = Static<typeof SearchHit>;
+
+/** Base64url text, as the keys of a PushSubscription are written. */
+const Base64Url = (maxLength: number) => Type.String({ pattern: "^[A-Za-z0-9_-]+={0,2}$", minLength: 1, maxLength });
+/**
+ * The body of `POST /push/subscribe`: the browser's `PushSubscription.toJSON()` (`expirationTime` and
+ * other extra fields are accepted and ignored). `DELETE /push/subscribe` takes `{endpoint}`.
+ */
+export const PushSubscriptionBody = Type.Object({
+  endpoint: Type.String({ minLength: 1, maxLength: 2048 }),
+  keys: Type.Object({ p256dh: Base64Url(128), auth: Base64Url(64) }),
+});
+export type PushSubscriptionBody = Static<typeof PushSubscriptionBody>;
+export const PushUnsubscribeBody = Type.Object({ endpoint: Type.String({ minLength: 1, maxLength: 2048 }) });
+
+/**
+ * What a push carries to the service worker (encrypted for the browser): the newest message of a
+ * conversation worth telling of, where (`room`, or `with` the other account), from whom, its first
+ * PUSH_TEXT_LENGTH characters, and how many such messages this push stands for (`count`: collapsed).
+ */
+export const PushPayload = Type.Object({
+  id: Type.Integer(),
+  room: Type.Optional(Type.String()),
+  with: Type.Optional(Type.Integer()),
+  from: Type.String(),
+  text: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  mention: Type.Boolean(),
+});
+export type PushPayload = Static<typeof PushPayload>;
+/** Characters of a message's text a push carries. */
+export const PUSH_TEXT_LENGTH = 100;
 
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
 export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });

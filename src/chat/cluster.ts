@@ -30,6 +30,8 @@ interface Replica {
   rooms: Map<number, { name: string; users: Map<number, User> }>;
   /** Account id → its sockets there. */
   sockets: Map<number, number>;
+  /** Accounts with a page in front of them there. */
+  visible: Set<number>;
 }
 
 /** What the hub asks of the other instances (a lone instance has none). */
@@ -40,6 +42,8 @@ export interface Peers {
   members(room: number): Iterable<User>;
   /** Rooms where the account is online on other instances: id → name. */
   roomsOf(account: number): Map<number, string>;
+  /** Whether the account has a page in front of it on another instance. */
+  visible(account: number): boolean;
   publish(event: BusEvent): void;
 }
 
@@ -47,6 +51,7 @@ export const LONE: Peers = {
   present: () => false,
   members: () => [],
   roomsOf: () => new Map(),
+  visible: () => false,
   publish: () => {},
 };
 
@@ -103,6 +108,11 @@ export class Cluster implements Peers {
     return rooms;
   }
 
+  visible(account: number): boolean {
+    for (const replica of this.replicas.values()) if (replica.visible.has(account)) return true;
+    return false;
+  }
+
   /** Sockets of an account on the other instances. */
   sockets(account: number): number {
     let count = 0;
@@ -137,7 +147,7 @@ export class Cluster implements Peers {
   private replica(from: string): Replica {
     let replica = this.replicas.get(from);
     if (!replica) {
-      replica = { heardAt: this.now(), rooms: new Map(), sockets: new Map() };
+      replica = { heardAt: this.now(), rooms: new Map(), sockets: new Map(), visible: new Set() };
       this.replicas.set(from, replica);
       this.log.info("cluster.instance_joined", { instance: from });
     }
@@ -201,6 +211,10 @@ export class Cluster implements Peers {
         if (event.count > 0) replica.sockets.set(event.account, event.count);
         else replica.sockets.delete(event.account);
         return;
+      case "seen":
+        if (event.visible) replica.visible.add(event.account);
+        else replica.visible.delete(event.account);
+        return;
       case "state":
         return this.replace(from, event);
     }
@@ -212,7 +226,7 @@ export class Cluster implements Peers {
     const rooms: Array<[number, string, User[]]> = [];
     for (const [id, users] of hub.presence.entries())
       rooms.push([id, hub.presence.name(id) ?? "", [...users.values()]]);
-    return { t: "state", rooms, sockets: this.localSockets() };
+    return { t: "state", rooms, sockets: this.localSockets(), visible: hub.visibleAccounts() };
   }
 
   /** Whether the account is online in the room here or on an instance other than `except`. */
@@ -250,6 +264,7 @@ export class Cluster implements Peers {
         if (!next.get(id)?.users.some((other) => other.id === user.id)) this.remove(replica, id, user);
     for (const [id, { name, users }] of next) for (const user of users) this.add(replica, id, name, user);
     replica.sockets = new Map(state.sockets);
+    replica.visible = new Set(state.visible ?? []);
   }
 
   /** An instance is gone: its users leave the rooms where they are online nowhere else. */

@@ -16,6 +16,7 @@ import type { MessageWriter } from "../store/writer";
 import type { Logger } from "../log";
 import type { Metrics } from "../ops/metrics";
 import type { RateLimit } from "../security/rate";
+import type { Noticed } from "../services/push";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
 import { Presence, Roster } from "./presence";
@@ -89,6 +90,8 @@ export interface HubDeps {
   metrics?: Pick<Metrics, "frameRefused">;
   /** Hears every failure of a handler (a corrupt store is fatal). */
   onError?: (error: unknown) => void;
+  /** Hears each message stored by this instance, once delivered (pushes). */
+  stored?: (message: Noticed) => void;
   now?: () => number;
 }
 
@@ -153,6 +156,28 @@ export class ChatHub {
 
   set lastDeliveredId(id: number) {
     this.tail.last = Math.max(this.tail.last, id);
+  }
+
+  /** Accounts this instance last told the others it has a page in front of (with peers only). */
+  private readonly seenHere = new Set<number>();
+
+  /** Whether any socket of the account, here or on another instance, has its page in front of its reader. */
+  visible(accountId: number): boolean {
+    return this.registry.isVisible(accountId) || this.peers.visible(accountId);
+  }
+
+  visibleAccounts(): number[] {
+    return [...this.seenHere];
+  }
+
+  /** A socket of the account opened, closed or said whether it is seen: the others hear of a change. */
+  visibilityChanged(accountId: number): void {
+    if (this.peers === LONE) return;
+    const visible = this.registry.isVisible(accountId);
+    if (visible === this.seenHere.has(accountId)) return;
+    if (visible) this.seenHere.add(accountId);
+    else this.seenHere.delete(accountId);
+    this.peers.publish({ t: "seen", account: accountId, visible });
   }
 
   /** Messages committed here since the last bus announcement (one `messages` event per batch). */
@@ -253,6 +278,7 @@ export class ChatHub {
     const memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
     const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
+    this.visibilityChanged(user.id);
     // Closed while it was opening: its session signed out, or every socket was sent away.
     const ended = this.endedSessions.get(ws.data.sid);
     if (ended) return ws.close(ended.code, ended.reason);
@@ -333,6 +359,7 @@ export class ChatHub {
     ws.data.closed = true;
     this.enqueue(ws, "close", () => {
       const removed = this.registry.remove(ws);
+      if (removed) this.visibilityChanged(removed.account.user.id);
       if (!removed?.last) return;
       const { account } = removed;
       void this.deps.store.touchAccount(account.user.id, this.now()).catch(() => {});

@@ -31,6 +31,8 @@ export interface ConnectionState {
   queue: Promise<void> | null;
   /** Set once the socket closed: queued work for it stops. */
   closed: boolean;
+  /** Its page said it is not in front of its reader (`visibility`): pushes may go to the account. */
+  hidden: boolean;
 }
 
 export type Socket = ServerWebSocket<ConnectionState & { message(ws: Socket, m: string | Buffer): void }>;
@@ -46,6 +48,12 @@ export class ConnectionRegistry {
 
   isOnline(accountId: number): boolean {
     return this.accounts.has(accountId);
+  }
+
+  /** Whether a socket of the account here has its page in front of its reader. */
+  isVisible(accountId: number): boolean {
+    for (const ws of this.accounts.get(accountId)?.sockets ?? []) if (!ws.data.hidden) return true;
+    return false;
   }
 
   /**

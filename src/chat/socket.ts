@@ -64,6 +64,7 @@ class Connection implements ConnectionState {
   lastTypingAt = 0;
   queue: Promise<void> | null = null;
   closed = false;
+  hidden = false;
   private readonly openedAt = performance.now();
 
   constructor(

@@ -39,8 +39,13 @@ export type BusEvent =
   | { t: "hello" }
   /** The sender heard from instance `to` without knowing its presence (it was taken for gone): `to` sends its `state`. */
   | { t: "ask"; to: string }
-  /** The sender's whole presence: [room id, room name, users online there]; its socket count per account. */
-  | { t: "state"; rooms: Array<[number, string, User[]]>; sockets: Array<[number, number]> }
+  /**
+   * The sender's whole presence: [room id, room name, users online there]; its socket count per
+   * account; the accounts with a page in front of them there (absent from older instances: none).
+   */
+  | { t: "state"; rooms: Array<[number, string, User[]]>; sockets: Array<[number, number]>; visible?: number[] }
+  /** Whether an account has a page in front of its reader on the sender changed (pushes go to those with none). */
+  | { t: "seen"; account: number; visible: boolean }
   /** The sender's socket count for an account changed. */
   | { t: "sockets"; account: number; count: number }
   /** The sender is alive (every HEARTBEAT_MS). */

@@ -111,6 +111,27 @@ export interface SearchPage {
 }
 
 /** How far the search index has come: every message with id <= `upTo` is indexed. */
+/** A browser's push subscription (the PushSubscription JSON's endpoint and keys). */
+export interface PushSubscriptionRecord {
+  endpoint: string;
+  /** The browser's P-256 public key, base64url. */
+  p256dh: string;
+  /** The browser's authentication secret, base64url. */
+  auth: string;
+}
+
+/** A member of a conversation who may be pushed to there: one row per subscription. */
+export interface PushTarget extends PushSubscriptionRecord {
+  conversationId: number;
+  accountId: number;
+  level: NotifyLevel;
+}
+
+export interface VapidKeys {
+  publicKey: string;
+  privateKey: string;
+}
+
 export interface IndexProgress {
   upTo: number;
   /** Messages indexed by this call (0: nothing new, or another instance is at it). */
@@ -257,6 +278,27 @@ export interface Store {
    * search existed; edits and deletions change the index at once, in their own transaction.
    */
   indexMessages(limit: number): Promise<IndexProgress>;
+
+  // ------------------------------------------------------------ push
+  /**
+   * Keeps a browser's push subscription for a session: one per endpoint (a repeat replaces it, also
+   * one another session had); an account keeps its `maxPerAccount` newest. Gone with the session.
+   */
+  savePushSubscription(
+    sid: string,
+    accountId: number,
+    subscription: PushSubscriptionRecord,
+    now: number,
+    maxPerAccount: number,
+  ): Promise<void>;
+  /** Removes the account's subscription at `endpoint`; false: it had none there. */
+  deletePushSubscription(accountId: number, endpoint: string): Promise<boolean>;
+  /** Removes a subscription whatever its account (its push service said it is gone: 404, 410). */
+  dropPushEndpoint(endpoint: string): Promise<void>;
+  /** The subscriptions of members of these conversations whose level there is not `none`, with that level. */
+  pushTargets(conversationIds: readonly number[]): Promise<PushTarget[]>;
+  /** The server's VAPID key pair: the stored one, or `generate`'s, stored first by whoever comes first. */
+  vapidKeys(generate: () => VapidKeys): Promise<VapidKeys>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

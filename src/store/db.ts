@@ -127,6 +127,18 @@ const MIGRATIONS: readonly Migration[] = [
    END;`,
   // 8: each membership's notification level (null: its kind's default).
   `ALTER TABLE memberships ADD COLUMN notify TEXT;`,
+  // 9: Web Push subscriptions, one per browser endpoint, each owned by the session that made it (gone
+  // with it: sign-out, sign-out everywhere, expiry); and the VAPID keys live in settings.
+  `CREATE TABLE push_subscriptions (
+     endpoint   TEXT PRIMARY KEY,
+     sid        TEXT NOT NULL REFERENCES sessions(sid) ON DELETE CASCADE,
+     account_id INTEGER NOT NULL,
+     p256dh     TEXT NOT NULL,
+     auth       TEXT NOT NULL,
+     created_at INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id, created_at);
+   CREATE INDEX push_subscriptions_sid ON push_subscriptions(sid);`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */

@@ -35,6 +35,9 @@ import {
   type NewMessage,
   type ReadState,
   type IndexProgress,
+  type PushSubscriptionRecord,
+  type PushTarget,
+  type VapidKeys,
   SEARCH_SCAN,
   type SearchPage,
   type SearchScope,
@@ -194,6 +197,18 @@ const MIGRATIONS: readonly string[] = [
    INSERT INTO settings (key, value) VALUES ('search_indexed', '0') ON CONFLICT (key) DO NOTHING;`,
   // 6: each membership's notification level (null: its kind's default).
   `ALTER TABLE memberships ADD COLUMN notify text;`,
+  // 7: Web Push subscriptions, one per browser endpoint, each owned by the session that made it (gone
+  // with it: sign-out, sign-out everywhere, expiry); and the VAPID keys live in settings.
+  `CREATE TABLE push_subscriptions (
+     endpoint   text PRIMARY KEY,
+     sid        text NOT NULL REFERENCES sessions(sid) ON DELETE CASCADE,
+     account_id integer NOT NULL,
+     p256dh     text NOT NULL,
+     auth       text NOT NULL,
+     created_at bigint NOT NULL
+   );
+   CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id, created_at);
+   CREATE INDEX push_subscriptions_sid ON push_subscriptions(sid);`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -714,6 +729,65 @@ export class PostgresStore implements Store {
     const [row] = await tx.unsafe(`SELECT ${MESSAGE} FROM ${MESSAGE_FROM} WHERE m.id = $1`, [id]);
     change.message = toMessage(row as MessageRow, await this.namesFor([row as MessageRow], tx));
     return true;
+  }
+
+  // ------------------------------------------------------------ push
+
+  async savePushSubscription(
+    sid: string,
+    accountId: number,
+    { endpoint, p256dh, auth }: PushSubscriptionRecord,
+    now: number,
+    maxPerAccount: number,
+  ): Promise<void> {
+    await this.sql.begin(async (tx) => {
+      await tx`INSERT INTO push_subscriptions (endpoint, sid, account_id, p256dh, auth, created_at)
+               VALUES (${endpoint}, ${sid}, ${accountId}, ${p256dh}, ${auth}, ${now})
+               ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, account_id = excluded.account_id,
+                 p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`;
+      await tx`DELETE FROM push_subscriptions WHERE endpoint IN (SELECT endpoint FROM push_subscriptions
+                 WHERE account_id = ${accountId} ORDER BY created_at DESC, endpoint OFFSET ${maxPerAccount})`;
+    });
+  }
+
+  async deletePushSubscription(accountId: number, endpoint: string): Promise<boolean> {
+    const result = await this
+      .sql`DELETE FROM push_subscriptions WHERE account_id = ${accountId} AND endpoint = ${endpoint}`;
+    return result.count > 0;
+  }
+
+  async dropPushEndpoint(endpoint: string): Promise<void> {
+    await this.sql`DELETE FROM push_subscriptions WHERE endpoint = ${endpoint}`;
+  }
+
+  async pushTargets(conversationIds: readonly number[]): Promise<PushTarget[]> {
+    if (conversationIds.length === 0) return [];
+    const rows = await this.sql`
+      SELECT ms.conversation_id::float8 AS conversation_id, ms.account_id,
+        coalesce(ms.notify, CASE c.kind WHEN 'room' THEN 'mentions' ELSE 'all' END) AS level,
+        p.endpoint, p.p256dh, p.auth
+      FROM push_subscriptions p
+      JOIN memberships ms ON ms.account_id = p.account_id AND ms.conversation_id = ANY(${[...conversationIds]}::bigint[])
+      JOIN conversations c ON c.id = ms.conversation_id
+      WHERE coalesce(ms.notify, '') <> 'none'`;
+    return [...rows].map((row) => ({
+      conversationId: Number(row.conversation_id),
+      accountId: Number(row.account_id),
+      level: row.level as NotifyLevel,
+      endpoint: row.endpoint as string,
+      p256dh: row.p256dh as string,
+      auth: row.auth as string,
+    }));
+  }
+
+  async vapidKeys(generate: () => VapidKeys): Promise<VapidKeys> {
+    const [stored] = await this.sql`SELECT value FROM settings WHERE key = 'vapid'`;
+    if (stored) return JSON.parse(stored.value as string) as VapidKeys;
+    // Several instances may start at once: the first pair stored is everyone's.
+    await this.sql`INSERT INTO settings (key, value) VALUES ('vapid', ${JSON.stringify(generate())})
+                   ON CONFLICT (key) DO NOTHING`;
+    const [chosen] = await this.sql`SELECT value FROM settings WHERE key = 'vapid'`;
+    return JSON.parse(chosen!.value as string) as VapidKeys;
   }
 
   async indexMessages(limit: number): Promise<IndexProgress> {

@@ -32,6 +32,9 @@ import {
   type LogWrite,
   type ReadState,
   type IndexProgress,
+  type PushSubscriptionRecord,
+  type PushTarget,
+  type VapidKeys,
   SEARCH_SCAN,
   type SearchPage,
   type SearchScope,
@@ -421,6 +424,85 @@ export class SqliteStore implements Store {
       }
       return { upTo: this.indexedUpTo, indexed: rows.length };
     })();
+  }
+
+  // ------------------------------------------------------------ push
+
+  private pushQueries?: ReturnType<SqliteStore["preparePush"]>;
+
+  private preparePush() {
+    const q = <R, P extends unknown[]>(sql: string): Statement<R, P & import("bun:sqlite").SQLQueryBindings[]> =>
+      this.db.query(sql) as never;
+    return {
+      save: q<unknown, [string, string, number, string, string, number]>(
+        `INSERT INTO push_subscriptions (endpoint, sid, account_id, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, account_id = excluded.account_id,
+           p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+      ),
+      trim: q<unknown, [number, number]>(
+        `DELETE FROM push_subscriptions WHERE endpoint IN (SELECT endpoint FROM push_subscriptions
+           WHERE account_id = ?1 ORDER BY created_at DESC, endpoint LIMIT -1 OFFSET ?2)`,
+      ),
+      delete: q<unknown, [number, string]>("DELETE FROM push_subscriptions WHERE account_id = ? AND endpoint = ?"),
+      drop: q<unknown, [string]>("DELETE FROM push_subscriptions WHERE endpoint = ?"),
+      targets: q<
+        { conversation_id: number; account_id: number; level: NotifyLevel; endpoint: string; p256dh: string; auth: string },
+        [string]
+      >(
+        `SELECT ms.conversation_id, ms.account_id, coalesce(ms.notify, CASE c.kind WHEN 'room' THEN 'mentions' ELSE 'all' END) AS level,
+           p.endpoint, p.p256dh, p.auth
+         FROM push_subscriptions p
+         JOIN memberships ms ON ms.account_id = p.account_id AND ms.conversation_id IN (SELECT value FROM json_each(?))
+         JOIN conversations c ON c.id = ms.conversation_id
+         WHERE coalesce(ms.notify, '') <> 'none'`,
+      ),
+      vapid: q<{ value: string }, []>("SELECT value FROM settings WHERE key = 'vapid'"),
+      saveVapid: q<unknown, [string]>("INSERT INTO settings (key, value) VALUES ('vapid', ?) ON CONFLICT (key) DO NOTHING"),
+    };
+  }
+
+  private get push() {
+    return (this.pushQueries ??= this.preparePush());
+  }
+
+  async savePushSubscription(
+    sid: string,
+    accountId: number,
+    { endpoint, p256dh, auth }: PushSubscriptionRecord,
+    now: number,
+    maxPerAccount: number,
+  ): Promise<void> {
+    this.db.transaction(() => {
+      this.push.save.run(endpoint, sid, accountId, p256dh, auth, now);
+      this.push.trim.run(accountId, maxPerAccount);
+    })();
+  }
+
+  async deletePushSubscription(accountId: number, endpoint: string): Promise<boolean> {
+    return this.push.delete.run(accountId, endpoint).changes > 0;
+  }
+
+  async dropPushEndpoint(endpoint: string): Promise<void> {
+    this.push.drop.run(endpoint);
+  }
+
+  async pushTargets(conversationIds: readonly number[]): Promise<PushTarget[]> {
+    if (conversationIds.length === 0) return [];
+    return this.push.targets.all(JSON.stringify(conversationIds)).map((row) => ({
+      conversationId: row.conversation_id,
+      accountId: row.account_id,
+      level: row.level,
+      endpoint: row.endpoint,
+      p256dh: row.p256dh,
+      auth: row.auth,
+    }));
+  }
+
+  async vapidKeys(generate: () => VapidKeys): Promise<VapidKeys> {
+    const stored = this.push.vapid.get();
+    if (stored) return JSON.parse(stored.value) as VapidKeys;
+    this.push.saveVapid.run(JSON.stringify(generate()));
+    return JSON.parse(this.push.vapid.get()!.value) as VapidKeys;
   }
 
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {

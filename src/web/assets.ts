@@ -1,7 +1,8 @@
 /**
  * The browser assets served under `/static/`: one flat set of files.
  *
- * - `chat.js` is bundled from the TypeScript client (`src/web/client/main.ts`)
+ * - `chat.js` is bundled from the TypeScript client (`src/web/client/main.ts`),
+ *   and `sw.js`, its service worker, from `src/web/client/sw.ts`,
  *   by `Bun.build`, in memory, the first time it is needed — so a fresh clone
  *   runs with `bun src/index.ts` and no build step, and there is never a stale
  *   bundle on disk.
@@ -23,6 +24,10 @@ export type AssetLoader = () => Promise<AssetFiles>;
 export const CLIENT_BUNDLE = "chat.js";
 /** Entry point of the browser client. */
 export const CLIENT_ENTRY = join(import.meta.dir, "client", "main.ts");
+/** Name under /static/ of the bundled service worker (served at /sw.js too: its scope is the site). */
+export const WORKER_BUNDLE = "sw.js";
+/** Entry point of the service worker (Web Push notifications). */
+export const WORKER_ENTRY = join(import.meta.dir, "client", "sw.ts");
 /** Default folder of the hand-written assets. */
 export const PUBLIC_DIR = join(import.meta.dir, "..", "..", "public");
 
@@ -40,19 +45,24 @@ const CONTENT_TYPES: Record<string, string> = {
 export const contentType = (name: string): string =>
   CONTENT_TYPES[name.slice(name.lastIndexOf(".") + 1).toLowerCase()] ?? "application/octet-stream";
 
-let bundling: Promise<Blob> | undefined;
+let bundling: Promise<{ client: Blob; worker: Blob }> | undefined;
+
+/** One entry point bundled (minified ESM, one file, no external imports). */
+const bundle = async (entry: string): Promise<Blob> => {
+  const result = await Bun.build({ entrypoints: [entry], target: "browser", format: "esm", minify: true });
+  const output = result.outputs.find((artifact) => artifact.kind === "entry-point");
+  if (!result.success || !output) throw new AggregateError(result.logs, `bundling ${entry} failed`);
+  return output;
+};
 
 /**
- * Bundles the browser client (minified ESM, one file, no external imports).
- * Once per process: the sources do not change while it runs, and tests start
- * many apps.
+ * Bundles the browser client and its service worker. Once per process: the sources do not change
+ * while it runs, and tests start many apps.
  */
-export const bundleClient = (): Promise<Blob> =>
+export const bundleClient = (): Promise<{ client: Blob; worker: Blob }> =>
   (bundling ??= (async () => {
-    const result = await Bun.build({ entrypoints: [CLIENT_ENTRY], target: "browser", format: "esm", minify: true });
-    const output = result.outputs.find((artifact) => artifact.kind === "entry-point");
-    if (!result.success || !output) throw new AggregateError(result.logs, "bundling the browser client failed");
-    return output;
+    const [client, worker] = await Promise.all([bundle(CLIENT_ENTRY), bundle(WORKER_ENTRY)]);
+    return { client, worker };
   })().catch((error: unknown) => {
     bundling = undefined; // let the next request try again (e.g. after fixing a syntax error)
     throw error;
@@ -70,8 +80,9 @@ const readFolder = async (dir: string): Promise<Map<string, Blob>> => {
 export const sourceAssets =
   (publicDir: string = PUBLIC_DIR): AssetLoader =>
   async () => {
-    const [files, bundle] = await Promise.all([readFolder(publicDir), bundleClient()]);
-    files.set(CLIENT_BUNDLE, bundle);
+    const [files, bundles] = await Promise.all([readFolder(publicDir), bundleClient()]);
+    files.set(CLIENT_BUNDLE, bundles.client);
+    files.set(WORKER_BUNDLE, bundles.worker);
     return files;
   };
 

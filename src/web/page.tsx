@@ -189,6 +189,11 @@ export const ChatPage = ({
                   <button type="button" id="notify-permission" class="menu-item" data-i18n="notifyEnable" hidden>
                     {t("notifyEnable")}
                   </button>
+                  <label class="menu-item check" id="push-option" hidden>
+                    <input type="checkbox" id="push-enable" />
+                    <span data-i18n="pushEnable">{t("pushEnable")}</span>
+                  </label>
+                  <p id="push-error" class="error" role="alert"></p>
                   <label class="menu-item check">
                     <input type="checkbox" id="notify-sound" />
                     <span data-i18n="notifySound">{t("notifySound")}</span>

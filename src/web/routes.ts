@@ -8,7 +8,7 @@ import { html } from "@elysiajs/html";
 import { authPlugin } from "../auth/plugin";
 import type { AccountService, AuthSession } from "../services/accounts";
 import { apiError } from "../http/errors";
-import { contentType, sourceAssets, type AssetLoader } from "./assets";
+import { contentType, sourceAssets, WORKER_BUNDLE, type AssetLoader } from "./assets";
 import { LANG_COOKIE, pickLanguage } from "./i18n";
 import { ChatPage } from "./page";
 
@@ -22,6 +22,13 @@ const PAGE_HEADERS = {
   // The page embeds who is signed in and a guest name: never cache it.
   "cache-control": "no-store",
   vary: "Accept-Language, Cookie",
+};
+
+/** Headers of the service worker: it loads nothing and fetches nothing. */
+const WORKER_HEADERS = {
+  "content-security-policy": "default-src 'none'",
+  "x-content-type-options": "nosniff",
+  "cache-control": "no-cache",
 };
 
 interface ServedAsset {
@@ -92,6 +99,12 @@ export const webRoutes = (
           html(await render(session, set.headers, request.headers.get("accept-language"), cookie[LANG_COOKIE]?.value)),
         { session: true },
       )
+      // The service worker at the root: its scope is the whole site (pushes open the page at /ws).
+      .get("/sw.js", async ({ status }) => {
+        const found = await asset(WORKER_BUNDLE);
+        if (!found) return status(404, apiError(404, "not_found", "Nothing at /sw.js"));
+        return new Response(found.bytes, { headers: { "content-type": found.type, ...WORKER_HEADERS } });
+      })
       .get("/static/:name", async ({ params, request, status }) => {
         const found = await asset(params.name);
         if (!found) return status(404, apiError(404, "not_found", `Nothing at /static/${params.name}`));

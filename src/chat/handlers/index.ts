@@ -15,6 +15,7 @@ import { privateMessage } from "./private";
 import { read } from "./read";
 import { rooms } from "./rooms";
 import { typing } from "./typing";
+import { visibility } from "./visibility";
 
 type Handler<T extends ClientFrame["type"]> = (
   hub: ChatHub,
@@ -37,4 +38,5 @@ export const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
   delete: deleteMessage,
   react,
   notify,
+  visibility,
 };

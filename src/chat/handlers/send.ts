@@ -96,6 +96,14 @@ const store = (
     };
     hub.tail.own(item, () => ack(message.id));
     hub.announced(item);
+    hub.deps.stored?.({
+      id: message.id,
+      conversation,
+      senderId,
+      senderName: sender.name,
+      body: message.body,
+      mentions: message.mentions,
+    });
   };
   if (cid === undefined || !hub.deps.history) {
     const message = make();

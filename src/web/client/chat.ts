@@ -21,6 +21,7 @@ import {
   RESUME_EPOCH_PARAM,
   RESUME_SINCE_PARAM,
   TYPING_TTL_MS,
+  worthTelling,
   type ClientFrame,
   type NotifyLevel,
   type ServerFrame,
@@ -33,7 +34,7 @@ import { Conversation, privateKey, roomKey, type Message, type MessageChange } f
 import { dayKey, untilMidnight } from "./dates";
 import { byId, el } from "./dom";
 import { EmojiPicker } from "./picker";
-import { notificationTitle, worthTelling, type Notifier } from "./notify";
+import { notificationTitle, type Notifier } from "./notify";
 import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
@@ -1039,6 +1040,8 @@ export class Chat {
   };
 
   private readonly onVisibility = (): void => {
+    // Pushes go to an account while none of its pages is in front of its reader.
+    if (this.status.state === "open") this.connection.send({ type: "visibility", visible: !document.hidden });
     if (document.hidden) return;
     this.hiddenUnread = 0;
     this.renderTitle();
@@ -1063,6 +1066,8 @@ export class Chat {
     if (status.state === "signed-out") return this.options.onSignedOut(status.nameLost);
     if (status.state === "open") {
       this.synced = false;
+      // A socket counts as seen until told otherwise: a page opened or reconnected in the background says so.
+      if (document.hidden) this.connection.send({ type: "visibility", visible: false });
       this.connection.send({ type: "rooms" });
       // Joins unanswered when the last socket dropped (a join already done is answered with the room's state).
       for (const room of this.pendingJoins) this.connection.send({ type: "join", room });

@@ -11,6 +11,7 @@ import { ComposerLimit } from "./composer";
 import { MentionPicker } from "./picker";
 import { SearchBox } from "./search";
 import { Notifier } from "./notify";
+import { PushToggle } from "./push";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -30,6 +31,9 @@ const registerError = byId("register-error");
 
 let chat: Chat | undefined;
 const notifier = new Notifier(byId<HTMLButtonElement>("notify-permission"), byId<HTMLInputElement>("notify-sound"));
+const push = new PushToggle(byId("push-option"), byId<HTMLInputElement>("push-enable"), byId("push-error"), (id) =>
+  chat?.openMessage(id),
+);
 byId<HTMLSelectElement>("notify-level").addEventListener("change", (event) => {
   chat?.setNotifyLevel((event.target as HTMLSelectElement).value as NotifyLevel);
 });
@@ -84,6 +88,7 @@ const enterRoom = (user: User): void => {
     notifier,
   });
   chat = current;
+  void push.signedIn(user.id);
   renderAccount(user);
   limit.update();
   text.focus();
@@ -172,6 +177,7 @@ const leave = async (everywhere: boolean): Promise<void> => {
   const name = chat?.user.name ?? "";
   const error = byId("account-error");
   error.textContent = "";
+  await push.signingOut();
   const result = await signOut(everywhere);
   // The server answered but could not sign out: still signed in (a reload would show it), so say so.
   if (!result.ok && result.error !== "network") {

@@ -4,14 +4,9 @@
  * page is hidden (permission asked from a button, never on load), an optional sound (off by
  * default, kept in this browser), and the unread total on the favicon.
  */
-import type { NotifyLevel } from "../../protocol";
 import { t } from "./text";
 
 const SOUND_KEY = "teahouse.notifySound";
-
-/** Whether a message from someone else deserves telling, at a conversation's level. */
-export const worthTelling = (level: NotifyLevel, direct: boolean, mentionsMe: boolean): boolean =>
-  level === "all" || (level === "mentions" && (direct || mentionsMe));
 
 export class Notifier {
   private audio: AudioContext | undefined;
