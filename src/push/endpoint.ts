@@ -104,7 +104,9 @@ export const guardedLookup =
       if (error) return callback(error, []);
       const bad = allowPrivate ? undefined : addresses.find((entry) => isPrivateAddress(entry.address));
       if (bad) {
-        const refused: NodeJS.ErrnoException = new Error(`push endpoint ${hostname} resolves to ${bad.address}, not public`);
+        const refused: NodeJS.ErrnoException = new Error(
+          `push endpoint ${hostname} resolves to ${bad.address}, not public`,
+        );
         refused.code = "EPUSHPRIVATE";
         return callback(refused, []);
       }

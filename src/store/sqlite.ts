@@ -446,7 +446,14 @@ export class SqliteStore implements Store {
       delete: q<unknown, [number, string]>("DELETE FROM push_subscriptions WHERE account_id = ? AND endpoint = ?"),
       drop: q<unknown, [string]>("DELETE FROM push_subscriptions WHERE endpoint = ?"),
       targets: q<
-        { conversation_id: number; account_id: number; level: NotifyLevel; endpoint: string; p256dh: string; auth: string },
+        {
+          conversation_id: number;
+          account_id: number;
+          level: NotifyLevel;
+          endpoint: string;
+          p256dh: string;
+          auth: string;
+        },
         [string]
       >(
         `SELECT ms.conversation_id, ms.account_id, coalesce(ms.notify, CASE c.kind WHEN 'room' THEN 'mentions' ELSE 'all' END) AS level,
@@ -457,7 +464,9 @@ export class SqliteStore implements Store {
          WHERE coalesce(ms.notify, '') <> 'none'`,
       ),
       vapid: q<{ value: string }, []>("SELECT value FROM settings WHERE key = 'vapid'"),
-      saveVapid: q<unknown, [string]>("INSERT INTO settings (key, value) VALUES ('vapid', ?) ON CONFLICT (key) DO NOTHING"),
+      saveVapid: q<unknown, [string]>(
+        "INSERT INTO settings (key, value) VALUES ('vapid', ?) ON CONFLICT (key) DO NOTHING",
+      ),
     };
   }
 

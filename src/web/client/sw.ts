@@ -24,7 +24,10 @@ interface WindowClientLike {
 interface WorkerScope {
   addEventListener(type: "push", listener: (event: PushEventLike) => void): void;
   addEventListener(type: "notificationclick", listener: (event: NotificationEventLike) => void): void;
-  addEventListener(type: "install" | "activate", listener: (event: Event & { waitUntil(p: Promise<unknown>): void }) => void): void;
+  addEventListener(
+    type: "install" | "activate",
+    listener: (event: Event & { waitUntil(p: Promise<unknown>): void }) => void,
+  ): void;
   registration: { showNotification(title: string, options: NotificationOptions & { data?: unknown }): Promise<void> };
   clients: {
     matchAll(options: { type: "window"; includeUncontrolled: boolean }): Promise<WindowClientLike[]>;
