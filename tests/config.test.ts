@@ -24,6 +24,22 @@ describe("configuration", () => {
     expect(() => loadConfig({ SECRET: "short" }, [])).toThrow(/SECRET/);
     expect(() => loadConfig({ LOG_LEVEL: "loud" }, [])).toThrow(/LOG_LEVEL/);
     expect(() => loadConfig({ REDIS_URL: "http://redis" }, [])).toThrow(/REDIS_URL/);
+    expect(() => loadConfig({ PUSH_SUBJECT: "admin@example.com" }, [])).toThrow(/PUSH_SUBJECT/);
+    expect(() => loadConfig({ PUSH_VAPID_PRIVATE_KEY: "abc" }, [])).toThrow(/PUSH_VAPID_PRIVATE_KEY/);
+    const pair = {
+      publicKey: Buffer.alloc(65, 4).toString("base64url"),
+      privateKey: Buffer.alloc(32, 1).toString("base64url"),
+    };
+    expect(() => loadConfig({ PUSH_VAPID_PUBLIC_KEY: pair.publicKey }, [])).toThrow(/go together/);
+    expect(
+      loadConfig({ PUSH_VAPID_PUBLIC_KEY: pair.publicKey, PUSH_VAPID_PRIVATE_KEY: pair.privateKey }, []),
+    ).toMatchObject({
+      pushVapidPublicKey: pair.publicKey,
+      pushVapidPrivateKey: pair.privateKey,
+    });
+    expect(loadConfig({ PUSH_SUBJECT: "https://chat.example.com/contact" }, []).pushSubject).toBe(
+      "https://chat.example.com/contact",
+    );
   });
 
   test("REDIS_URL needs DATABASE_URL (several instances share one store); with it, both are taken", async () => {

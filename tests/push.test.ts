@@ -238,6 +238,12 @@ describe.each(flavours)("%s", (_name, configure) => {
       // another instance on the same database.
       const key = await publicKey(running);
       expect(Buffer.from(key, "base64url")).toHaveLength(65);
+      // The service worker, at the root, allowed to load nothing.
+      const worker = await fetch(`${running.base}/sw.js`);
+      expect(worker.status).toBe(200);
+      expect(worker.headers.get("content-type")).toContain("javascript");
+      expect(worker.headers.get("content-security-policy")).toBe("default-src 'none'");
+      expect(await worker.text()).toContain("showNotification");
       if (extra.databaseUrl) {
         const other = await startWith({ databaseUrl: extra.databaseUrl });
         expect(await publicKey(other)).toBe(key);

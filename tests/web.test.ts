@@ -92,7 +92,7 @@ describe("page and assets", () => {
     const dir = mkdtempSync(join(tmpdir(), "teahouse-assets-"));
     try {
       const names = await writeAssets(dir);
-      expect(names).toEqual(["chat.js", ...readdirSync(PUBLIC_DIR)].sort());
+      expect(names).toEqual(["chat.js", "sw.js", ...readdirSync(PUBLIC_DIR)].sort());
       expect(readdirSync(dir).sort()).toEqual(names);
       const served = await folderAssets(dir)();
       const js = await served.get("chat.js")!.text();
