@@ -373,7 +373,7 @@ describe("push", () => {
       expect(await page.locator("#push-enable").isChecked()).toBe(false);
       // Chromium's own console line for a profile like this one (an incognito context), not the page's.
       alice.errors.splice(0, alice.errors.length, ...alice.errors.filter((e) => !e.includes("incognito mode")));
-      const script = await page.evaluate(async () => (await navigator.serviceWorker.ready).active?.scriptURL);
+      const script = await page.evaluate("navigator.serviceWorker.ready.then((r) => r.active && r.active.scriptURL)");
       expect(script).toBe(`${suite.running.base}/sw.js`);
       // A push, delivered to the worker as a push service would (DevTools protocol).
       const cdp = await alice.context.newCDPSession(page);
@@ -394,13 +394,9 @@ describe("push", () => {
       for (let tries = 0; shown.length === 0; tries++) {
         expect(tries).toBeLessThan(50);
         await page.waitForTimeout(100);
-        shown = await page.evaluate(async () =>
-          (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({
-            title: n.title,
-            body: n.body,
-            tag: n.tag,
-          })),
-        );
+        shown = (await page.evaluate(
+          "navigator.serviceWorker.ready.then((r) => r.getNotifications()).then((all) => all.map((n) => ({ title: n.title, body: n.body, tag: n.tag })))",
+        )) as typeof shown;
       }
       expect(shown).toEqual([{ title: "bob10 · # lobby", body: "@alice10 tea?\n3 new messages", tag: "room:lobby" }]);
     },
