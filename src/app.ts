@@ -154,6 +154,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
+/** On stop, how long pushes for the last messages get to go out. */
+const PUSH_STOP_WAIT_MS = 1_000;
 /** Push subscription changes per account: a burst of this many, refilled at this rate a minute. */
 const PUSH_SUBSCRIBES_PER_MINUTE = 10;
 
@@ -234,7 +236,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const hub = new ChatHub({
     store,
     writer,
-    ...(push ? { stored: (message) => push.noticed(message) } : {}),
+    ...(push
+      ? { stored: (message) => push.noticed(message), looked: (accountId: number) => push.looked(accountId) }
+      : {}),
     history: config.history,
     nextId: () => ids.take(),
     messageId: backend.messageId,
@@ -567,7 +571,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       await app.stop(true);
       server = null;
       await writer.close();
-      push?.stop();
+      // What was stored before the stop is pushed (a second at most), before the store closes.
+      await push?.stop(PUSH_STOP_WAIT_MS);
       await indexer?.stop();
       hub.stop();
       cluster?.stop();

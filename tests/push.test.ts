@@ -14,6 +14,7 @@ import type { Config } from "../src/config";
 import { createLogger } from "../src/log";
 import { CHAT_SOCKET_PATH, type PushPayload } from "../src/protocol";
 import { endpointProblem, guardedLookup, isPrivateAddress } from "../src/push/endpoint";
+import { generateVapidKeys, WebPushSender } from "../src/push/web-push";
 import { PushService, type Noticed } from "../src/services/push";
 import type { OutgoingPush } from "../src/ports/push";
 import type { PushTarget, Store } from "../src/ports/store";
@@ -151,16 +152,24 @@ describe.each(flavours)("%s", (_name, configure) => {
     const last = bobs.read(service.at(bobs.path).at(-1)!) as PushPayload;
     expect(last.id).toBe(plain);
     expect([...last.text]).toHaveLength(100);
-    // Silenced: nothing, not even a mention.
+    // Silenced: nothing, not even a mention (in a room never pushed before: no limit in the way).
+    const a2 = a;
+    a2.send({ type: "join", room: "quiet" });
+    await a2.next("history", (f) => f.room === "quiet");
     const b2 = await connect(running, bob);
-    b2.send({ type: "notify", with: alice.user.id, level: "none" });
+    b2.send({ type: "join", room: "quiet" });
+    await b2.next("history", (f) => f.room === "quiet");
+    b2.send({ type: "notify", room: "quiet", level: "none" });
     await b2.next("notify");
     b2.close();
     await within(2000, () => !running.teahouse.hub.registry.isOnline(bob.user.id));
     const before = service.at(bobs.path).length;
-    await say(running, a, { type: "private", to: bob.user.id, data: "@bob still there?" });
+    await say(running, a, { type: "chat", room: "quiet", data: "@bob still there?" });
     expect(service.at(bobs.path)).toHaveLength(before);
-    // alice's own messages never reach alice's browser.
+    // alice's own messages never reach alice's browser, hidden page or not.
+    a.send({ type: "visibility", visible: false });
+    await Bun.sleep(50);
+    await say(running, a, { type: "chat", room: "quiet", data: "talking to myself" });
     expect(service.at(alices.path)).toHaveLength(0);
   });
 
@@ -211,6 +220,8 @@ describe.each(flavours)("%s", (_name, configure) => {
         { ...good, endpoint: "not a url" },
         { ...good, endpoint: `${good.endpoint}/${"x".repeat(2100)}` },
         { ...good, keys: { ...good.keys, p256dh: Buffer.alloc(65, 4).subarray(1).toString("base64url") } },
+        // 65 bytes starting 0x04, but not a point of the curve.
+        { ...good, keys: { ...good.keys, p256dh: Buffer.alloc(65, 4).toString("base64url") } },
         { ...good, keys: { ...good.keys, auth: "short" } },
         { ...good, keys: { ...good.keys, auth: "not base64!" } },
       ]) {
@@ -226,6 +237,15 @@ describe.each(flavours)("%s", (_name, configure) => {
       expect((await running.teahouse.store.pushTargets(conversations)).map((t) => t.p256dh)).toEqual([
         again.subscription.keys.p256dh,
       ]);
+      // Another account cannot take (or break) bob's browser's endpoint.
+      const carol = await signIn(running.base, "carol");
+      expect(
+        await refusal(await subscribe(running, carol, { ...again.subscription, endpoint: good.endpoint })),
+      ).toMatchObject({
+        status: 409,
+        error: "subscription_taken",
+      });
+      expect((await unsubscribe(running, carol, good.endpoint)).status).toBe(404);
       expect((await unsubscribe(running, bob, good.endpoint)).status).toBe(200);
       expect((await unsubscribe(running, bob, good.endpoint)).status).toBe(404);
       expect(await running.teahouse.store.pushTargets(conversations)).toEqual([]);
@@ -242,7 +262,7 @@ describe.each(flavours)("%s", (_name, configure) => {
       const worker = await fetch(`${running.base}/sw.js`);
       expect(worker.status).toBe(200);
       expect(worker.headers.get("content-type")).toContain("javascript");
-      expect(worker.headers.get("content-security-policy")).toBe("default-src 'none'");
+      expect(worker.headers.get("content-security-policy")).toBe("default-src 'none'; img-src 'self'");
       expect(await worker.text()).toContain("showNotification");
       if (extra.databaseUrl) {
         const other = await startWith({ databaseUrl: extra.databaseUrl });
@@ -281,6 +301,15 @@ describe("the endpoint guard (SSRF)", () => {
       "::ffff:7f00:1",
       "64:ff9b::a00:1",
       "2002:7f00:1::",
+      "::7f00:1",
+      "::127.0.0.1",
+      "192.0.2.1",
+      "198.51.100.7",
+      "203.0.113.9",
+      "2001::1",
+      "2001:db8::1",
+      "100::1",
+      "::ffff:0:7f00:1",
     ])
       expect({ ip, private: isPrivateAddress(ip) }).toEqual({ ip, private: true });
     for (const ip of ["8.8.8.8", "142.250.74.46", "172.32.0.1", "2a00:1450:4001:80b::200a", "::ffff:8.8.8.8"])
@@ -295,6 +324,10 @@ describe("the endpoint guard (SSRF)", () => {
       "https://printer.local/x",
       "https://user:pass@fcm.googleapis.com/x",
       "ftp://fcm.googleapis.com/x",
+      "https://[::127.0.0.1]/x",
+      "https://0x7f.1/x",
+      "https://2130706433/x",
+      "https://0177.0.0.1/x",
     ];
     for (const endpoint of refused)
       expect({ endpoint, ok: endpointProblem(endpoint, false) }).not.toEqual({ endpoint, ok: undefined });
@@ -318,6 +351,37 @@ describe("the endpoint guard (SSRF)", () => {
     expect(["127.0.0.1", "::1"]).toContain(allowed);
   });
 
+  test("sending, the guard holds too: a loopback address or name is refused and nothing reaches it; bad keys are given up", async () => {
+    const keys = generateVapidKeys();
+    const sender = (allowPrivate: boolean) =>
+      new WebPushSender({
+        vapid: async () => keys,
+        subject: "mailto:a@b.example",
+        allowPrivate,
+        log: createLogger("silent"),
+        ca: service.ca,
+      });
+    const browser = new TestBrowser(service, "guarded");
+    const push = (endpoint: string) => ({
+      subscription: { endpoint, p256dh: browser.subscription.keys.p256dh, auth: browser.subscription.keys.auth },
+      payload: "{}",
+      topic: "c1",
+      ttlSeconds: 60,
+    });
+    const port = new URL(service.origin).port;
+    expect(await sender(false).send(push(browser.endpoint))).toBe("gone");
+    expect(await sender(false).send(push(`https://localhost:${port}${browser.path}`))).toBe("gone");
+    expect(service.at(browser.path)).toHaveLength(0);
+    expect(await sender(true).send(push(browser.endpoint))).toBe("sent");
+    expect(service.at(browser.path)).toHaveLength(1);
+    const broken = {
+      ...push(browser.endpoint),
+      subscription: { ...push(browser.endpoint).subscription, p256dh: Buffer.alloc(65, 4).toString("base64url") },
+    };
+    expect(await sender(true).send(broken)).toBe("gone");
+    expect(service.at(browser.path)).toHaveLength(1);
+  });
+
   test("an app without the allowance refuses a loopback endpoint at subscription", async () => {
     const running = await startWith({ pushAllowPrivateEndpoints: false });
     const bob = await signIn(running.base, "bob");
@@ -337,15 +401,23 @@ describe("collapsing and limits (the push service's rules, with a fast clock)", 
     body,
     mentions: [],
   });
-  const setup = (intervalMs: number) => {
+  const setup = (intervalMs: number, accountRate = { perSecond: 1000, burst: 1000 }) => {
     const sent: Array<{ at: number; payload: PushPayload }> = [];
     let visible = false;
-    const targets: PushTarget[] = [
-      { conversationId: 7, accountId: 2, level: "all", endpoint: "https://push.example/2", p256dh: "k", auth: "a" },
-    ];
+    const targets: PushTarget[] = [8, 7, 9].map((conversationId) => ({
+      conversationId,
+      accountId: 2,
+      level: "all",
+      endpoint: "https://push.example/2",
+      p256dh: "k",
+      auth: "a",
+    }));
+    /** Messages as the store has them now (absent: as noticed). */
+    const stored = new Map<number, { body: string; deletedAt: number | null }>();
     const store = {
-      pushTargets: async () => targets,
+      pushTargets: async (ids: readonly number[]) => targets.filter((t) => ids.includes(t.conversationId)),
       dropPushEndpoint: async () => {},
+      message: async (id: number) => stored.get(id) ?? { body: `m${id}`, deletedAt: null },
     } as unknown as Store;
     const push = new PushService({
       store,
@@ -358,9 +430,9 @@ describe("collapsing and limits (the push service's rules, with a fast clock)", 
       },
       visible: () => visible,
       perConversation: localRate(new KeyedRateLimiter<string>({ perSecond: 1000 / intervalMs, burst: 1 })),
-      perAccount: localRate(new KeyedRateLimiter<number>({ perSecond: 1000, burst: 1000 })),
+      perAccount: localRate(new KeyedRateLimiter<number>(accountRate)),
     });
-    return { push, sent, setVisible: (on: boolean) => (visible = on) };
+    return { push, sent, stored, setVisible: (on: boolean) => (visible = on) };
   };
 
   test("messages spread over time: one push per interval at most, and every message counted in one", async () => {
@@ -379,20 +451,65 @@ describe("collapsing and limits (the push service's rules, with a fast clock)", 
     expect(sent.reduce((sum, push) => sum + push.payload.count, 0)).toBe(20);
     expect(sent.at(-1)!.payload.id).toBe(20);
     for (let i = 1; i < sent.length; i++) expect(sent[i]!.at - sent[i - 1]!.at).toBeGreaterThanOrEqual(150);
-    push.stop();
+    await push.stop();
   });
 
-  test("what a limit held back is not pushed if its reader looked meanwhile", async () => {
+  test("what a limit held back is not pushed if its reader looked meanwhile (and hid the page again)", async () => {
     const { push, sent, setVisible } = setup(300);
     push.noticed(message(1));
     await push.settled();
     push.noticed(message(2));
     await push.settled();
     expect(sent).toHaveLength(1);
+    // A page comes to the front (the hub tells the service), then goes to the back again.
     setVisible(true);
+    push.looked(2);
+    setVisible(false);
     await Bun.sleep(400);
     await push.settled();
     expect(sent).toHaveLength(1);
-    push.stop();
+    // Without a look, the held push goes once the limit allows.
+    push.noticed(message(3));
+    await push.settled();
+    await Bun.sleep(400);
+    await push.settled();
+    expect(sent.map((s) => s.payload.id)).toEqual([1, 3]);
+    await push.stop();
+  });
+
+  test("held back, a message deleted meanwhile is not pushed; one edited meanwhile is pushed as it is now", async () => {
+    const { push, sent, stored } = setup(250);
+    push.noticed(message(1));
+    await push.settled();
+    push.noticed(message(2, "secret plans"));
+    await push.settled();
+    stored.set(2, { body: "", deletedAt: Date.now() });
+    await Bun.sleep(350);
+    await push.settled();
+    expect(sent.map((s) => s.payload.id)).toEqual([1]);
+    push.noticed(message(3, "draft"));
+    await push.settled();
+    stored.set(3, { body: "final words", deletedAt: null });
+    await Bun.sleep(350);
+    await push.settled();
+    expect(sent.map((s) => s.payload.text)).toEqual(["m1", "final words"]);
+    await push.stop();
+  });
+
+  test("the account's limit holds pushes across its conversations; what it held goes when it refills", async () => {
+    const { push, sent } = setup(10_000, { perSecond: 1000 / 300, burst: 2 });
+    for (const [id, conversationId] of [
+      [1, 7],
+      [2, 8],
+      [3, 9],
+    ] as const)
+      push.noticed({ ...message(id), conversation: { ...conversation, id: conversationId } });
+    await push.settled();
+    expect(sent).toHaveLength(2);
+    // The third conversation's own limit let it through already: the account's refill alone sends it.
+    await Bun.sleep(450);
+    await push.settled();
+    expect(sent.map((s) => s.payload.id).sort()).toEqual([1, 2, 3]);
+    await push.stop();
   });
 });

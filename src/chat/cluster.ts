@@ -212,9 +212,9 @@ export class Cluster implements Peers {
         else replica.sockets.delete(event.account);
         return;
       case "seen":
-        if (event.visible) replica.visible.add(event.account);
-        else replica.visible.delete(event.account);
-        return;
+        if (!event.visible) return void replica.visible.delete(event.account);
+        replica.visible.add(event.account);
+        return hub.deps.looked?.(event.account);
       case "state":
         return this.replace(from, event);
     }

@@ -92,6 +92,8 @@ export interface HubDeps {
   onError?: (error: unknown) => void;
   /** Hears each message stored by this instance, once delivered (pushes). */
   stored?: (message: Noticed) => void;
+  /** Hears an account having a page in front of it (here or on another instance): what was held back is seen. */
+  looked?: (accountId: number) => void;
   now?: () => number;
 }
 
@@ -172,8 +174,9 @@ export class ChatHub {
 
   /** A socket of the account opened, closed or said whether it is seen: the others hear of a change. */
   visibilityChanged(accountId: number): void {
-    if (this.peers === LONE) return;
     const visible = this.registry.isVisible(accountId);
+    if (visible) this.deps.looked?.(accountId);
+    if (this.peers === LONE) return;
     if (visible === this.seenHere.has(accountId)) return;
     if (visible) this.seenHere.add(accountId);
     else this.seenHere.delete(accountId);

@@ -281,8 +281,9 @@ export interface Store {
 
   // ------------------------------------------------------------ push
   /**
-   * Keeps a browser's push subscription for a session: one per endpoint (a repeat replaces it, also
-   * one another session had); an account keeps its `maxPerAccount` newest. Gone with the session.
+   * Keeps a browser's push subscription for a session: one per endpoint (a repeat by the same account
+   * replaces it; false: another account holds that endpoint); an account keeps its `maxPerAccount`
+   * newest. Gone with the session.
    */
   savePushSubscription(
     sid: string,
@@ -290,7 +291,7 @@ export interface Store {
     subscription: PushSubscriptionRecord,
     now: number,
     maxPerAccount: number,
-  ): Promise<void>;
+  ): Promise<boolean>;
   /** Removes the account's subscription at `endpoint`; false: it had none there. */
   deletePushSubscription(accountId: number, endpoint: string): Promise<boolean>;
   /** Removes a subscription whatever its account (its push service said it is gone: 404, 410). */

@@ -24,7 +24,11 @@ const PRIVATE_V4: Array<[number[], number]> = [
   [[172, 16], 12], // private
   [[192, 0, 0], 24], // protocol assignments
   [[192, 168], 16], // private
+  [[192, 0, 2], 24], // documentation
+  [[192, 88, 99], 24], // 6to4 relays
   [[198, 18], 15], // benchmarking
+  [[198, 51, 100], 24], // documentation
+  [[203, 0, 113], 24], // documentation
   [[224], 4], // multicast
   [[240], 4], // reserved, broadcast
 ];
@@ -57,23 +61,25 @@ export const isPrivateAddress = (ip: string): boolean => {
   if (family === 4) return PRIVATE_V4.some((range) => inV4(v4(ip), range));
   if (family !== 6) return true; // not an address: nothing to trust
   const g = v6Groups(ip);
-  const embedded = () => [g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join(".");
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) return isPrivateAddress(embedded()); // ::ffff:v4
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return isPrivateAddress(embedded()); // NAT64
-  if (g.slice(0, 7).every((x) => x === 0)) return true; // :: and ::1
+  // An IPv4 address written as IPv6 (::ffff:a.b.c.d) is that address.
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff)
+    return isPrivateAddress([g[6]! >> 8, g[6]! & 255, g[7]! >> 8, g[7]! & 255].join("."));
   const first = g[0]!;
+  // Only global unicast (2000::/3) is public; within it, the ranges that tunnel to or stand for others.
+  if ((first & 0xe000) !== 0x2000) return true;
   return (
-    (first & 0xfe00) === 0xfc00 || // unique local
-    (first & 0xffc0) === 0xfe80 || // link-local
-    (first & 0xffc0) === 0xfec0 || // site-local (deprecated)
-    (first & 0xff00) === 0xff00 || // multicast
     first === 0x2002 || // 6to4: whatever it embeds
+    (first === 0x2001 && g[1]! < 0x200) || // Teredo, benchmarking, ORCHID and other IETF assignments
     (first === 0x2001 && g[1] === 0xdb8) // documentation
   );
 };
 
-/** Why an endpoint is refused (undefined: it may be subscribed). */
-export const endpointProblem = (endpoint: string, allowPrivate: boolean): string | undefined => {
+/**
+ * Why an endpoint is refused (undefined: it may be subscribed). `byName`: also refuse names that are
+ * local by convention (localhost, .local, …) without resolving them; when sending, the resolution
+ * itself is checked instead (guardedLookup).
+ */
+export const endpointProblem = (endpoint: string, allowPrivate: boolean, byName = true): string | undefined => {
   if (endpoint.length > MAX_ENDPOINT_LENGTH) return `endpoint is longer than ${MAX_ENDPOINT_LENGTH} characters`;
   let url: URL;
   try {
@@ -85,7 +91,9 @@ export const endpointProblem = (endpoint: string, allowPrivate: boolean): string
   if (url.username || url.password) return "endpoint must not carry credentials";
   if (allowPrivate) return undefined;
   const host = url.hostname.replace(/^\[|\]$/g, "");
-  if (isIP(host) !== 0 ? isPrivateAddress(host) : /(^|\.)(localhost|local|internal|home\.arpa)\.?$/i.test(host))
+  if (
+    isIP(host) !== 0 ? isPrivateAddress(host) : byName && /(^|\.)(localhost|local|internal|home\.arpa)\.?$/i.test(host)
+  )
     return "endpoint is on a private network";
   return undefined;
 };

@@ -5,6 +5,7 @@
  * `DELETE /push/subscribe` with `{endpoint}` removes it. Both need the session cookie and a
  * same-origin request. (The service worker showing the pushes is `/sw.js`, with the page: web/routes.ts.)
  */
+import { createPublicKey } from "node:crypto";
 import { Elysia } from "elysia";
 import { Value } from "@sinclair/typebox/value";
 import { authPlugin } from "../auth/plugin";
@@ -16,6 +17,24 @@ import { MAX_SUBSCRIPTIONS_PER_ACCOUNT } from "../services/push";
 import type { RateLimit } from "../security/rate";
 import { endpointProblem } from "./endpoint";
 
+/** Whether 65 bytes are a point of P-256 (a key web-push could encrypt for). */
+const onCurve = (raw: Buffer): boolean => {
+  try {
+    createPublicKey({
+      key: {
+        kty: "EC",
+        crv: "P-256",
+        x: raw.subarray(1, 33).toString("base64url"),
+        y: raw.subarray(33).toString("base64url"),
+      },
+      format: "jwk",
+    });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const bytesOf = (base64url: string): number => Buffer.from(base64url, "base64url").length;
 
 /** Why a subscription body is refused (undefined: it is taken). */
@@ -25,7 +44,8 @@ const subscriptionProblem = (body: unknown, allowPrivate: boolean): string | und
   const problem = endpointProblem(body.endpoint, allowPrivate);
   if (problem) return problem;
   const key = Buffer.from(body.keys.p256dh, "base64url");
-  if (key.length !== 65 || key[0] !== 4) return "keys.p256dh must be an uncompressed P-256 public key (65 bytes)";
+  if (key.length !== 65 || key[0] !== 4 || !onCurve(key))
+    return "keys.p256dh must be an uncompressed P-256 public key (65 bytes)";
   if (bytesOf(body.keys.auth) !== 16) return "keys.auth must be 16 bytes";
   return undefined;
 };
@@ -58,13 +78,15 @@ export const pushRoutes = (
           return status(429, apiError(429, "rate_limited", "Too many subscription changes; try again later"));
         }
         const { endpoint, keys } = body as PushSubscriptionBody;
-        await deps.store.savePushSubscription(
+        const saved = await deps.store.savePushSubscription(
           session.sid,
           session.account.id,
           { endpoint, p256dh: keys.p256dh, auth: keys.auth },
           Date.now(),
           MAX_SUBSCRIPTIONS_PER_ACCOUNT,
         );
+        if (!saved)
+          return status(409, apiError(409, "subscription_taken", "Another account is subscribed at that endpoint"));
         return status(201, { code: 0 as const, data: "subscribed" });
       },
       { auth: true, sameOrigin: true, parse: "json" },

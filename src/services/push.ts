@@ -8,7 +8,8 @@
  * conversation with something to tell gets one push, collapsed: the newest message and how many it
  * stands for. Pushes per member and conversation are one, then one per CONVERSATION_INTERVAL_S (at most
  * 3 a minute, across instances: the limiter is shared), and per account PER_ACCOUNT a minute; what a
- * limit holds back goes out, still collapsed, once it allows, if its member has not looked meanwhile.
+ * limit holds back goes out, still collapsed, once it allows, if its member has not looked meanwhile
+ * (a page of theirs came to the front: `looked`), with its text as it is then (deleted: not at all).
  * A subscription the push service says is gone (404, 410) is forgotten.
  */
 import type { Conversation } from "../domain/model";
@@ -57,8 +58,10 @@ interface Pending {
   timer: Timer | undefined;
   /** Being tried now. */
   busy: boolean;
-  /** Its subscriptions are read again before it goes (it waited: some may be gone, signed out). */
+  /** It waited for a limit: its subscriptions and its message are read again before it goes. */
   stale: boolean;
+  /** The conversation's limit let it through already (the account's held it back). */
+  paid: boolean;
 }
 
 export interface PushDeps {
@@ -75,6 +78,8 @@ export class PushService {
   private queue: Noticed[] = [];
   private flushTimer: Timer | undefined;
   private readonly pending = new Map<string, Pending>();
+  /** Account → its keys in `pending`. */
+  private readonly pendingOf = new Map<number, Set<string>>();
   private readonly work = new Set<Promise<void>>();
   private inFlight = 0;
   private readonly waiting: Array<() => void> = [];
@@ -104,12 +109,32 @@ export class PushService {
     while (this.work.size > 0) await Promise.all([...this.work]);
   }
 
-  stop(): void {
+  /** The account has a page in front of it again: what was held back for it is seen, not pushed. */
+  looked(accountId: number): void {
+    for (const key of this.pendingOf.get(accountId) ?? []) {
+      const entry = this.pending.get(key);
+      if (entry && !entry.busy) this.forget(key, entry);
+    }
+  }
+
+  /** Stops taking messages; what is noticed already is matched and sent (waiting at most `waitMs`), the rest dropped. */
+  async stop(waitMs = 0): Promise<void> {
     this.stopped = true;
+    if (waitMs > 0) await Promise.race([this.settled(), Bun.sleep(waitMs)]);
     clearTimeout(this.flushTimer);
     for (const entry of this.pending.values()) clearTimeout(entry.timer);
     this.pending.clear();
+    this.pendingOf.clear();
     this.queue = [];
+  }
+
+  private forget(key: string, entry: Pending): void {
+    clearTimeout(entry.timer);
+    entry.timer = undefined;
+    if (this.pending.get(key) === entry) this.pending.delete(key);
+    const keys = this.pendingOf.get(entry.accountId);
+    keys?.delete(key);
+    if (keys?.size === 0) this.pendingOf.delete(entry.accountId);
   }
 
   private track(promise: Promise<void>): void {
@@ -160,10 +185,15 @@ export class PushService {
             timer: undefined,
             busy: false,
             stale: false,
+            paid: false,
           };
           this.pending.set(key, entry);
+          let keys = this.pendingOf.get(accountId);
+          if (!keys) this.pendingOf.set(accountId, (keys = new Set()));
+          keys.add(key);
         }
-        entry.latest = message;
+        // Flushes may finish out of order: the push shows the newest message.
+        if (message.id >= entry.latest.id) entry.latest = message;
         entry.count++;
         entry.mention ||= mentioned;
         if (!entry.stale) entry.subscriptions = subscriptions;
@@ -178,13 +208,17 @@ export class PushService {
 
   /** Sends a member's pending push for a conversation if the limits allow, else tries again when they will. */
   private async attempt(key: string, entry: Pending): Promise<void> {
-    const { perConversation, perAccount, visible } = this.deps;
+    const { perConversation, perAccount, visible, store } = this.deps;
     entry.busy = true;
     try {
-      if (visible(entry.accountId)) return void this.pending.delete(key);
-      const wait = (await perConversation.take(key)) || (await perAccount.take(entry.accountId));
-      if (this.stopped) return;
+      if (visible(entry.accountId)) return this.forget(key, entry);
+      let wait = entry.paid ? 0 : await perConversation.take(key);
+      if (wait === 0) {
+        entry.paid = true;
+        wait = await perAccount.take(entry.accountId);
+      }
       if (wait > 0) {
+        if (this.stopped) return this.forget(key, entry);
         entry.stale = true;
         entry.timer = setTimeout(() => {
           entry.timer = undefined;
@@ -192,9 +226,15 @@ export class PushService {
         }, wait);
         return;
       }
-      this.pending.delete(key);
+      this.forget(key, entry);
       if (visible(entry.accountId)) return;
-      if (entry.stale) entry.subscriptions = await this.currentSubscriptions(entry);
+      if (entry.stale) {
+        // It waited: what it says may have changed meanwhile (edited, deleted), and so may who gets it.
+        const now = await store.message(entry.latest.id);
+        if (!now || now.deletedAt !== null) return;
+        entry.latest = { ...entry.latest, body: now.body };
+        entry.subscriptions = await this.currentSubscriptions(entry);
+      }
       const payload = pushPayload(entry);
       await Promise.all(entry.subscriptions.map((subscription) => this.sendOne(subscription, payload, entry)));
     } finally {

@@ -739,14 +739,16 @@ export class PostgresStore implements Store {
     { endpoint, p256dh, auth }: PushSubscriptionRecord,
     now: number,
     maxPerAccount: number,
-  ): Promise<void> {
-    await this.sql.begin(async (tx) => {
-      await tx`INSERT INTO push_subscriptions (endpoint, sid, account_id, p256dh, auth, created_at)
+  ): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      const saved = await tx`INSERT INTO push_subscriptions (endpoint, sid, account_id, p256dh, auth, created_at)
                VALUES (${endpoint}, ${sid}, ${accountId}, ${p256dh}, ${auth}, ${now})
-               ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, account_id = excluded.account_id,
-                 p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`;
+               ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, p256dh = excluded.p256dh, auth = excluded.auth,
+                 created_at = excluded.created_at WHERE push_subscriptions.account_id = excluded.account_id`;
+      if (saved.count === 0) return false;
       await tx`DELETE FROM push_subscriptions WHERE endpoint IN (SELECT endpoint FROM push_subscriptions
                  WHERE account_id = ${accountId} ORDER BY created_at DESC, endpoint OFFSET ${maxPerAccount})`;
+      return true;
     });
   }
 

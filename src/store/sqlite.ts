@@ -436,8 +436,8 @@ export class SqliteStore implements Store {
     return {
       save: q<unknown, [string, string, number, string, string, number]>(
         `INSERT INTO push_subscriptions (endpoint, sid, account_id, p256dh, auth, created_at) VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, account_id = excluded.account_id,
-           p256dh = excluded.p256dh, auth = excluded.auth, created_at = excluded.created_at`,
+         ON CONFLICT (endpoint) DO UPDATE SET sid = excluded.sid, p256dh = excluded.p256dh, auth = excluded.auth,
+           created_at = excluded.created_at WHERE push_subscriptions.account_id = excluded.account_id`,
       ),
       trim: q<unknown, [number, number]>(
         `DELETE FROM push_subscriptions WHERE endpoint IN (SELECT endpoint FROM push_subscriptions
@@ -480,10 +480,11 @@ export class SqliteStore implements Store {
     { endpoint, p256dh, auth }: PushSubscriptionRecord,
     now: number,
     maxPerAccount: number,
-  ): Promise<void> {
-    this.db.transaction(() => {
-      this.push.save.run(endpoint, sid, accountId, p256dh, auth, now);
+  ): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.push.save.run(endpoint, sid, accountId, p256dh, auth, now).changes === 0) return false;
       this.push.trim.run(accountId, maxPerAccount);
+      return true;
     })();
   }
 

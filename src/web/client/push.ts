@@ -12,6 +12,14 @@ const OWNER_KEY = "teahouse.pushOwner";
 
 const json = { "content-type": "application/json" };
 
+/** Whether a subscription was made with this server key (base64url). */
+const sameKey = (subscription: PushSubscription, key: string | undefined): boolean => {
+  const made = subscription.options.applicationServerKey;
+  if (!made || !key) return false;
+  const bytes = String.fromCharCode(...new Uint8Array(made));
+  return btoa(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "") === key.replace(/=+$/, "");
+};
+
 export class PushToggle {
   private accountId: number | undefined;
   private key: string | undefined;
@@ -46,21 +54,36 @@ export class PushToggle {
     const subscription = await this.current();
     const mine = subscription !== null && localStorage.getItem(OWNER_KEY) === String(accountId);
     this.box.checked = mine && Notification.permission === "granted";
-    if (this.box.checked && subscription) await this.save(subscription);
+    if (!this.box.checked || !subscription) return;
+    try {
+      // Made with another server key (rotated, or configured since): useless, so made again.
+      if (!sameKey(subscription, this.key)) await this.subscribe();
+      else await this.save(subscription);
+    } catch {
+      this.box.checked = false;
+      label(this.error, "pushFailed");
+    }
   }
 
   /** Signing out: this browser stops receiving this account's pushes (the server drops it with the session too). */
   async signingOut(): Promise<void> {
-    const subscription = await this.current();
-    if (subscription && localStorage.getItem(OWNER_KEY) === String(this.accountId)) {
-      localStorage.removeItem(OWNER_KEY);
-      await subscription.unsubscribe().catch(() => false);
-    }
     this.box.checked = false;
+    const owner = this.accountId;
     this.accountId = undefined;
+    // Never in the way of signing out: whatever fails here, the server drops the subscription with the session.
+    try {
+      const subscription = await this.current();
+      if (subscription && localStorage.getItem(OWNER_KEY) === String(owner)) {
+        localStorage.removeItem(OWNER_KEY);
+        await subscription.unsubscribe();
+      }
+    } catch {
+      // nothing to undo
+    }
   }
 
   private async current(): Promise<PushSubscription | null> {
+    if (!this.supported) return null;
     const registration = await navigator.serviceWorker.getRegistration("/").catch(() => undefined);
     return (await registration?.pushManager.getSubscription().catch(() => null)) ?? null;
   }
@@ -72,9 +95,15 @@ export class PushToggle {
         throw new Error("permission");
       const registration = await navigator.serviceWorker.register("/sw.js", { scope: "/" });
       await navigator.serviceWorker.ready;
-      const subscription =
-        (await registration.pushManager.getSubscription()) ??
-        (await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: this.key! }));
+      let subscription = await registration.pushManager.getSubscription();
+      if (subscription && !sameKey(subscription, this.key)) {
+        await subscription.unsubscribe();
+        subscription = null;
+      }
+      subscription ??= await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: this.key!,
+      });
       await this.save(subscription);
       localStorage.setItem(OWNER_KEY, String(this.accountId));
     } catch {
