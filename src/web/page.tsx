@@ -21,7 +21,17 @@ export interface PageProps {
   lang: Lang;
   /** MAX_MESSAGE_LENGTH: the composer counts down to it (the page says it in `data-max-length`). */
   maxMessageLength?: number;
+  /** MAX_FILE_MB in bytes, when files can be sent: the composer shows it and checks it before an upload. */
+  maxFileBytes?: number;
 }
+
+/** A size as people read it ("25 MiB", "512 KiB"), for the page and the client alike. */
+export const formatBytes = (bytes: number): string =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
+    : bytes >= 1024
+      ? `${Math.round((bytes / 1024) * 10) / 10} KiB`
+      : `${bytes} B`;
 
 /** The server's default MAX_MESSAGE_LENGTH, for a page rendered without one. */
 export const DEFAULT_MAX_MESSAGE_LENGTH = 2000;
@@ -32,7 +42,9 @@ export const ChatPage = ({
   nameLost,
   lang,
   maxMessageLength = DEFAULT_MAX_MESSAGE_LENGTH,
+  maxFileBytes,
 }: PageProps) => {
+  const limit = maxFileBytes === undefined ? "" : formatBytes(maxFileBytes);
   const t = (key: StringKey) => format(lang, key);
   const langSwitch = (
     <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
@@ -313,7 +325,48 @@ export const ChatPage = ({
                 </div>
                 <ul id="mention-list" class="mention-list" role="listbox" hidden></ul>
                 <div id="emoji-picker" class="emoji-picker" role="dialog" hidden></div>
-                <form id="composer" class="composer" data-max-length={String(maxMessageLength)}>
+                {maxFileBytes === undefined ? (
+                  ""
+                ) : (
+                  <>
+                    <ul id="uploads" class="uploads" aria-live="polite" hidden></ul>
+                    <div id="drop-zone" class="drop-zone" hidden>
+                      <p data-i18n="dropFiles" data-i18n-args={JSON.stringify({ limit })}>
+                        {format(lang, "dropFiles", { limit })}
+                      </p>
+                    </div>
+                    <dialog id="viewer" class="viewer">
+                      <img id="viewer-image" alt="" />
+                      <button type="button" id="viewer-close" class="ghost small" data-i18n="closeViewer">
+                        {t("closeViewer")}
+                      </button>
+                    </dialog>
+                  </>
+                )}
+                <form
+                  id="composer"
+                  class="composer"
+                  data-max-length={String(maxMessageLength)}
+                  data-max-file-bytes={maxFileBytes === undefined ? undefined : String(maxFileBytes)}
+                >
+                  {maxFileBytes === undefined ? (
+                    ""
+                  ) : (
+                    <>
+                      <button
+                        type="button"
+                        id="attach"
+                        class="ghost attach"
+                        title={format(lang, "attachLabel", { limit })}
+                        aria-label={format(lang, "attachLabel", { limit })}
+                        data-i18n-label="attachLabel"
+                        data-i18n-args={JSON.stringify({ limit })}
+                      >
+                        📎
+                      </button>
+                      <input type="file" id="file-input" multiple hidden />
+                    </>
+                  )}
                   <textarea
                     id="text"
                     rows="1"
@@ -324,6 +377,13 @@ export const ChatPage = ({
                     placeholder={t("messagePlaceholder")}
                   ></textarea>
                   <span id="composer-count" class="composer-count" hidden></span>
+                  {maxFileBytes === undefined ? (
+                    ""
+                  ) : (
+                    <span id="file-hint" class="file-hint" data-i18n="fileLimitHint" data-i18n-args={JSON.stringify({ limit })}>
+                      {format(lang, "fileLimitHint", { limit })}
+                    </span>
+                  )}
                   <button type="submit" class="primary" data-i18n="send">
                     {t("send")}
                   </button>
