@@ -30,7 +30,9 @@ describe("sniffing", () => {
   });
 
   test("SVG, HTML and the rest are named by what they are and never inline", () => {
-    expect(sniff(text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>x</script></svg>'))).toEqual({
+    expect(
+      sniff(text('<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"><script>x</script></svg>')),
+    ).toEqual({
       type: "image/svg+xml",
       inline: false,
     });
@@ -74,7 +76,16 @@ describe("metadata", () => {
 
   test("a PNG loses its eXIf chunk and XMP, and nothing else", () => {
     const exif = new Uint8Array([...text("MM\0*"), 0, 0, 0, 8, ...GPS_LATITUDE]);
-    const tagged = png(2, 2, [1, 2, 3], [["eXIf", exif], ["iTXt", text("XML:com.adobe.xmp\0\0\0\0\0<gps/>")], ["tEXt", text("Title\0cat")]]);
+    const tagged = png(
+      2,
+      2,
+      [1, 2, 3],
+      [
+        ["eXIf", exif],
+        ["iTXt", text("XML:com.adobe.xmp\0\0\0\0\0<gps/>")],
+        ["tEXt", text("Title\0cat")],
+      ],
+    );
     const stripped = stripPngMetadata(tagged);
     expect(contains(stripped, GPS_LATITUDE)).toBe(false);
     expect(contains(stripped, "<gps/>")).toBe(false);
@@ -99,7 +110,9 @@ describe("names", () => {
   });
 
   test("Content-Disposition: an ASCII fallback and the exact name in filename*", () => {
-    expect(contentDisposition("report.pdf", false)).toBe(`attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`);
+    expect(contentDisposition("report.pdf", false)).toBe(
+      `attachment; filename="report.pdf"; filename*=UTF-8''report.pdf`,
+    );
     expect(contentDisposition('我的 "报告".pdf', true)).toBe(
       `inline; filename="__ ____.pdf"; filename*=UTF-8''%E6%88%91%E7%9A%84%20%22%E6%8A%A5%E5%91%8A%22.pdf`,
     );

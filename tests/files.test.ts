@@ -157,7 +157,8 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(message).toMatchObject({ type: "private", to: bob.user.id, data: "" });
     expect(message.file).toMatchObject({ name: "notes.txt", type: "text/plain", size: 14 });
     expect(message.file!.width).toBeUndefined();
-    for (const socket of [a, b]) expect((await socket.next("private", (f) => f.id === message.id)).file).toEqual(message.file!);
+    for (const socket of [a, b])
+      expect((await socket.next("private", (f) => f.id === message.id)).file).toEqual(message.file!);
     const got = await download(running, bob, message.file!.url);
     expect(got.status).toBe(200);
     expect(got.headers.get("content-type")).toBe("application/octet-stream");
@@ -170,9 +171,16 @@ describe.each(flavours)("%s", (_name, configure) => {
   test("the type comes from the bytes: HTML called cat.png and an SVG are attachments, with nosniff and a sandbox", async () => {
     const running = await start();
     const { alice, bob } = await two(running);
-    const html = await upload(running, alice, "room=lobby", "<html><script>alert(document.cookie)</script>", "cat.png", {
-      type: "image/png",
-    });
+    const html = await upload(
+      running,
+      alice,
+      "room=lobby",
+      "<html><script>alert(document.cookie)</script>",
+      "cat.png",
+      {
+        type: "image/png",
+      },
+    );
     expect(html.status).toBe(200);
     expect(html.body.message!.file).toMatchObject({ name: "cat.png", type: "text/html" });
     expect(html.body.message!.file!.width).toBeUndefined();
@@ -289,7 +297,9 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(sent).toBeLessThan(4 * 1024 * 1024);
     streamed.end();
     // A file just under the limit goes through.
-    expect((await upload(running, alice, "room=lobby", new Uint8Array(1024 * 1024 - 10).fill(7), "ok.bin")).status).toBe(200);
+    expect(
+      (await upload(running, alice, "room=lobby", new Uint8Array(1024 * 1024 - 10).fill(7), "ok.bin")).status,
+    ).toBe(200);
     expect((await b.next("chat")).file!.size).toBe(1024 * 1024 - 10);
     // Just over: 413, also when it fits in the request's overhead.
     const over = await upload(running, alice, "room=lobby", new Uint8Array(1024 * 1024 + 1), "over.bin");
@@ -354,9 +364,9 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect((await download(running, bob, second.file!.url)).status).toBe(404);
     // Uploaded again, it is stored again.
     const third = (await upload(running, alice, "room=lobby", bytes, "three.png")).body.message!;
-    expect(Buffer.from(await (await download(running, bob, third.file!.url)).arrayBuffer()).equals(Buffer.from(bytes))).toBe(
-      true,
-    );
+    expect(
+      Buffer.from(await (await download(running, bob, third.file!.url)).arrayBuffer()).equals(Buffer.from(bytes)),
+    ).toBe(true);
   });
 
   test("retention prunes a file's message like any other, and then its file", async () => {
@@ -425,4 +435,3 @@ describe.each(flavours)("%s", (_name, configure) => {
     }
   });
 });
-

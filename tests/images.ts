@@ -32,7 +32,14 @@ export const png = (
   const raw = new Uint8Array(Array.from({ length: height }, () => row).flat());
   const header = new Uint8Array([...u32(width), ...u32(height), 8, 2, 0, 0, 0]);
   return new Uint8Array([
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+    0x89,
+    0x50,
+    0x4e,
+    0x47,
+    0x0d,
+    0x0a,
+    0x1a,
+    0x0a,
     ...chunk("IHDR", header),
     ...extra.flatMap(([type, data]) => chunk(type, data)),
     ...chunk("IDAT", new Uint8Array(deflateSync(raw))),
@@ -74,15 +81,19 @@ export const GPS_LATITUDE = new Uint8Array([...u32(31), ...u32(1), ...u32(14), .
  */
 export const jpegWithGps = (width: number, height: number, orientation = 6): Uint8Array =>
   new Uint8Array([
-    0xff, 0xd8,
+    0xff,
+    0xd8,
     ...segment(0xe0, [...Buffer.from("JFIF\0", "latin1"), 1, 1, 0, 0, 1, 0, 1, 0, 0]),
     ...segment(0xe1, [...Buffer.from("Exif\0\0", "latin1"), ...exifWithGps(orientation)]),
-    ...segment(0xe1, [...Buffer.from("http://ns.adobe.com/xap/1.0/\0<x:xmpmeta exif:GPSLatitude=\"31,14.2N\"/>", "latin1")]),
+    ...segment(0xe1, [
+      ...Buffer.from('http://ns.adobe.com/xap/1.0/\0<x:xmpmeta exif:GPSLatitude="31,14.2N"/>', "latin1"),
+    ]),
     ...segment(0xdb, [0, ...Array.from({ length: 64 }, () => 1)]),
     ...segment(0xc0, [8, ...be16(height), ...be16(width), 1, 1, 0x11, 0]),
     ...segment(0xda, [1, 1, 0, 0, 63, 0]),
     ...Array.from({ length: 200 }, (_, i) => (i * 37) % 255),
-    0xff, 0xd9,
+    0xff,
+    0xd9,
   ]);
 
 /** Whether `needle` occurs in `haystack`. */

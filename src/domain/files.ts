@@ -22,8 +22,11 @@ export const MAX_INLINE_PIXELS = 100_000_000;
 export const MAX_FILE_NAME_LENGTH = 200;
 
 /** Whether a file of this type and size is shown inline: a known raster type, not a pixel flood. */
-export const showsInline = (type: string, width: number | null | undefined, height: number | null | undefined): boolean =>
-  INLINE_TYPES.has(type) && !!width && !!height && width * height <= MAX_INLINE_PIXELS;
+export const showsInline = (
+  type: string,
+  width: number | null | undefined,
+  height: number | null | undefined,
+): boolean => INLINE_TYPES.has(type) && !!width && !!height && width * height <= MAX_INLINE_PIXELS;
 
 export interface Sniffed {
   /** The type the bytes say (`application/octet-stream` when nothing is recognised). */
@@ -41,7 +44,8 @@ const ascii = (bytes: Uint8Array, at: number, text: string): boolean => {
 };
 const be16 = (b: Uint8Array, at: number): number => (b[at]! << 8) | b[at + 1]!;
 const le16 = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8);
-const be32 = (b: Uint8Array, at: number): number => ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
+const be32 = (b: Uint8Array, at: number): number =>
+  ((b[at]! << 24) >>> 0) + (b[at + 1]! << 16) + (b[at + 2]! << 8) + b[at + 3]!;
 const le24 = (b: Uint8Array, at: number): number => b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16);
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -63,7 +67,10 @@ const dimensions = (b: Uint8Array, type: string): { width: number; height: numbe
       return { width: le16(b, 26) & 0x3fff, height: le16(b, 28) & 0x3fff };
     if (ascii(b, 12, "VP8L") && b.length >= 25 && b[20] === 0x2f) {
       const [b0, b1, b2, b3] = [b[21]!, b[22]!, b[23]!, b[24]!];
-      return { width: 1 + (((b1 & 0x3f) << 8) | b0), height: 1 + (((b3 & 0x0f) << 10) | (b2 << 2) | ((b1 & 0xc0) >> 6)) };
+      return {
+        width: 1 + (((b1 & 0x3f) << 8) | b0),
+        height: 1 + (((b3 & 0x0f) << 10) | (b2 << 2) | ((b1 & 0xc0) >> 6)),
+      };
     }
     if (ascii(b, 12, "VP8X") && b.length >= 30) return { width: 1 + le24(b, 24), height: 1 + le24(b, 27) };
     return undefined;
@@ -141,10 +148,14 @@ const exifOrientation = (payload: Uint8Array): number | undefined => {
 /** A minimal Exif APP1 segment holding only an Orientation tag (big-endian TIFF, one IFD entry). */
 const orientationSegment = (orientation: number): Uint8Array =>
   Uint8Array.from([
-    0xff, 0xe1, 0x00, 0x22, // APP1, length 34
+    0xff,
+    0xe1,
+    0x00,
+    0x22, // APP1, length 34
     ...[0x45, 0x78, 0x69, 0x66, 0x00, 0x00], // "Exif\0\0"
     ...[0x4d, 0x4d, 0x00, 0x2a, 0x00, 0x00, 0x00, 0x08], // "MM", 42, IFD0 at 8
-    0x00, 0x01, // one entry
+    0x00,
+    0x01, // one entry
     ...[0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01, 0x00, orientation, 0x00, 0x00], // Orientation, SHORT, 1
     ...[0x00, 0x00, 0x00, 0x00], // no next IFD
   ]);
@@ -222,7 +233,10 @@ const textStart = (b: Uint8Array): string | undefined => {
   const text = new TextDecoder("utf-8").decode(head);
   // Not UTF-8 (a character cut at the end of the 1 KiB looked at is no sign of that).
   if (text.slice(0, head.length < b.length ? -3 : undefined).includes("\uFFFD")) return undefined;
-  return text.replace(/^\uFEFF/, "").trimStart().toLowerCase();
+  return text
+    .replace(/^\uFEFF/, "")
+    .trimStart()
+    .toLowerCase();
 };
 
 /** Types recognised by magic bytes at the start, besides the inline images. */
@@ -251,7 +265,12 @@ export const sniff = (b: Uint8Array): Sniffed => {
   if (raster) {
     const size = dimensions(b, raster);
     if (!size || size.width < 1 || size.height < 1) return { type: "application/octet-stream", inline: false };
-    return { type: raster, inline: showsInline(raster, size.width, size.height), width: size.width, height: size.height };
+    return {
+      type: raster,
+      inline: showsInline(raster, size.width, size.height),
+      width: size.width,
+      height: size.height,
+    };
   }
   for (const [type, test] of MAGIC) if (test(b)) return { type, inline: false };
   const text = textStart(b);

@@ -72,7 +72,8 @@ export const fileRoutes = ({ accounts, allowedOrigins, files, frame }: FileRoute
     status: (code: number, body: unknown) => unknown,
     set: { headers: Record<string, string | number> },
   ) => {
-    if (refusal.retryMs !== undefined) set.headers["retry-after"] = String(Math.max(1, Math.ceil(refusal.retryMs / 1000)));
+    if (refusal.retryMs !== undefined)
+      set.headers["retry-after"] = String(Math.max(1, Math.ceil(refusal.retryMs / 1000)));
     return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
   };
   const tooLarge = {
@@ -87,7 +88,10 @@ export const fileRoutes = ({ accounts, allowedOrigins, files, frame }: FileRoute
       async ({ session, request, query, status, set }) => {
         const room = typeof query.room === "string" ? query.room : undefined;
         const peer = typeof query.with === "string" ? Number(query.with) : undefined;
-        if ((room === undefined) === (peer === undefined) || (peer !== undefined && !(Number.isSafeInteger(peer) && peer > 0)))
+        if (
+          (room === undefined) === (peer === undefined) ||
+          (peer !== undefined && !(Number.isSafeInteger(peer) && peer > 0))
+        )
           return refused(
             { status: 400, error: "invalid_target", message: "Say where: ?room=<name> or ?with=<account id>" },
             status,

@@ -84,4 +84,6 @@ export interface IndexRow {
 export const INDEXED_TEXT = "body, file_name, file_type, file_width, file_height";
 /** The file a row's index tokens include (its name, and whether it is an image), if it has one. */
 export const indexedFile = (row: IndexRow): { name: string; inline: boolean } | undefined =>
-  row.file_name === null ? undefined : { name: row.file_name, inline: showsInline(row.file_type!, row.file_width, row.file_height) };
+  row.file_name === null
+    ? undefined
+    : { name: row.file_name, inline: showsInline(row.file_type!, row.file_width, row.file_height) };

@@ -239,10 +239,9 @@ export class SqliteStore implements Store {
         "INSERT OR IGNORE INTO mentions (account_id, conversation_id, message_id) VALUES (?, ?, ?)",
       ),
       dropMentions: q<unknown, [number]>("DELETE FROM mentions WHERE message_id = ?"),
-      messageState: q<
-        IndexRow & { sender_id: number; deleted_at: number | null },
-        [number]
-      >(`SELECT sender_id, conversation_id, deleted_at, ${INDEXED_TEXT} FROM messages WHERE id = ?`),
+      messageState: q<IndexRow & { sender_id: number; deleted_at: number | null }, [number]>(
+        `SELECT sender_id, conversation_id, deleted_at, ${INDEXED_TEXT} FROM messages WHERE id = ?`,
+      ),
       edit: q<unknown, [string, string | null, number, number, number]>(
         "UPDATE messages SET body = ?, mentions = ?, edited_at = ?, rev = ?, change = 'edit' WHERE id = ?",
       ),

@@ -386,6 +386,14 @@ export const isLang = (value: unknown): value is Lang => value === "zh" || value
 export const format = (lang: Lang, key: StringKey, params: Record<string, string | number> = {}): string =>
   STRINGS[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
 
+/** A size as people read it ("25 MiB", "512 KiB"), for the page and the client alike. */
+export const formatBytes = (bytes: number): string =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
+    : bytes >= 1024
+      ? `${Math.round((bytes / 1024) * 10) / 10} KiB`
+      : `${bytes} B`;
+
 /** The string for a server error code, when there is one. */
 export const errorKey = (code: string): StringKey | undefined => {
   const key = `err_${code}`;

@@ -9,7 +9,7 @@
  * `data-i18n` (text), `data-i18n-placeholder` or `data-i18n-label` (aria-label).
  */
 import type { User } from "../protocol";
-import { format, HTML_LANG, type Lang, type StringKey } from "./i18n";
+import { format, formatBytes, HTML_LANG, type Lang, type StringKey } from "./i18n";
 
 export interface PageProps {
   /** The signed-in user, or undefined for a visitor. */
@@ -24,14 +24,6 @@ export interface PageProps {
   /** MAX_FILE_MB in bytes, when files can be sent: the composer shows it and checks it before an upload. */
   maxFileBytes?: number;
 }
-
-/** A size as people read it ("25 MiB", "512 KiB"), for the page and the client alike. */
-export const formatBytes = (bytes: number): string =>
-  bytes >= 1024 * 1024
-    ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
-    : bytes >= 1024
-      ? `${Math.round((bytes / 1024) * 10) / 10} KiB`
-      : `${bytes} B`;
 
 /** The server's default MAX_MESSAGE_LENGTH, for a page rendered without one. */
 export const DEFAULT_MAX_MESSAGE_LENGTH = 2000;
@@ -380,7 +372,12 @@ export const ChatPage = ({
                   {maxFileBytes === undefined ? (
                     ""
                   ) : (
-                    <span id="file-hint" class="file-hint" data-i18n="fileLimitHint" data-i18n-args={JSON.stringify({ limit })}>
+                    <span
+                      id="file-hint"
+                      class="file-hint"
+                      data-i18n="fileLimitHint"
+                      data-i18n-args={JSON.stringify({ limit })}
+                    >
                       {format(lang, "fileLimitHint", { limit })}
                     </span>
                   )}
