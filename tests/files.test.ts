@@ -9,43 +9,14 @@
 import { describe, expect, test } from "bun:test";
 import { ORPHAN_GRACE_MS } from "../src/services/files";
 import { UPLOAD_OVERHEAD_BYTES } from "../src/files/routes";
-import type { FileRef, ServerFrameOf } from "../src/protocol";
+import type { FileRef } from "../src/protocol";
 import type { Config } from "../src/config";
-import { signIn, trackApps, within, type Client, type Running, type SignedIn } from "./helpers";
+import { signIn, trackApps, within, type Client, type Running } from "./helpers";
+import { download, upload, type Answer } from "./uploads";
 import { storeFlavours } from "./postgres";
 import { contains, GPS_LATITUDE, jpegWithGps, png } from "./images";
 
 const flavours = storeFlavours();
-
-type Message = ServerFrameOf<"chat"> | ServerFrameOf<"private">;
-interface Answer {
-  status: number;
-  body: { code: number; error?: string; data: string; message?: Message };
-  headers: Headers;
-}
-
-/** Uploads `bytes` as `name` to `target` (`room=lobby`, `with=7`) with the form the page sends. */
-export const upload = async (
-  running: Running,
-  who: SignedIn | undefined,
-  target: string,
-  bytes: Uint8Array | string,
-  name = "file.bin",
-  options: { caption?: string; type?: string; headers?: Record<string, string> } = {},
-): Promise<Answer> => {
-  const form = new FormData();
-  form.set("file", new File([bytes], name, { type: options.type ?? "application/octet-stream" }));
-  if (options.caption !== undefined) form.set("caption", options.caption);
-  const response = await fetch(`${running.base}/files?${target}`, {
-    method: "POST",
-    headers: { ...(who ? { cookie: who.cookie } : {}), ...options.headers },
-    body: form,
-  });
-  return { status: response.status, body: (await response.json()) as Answer["body"], headers: response.headers };
-};
-
-const download = (running: Running, who: SignedIn | undefined, url: string, headers: Record<string, string> = {}) =>
-  fetch(`${running.base}${url}`, { headers: { ...(who ? { cookie: who.cookie } : {}), ...headers } });
 
 /** A raw HTTP connection: what we write, and what came back so far. */
 const rawConnection = async (running: Running) => {

@@ -168,7 +168,8 @@ export const fileRoutes = ({ accounts, allowedOrigins, files, frame }: FileRoute
           etag: `"${file.hash}"`,
         };
         if (request.headers.get("if-none-match") === headers.etag) return new Response(null, { status: 304, headers });
-        return new Response(blob, { headers });
+        // A stream (an S3 object's is read from the bucket as it is sent; Bun takes no headers with the object itself).
+        return new Response(blob.stream(), { headers: { ...headers, "content-length": String(file.size) } });
       },
       { auth: true },
     );
