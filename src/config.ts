@@ -201,7 +201,7 @@ export const OPTIONS = [
     key: "dataDir",
     env: "DATA_DIR",
     flag: "--data-dir",
-    doc: 'folder for the SQLite database and the generated secret (":memory:" = nothing on disk)',
+    doc: 'folder for the SQLite database, the generated secret and files (DATA_DIR/files, unless S3_BUCKET) (":memory:" = nothing on disk)',
     default: "./data",
     parse: (raw) => raw.trim(),
   }),
