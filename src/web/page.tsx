@@ -327,12 +327,6 @@ export const ChatPage = ({
                         {format(lang, "dropFiles", { limit })}
                       </p>
                     </div>
-                    <dialog id="viewer" class="viewer">
-                      <img id="viewer-image" alt="" />
-                      <button type="button" id="viewer-close" class="ghost small" data-i18n="closeViewer">
-                        {t("closeViewer")}
-                      </button>
-                    </dialog>
                   </>
                 )}
                 <form

@@ -24,24 +24,26 @@ export const shownSize = (width: number, height: number): { width: number; heigh
   return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
 };
 
-/** Shows an image full size in the page's viewer (a modal dialog; Escape or a click closes it). */
+/** The full-size viewer (a modal dialog; Escape, a click or its button closes it), made on first use. */
+const viewer = (): { dialog: HTMLDialogElement; image: HTMLImageElement } => {
+  const found = document.getElementById("viewer");
+  if (found) return { dialog: found as HTMLDialogElement, image: found.querySelector("img")! };
+  const image = el("img", { attrs: { alt: "" } });
+  const close = label(el("button", { class: "ghost small", attrs: { type: "button" } }), "closeViewer");
+  const dialog = el("dialog", { class: "viewer", attrs: { id: "viewer" } }, image, close);
+  dialog.addEventListener("click", () => dialog.close());
+  document.body.append(dialog);
+  return { dialog, image };
+};
+
+/** Shows an image full size in the viewer. */
 const openViewer = (file: FileRef): void => {
-  const viewer = byId<HTMLDialogElement>("viewer");
-  const image = byId<HTMLImageElement>("viewer-image");
+  const { dialog, image } = viewer();
   image.src = file.url;
   image.alt = file.name;
   image.width = file.width!;
   image.height = file.height!;
-  if (!viewer.open) viewer.showModal();
-};
-
-let viewerReady = false;
-const prepareViewer = (): void => {
-  if (viewerReady) return;
-  viewerReady = true;
-  const viewer = byId<HTMLDialogElement>("viewer");
-  viewer.addEventListener("click", () => viewer.close());
-  byId("viewer-close").addEventListener("click", () => viewer.close());
+  if (!dialog.open) dialog.showModal();
 };
 
 /** A message's file: an image in a box of its shown size before it loads, or a download card. */
@@ -66,7 +68,6 @@ export const fileNode = (file: FileRef): HTMLElement => {
     link.addEventListener("click", (event) => {
       if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) return;
       event.preventDefault();
-      prepareViewer();
       openViewer(file);
     });
     return link;
