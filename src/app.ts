@@ -37,6 +37,13 @@ import { Cluster, EXPIRY_MS } from "./chat/cluster";
 import { ACCOUNT_RATE, CONVERSATION_RATE, PushService } from "./services/push";
 import { generateVapidKeys, WebPushSender } from "./push/web-push";
 import { pushRoutes } from "./push/routes";
+import { FILES_PATH } from "./protocol";
+import { bodyLimit } from "./http/body-limit";
+import { FileService } from "./services/files";
+import { fileRoutes, UPLOAD_OVERHEAD_BYTES } from "./files/routes";
+import { postMessage } from "./chat/handlers/send";
+import { DiskBlobs, MemoryBlobs, S3Blobs } from "./files/blobs";
+import type { BlobStore } from "./ports/blobs";
 
 /** How often expired sessions are swept and history retention applied. */
 const HOUSEKEEPING_INTERVAL_MS = 60_000;
@@ -61,8 +68,10 @@ const STOP_POLL_MS = 10;
 /** On stop, how long open sockets get to receive their close frame before anything is cut. */
 const CLOSE_GRACE_MS = 200;
 /**
- * Largest HTTP request body. The only bodies teahouse reads are sign-in forms of a few bytes; Bun's
- * default (128 MiB) would let anyone make the server buffer and parse that much per request.
+ * Largest HTTP request body but an upload's. The only other bodies teahouse reads are sign-in forms
+ * of a few bytes; Bun's default (128 MiB) would let anyone make the server buffer and parse that
+ * much per request. Bun's own limit is one for the server, set just above an upload's (see
+ * http/body-limit.ts for the rest).
  */
 const MAX_REQUEST_BODY_BYTES = 64 * 1024;
 
@@ -158,6 +167,19 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
 const PUSH_STOP_WAIT_MS = 1_000;
 /** Push subscription changes per account: a burst of this many, refilled at this rate a minute. */
 const PUSH_SUBSCRIBES_PER_MINUTE = 10;
+/** Where files' bytes go: the S3 bucket when one is configured, else DATA_DIR/files (memory for ":memory:"). */
+const createBlobs = (config: Config): BlobStore =>
+  config.s3Bucket
+    ? new S3Blobs({
+        bucket: config.s3Bucket,
+        endpoint: config.s3Endpoint,
+        region: config.s3Region,
+        accessKeyId: config.s3AccessKeyId,
+        secretAccessKey: config.s3SecretAccessKey,
+      })
+    : config.dataDir === ":memory:"
+      ? new MemoryBlobs()
+      : new DiskBlobs(join(config.dataDir, "files"));
 
 /** Searches per account: a burst of this many, refilled at SEARCHES_PER_MINUTE (typing a query searches as you type). */
 const SEARCHES_PER_MINUTE = 60;
@@ -300,6 +322,37 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     }),
   });
 
+  // Files: messages carrying them are stored like any other, so there are none without history.
+  const filing = config.history;
+  const files = filing
+    ? new FileService({
+        store,
+        blobs: createBlobs(config),
+        log,
+        limiter: limit("uploads", {
+          perSecond: config.fileUploadsPerMinute / 60,
+          burst: config.fileUploadsPerMinute,
+        }),
+        limits: {
+          maxFileBytes: config.maxFileBytes,
+          quotaPerAccountBytes: config.fileQuotaPerAccountBytes,
+          quotaTotalBytes: config.fileQuotaTotalBytes,
+          maxCaptionLength: config.maxMessageLength,
+        },
+        post: (sender, conversation, caption, file) => postMessage(hub, sender, conversation, caption, file),
+        opened: (conversation) => {
+          for (const accountId of new Set(conversation.pair ?? [])) {
+            const online = hub.registry.get(accountId);
+            if (online && !online.conversations.has(conversation.id)) hub.addConversation(online, conversation);
+          }
+        },
+      })
+    : undefined;
+  if (files && bus && !config.s3Bucket)
+    log.warn("files.local", {
+      message: "files are kept under DATA_DIR on each instance; with several instances set S3_BUCKET",
+    });
+
   /** False while a networked store is unreachable: sockets are refused (1013) and /readyz is 503. */
   let storeUp = true;
   const readiness: Readiness = async () => {
@@ -317,7 +370,10 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const app = new Elysia({
     // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
     cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE, DEVICE_COOKIE] },
-    serve: { maxRequestBodySize: MAX_REQUEST_BODY_BYTES, idleTimeout: HTTP_IDLE_TIMEOUT_S },
+    serve: {
+      maxRequestBodySize: filing ? config.maxFileBytes + 2 * UPLOAD_OVERHEAD_BYTES : MAX_REQUEST_BODY_BYTES,
+      idleTimeout: HTTP_IDLE_TIMEOUT_S,
+    },
     // Per-route websocket settings are ignored by Elysia: they belong here.
     websocket: {
       maxPayloadLength: config.maxFrameBytes,
@@ -332,9 +388,15 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     },
   })
     .use(accessLog({ log, metrics, trustedProxies }))
+    .use(bodyLimit(MAX_REQUEST_BODY_BYTES, (path) => filing && path === FILES_PATH))
     .use(errorHandler(log, storeFailed, isUnreachable))
     .use(opsRoutes({ metrics, readiness }))
-    .use(webRoutes(accounts, allowedOrigins, assets, { maxMessageLength: config.maxMessageLength }))
+    .use(
+      webRoutes(accounts, allowedOrigins, assets, {
+        maxMessageLength: config.maxMessageLength,
+        ...(files ? { maxFileBytes: config.maxFileBytes } : {}),
+      }),
+    )
     .use(
       authRoutes({
         accounts,
@@ -370,6 +432,16 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
               perSecond: PUSH_SUBSCRIBES_PER_MINUTE / 60,
               burst: PUSH_SUBSCRIBES_PER_MINUTE,
             }),
+          })
+        : new Elysia(),
+    )
+    .use(
+      files
+        ? fileRoutes({
+            accounts,
+            allowedOrigins,
+            files,
+            frame: (message, conversation) => hub.codec.messageObject(message, conversation),
           })
         : new Elysia(),
     )
@@ -428,6 +500,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }
       prunedOnce = true;
       if (pruned > 0) log.info("history.pruned", { messages: pruned });
+      // Files no message refers to any more (deleted, pruned just now or before).
+      await files?.collect(now);
     } catch (error) {
       log.error("housekeeping.failed", { error: String((error as Error)?.message ?? error) });
       storeFailed(error);
@@ -527,6 +601,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     indexer,
     /** Web Push (undefined with PUSH=false); `settled()` sends what may go now (tests). */
     push,
+    /** Uploads and downloads (undefined with HISTORY=false); `collect(now)` removes unreferenced files (tests). */
+    files,
     /** Runs session expiry and history retention now (also every minute). */
     housekeeping,
     /** Starts listening on config.host:config.port (port 0: any free port). */

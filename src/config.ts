@@ -39,6 +39,22 @@ export interface Config {
   pushSubject: string;
   /** Allow push endpoints on loopback, private and link-local addresses (tests, private networks). */
   pushAllowPrivateEndpoints: boolean;
+  /** Largest file one upload may carry, in bytes (the request may be a little larger: the form around it). */
+  maxFileBytes: number;
+  /** Uploads per account per minute (also the burst). */
+  fileUploadsPerMinute: number;
+  /** Bytes the files of one account's messages may take (0 = no limit). */
+  fileQuotaPerAccountBytes: number;
+  /** Bytes all files kept may take, each content counted once (0 = no limit). */
+  fileQuotaTotalBytes: number;
+  /** S3-compatible bucket for files (several instances need one); empty: files under DATA_DIR/files. */
+  s3Bucket: string;
+  /** The bucket's endpoint (MinIO, R2, …; empty: AWS in s3Region). */
+  s3Endpoint: string;
+  s3Region: string;
+  /** Credentials for the bucket (empty: Bun's own S3_* / AWS_* environment variables). */
+  s3AccessKeyId: string;
+  s3SecretAccessKey: string;
   /** Messages per `history` frame: sent on joining a room and the maximum page size. */
   historyPageSize: number;
   /** Keep at most this many messages per room (0 = no limit). */
@@ -204,7 +220,7 @@ export const OPTIONS = [
     key: "dataDir",
     env: "DATA_DIR",
     flag: "--data-dir",
-    doc: 'folder for the SQLite database and the generated secret (":memory:" = nothing on disk)',
+    doc: 'folder for the SQLite database, the generated secret and files (DATA_DIR/files, unless S3_BUCKET) (":memory:" = nothing on disk)',
     default: "./data",
     parse: (raw) => raw.trim(),
   }),
@@ -320,6 +336,91 @@ export const OPTIONS = [
     doc: "send pushes to endpoints on loopback, private or link-local addresses (for tests and private networks only: an endpoint is a URL a client chose)",
     default: false,
     parse: boolean,
+  }),
+  option({
+    key: "maxFileBytes",
+    env: "MAX_FILE_MB",
+    flag: "--max-file-mb",
+    doc: "largest file one upload may carry, in MiB (larger: HTTP 413 before the body is read); a proxy in front needs a body limit a little above it (deploy/nginx.conf)",
+    default: 25 * 1024 * 1024,
+    shown: "25",
+    parse: (raw, name) => integer(1, 1024)(raw, name) * 1024 * 1024,
+  }),
+  option({
+    key: "fileUploadsPerMinute",
+    env: "FILE_UPLOADS_PER_MINUTE",
+    flag: "--file-uploads-per-minute",
+    doc: "file uploads per account per minute (also the burst); more: HTTP 429 with Retry-After",
+    default: 20,
+    parse: integer(1, 100_000),
+  }),
+  option({
+    key: "fileQuotaPerAccountBytes",
+    env: "FILE_QUOTA_MB_PER_ACCOUNT",
+    flag: "--file-quota-mb-per-account",
+    doc: "MiB the files of one account's messages may take (deleted and pruned ones no longer count; 0 = no limit); over it: HTTP 413 quota_exceeded",
+    default: 1024 * 1024 * 1024,
+    shown: "1024",
+    parse: (raw, name) => integer(0, 100_000_000)(raw, name) * 1024 * 1024,
+  }),
+  option({
+    key: "fileQuotaTotalBytes",
+    env: "FILE_QUOTA_MB_TOTAL",
+    flag: "--file-quota-mb-total",
+    doc: "MiB all files kept may take, each content once (0 = no limit); over it: HTTP 413 quota_exceeded",
+    default: 20 * 1024 * 1024 * 1024,
+    shown: "20480",
+    parse: (raw, name) => integer(0, 1_000_000_000)(raw, name) * 1024 * 1024,
+  }),
+  option({
+    key: "s3Bucket",
+    env: "S3_BUCKET",
+    flag: "--s3-bucket",
+    doc: "S3-compatible bucket to keep files in (several instances need one); empty: files under DATA_DIR/files",
+    default: "",
+    shown: "none",
+    parse: (raw) => raw.trim(),
+  }),
+  option({
+    key: "s3Endpoint",
+    env: "S3_ENDPOINT",
+    flag: "--s3-endpoint",
+    doc: "the bucket's endpoint, e.g. http://minio:9000 (empty: AWS, in S3_REGION)",
+    default: "",
+    shown: "none",
+    parse: (raw, name) => {
+      const url = raw.trim();
+      if (url !== "" && !/^https?:\/\/[^\s]+$/.test(url))
+        throw new ConfigError(`${name} must look like https://s3.example.com, got a value that does not`);
+      return url;
+    },
+  }),
+  option({
+    key: "s3Region",
+    env: "S3_REGION",
+    flag: "--s3-region",
+    doc: "the bucket's region",
+    default: "",
+    shown: "none",
+    parse: (raw) => raw.trim(),
+  }),
+  option({
+    key: "s3AccessKeyId",
+    env: "S3_ACCESS_KEY_ID",
+    flag: "--s3-access-key-id",
+    doc: "access key for the bucket (empty: Bun's fallbacks, e.g. AWS_ACCESS_KEY_ID)",
+    default: "",
+    shown: "none",
+    parse: (raw) => raw.trim(),
+  }),
+  option({
+    key: "s3SecretAccessKey",
+    env: "S3_SECRET_ACCESS_KEY",
+    flag: "--s3-secret-access-key",
+    doc: "secret key for the bucket (empty: Bun's fallbacks, e.g. AWS_SECRET_ACCESS_KEY)",
+    default: "",
+    shown: "none",
+    parse: (raw) => raw.trim(),
   }),
   option({
     key: "historyPageSize",

@@ -360,6 +360,27 @@ export const ReplyQuote = Type.Object({
 });
 
 /**
+ * A file a message carries (its text is the caption). `url` downloads it (members of the
+ * conversation only, checked on every request); `type` is what its bytes are (sniffed, never the
+ * uploader's claim); `width` and `height` (pixels, as shown) are there for an image shown inline —
+ * PNG, JPEG, GIF or WebP — and for nothing else: every other file is a download.
+ */
+export const FileRef = Type.Object({
+  url: Type.String(),
+  name: Type.String(),
+  type: Type.String(),
+  size: Type.Integer({ minimum: 0 }),
+  width: Type.Optional(Type.Integer({ minimum: 1 })),
+  height: Type.Optional(Type.Integer({ minimum: 1 })),
+});
+export type FileRef = Static<typeof FileRef>;
+
+/** Where a file is downloaded: under its message's id, its name last (what a browser saves it as). */
+export const FILES_PATH = "/files";
+export const fileUrl = (messageId: number, name: string): string =>
+  `${FILES_PATH}/${messageId}/${encodeURIComponent(name)}`;
+
+/**
  * What a message frame carries besides its text, when it applies: the answered message, the
  * accounts mentioned, reactions, and when it was edited or deleted (a deleted message's `data` is "").
  */
@@ -375,6 +396,8 @@ const messageFields = {
    * states of a message, the one with the higher `rev` (or change frame `id`) is the newer.
    */
   rev: Type.Optional(Type.Integer()),
+  /** The file it carries (its text, `data`, is the caption; "" for none). */
+  file: Type.Optional(FileRef),
 };
 
 /** A chat message, to everyone in the room including the sender. */
@@ -597,6 +620,8 @@ export const SearchHit = Type.Object({
   text: Type.String(),
   marks: Type.Array(Type.Tuple([Type.Integer(), Type.Integer()])),
   editedAt: Type.Optional(Type.Integer()),
+  /** The message's file (found by its name as by its caption). */
+  file: Type.Optional(FileRef),
 });
 export type SearchHit = Static<typeof SearchHit>;
 
@@ -641,3 +666,14 @@ export const ApiError = Type.Object({
   data: Type.String(),
 });
 export type ApiError = Static<typeof ApiError>;
+
+/**
+ * The answer of `POST /files?room=…` (or `?with=<account id>`): the message posted, as its `chat`
+ * or `private` frame (the same one the conversation gets), with its `file`.
+ */
+export const UploadAnswer = Type.Object({
+  code: Type.Literal(0),
+  data: Type.String(),
+  message: StoredMessage,
+});
+export type UploadAnswer = Static<typeof UploadAnswer>;

@@ -10,6 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, signIn, startApp } from "./helpers";
 import { TestPostgres } from "./postgres";
+import { download, upload } from "./uploads";
+import { png } from "./images";
 
 const postgres = new TestPostgres();
 beforeAll(() => postgres.start());
@@ -38,6 +40,9 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     for (let i = 0; i < 30; i++) a.send({ type: "chat", room: "dev", data: `dev ${i}`, cid: `d${i}` });
     a.send({ type: "private", to: bob.user.id, data: "for bob", cid: "p" });
     await a.next("ack", (f) => f.data.cid === "p");
+    // A file: its message's columns and its blob's row move too (the bytes stay in DATA_DIR/files).
+    const image = png(6, 4);
+    const posted = (await upload(box, alice, "room=dev", image, "moved.png", { caption: "a file" })).body.message!;
     a.close();
     await box.stop();
 
@@ -46,7 +51,8 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     expect(first.err).toBe("");
     expect(first.code).toBe(0);
     expect(first.out).toContain("copied and verified");
-    expect(first.out).toMatch(/^messages\s+31 rows\s+sha256 [0-9a-f]{16}\s+ok$/m);
+    expect(first.out).toMatch(/^messages\s+32 rows\s+sha256 [0-9a-f]{16}\s+ok$/m);
+    expect(first.out).toMatch(/^blobs\s+1 rows/m);
     expect(first.out).toMatch(/^accounts\s+2 rows/m);
     // Run again (as after an interruption): nothing doubles, still verified.
     const again = migrate(["--to", url, "--data-dir", dataDir]);
@@ -64,7 +70,11 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     expect(conversations.data.map((c) => c.room ?? c.with)).toEqual(["lobby", "dev", bob.user.id]);
     const dev = await back.next("history", (f) => f.room === "dev");
     expect(dev.recovered).toBe(true);
-    expect(dev.data.map((m) => m.data)).toEqual(Array.from({ length: 30 }, (_, i) => `dev ${i}`));
+    expect(dev.data.map((m) => m.data)).toEqual([...Array.from({ length: 30 }, (_, i) => `dev ${i}`), "a file"]);
+    expect(dev.data.at(-1)!.file).toEqual(posted.file!);
+    const got = await download(moved, alice, posted.file!.url);
+    expect(Buffer.from(await got.arrayBuffer()).equals(Buffer.from(image))).toBe(true);
+    expect((await moved.teahouse.store.fileUsage(alice.user.id)).total).toBe(image.length);
     back.send({ type: "chat", room: "dev", data: "on postgres now", cid: "n" });
     const next = await back.next("chat", (f) => f.data === "on postgres now");
     expect(next.id).toBeGreaterThan(dev.data.at(-1)!.id);

@@ -6,7 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { pingIntervalSeconds } from "../src/config";
+import { defaultConfig, pingIntervalSeconds } from "../src/config";
+import { UPLOAD_OVERHEAD_BYTES } from "../src/files/routes";
+import { download, upload } from "./uploads";
 import { CHAT_SOCKET_PATH } from "../src/protocol";
 import { Client, cookieFrom, signIn, startApp, type Running } from "./helpers";
 import { startNginx, type TestNginx } from "./nginx";
@@ -82,6 +84,20 @@ describe("behind nginx (deploy/nginx.conf)", () => {
     expect(signedIn.status).toBe(200);
     const dora = await connect(cookieFrom(signedIn), { origin: base });
     expect((await dora.next("list")).data.map((user) => user.name)).toContain("dora");
+  });
+
+  test("a file over nginx's 1 MiB default body size goes through, and comes back identical (client_max_body_size)", async () => {
+    const conf = await Bun.file(join(import.meta.dir, "..", "deploy", "nginx.conf")).text();
+    const megabytes = Number(/location = \/files \{[^}]*client_max_body_size (\d+)m;/.exec(conf)?.[1]);
+    // Above the app's own limit (MAX_FILE_MB and the form around it): the app, not nginx, says no.
+    expect(megabytes * 1024 * 1024).toBeGreaterThan(defaultConfig().maxFileBytes + UPLOAD_OVERHEAD_BYTES);
+    const erin = await signIn(base, "erin");
+    const bytes = new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 7) % 256);
+    const posted = await upload({ base }, erin, "room=lobby", bytes, "big.bin");
+    expect(posted.status).toBe(200);
+    const got = await download({ base }, erin, posted.body.message!.file!.url);
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
   });
 
   test(

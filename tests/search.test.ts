@@ -209,7 +209,6 @@ describe.each(flavours)("%s", (_name, configure) => {
       "x".repeat(257),
       Array.from({ length: 17 }, (_, i) => `w${i}`).join(" "),
       '"unclosed',
-      "has:file x",
       "has:nothing x",
       "after:2026-13-01 x",
       "before:yesterday x",

@@ -464,7 +464,9 @@ describe("PostgreSQL", () => {
     await sql.unsafe(`DROP TABLE push_subscriptions; ALTER TABLE memberships DROP COLUMN notify; DROP TABLE message_index; DELETE FROM settings WHERE key = 'search_indexed';
       DROP TABLE mentions; DROP TABLE reactions; DROP INDEX messages_changes; DROP INDEX messages_revs;
       ALTER TABLE messages DROP COLUMN reply_to, DROP COLUMN mentions, DROP COLUMN reactions, DROP COLUMN rev,
-        DROP COLUMN change;
+        DROP COLUMN change, DROP COLUMN file_hash, DROP COLUMN file_name, DROP COLUMN file_type,
+        DROP COLUMN file_size, DROP COLUMN file_width, DROP COLUMN file_height;
+      DROP TABLE blobs;
       DROP TRIGGER memberships_counted ON memberships; DROP FUNCTION count_members();
       DROP INDEX conversations_by_members; ALTER TABLE conversations DROP COLUMN members;
       DROP TABLE log_head; UPDATE schema_version SET version = 1; ALTER SEQUENCE id_blocks RESTART WITH 2000001;

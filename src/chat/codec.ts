@@ -5,13 +5,23 @@
  * Message frames are encoded from message records, never stored as JSON.
  */
 import { TypeCompiler } from "@sinclair/typebox/compiler";
-import { CLIENT_FRAME_TYPES, ClientFrame, ErrorCode, type Position, type ServerFrame, type User } from "../protocol";
+import {
+  CLIENT_FRAME_TYPES,
+  ClientFrame,
+  ErrorCode,
+  fileUrl,
+  type FileRef,
+  type Position,
+  type ServerFrame,
+  type User,
+} from "../protocol";
 import {
   REACTION_USERS_SHOWN,
   shownName,
   type Account,
   type ChangeKind,
   type Conversation,
+  type FileInfo,
   type MessageView,
   type Reaction,
   type ReplyQuote,
@@ -91,6 +101,15 @@ const quoteOf = (quote: ReplyQuote) => ({
   ...(quote.deletedAt === null ? {} : { deleted: true }),
 });
 
+/** A message's file as frames carry it: where to get it, and an inline image's dimensions. */
+export const fileRefOf = (messageId: number, file: FileInfo): FileRef => ({
+  url: fileUrl(messageId, file.name),
+  name: file.name,
+  type: file.type,
+  size: file.size,
+  ...(file.inline && file.width !== null && file.height !== null ? { width: file.width, height: file.height } : {}),
+});
+
 /** Reactions as frames carry them: the count is exact, `users` the first REACTION_USERS_SHOWN. */
 export const reactionsOf = (reactions: readonly Reaction[]) =>
   reactions.map((reaction) => ({
@@ -131,6 +150,7 @@ export class Codec {
       ...(message.editedAt === null ? {} : { editedAt: message.editedAt }),
       ...(message.deletedAt === null ? {} : { deletedAt: message.deletedAt }),
       ...(message.rev === null ? {} : { rev: message.rev }),
+      ...(message.file ? { file: fileRefOf(message.id, message.file) } : {}),
     };
     if (conversation.kind === "room")
       return {

@@ -84,6 +84,24 @@ export interface Message {
   replyTo: number | null;
   /** Accounts mentioned (`@name` of a member, resolved when sent or edited). */
   mentions: readonly number[];
+  /** The file it carries (its text is the caption); gone when the message is deleted. */
+  file?: FileInfo;
+}
+
+/**
+ * A file a message carries: its content's SHA-256 (the blob's name: the same bytes are kept once),
+ * the sanitised name, the type sniffed from the bytes, the size in bytes, and for an image shown
+ * inline its dimensions (as the browser shows it, EXIF orientation applied).
+ */
+export interface FileInfo {
+  hash: string;
+  name: string;
+  type: string;
+  size: number;
+  /** Shown inline (PNG, JPEG, GIF, WebP with readable dimensions); anything else is a download. */
+  inline: boolean;
+  width: number | null;
+  height: number | null;
 }
 
 /** One emoji's reactions to a message: how many, and the first REACTION_USERS_SHOWN who reacted. */

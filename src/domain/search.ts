@@ -36,14 +36,19 @@ export const fold = (text: string): string =>
 export interface IndexTokens {
   stream: string[];
   chars: string[];
-  /** `link` when the text has an http(s) link. */
+  /** `link` when the text has an http(s) link; `file` for a message with a file, and `image` too for an image. */
   facts: string[];
 }
 
 const LINK = /\bhttps?:\/\/[^\s]/iu;
 
-/** The tokens a text is indexed by (see the module's comment). */
-export const indexTokens = (text: string): IndexTokens => {
+/**
+ * The tokens a text is indexed by (see the module's comment); with a file, its name is indexed with
+ * the text (a caption and a name are found alike) and the message has the `file` fact (`image` too
+ * for one shown inline).
+ */
+export const indexTokens = (body: string, file?: { name: string; inline: boolean }): IndexTokens => {
+  const text = file ? `${body}\n${file.name}` : body;
   const stream: string[] = [];
   const chars = new Set<string>();
   let run: string[] = [];
@@ -84,7 +89,9 @@ export const indexTokens = (text: string): IndexTokens => {
     if (current) word(current);
   }
   flush();
-  return { stream: stream.slice(0, MAX_TOKENS), chars: [...chars], facts: LINK.test(text) ? ["link"] : [] };
+  const facts = LINK.test(body) ? ["link"] : [];
+  if (file) facts.push(...(file.inline ? ["file", "image"] : ["file"]));
+  return { stream: stream.slice(0, MAX_TOKENS), chars: [...chars], facts };
 };
 
 /**
@@ -103,7 +110,7 @@ export interface SearchFilters {
   after?: number;
   /** `before:2026-12-01`: sent before that day (UTC), ms. */
   before?: number;
-  /** `has:link`. */
+  /** `has:link`, `has:file`, `has:image`. */
   facts: string[];
 }
 
@@ -117,9 +124,7 @@ export interface SearchPlan {
 export type ParsedQuery = { ok: true; plan: SearchPlan } | { ok: false; reason: string };
 
 const FILTER_KEYS = new Set(["from", "in", "before", "after", "has"]);
-const KNOWN_FACTS = new Set(["link"]);
-/** Facts that will exist (files), refused with a reason rather than answered with nothing. */
-const FUTURE_FACTS = new Set(["file", "image"]);
+const KNOWN_FACTS = new Set(["link", "file", "image"]);
 
 const dayStart = (value: string): number | undefined => {
   if (!/^\d{4}-\d{2}-\d{2}$/.test(value)) return undefined;
@@ -150,8 +155,8 @@ export const parseQuery = (query: string): ParsedQuery => {
       else if (name === "in") filters.in = raw.replace(/^#/, "");
       else if (name === "has") {
         const fact = raw.toLowerCase();
-        if (FUTURE_FACTS.has(fact)) return { ok: false, reason: `has:${fact} is not supported yet` };
-        if (!KNOWN_FACTS.has(fact)) return { ok: false, reason: `has:${fact} is not a filter (has:link is)` };
+        if (!KNOWN_FACTS.has(fact))
+          return { ok: false, reason: `has:${fact} is not a filter (has:link, has:file and has:image are)` };
         filters.facts.push(fact);
       } else {
         const day = dayStart(raw);
@@ -186,7 +191,9 @@ export const parseQuery = (query: string): ParsedQuery => {
     const last = terms[terms.length - 1]!;
     needles.push({ text: folded.replace(/\s+/gu, " "), wholeWord: last.kind === "phrase" && !CJK.test(folded) });
   });
-  if (terms.length === 0) return { ok: false, reason: "Nothing to search for: give a word" };
+  // A `has:` filter alone lists what has it (every file, every image); anything else needs a word.
+  if (terms.length === 0 && filters.facts.length === 0)
+    return { ok: false, reason: "Nothing to search for: give a word" };
   if (filters.after !== undefined && filters.before !== undefined && filters.after >= filters.before)
     return { ok: false, reason: "after: is not before before:" };
   return { ok: true, plan: { terms, filters, needles } };

@@ -2,7 +2,8 @@
  * `teahouse migrate --to postgres://…`: copies a DATA_DIR (the SQLite store)
  * into a PostgreSQL database, for a server that outgrows one box. Every table
  * is copied with its ids (accounts, sessions, conversations, memberships,
- * messages, and the log's epoch, so clients resume across the move); rows
+ * messages with their files' records, and the log's epoch, so clients resume
+ * across the move; the files' bytes stay in DATA_DIR/files); rows
  * already there are skipped, so an interrupted copy is resumed by running the
  * same command again. It ends by counting and checksumming every table on
  * both sides and prints one line per table; the exit code is 0 only when they
@@ -69,10 +70,24 @@ const TABLES: readonly Table[] = [
       "reactions",
       "rev",
       "change",
+      "file_hash",
+      "file_name",
+      "file_type",
+      "file_size",
+      "file_width",
+      "file_height",
     ],
     key: ["id"],
-    bigint: ["id", "created_at", "edited_at", "deleted_at", "reply_to", "rev"],
+    bigint: ["id", "created_at", "edited_at", "deleted_at", "reply_to", "rev", "file_size"],
     conflict: "(id)",
+  },
+  {
+    // The files' records; their bytes stay where they are (DATA_DIR/files, or the bucket).
+    name: "blobs",
+    columns: ["hash", "size", "claimed_at"],
+    key: ["hash"],
+    bigint: ["size", "claimed_at"],
+    conflict: "(hash)",
   },
   {
     name: "reactions",

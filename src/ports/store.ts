@@ -146,6 +146,12 @@ export interface RoomListing {
   members: number;
 }
 
+/** What files take (see Store.fileUsage), in bytes. */
+export interface FileUsage {
+  account: number;
+  total: number;
+}
+
 /** createAccount/updateAccount: another account holds that name key (it was taken meanwhile). */
 export class NameTakenError extends Error {
   constructor() {
@@ -300,6 +306,26 @@ export interface Store {
   pushTargets(conversationIds: readonly number[]): Promise<PushTarget[]>;
   /** The server's VAPID key pair: the stored one, or `generate`'s, stored first by whoever comes first. */
   vapidKeys(generate: () => VapidKeys): Promise<VapidKeys>;
+  // ------------------------------------------------------------ files
+  /**
+   * Records that the blob `hash` is being stored (or is stored again): a blob claimed at or after a
+   * collection's `before` is never collected, so an upload between its claim and its message is
+   * safe. True when it was already known (its bytes may already be stored).
+   */
+  claimBlob(hash: string, size: number, now: number): Promise<boolean>;
+  /**
+   * Bytes the files of the account's messages take (each message counting its file, deduplicated or
+   * not) and the bytes of every blob kept (each content once).
+   */
+  fileUsage(accountId: number): Promise<FileUsage>;
+  /** Blobs no message refers to any more (deleted, pruned), claimed before `before`: at most `limit`. */
+  orphanBlobs(before: number, limit: number): Promise<string[]>;
+  /**
+   * Forgets the blob `hash` if no message refers to it and it was claimed before `before`, calling
+   * `remove` (which deletes its bytes) first; a claim waits for it to finish (PostgreSQL: the row is
+   * locked meanwhile). True when it was collected.
+   */
+  collectBlob(hash: string, before: number, remove: () => Promise<void>): Promise<boolean>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

@@ -11,6 +11,7 @@ import type { SearchScope, Store } from "../ports/store";
 import type { RateLimit } from "../security/rate";
 import type { Logger } from "../log";
 import type { SearchHit } from "../protocol";
+import { fileRefOf } from "../chat/codec";
 
 /** Results per page. */
 export const SEARCH_PAGE_SIZE = 20;
@@ -37,7 +38,8 @@ export class SearchService {
     const where = new Map(memberships.map((view) => [view.conversation.id, view]));
     const hits = page.messages.map((message): SearchHit => {
       const view = where.get(message.conversationId)!;
-      const { text, marks } = snippet(message.body, plan);
+      // A file without a caption is shown (and marked) by its name.
+      const { text, marks } = snippet(message.body || (message.file?.name ?? ""), plan);
       return {
         id: message.id,
         ...(view.conversation.kind === "room" ? { room: view.conversation.name! } : { with: view.peer!.id }),
@@ -51,6 +53,7 @@ export class SearchService {
         text,
         marks,
         ...(message.editedAt === null ? {} : { editedAt: message.editedAt }),
+        ...(message.file ? { file: fileRefOf(message.id, message.file) } : {}),
       };
     });
     return page.next === undefined ? { ok: true, hits } : { ok: true, hits, next: page.next };

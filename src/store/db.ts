@@ -139,6 +139,23 @@ const MIGRATIONS: readonly Migration[] = [
    ) WITHOUT ROWID;
    CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id, created_at);
    CREATE INDEX push_subscriptions_sid ON push_subscriptions(sid);`,
+  // 10: files. A message may carry one (its text is the caption): the blob's SHA-256, the sanitised
+  // name, the sniffed type, the size and an image's dimensions. `blobs` lists the contents kept
+  // (each once, however many messages carry it), with when each was last claimed by an upload: a
+  // blob no message refers to is collected once that is older than the grace an upload needs.
+  `ALTER TABLE messages ADD COLUMN file_hash TEXT;
+   ALTER TABLE messages ADD COLUMN file_name TEXT;
+   ALTER TABLE messages ADD COLUMN file_type TEXT;
+   ALTER TABLE messages ADD COLUMN file_size INTEGER;
+   ALTER TABLE messages ADD COLUMN file_width INTEGER;
+   ALTER TABLE messages ADD COLUMN file_height INTEGER;
+   CREATE INDEX messages_files ON messages(file_hash) WHERE file_hash IS NOT NULL;
+   CREATE INDEX messages_files_by_sender ON messages(sender_id) WHERE file_hash IS NOT NULL;
+   CREATE TABLE blobs (
+     hash       TEXT PRIMARY KEY,
+     size       INTEGER NOT NULL,
+     claimed_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
 
 /** WAL pages (4 KiB) between automatic checkpoints. */
@@ -191,8 +208,9 @@ const migrate = (db: Database): void => {
   for (let next = version; next < MIGRATIONS.length; next++) {
     const step = MIGRATIONS[next]!;
     db.transaction(() => {
-      if (typeof step === "string") db.exec(step);
-      else step(db);
+      if (typeof step === "string") {
+        db.exec(step);
+      } else step(db);
       db.exec(`PRAGMA user_version = ${next + 1}`);
     })();
   }

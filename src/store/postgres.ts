@@ -34,6 +34,7 @@ import {
   type MessageChange,
   type NewMessage,
   type ReadState,
+  type FileUsage,
   type IndexProgress,
   type PushSubscriptionRecord,
   type PushTarget,
@@ -46,7 +47,7 @@ import {
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import { indexTokens, type SearchPlan } from "../domain/search";
-import { tsqueryOf, tsvectorOf } from "./search-query";
+import { indexedFile, INDEXED_TEXT, tsqueryOf, tsvectorOf, type IndexRow } from "./search-query";
 import {
   sortMemberships,
   toAccount,
@@ -62,6 +63,7 @@ import {
   storedReactions,
   reactionSummary,
   MESSAGE_FROM,
+  FILE_COLUMNS,
   type LogRow,
   type Names,
   logConversationColumns,
@@ -209,6 +211,17 @@ const MIGRATIONS: readonly string[] = [
    );
    CREATE INDEX push_subscriptions_account ON push_subscriptions(account_id, created_at);
    CREATE INDEX push_subscriptions_sid ON push_subscriptions(sid);`,
+  // 8: files (see the SQLite store's migration 10): a message's file columns, and the blobs kept,
+  // each once, with when an upload last claimed it.
+  `ALTER TABLE messages ADD COLUMN file_hash text, ADD COLUMN file_name text, ADD COLUMN file_type text,
+     ADD COLUMN file_size bigint, ADD COLUMN file_width integer, ADD COLUMN file_height integer;
+   CREATE INDEX messages_files ON messages(file_hash) WHERE file_hash IS NOT NULL;
+   CREATE INDEX messages_files_by_sender ON messages(sender_id) WHERE file_hash IS NOT NULL;
+   CREATE TABLE blobs (
+     hash       text PRIMARY KEY,
+     size       bigint NOT NULL,
+     claimed_at bigint NOT NULL
+   );`,
 ];
 
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
@@ -652,8 +665,14 @@ export class PostgresStore implements Store {
             created_at: m.createdAt,
             reply_to: m.replyTo,
             mentions: m.mentions.length > 0 ? JSON.stringify(m.mentions) : null,
+            file_hash: m.file?.hash ?? null,
+            file_name: m.file?.name ?? null,
+            file_type: m.file?.type ?? null,
+            file_size: m.file?.size ?? null,
+            file_width: m.file?.width ?? null,
+            file_height: m.file?.height ?? null,
           }));
-          await tx`INSERT INTO messages ${tx(rows, "id", "conversation_id", "sender_id", "body", "cid", "created_at", "reply_to", "mentions")}`;
+          await tx`INSERT INTO messages ${tx(rows, "id", "conversation_id", "sender_id", "body", "cid", "created_at", "reply_to", "mentions", ...FILE_COLUMNS)}`;
           const mentions = chunk.flatMap((m) =>
             m.mentions.map((account) => ({ account_id: account, conversation_id: m.conversationId, message_id: m.id })),
           );
@@ -684,15 +703,20 @@ export class PostgresStore implements Store {
       change.refused = why;
       return false;
     };
-    const [state] =
-      await tx`SELECT sender_id, conversation_id, deleted_at FROM messages WHERE id = ${change.messageId} FOR UPDATE`;
+    const [state] = await tx.unsafe(
+      `SELECT sender_id, conversation_id, deleted_at, ${INDEXED_TEXT} FROM messages WHERE id = $1 FOR UPDATE`,
+      [change.messageId],
+    );
     if (!state || state.deleted_at !== null) return refuse("not_found");
     if (change.kind !== "react" && !change.anyAuthor && state.sender_id !== change.actorId) return refuse("not_yours");
     const id = change.messageId;
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
       // The index follows at once (the message's row lock orders this with the background indexer).
-      const doc = tsvectorOf(indexTokens(change.body!), state.conversation_id);
+      const doc = tsvectorOf(
+        indexTokens(change.body!, indexedFile(state as IndexRow)),
+        state.conversation_id as number,
+      );
       await tx`INSERT INTO message_index (message_id, doc) VALUES (${id}, ${doc}::tsvector)
                ON CONFLICT (message_id) DO UPDATE SET doc = excluded.doc`;
       await tx`UPDATE messages SET body = ${change.body!}, mentions = ${mentions.length > 0 ? JSON.stringify(mentions) : null},
@@ -707,7 +731,8 @@ export class PostgresStore implements Store {
         )} ON CONFLICT DO NOTHING`;
     } else if (change.kind === "delete") {
       await tx`UPDATE messages SET body = '', mentions = NULL, reactions = NULL, reply_to = NULL, deleted_at = ${change.at},
-               rev = ${change.seq}, change = 'delete' WHERE id = ${id}`;
+               rev = ${change.seq}, change = 'delete', file_hash = NULL, file_name = NULL, file_type = NULL,
+               file_size = NULL, file_width = NULL, file_height = NULL WHERE id = ${id}`;
       await tx`DELETE FROM reactions WHERE message_id = ${id}`;
       await tx`DELETE FROM mentions WHERE message_id = ${id}`;
       await tx`DELETE FROM message_index WHERE message_id = ${id}`;
@@ -801,11 +826,16 @@ export class PostgresStore implements Store {
       // No row locks (a batch changing these would wait, or deadlock): an edit indexes its new text
       // itself, and what is indexed here never replaces an entry already there (DO NOTHING), so a text
       // read before an edit committed cannot overwrite the edit's.
-      const rows = await tx`SELECT id::float8 AS id, body, conversation_id FROM messages
-                            WHERE id > ${after} AND deleted_at IS NULL ORDER BY id LIMIT ${limit}`;
+      const rows = await tx.unsafe(
+        `SELECT id::float8 AS id, conversation_id, ${INDEXED_TEXT} FROM messages
+         WHERE id > $1 AND deleted_at IS NULL ORDER BY id LIMIT $2`,
+        [after, limit],
+      );
       if (rows.length === 0) return { upTo: after, indexed: 0 };
       const ids = [...rows].map((row) => row.id as number);
-      const docs = [...rows].map((row) => tsvectorOf(indexTokens(row.body as string), row.conversation_id as number));
+      const docs = [...rows].map((row) =>
+        tsvectorOf(indexTokens(row.body as string, indexedFile(row as IndexRow)), row.conversation_id as number),
+      );
       // Only messages still there (a prune or a deletion meanwhile leaves nothing to index).
       await tx`INSERT INTO message_index (message_id, doc)
                SELECT d.id, d.doc::tsvector FROM unnest(${ids}::bigint[], ${docs}::text[]) AS d(id, doc)
@@ -1009,6 +1039,43 @@ export class PostgresStore implements Store {
         });
     }
     return deleted;
+  }
+
+  // ------------------------------------------------------------ files
+
+  async claimBlob(hash: string, size: number, now: number): Promise<boolean> {
+    // Waits while a collection holds the row (collectBlob): then it is inserted anew.
+    const [row] = await this.sql`
+      INSERT INTO blobs AS b (hash, size, claimed_at) VALUES (${hash}, ${size}, ${now})
+      ON CONFLICT (hash) DO UPDATE SET claimed_at = greatest(b.claimed_at, excluded.claimed_at)
+      RETURNING (xmax <> 0) AS known`;
+    return row.known as boolean;
+  }
+
+  async fileUsage(accountId: number): Promise<FileUsage> {
+    const [row] = await this.sql`
+      SELECT (SELECT coalesce(sum(file_size), 0) FROM messages WHERE sender_id = ${accountId} AND file_hash IS NOT NULL)::float8 AS account,
+        (SELECT coalesce(sum(size), 0) FROM blobs)::float8 AS total`;
+    return { account: row.account as number, total: row.total as number };
+  }
+
+  async orphanBlobs(before: number, limit: number): Promise<string[]> {
+    const rows = await this.sql`SELECT hash FROM blobs b WHERE claimed_at < ${before}
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_hash = b.hash) LIMIT ${limit}`;
+    return [...rows].map((row) => row.hash as string);
+  }
+
+  async collectBlob(hash: string, before: number, remove: () => Promise<void>): Promise<boolean> {
+    // The row stays locked while the bytes are removed: an upload of the same content (on any
+    // instance) waits in claimBlob, then claims a fresh row and stores the bytes again.
+    return this.sql.begin(async (tx) => {
+      const [row] = await tx`SELECT 1 FROM blobs b WHERE hash = ${hash} AND claimed_at < ${before}
+        AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_hash = b.hash) FOR UPDATE SKIP LOCKED`;
+      if (!row) return false;
+      await remove();
+      await tx`DELETE FROM blobs WHERE hash = ${hash}`;
+      return true;
+    });
   }
 
   // ------------------------------------------------------------ life

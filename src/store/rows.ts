@@ -16,7 +16,8 @@ import type {
 } from "../domain/model";
 import { SEARCH_SCAN, type LogEntry, type SearchPage } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
-import { REACTION_USERS_SHOWN, REPLY_QUOTE_LENGTH } from "../domain/model";
+import { REACTION_USERS_SHOWN, REPLY_QUOTE_LENGTH, type FileInfo } from "../domain/model";
+import { showsInline } from "../domain/files";
 
 export interface AccountRow {
   id: number;
@@ -53,6 +54,13 @@ export interface MessageRow {
   reactions: string | null;
   rev: number | null;
   change: ChangeKind | null;
+  /** The file it carries (null: none). */
+  file_hash: string | null;
+  file_name: string | null;
+  file_type: string | null;
+  file_size: number | null;
+  file_width: number | null;
+  file_height: number | null;
   kind: AccountKind;
   name: string;
   image: number;
@@ -90,7 +98,8 @@ export const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pru
 export const messageColumns = (time: (column: string) => string, quote: string): string =>
   `${time("m.id")} AS id, m.conversation_id, m.sender_id, m.body, m.cid, ${time("m.created_at")} AS created_at,
    ${time("m.edited_at")} AS edited_at, ${time("m.deleted_at")} AS deleted_at, ${time("m.reply_to")} AS reply_to,
-   m.mentions, m.reactions, ${time("m.rev")} AS rev, m.change, a.kind, a.name, a.image, a.name_key AS sender_key,
+   m.mentions, m.reactions, ${time("m.rev")} AS rev, m.change, m.file_hash, m.file_name, m.file_type,
+   ${time("m.file_size")} AS file_size, m.file_width, m.file_height, a.kind, a.name, a.image, a.name_key AS sender_key,
    q.sender_id AS q_sender, ${quote} AS q_body, ${time("q.deleted_at")} AS q_deleted, qa.kind AS q_kind,
    qa.name AS q_name, qa.image AS q_image, qa.name_key AS q_key`;
 export const MESSAGE_COLUMNS = messageColumns((column) => column, `substr(q.body, 1, ${REPLY_QUOTE_LENGTH})`);
@@ -175,7 +184,32 @@ export const toMessage = (row: MessageRow, names: Names = new Map()): MessageVie
   reactions: toReactions(row.reactions, names),
   rev: row.rev,
   change: row.change,
+  ...(row.file_hash === null ? {} : { file: toFile(row) }),
 });
+
+/** The file of a message row that has one. */
+const toFile = (row: MessageRow): FileInfo => ({
+  hash: row.file_hash!,
+  name: row.file_name!,
+  type: row.file_type!,
+  size: row.file_size!,
+  inline: showsInline(row.file_type!, row.file_width, row.file_height),
+  width: row.file_width,
+  height: row.file_height,
+});
+
+/** A new message's file as its row's columns (all null without one), in FILE_COLUMNS' order. */
+export const fileValues = (file: FileInfo | undefined) =>
+  [
+    file?.hash ?? null,
+    file?.name ?? null,
+    file?.type ?? null,
+    file?.size ?? null,
+    file?.width ?? null,
+    file?.height ?? null,
+  ] as const;
+/** The file columns of `messages`, as inserts name them. */
+export const FILE_COLUMNS = ["file_hash", "file_name", "file_type", "file_size", "file_width", "file_height"] as const;
 
 /** Rows came newest first with one extra to tell whether there is more; answer oldest first. */
 export const toPage = (rows: MessageRow[], limit: number, names?: Names): MessagePage => ({

@@ -4,6 +4,7 @@
  * always quoted: nothing a person types is read as query syntax.
  */
 import type { IndexTokens, SearchPlan } from "../domain/search";
+import { showsInline } from "../domain/files";
 
 const ftsString = (text: string): string => `"${text.replaceAll('"', '""')}"`;
 
@@ -69,3 +70,20 @@ export const tsqueryOf = (plan: SearchPlan, conversationIds: readonly number[]):
     ),
     ...plan.filters.facts.map((fact) => lexeme(FACT + fact)),
   ].join(" & ");
+
+/** What indexing reads of a message's row besides its id: the text, the conversation, and its file. */
+export interface IndexRow {
+  body: string;
+  conversation_id: number;
+  file_name: string | null;
+  file_type: string | null;
+  file_width: number | null;
+  file_height: number | null;
+}
+/** The columns of IndexRow but the conversation's (a message's text and its file: a name is found like a caption). */
+export const INDEXED_TEXT = "body, file_name, file_type, file_width, file_height";
+/** The file a row's index tokens include (its name, and whether it is an image), if it has one. */
+export const indexedFile = (row: IndexRow): { name: string; inline: boolean } | undefined =>
+  row.file_name === null
+    ? undefined
+    : { name: row.file_name, inline: showsInline(row.file_type!, row.file_width, row.file_height) };

@@ -31,6 +31,7 @@ import {
   type LogEntry,
   type LogWrite,
   type ReadState,
+  type FileUsage,
   type IndexProgress,
   type PushSubscriptionRecord,
   type PushTarget,
@@ -45,7 +46,7 @@ import {
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
 import { indexTokens, type SearchPlan } from "../domain/search";
-import { conversationToken, fts5Match } from "./search-query";
+import { conversationToken, fts5Match, indexedFile, INDEXED_TEXT, type IndexRow } from "./search-query";
 import { WriteProbe } from "./probe";
 import {
   ACCOUNT_COLUMNS,
@@ -64,6 +65,8 @@ import {
   storedReactions,
   reactionSummary,
   MESSAGE_FROM,
+  FILE_COLUMNS,
+  fileValues,
   type LogRow,
   type Names,
   logConversationColumns,
@@ -95,6 +98,22 @@ const INSERT_CHUNK = 64;
 
 /** Index pages merged per indexing step (instead of FTS5's automatic merges, which can stall an insert). */
 const INDEX_MERGE_PAGES = 100;
+
+/** A message's values for an INSERT, in its columns' order (the file's last). */
+type MessageValues = [
+  number,
+  number,
+  number,
+  string,
+  string | null,
+  number,
+  number | null,
+  string | null,
+  ...ReturnType<typeof fileValues>,
+];
+const MESSAGE_PLACEHOLDERS = Array(8 + FILE_COLUMNS.length)
+  .fill("?")
+  .join(", ");
 
 /** The direct conversations of account `?` (a subquery). */
 const DIRECT_OF = `SELECT ms.conversation_id FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id
@@ -215,23 +234,23 @@ export class SqliteStore implements Store {
            WHERE kind = 'room' AND id <> ?1 AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ?2))
          ORDER BY rank, members DESC, id DESC LIMIT ?2`,
       ),
-      insertMessage: q<unknown, [number, number, number, string, string | null, number, number | null, string | null]>(
-        `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      insertMessage: q<unknown, MessageValues>(
+        `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions, ${FILE_COLUMNS.join(", ")})
+         VALUES (${MESSAGE_PLACEHOLDERS})`,
       ),
       insertMention: q<unknown, [number, number, number]>(
         "INSERT OR IGNORE INTO mentions (account_id, conversation_id, message_id) VALUES (?, ?, ?)",
       ),
       dropMentions: q<unknown, [number]>("DELETE FROM mentions WHERE message_id = ?"),
-      messageState: q<{ sender_id: number; conversation_id: number; deleted_at: number | null }, [number]>(
-        "SELECT sender_id, conversation_id, deleted_at FROM messages WHERE id = ?",
+      messageState: q<IndexRow & { sender_id: number; deleted_at: number | null }, [number]>(
+        `SELECT sender_id, conversation_id, deleted_at, ${INDEXED_TEXT} FROM messages WHERE id = ?`,
       ),
       edit: q<unknown, [string, string | null, number, number, number]>(
         "UPDATE messages SET body = ?, mentions = ?, edited_at = ?, rev = ?, change = 'edit' WHERE id = ?",
       ),
       delete: q<unknown, [number, number, number]>(
         `UPDATE messages SET body = '', mentions = NULL, reactions = NULL, reply_to = NULL, deleted_at = ?, rev = ?,
-         change = 'delete' WHERE id = ?`,
+         change = 'delete', ${FILE_COLUMNS.map((column) => `${column} = NULL`).join(", ")} WHERE id = ?`,
       ),
       dropReactions: q<unknown, [number]>("DELETE FROM reactions WHERE message_id = ?"),
       reacted: q<unknown, [number, string, number]>(
@@ -285,8 +304,8 @@ export class SqliteStore implements Store {
       conversationIds: q<{ id: number }, [number, number]>(
         "SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
       ),
-      indexRead: q<{ id: number; body: string; conversation_id: number }, [number, number]>(
-        "SELECT id, body, conversation_id FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?",
+      indexRead: q<IndexRow & { id: number }, [number, number]>(
+        `SELECT id, conversation_id, ${INDEXED_TEXT} FROM messages WHERE id > ? AND deleted_at IS NULL ORDER BY id LIMIT ?`,
       ),
       unindex: q<unknown, [number]>("DELETE FROM message_index WHERE rowid = ?"),
       mergeIndex: q<unknown, []>(
@@ -322,10 +341,9 @@ export class SqliteStore implements Store {
       ),
     };
     const insertChunk = db.query<unknown, Array<string | number | null>>(
-      `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions)
-       VALUES ${Array(INSERT_CHUNK).fill("(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      `INSERT INTO messages (id, conversation_id, sender_id, body, cid, created_at, reply_to, mentions, ${FILE_COLUMNS.join(", ")})
+       VALUES ${Array(INSERT_CHUNK).fill(`(${MESSAGE_PLACEHOLDERS})`).join(", ")}`,
     );
-    type MessageValues = [number, number, number, string, string | null, number, number | null, string | null];
     const row = (m: NewMessage): MessageValues => [
       m.id,
       m.conversationId,
@@ -335,6 +353,7 @@ export class SqliteStore implements Store {
       m.createdAt,
       m.replyTo,
       m.mentions.length > 0 ? JSON.stringify(m.mentions) : null,
+      ...fileValues(m.file),
     ];
     const insertMessages = (messages: readonly NewMessage[]) => {
       let at = 0;
@@ -372,7 +391,7 @@ export class SqliteStore implements Store {
     if (change.kind === "edit") {
       const mentions = change.mentions ?? [];
       // The index follows the edit at once (a message not indexed yet is indexed as it is now, later).
-      if (change.messageId <= this.indexedUpTo) this.indexNow(change.messageId, change.body!, state.conversation_id);
+      if (change.messageId <= this.indexedUpTo) this.indexNow(change.messageId, { ...state, body: change.body! });
       this.q.edit.run(
         change.body!,
         mentions.length > 0 ? JSON.stringify(mentions) : null,
@@ -405,17 +424,17 @@ export class SqliteStore implements Store {
   private indexedUpTo = 0;
 
   /** A message's tokens in the search index, in place of whatever was there. */
-  private indexNow(id: number, body: string, conversationId: number): void {
-    const tokens = indexTokens(body);
+  private indexNow(id: number, row: IndexRow): void {
+    const tokens = indexTokens(row.body, indexedFile(row));
     this.q.unindex.run(id);
-    const facts = [...tokens.facts, conversationToken(conversationId)];
+    const facts = [...tokens.facts, conversationToken(row.conversation_id)];
     this.q.index.run(id, tokens.stream.join(" "), tokens.chars.join(" "), facts.join(" "));
   }
 
   async indexMessages(limit: number): Promise<IndexProgress> {
     return this.db.transaction(() => {
       const rows = this.q.indexRead.all(this.indexedUpTo, limit);
-      for (const row of rows) this.indexNow(row.id, row.body, row.conversation_id);
+      for (const row of rows) this.indexNow(row.id, row);
       // The merging automatic merges would do, a bounded amount at a time (see migration 7).
       if (rows.length > 0) this.q.mergeIndex.run();
       if (rows.length > 0) {
@@ -936,6 +955,55 @@ export class SqliteStore implements Store {
       }
     })();
     return deleted;
+  }
+
+  // ------------------------------------------------------------ files
+
+  async claimBlob(hash: string, size: number, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const known = this.db.query("SELECT 1 FROM blobs WHERE hash = ?").get(hash) !== null;
+      this.db
+        .query(
+          `INSERT INTO blobs (hash, size, claimed_at) VALUES (?, ?, ?)
+           ON CONFLICT(hash) DO UPDATE SET claimed_at = max(claimed_at, excluded.claimed_at)`,
+        )
+        .run(hash, size, now);
+      return known;
+    })();
+  }
+
+  async fileUsage(accountId: number): Promise<FileUsage> {
+    const row = this.db
+      .query<{ account: number; total: number }, [number]>(
+        `SELECT (SELECT coalesce(sum(file_size), 0) FROM messages WHERE sender_id = ? AND file_hash IS NOT NULL) AS account,
+           (SELECT coalesce(sum(size), 0) FROM blobs) AS total`,
+      )
+      .get(accountId)!;
+    return { account: row.account, total: row.total };
+  }
+
+  async orphanBlobs(before: number, limit: number): Promise<string[]> {
+    return this.db
+      .query<{ hash: string }, [number, number]>(
+        `SELECT hash FROM blobs b WHERE claimed_at < ?
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_hash = b.hash) LIMIT ?`,
+      )
+      .all(before, limit)
+      .map((row) => row.hash);
+  }
+
+  async collectBlob(hash: string, before: number, remove: () => Promise<void>): Promise<boolean> {
+    // One process: the file service holds this hash's lock, so no claim can come in between.
+    const orphan = this.db
+      .query(
+        `SELECT 1 FROM blobs b WHERE hash = ? AND claimed_at < ?
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.file_hash = b.hash)`,
+      )
+      .get(hash, before);
+    if (!orphan) return false;
+    await remove();
+    this.db.query("DELETE FROM blobs WHERE hash = ?").run(hash);
+    return true;
   }
 
   // ------------------------------------------------------------ life

@@ -172,6 +172,27 @@ const zh = {
   err_bad_frame: "服务器没能理解这条请求",
   err_internal_error: "服务器出错了，请重试",
   err_unavailable: "服务器暂时不可用，请稍后再试",
+  // Files (issue #16).
+  attach: "附件",
+  attachLabel: "发送文件（每个最大 {limit}）",
+  dropFiles: "松开即可发送到这里（每个文件最大 {limit}）",
+  fileLimitHint: "文件最大 {limit}：点 📎、粘贴或拖进来",
+  uploadCaption: "说明（可选）",
+  uploading: "正在上传 {name}…",
+  cancelUpload: "取消上传",
+  uploadFailed: "{name} 没有发出：{reason}",
+  uploadCancelled: "已取消上传 {name}",
+  fileTooLargeToSend: "{name} 太大了（{size}），每个文件最大 {limit}",
+  downloadFile: "下载 {name}",
+  viewImage: "查看原图：{name}",
+  closeViewer: "关闭",
+  err_file_too_large: "文件太大了",
+  err_quota_exceeded: "文件空间已满",
+  err_empty_file: "文件是空的",
+  err_invalid_image: "这张图片无法读取",
+  err_busy: "上传的人太多了，请稍后再试",
+  err_no_file: "没有选择文件",
+  err_invalid_target: "不知道要发到哪里",
   err_unknown: "出错了：{message}",
 } as const;
 
@@ -336,6 +357,27 @@ const en: Record<StringKey, string> = {
   err_bad_frame: "The server did not understand that request",
   err_internal_error: "The server failed; try again",
   err_unavailable: "The server is unavailable; try again shortly",
+  // Files (issue #16).
+  attach: "Attach",
+  attachLabel: "Send files (up to {limit} each)",
+  dropFiles: "Drop to send here (up to {limit} each)",
+  fileLimitHint: "Files up to {limit}: 📎, paste or drop",
+  uploadCaption: "Caption (optional)",
+  uploading: "Uploading {name}…",
+  cancelUpload: "Cancel upload",
+  uploadFailed: "{name} was not sent: {reason}",
+  uploadCancelled: "Upload of {name} cancelled",
+  fileTooLargeToSend: "{name} is too large ({size}); files are limited to {limit}",
+  downloadFile: "Download {name}",
+  viewImage: "View full size: {name}",
+  closeViewer: "Close",
+  err_file_too_large: "The file is too large",
+  err_quota_exceeded: "No room left for files",
+  err_empty_file: "The file is empty",
+  err_invalid_image: "The image could not be read",
+  err_busy: "Too many uploads at once; try again shortly",
+  err_no_file: "No file chosen",
+  err_invalid_target: "Nowhere to send it",
   err_unknown: "Something went wrong: {message}",
 };
 
@@ -349,6 +391,14 @@ export const isLang = (value: unknown): value is Lang => value === "zh" || value
 /** The string `key` in `lang` with `{placeholders}` filled in. */
 export const format = (lang: Lang, key: StringKey, params: Record<string, string | number> = {}): string =>
   STRINGS[lang][key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in params ? String(params[name]) : whole));
+
+/** A size as people read it ("25 MiB", "512 KiB"), for the page and the client alike. */
+export const formatBytes = (bytes: number): string =>
+  bytes >= 1024 * 1024
+    ? `${Math.round((bytes / (1024 * 1024)) * 10) / 10} MiB`
+    : bytes >= 1024
+      ? `${Math.round((bytes / 1024) * 10) / 10} KiB`
+      : `${bytes} B`;
 
 /** The string for a server error code, when there is one. */
 export const errorKey = (code: string): StringKey | undefined => {

@@ -9,7 +9,7 @@
  * `data-i18n` (text), `data-i18n-placeholder` or `data-i18n-label` (aria-label).
  */
 import type { User } from "../protocol";
-import { format, HTML_LANG, type Lang, type StringKey } from "./i18n";
+import { format, formatBytes, HTML_LANG, type Lang, type StringKey } from "./i18n";
 
 export interface PageProps {
   /** The signed-in user, or undefined for a visitor. */
@@ -21,6 +21,8 @@ export interface PageProps {
   lang: Lang;
   /** MAX_MESSAGE_LENGTH: the composer counts down to it (the page says it in `data-max-length`). */
   maxMessageLength?: number;
+  /** MAX_FILE_MB in bytes, when files can be sent: the composer shows it and checks it before an upload. */
+  maxFileBytes?: number;
 }
 
 /** The server's default MAX_MESSAGE_LENGTH, for a page rendered without one. */
@@ -32,7 +34,9 @@ export const ChatPage = ({
   nameLost,
   lang,
   maxMessageLength = DEFAULT_MAX_MESSAGE_LENGTH,
+  maxFileBytes,
 }: PageProps) => {
+  const limit = maxFileBytes === undefined ? "" : formatBytes(maxFileBytes);
   const t = (key: StringKey) => format(lang, key);
   const langSwitch = (
     <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
@@ -318,7 +322,42 @@ export const ChatPage = ({
                 </div>
                 <ul id="mention-list" class="mention-list" role="listbox" hidden></ul>
                 <div id="emoji-picker" class="emoji-picker" role="dialog" hidden></div>
-                <form id="composer" class="composer" data-max-length={String(maxMessageLength)}>
+                {maxFileBytes === undefined ? (
+                  ""
+                ) : (
+                  <>
+                    <ul id="uploads" class="uploads" aria-live="polite" hidden></ul>
+                    <div id="drop-zone" class="drop-zone" hidden>
+                      <p data-i18n="dropFiles" data-i18n-args={JSON.stringify({ limit })}>
+                        {format(lang, "dropFiles", { limit })}
+                      </p>
+                    </div>
+                  </>
+                )}
+                <form
+                  id="composer"
+                  class="composer"
+                  data-max-length={String(maxMessageLength)}
+                  data-max-file-bytes={maxFileBytes === undefined ? undefined : String(maxFileBytes)}
+                >
+                  {maxFileBytes === undefined ? (
+                    ""
+                  ) : (
+                    <>
+                      <button
+                        type="button"
+                        id="attach"
+                        class="ghost attach"
+                        title={format(lang, "attachLabel", { limit })}
+                        aria-label={format(lang, "attachLabel", { limit })}
+                        data-i18n-label="attachLabel"
+                        data-i18n-args={JSON.stringify({ limit })}
+                      >
+                        📎
+                      </button>
+                      <input type="file" id="file-input" multiple hidden />
+                    </>
+                  )}
                   <textarea
                     id="text"
                     rows="1"
@@ -329,6 +368,18 @@ export const ChatPage = ({
                     placeholder={t("messagePlaceholder")}
                   ></textarea>
                   <span id="composer-count" class="composer-count" hidden></span>
+                  {maxFileBytes === undefined ? (
+                    ""
+                  ) : (
+                    <span
+                      id="file-hint"
+                      class="file-hint"
+                      data-i18n="fileLimitHint"
+                      data-i18n-args={JSON.stringify({ limit })}
+                    >
+                      {format(lang, "fileLimitHint", { limit })}
+                    </span>
+                  )}
                   <button type="submit" class="primary" data-i18n="send">
                     {t("send")}
                   </button>

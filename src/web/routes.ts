@@ -64,7 +64,7 @@ export const webRoutes = (
   allowedOrigins: ReadonlySet<string>,
   assets: string | AssetLoader,
   /** What the page tells the client about the server's limits (the composer counts down to MAX_MESSAGE_LENGTH). */
-  page: { maxMessageLength?: number } = {},
+  page: { maxMessageLength?: number; maxFileBytes?: number } = {},
 ) => {
   const asset = assetCache(typeof assets === "string" ? sourceAssets(assets) : assets);
   const render = async (
@@ -80,6 +80,7 @@ export const webRoutes = (
       nameLost: session?.nameLost === true,
       lang: pickLanguage(acceptLanguage, langCookie),
       ...(page.maxMessageLength !== undefined ? { maxMessageLength: page.maxMessageLength } : {}),
+      ...(page.maxFileBytes !== undefined ? { maxFileBytes: page.maxFileBytes } : {}),
     });
   };
   return (

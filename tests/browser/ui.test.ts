@@ -397,7 +397,7 @@ describe("languages", () => {
 
         const page = me!.page;
         expect(await page.locator("#signout").textContent()).toBe(scene.expect.signOut);
-        expect(await page.locator("#composer button").textContent()).toBe(scene.expect.send);
+        expect(await page.locator("#composer button[type=submit]").textContent()).toBe(scene.expect.send);
         expect(await page.locator("html").getAttribute("lang")).toBe(scene.lang === "zh" ? "zh-CN" : "en");
         await page.screenshot({ path: join(SCREENSHOT_DIR, `screenshot-${scene.lang}.png`) });
 

@@ -5,8 +5,14 @@
  * acknowledged to the sender. The socket's next frame does not wait for the commit (its message
  * joins the same batch, in order): only for the cid check, which may ask the store.
  */
-import { ErrorCode } from "../../protocol";
-import { REPLY_QUOTE_LENGTH, type Conversation, type ReplyQuote } from "../../domain/model";
+import { ErrorCode, type User } from "../../protocol";
+import {
+  REPLY_QUOTE_LENGTH,
+  type Conversation,
+  type FileInfo,
+  type MessageView,
+  type ReplyQuote,
+} from "../../domain/model";
 import type { NewMessage } from "../../ports/store";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
@@ -23,6 +29,82 @@ export interface Draft {
   /** The id of the message it answers. */
   replyTo?: number;
 }
+
+/** A message just stored, as frames show it (nothing changed it yet). */
+const stored = (message: NewMessage, sender: MessageView["sender"], quote?: ReplyQuote): MessageView => ({
+  ...message,
+  editedAt: null,
+  deletedAt: null,
+  sender,
+  ...(quote ? { quote } : {}),
+  reactions: [],
+  rev: null,
+  change: null,
+});
+
+/** Delivers a stored message to its topics here (in the log's order), and to the other instances. */
+const delivered = (
+  hub: ChatHub,
+  message: MessageView,
+  conversation: Conversation,
+  topics: readonly string[],
+  after: () => void,
+): void => {
+  const item = {
+    id: message.id,
+    topics: [...topics],
+    text: hub.codec.message(message, conversation),
+    ...(conversation.kind === "direct" ? { direct: conversation } : {}),
+  };
+  hub.tail.own(item, after);
+  hub.announced(item);
+  hub.deps.stored?.({
+    id: message.id,
+    conversation,
+    senderId: message.senderId,
+    senderName: message.sender.name,
+    // A file's message without a caption says what it carries.
+    body: message.body || (message.file ? `📎 ${message.file.name}` : ""),
+    mentions: message.mentions,
+  });
+};
+
+/**
+ * A message posted without a socket (a file uploaded over HTTP, its text the caption): stored
+ * through the same writer as every message (mentions resolved alike), delivered to everyone who
+ * can see the conversation; resolves with it once delivered here, or rejects if it was not stored.
+ */
+export const postMessage = async (
+  hub: ChatHub,
+  sender: User,
+  conversation: Conversation,
+  body: string,
+  file?: FileInfo,
+): Promise<MessageView> => {
+  const mentions = await resolveMentions(hub, conversation, body, sender.id);
+  const message: NewMessage = {
+    id: hub.deps.messageId(),
+    conversationId: conversation.id,
+    senderId: sender.id,
+    body,
+    cid: null,
+    createdAt: hub.now(),
+    replyTo: null,
+    mentions,
+    ...(file ? { file } : {}),
+  };
+  const shown = { id: sender.id, kind: sender.type, name: sender.name, image: sender.image };
+  return new Promise((resolve, reject) =>
+    hub.deps.writer.write(
+      message,
+      () => {
+        const view = stored(message, shown);
+        delivered(hub, view, conversation, hub.whereTo(conversation).topics, () => resolve(view));
+      },
+      reject,
+    ),
+  );
+};
 
 export const sendMessage = (hub: ChatHub, draft: Draft): Promise<void> | void =>
   // Plain text (the usual message) is stored at once; a reply or an `@` is looked at first.
@@ -74,37 +156,8 @@ const store = (
     replyTo: quote?.id ?? null,
     mentions,
   });
-  const deliver = (message: NewMessage) => {
-    const text = hub.codec.message(
-      {
-        ...message,
-        editedAt: null,
-        deletedAt: null,
-        sender,
-        ...(quote ? { quote } : {}),
-        reactions: [],
-        rev: null,
-        change: null,
-      },
-      conversation,
-    );
-    const item = {
-      id: message.id,
-      topics: [...topics],
-      text,
-      ...(conversation.kind === "direct" ? { direct: conversation } : {}),
-    };
-    hub.tail.own(item, () => ack(message.id));
-    hub.announced(item);
-    hub.deps.stored?.({
-      id: message.id,
-      conversation,
-      senderId,
-      senderName: sender.name,
-      body: message.body,
-      mentions: message.mentions,
-    });
-  };
+  const deliver = (message: NewMessage) =>
+    delivered(hub, stored(message, sender, quote), conversation, topics, () => ack(message.id));
   if (cid === undefined || !hub.deps.history) {
     const message = make();
     return writer.write(message, () => deliver(message), failed);

@@ -39,6 +39,7 @@ import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
 import { label, t } from "./text";
 import { Typing } from "./typing";
+import { Uploads } from "./files";
 
 /** Send at most one `typing` frame this often while keys are pressed (the indicator lives TYPING_TTL_MS). */
 const TYPING_SEND_EVERY_MS = TYPING_TTL_MS / 2;
@@ -162,6 +163,8 @@ export class Chat {
   private readonly refetchLatest = new Set<Conversation>();
   /** A permalink (`#m<id>`) to open once this socket has its conversations. */
   private permalink: number | undefined;
+  /** Sending files (absent when the server takes none: the page has no `data-max-file-bytes`). */
+  private readonly uploads: Uploads | undefined;
 
   constructor(
     private me: User,
@@ -183,7 +186,34 @@ export class Chat {
     byId("compose-cancel").addEventListener("click", this.onCancelCompose);
     addEventListener("hashchange", this.onHash);
     this.permalink = permalinkOf(location.hash);
+    this.uploads = this.startUploads();
     this.connection.start();
+  }
+
+  /** Files go to the active conversation; the composer's text (unless editing) is the caption. */
+  private startUploads(): Uploads | undefined {
+    const maxFileBytes = Number(byId("composer").dataset.maxFileBytes);
+    if (!(maxFileBytes > 0)) return undefined;
+    const text = byId<HTMLTextAreaElement>("text");
+    return new Uploads(
+      maxFileBytes,
+      () => {
+        const conv = this.active;
+        return conv.room ? `room=${encodeURIComponent(conv.room)}` : conv.peer ? `with=${conv.peer.id}` : undefined;
+      },
+      () => {
+        if (this.mode?.kind === "edit") return "";
+        const caption = text.value;
+        text.value = "";
+        text.dispatchEvent(new Event("input"));
+        return caption;
+      },
+      (message) => {
+        const error = byId("composer-error");
+        delete error.dataset.i18n;
+        error.textContent = message;
+      },
+    );
   }
 
   /** The signed-in user as the server last described it. */
@@ -199,6 +229,7 @@ export class Chat {
 
   dispose(): void {
     this.connection.stop();
+    this.uploads?.dispose();
     clearInterval(this.countdown);
     clearTimeout(this.roomsTimer);
     clearTimeout(this.readTimer);

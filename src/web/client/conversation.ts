@@ -11,6 +11,7 @@ import { AVATAR_COUNT, type NotifyLevel, type ServerFrameOf, type User } from ".
 import { relocaliseDates, syncDays, timeElement } from "./days";
 import { el, initial } from "./dom";
 import { renderText } from "./format-dom";
+import { fileNode } from "./files";
 import { label, t } from "./text";
 import type { StringKey } from "../i18n";
 
@@ -193,7 +194,10 @@ export class Conversation {
       ] as const)
         if (value === undefined) delete next[field];
         else (next as Record<string, unknown>)[field] = value;
-      if (deletedAt !== undefined) delete next.replyTo;
+      if (deletedAt !== undefined) {
+        delete next.replyTo;
+        delete next.file;
+      }
       entry.rev = change.id;
       this.rerender(entry, next);
     }
@@ -437,7 +441,9 @@ export class Conversation {
     if (mine) meta.append(el("span", { class: "status" }));
     const bubble = el("div", { class: "bubble", attrs: { tabindex: "-1" } }, meta);
     if (message.replyTo && !deleted) bubble.append(this.quoteNode(message.replyTo));
-    bubble.append(body);
+    if (message.file && !deleted) bubble.append(fileNode(message.file));
+    // A file without a caption has no text to show.
+    if (deleted || message.data !== "" || !message.file) bubble.append(body);
     if (message.reactions && message.reactions.length > 0) bubble.append(this.reactionsNode(message));
     const node = el(
       "li",

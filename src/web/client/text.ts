@@ -34,7 +34,7 @@ export const relabel = (root: ParentNode = document): void => {
   for (const element of root.querySelectorAll<HTMLElement>("[data-i18n-placeholder]"))
     element.setAttribute("placeholder", t(element.dataset.i18nPlaceholder as StringKey));
   for (const element of root.querySelectorAll<HTMLElement>("[data-i18n-label]"))
-    element.setAttribute("aria-label", t(element.dataset.i18nLabel as StringKey));
+    element.setAttribute("aria-label", t(element.dataset.i18nLabel as StringKey, argsOf(element)));
 };
 
 /** Switches language: remembered in a cookie so the server renders the next page in it too. */
