@@ -37,6 +37,7 @@ import { Cluster, EXPIRY_MS } from "./chat/cluster";
 import { ACCOUNT_RATE, CONVERSATION_RATE, PushService } from "./services/push";
 import { generateVapidKeys, WebPushSender } from "./push/web-push";
 import { pushRoutes } from "./push/routes";
+import { ModerationService } from "./services/moderation";
 import { FILES_PATH } from "./protocol";
 import { bodyLimit } from "./http/body-limit";
 import { FileService } from "./services/files";
@@ -163,6 +164,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 
+/** How often bans made elsewhere (another instance, the command line) are looked for. */
+const BAN_CHECK_INTERVAL_MS = 2_000;
 /** On stop, how long pushes for the last messages get to go out. */
 const PUSH_STOP_WAIT_MS = 1_000;
 /** Push subscription changes per account: a burst of this many, refilled at this rate a minute. */
@@ -310,6 +313,12 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   });
   metrics.trackHub(hub);
   cluster?.attach(hub);
+  const moderation = new ModerationService({
+    store,
+    log,
+    closeSessions: (sids, code, reason) => hub.closeSessions(sids, code, reason),
+    bannedCode: CloseCode.Banned,
+  });
   const accounts = new AccountService({
     store,
     // Online on any instance: a guest's name is held while it has a socket anywhere.
@@ -560,6 +569,26 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       }, LOG_POLL_INTERVAL_MS)
     : undefined;
   logPoll?.unref();
+  // Bans made anywhere (another instance, the command line on the same store): the banned account's
+  // sockets here close with 4403 within BAN_CHECK_INTERVAL_MS.
+  let bansCheckedAt = Date.now();
+  let checkingBans = false;
+  const banCheck = setInterval(() => {
+    if (checkingBans || stopping || !storeUp) return;
+    checkingBans = true;
+    const since = bansCheckedAt - BAN_CHECK_INTERVAL_MS;
+    bansCheckedAt = Date.now();
+    void store
+      .bannedSince(since)
+      .then((accountIds) => {
+        for (const accountId of accountIds) hub.registry.closeAccount(accountId, CloseCode.Banned, "Banned");
+      })
+      .catch(() => {})
+      .finally(() => {
+        checkingBans = false;
+      });
+  }, BAN_CHECK_INTERVAL_MS);
+  banCheck.unref();
   // Several instances: a sign-out whose news the bus lost (it was down on the instance that signed
   // out) still closes this instance's sockets of that session, within SESSION_CHECK_INTERVAL_MS.
   let checking = false;
@@ -601,6 +630,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     indexer,
     /** Web Push (undefined with PUSH=false); `settled()` sends what may go now (tests). */
     push,
+    /** Administration and moderation use cases (the admin routes, the command line). */
+    moderation,
     /** Uploads and downloads (undefined with HISTORY=false); `collect(now)` removes unreferenced files (tests). */
     files,
     /** Runs session expiry and history retention now (also every minute). */
@@ -626,6 +657,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       clearInterval(storeWatch);
       clearInterval(logPoll);
       clearInterval(sessionCheck);
+      clearInterval(banCheck);
       guards.slow.stop();
       const running = server;
       if (running) {

@@ -277,6 +277,8 @@ export const CloseCode = {
   SignedOut: 4002,
   /** Persistent abuse (rate limit ignored): do not reconnect at once. */
   PolicyViolation: 4008,
+  /** The account is banned from this server: do not reconnect; show why. */
+  Banned: 4403,
   /** The client did not read fast enough: reconnect and resume. */
   SlowConsumer: 4100,
 } as const;
@@ -284,7 +286,7 @@ export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
 /** True when a close code means the client must sign in again rather than reconnect. */
 export const isTerminalClose = (code: number): boolean =>
-  code === CloseCode.InvalidUser || code === CloseCode.SignedOut;
+  code === CloseCode.InvalidUser || code === CloseCode.SignedOut || code === CloseCode.Banned;
 
 const frame = <T extends string, U extends TSchema, D extends TSchema, X extends Record<string, TSchema> = {}>(
   type: T,
@@ -598,8 +600,15 @@ export const TYPING_TTL_MS = 4000;
  * the registered account of that name.
  */
 export const SignInBody = Type.Object({ name: Type.Optional(Type.String()), password: Type.Optional(Type.String()) });
-/** Body of `POST /signup`: register a name with a password (a signed-in guest is upgraded in place). */
-export const SignUpBody = Type.Object({ name: Type.String(), password: Type.String() });
+/**
+ * Body of `POST /signup`: register a name with a password (a signed-in guest is upgraded in place);
+ * `invite`: a server invite's token, needed while sign-up is invite-only.
+ */
+export const SignUpBody = Type.Object({
+  name: Type.String(),
+  password: Type.String(),
+  invite: Type.Optional(Type.String({ maxLength: 64 })),
+});
 
 /** Shortest and longest password accepted at sign-up (characters). */
 export const PASSWORD_MIN_LENGTH = 8;

@@ -122,7 +122,7 @@ export const authRoutes = ({
       set: { headers: Record<string, string | number> };
       status: (code: number, body: unknown) => unknown;
     },
-    run: (deviceId: string) => Promise<Outcome<{ session: AuthSession }>>,
+    run: (deviceId: string, address: string) => Promise<Outcome<{ session: AuthSession }>>,
   ) => {
     const { session, request, server, set, status } = context;
     const retryMs = await overLimit(request, server);
@@ -132,7 +132,8 @@ export const authRoutes = ({
     }
     const jar = context.cookie as Jar;
     const browser = deviceOf(context.device);
-    const outcome = await run(browser.id);
+    const address = resolveClient(request.headers, server?.requestIP(request)?.address, trustedProxies).ip;
+    const outcome = await run(browser.id, address);
     const answer = outcome.ok ? await signedIn(jar, session, outcome.session) : refused(outcome, status, set);
     keepDevice(jar, browser);
     return answer;
@@ -142,18 +143,25 @@ export const authRoutes = ({
     .post(
       "/wsin",
       (context) =>
-        attempt(context, (device) =>
+        attempt(context, (device, address) =>
           context.body?.password !== undefined
-            ? accounts.signInPassword(context.body.name ?? "", context.body.password, device)
-            : accounts.signInGuest(context.body?.name, device, context.session),
+            ? accounts.signInPassword(context.body.name ?? "", context.body.password, device, address)
+            : accounts.signInGuest(context.body?.name, device, context.session, address),
         ),
       { body: SignInBody, session: true, sameOrigin: true },
     )
     .post(
       "/signup",
       (context) =>
-        attempt(context, (device) =>
-          accounts.signUp(context.body.name, context.body.password, device, context.session),
+        attempt(context, (device, address) =>
+          accounts.signUp(
+            context.body.name,
+            context.body.password,
+            device,
+            context.session,
+            address,
+            context.body.invite,
+          ),
         ),
       { body: SignUpBody, session: true, sameOrigin: true },
     )

@@ -19,6 +19,17 @@ import type {
   SessionRecord,
 } from "../domain/model";
 import type { SearchPlan } from "../domain/search";
+import type {
+  AccountListing,
+  AuditEntry,
+  BanRecord,
+  Invite,
+  InviteUse,
+  Report,
+  RoomMember,
+  RoomSettings,
+  ServerSettings,
+} from "../domain/moderation";
 
 /** Index matches a search looks at per call at most (then it says where to go on). */
 export const SEARCH_SCAN = 2000;
@@ -326,6 +337,53 @@ export interface Store {
    * locked meanwhile). True when it was collected.
    */
   collectBlob(hash: string, before: number, remove: () => Promise<void>): Promise<boolean>;
+
+  // ------------------------------------------------------------ moderation
+  /** An account's server role: "owner" or "admin"; null: by its kind (member, guest). False: no such account. */
+  setRole(accountId: number, role: "owner" | "admin" | null): Promise<boolean>;
+  /** The server role kept for each of these accounts (absent: none kept, i.e. by their kind). */
+  rolesOf(accountIds: readonly number[]): Promise<Map<number, "owner" | "admin">>;
+  /** The owner's account id, if there is one. */
+  ownerId(): Promise<number | undefined>;
+  /** Accounts by id after `after` (a name prefix `q` narrows them), at most `limit`. */
+  listAccounts(q: string, after: number, limit: number): Promise<AccountListing[]>;
+  serverSettings(): Promise<ServerSettings>;
+  saveServerSettings(settings: ServerSettings): Promise<void>;
+  /** A room's own settings; undefined: not a room. */
+  roomSettings(conversationId: number): Promise<RoomSettings | undefined>;
+  setRoomSettings(conversationId: number, patch: Partial<Omit<RoomSettings, "ownerId">>): Promise<void>;
+  /** These members' roles in a room (accounts not in it are absent). */
+  roomMembers(conversationId: number, accountIds: readonly number[]): Promise<Map<number, RoomMember>>;
+  /** Names or unnames a moderator; false: not a member. */
+  setModerator(conversationId: number, accountId: number, on: boolean): Promise<boolean>;
+  /** Mutes a member until `until` (0: unmutes); false: not a member. */
+  setMuted(conversationId: number, accountId: number, until: number): Promise<boolean>;
+  /**
+   * Bans an account: kept by account, name, browser and addresses, and every session of it ended.
+   * Answers the ended sessions' ids.
+   */
+  ban(record: BanRecord): Promise<string[]>;
+  /** Lifts a ban; false: there was none. */
+  unban(accountId: number): Promise<boolean>;
+  /** Whether any of these is banned: the account, a name key, a browser, an address. */
+  isBanned(who: { accountId?: number; nameKey?: string; device?: string; address?: string }): Promise<boolean>;
+  /** Accounts banned at or after `since` (a running server closes their sockets). */
+  bannedSince(since: number): Promise<number[]>;
+  audit(entry: Omit<AuditEntry, "id">): Promise<void>;
+  /** The audit log, newest first, ids below `before`. */
+  auditLog(before: number, limit: number): Promise<AuditEntry[]>;
+  /** Files a report; false: this account reported this message already. */
+  report(report: Omit<Report, "id" | "resolvedBy" | "resolvedAt">): Promise<boolean>;
+  /** Reports, newest first, ids below `before`; open ones only unless `all`. */
+  reports(all: boolean, before: number, limit: number): Promise<Report[]>;
+  resolveReport(id: number, by: number, at: number): Promise<boolean>;
+  createInvite(invite: Invite): Promise<void>;
+  /** Uses an invite for `conversationId` (null: sign-up): one use less, if it is good now. */
+  useInvite(token: string, conversationId: number | null, now: number): Promise<InviteUse>;
+  /** Keeps a one-time password reset (its token's hash) for an account, replacing any earlier one. */
+  createPasswordReset(tokenHash: string, accountId: number, expiresAt: number): Promise<void>;
+  /** Uses a password reset: its account, once, before it expires. */
+  usePasswordReset(tokenHash: string, now: number): Promise<number | undefined>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

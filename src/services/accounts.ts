@@ -13,6 +13,7 @@ import { AVATAR_COUNT, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH, type User } fro
 import type { Account } from "../domain/model";
 import { checkName, guestName, nameKey } from "../domain/names";
 import { NameTakenError, type Store } from "../ports/store";
+import type { InviteUse } from "../domain/moderation";
 import type { RateLimit } from "../security/rate";
 import { toUser } from "../chat/codec";
 
@@ -28,7 +29,7 @@ export interface AuthSession {
 /** How a use case failed, as the HTTP routes answer it. */
 export interface Failure {
   ok: false;
-  status: 400 | 401 | 409 | 429 | 503;
+  status: 400 | 401 | 403 | 404 | 409 | 429 | 503;
   error: string;
   message: string;
   retryAfterSeconds?: number;
@@ -69,6 +70,14 @@ const fail = (status: Failure["status"], error: string, message: string, retryAf
   message,
   ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
 });
+
+const BANNED: Failure = fail(403, "banned", "This account is banned from this server");
+const INVITE_PROBLEMS: Record<Exclude<InviteUse, "ok">, string> = {
+  unknown: "That invite link is not valid",
+  expired: "That invite link has expired",
+  used_up: "That invite link has been used up",
+  wrong_room: "That invite link is not for this",
+};
 
 let instances = 0;
 
@@ -138,8 +147,18 @@ export class AccountService {
     rawName: string | undefined,
     device: string,
     current: AuthSession | undefined,
+    address = "",
   ): Promise<Outcome<{ session: AuthSession; created: boolean }>> {
+    if (!(await this.deps.store.serverSettings()).guests)
+      return fail(403, "guests_disabled", "Guests cannot sign in here: sign in with a password, or sign up");
+    const requested = rawName?.trim() ? checkName(rawName) : undefined;
+    if (await this.banned({ device, address, ...(requested?.ok ? { nameKey: requested.key } : {}) })) return BANNED;
     return unlessTaken(rawName, () => this.guest(rawName, device, current));
+  }
+
+  /** Whether a ban keeps this account, name, browser or address out. */
+  private banned(who: { accountId?: number; nameKey?: string; device?: string; address?: string }): Promise<boolean> {
+    return this.deps.store.isBanned(who);
   }
 
   private async guest(
@@ -189,7 +208,12 @@ export class AccountService {
   }
 
   /** Sign-in to a registered account. A wrong password and an unknown name get the same answer. */
-  async signInPassword(rawName: string, password: string, device: string): Promise<Outcome<{ session: AuthSession }>> {
+  async signInPassword(
+    rawName: string,
+    password: string,
+    device: string,
+    address = "",
+  ): Promise<Outcome<{ session: AuthSession }>> {
     const check = checkName(rawName);
     const { store } = this.deps;
     const account = check.ok ? await store.accountByKey(check.key) : undefined;
@@ -202,6 +226,8 @@ export class AccountService {
       return fail(429, "rate_limited", "Too many password attempts; try again later", Math.ceil(retryMs / 1000));
     const hash = await store.passwordHash(account.id);
     if (!hash || !(await Bun.password.verify(password, hash))) return fail(401, "bad_credentials", BAD_CREDENTIALS);
+    // Told only to whoever knows the password (else a ban would tell which names exist).
+    if (await this.banned({ accountId: account.id, device, address })) return BANNED;
     const updated = await store.updateAccount(account.id, { device });
     const session = await store.createSession(account.id, this.now());
     return { ok: true, session: { sid: session.sid, account: updated, user: toUser(updated) } };
@@ -216,9 +242,19 @@ export class AccountService {
     password: string,
     device: string,
     current: AuthSession | undefined,
+    address = "",
+    invite?: string,
   ): Promise<Outcome<{ session: AuthSession; created: boolean }>> {
     const check = checkName(rawName);
     if (!check.ok) return fail(400, check.error, check.message);
+    const { signup } = await this.deps.store.serverSettings();
+    if (signup === "closed") return fail(403, "signup_closed", "Sign-up is closed here; an admin makes accounts");
+    if (signup === "invite" && !invite)
+      return fail(403, "invite_required", "Sign-up here needs an invite link from an admin");
+    if (
+      await this.banned({ nameKey: check.key, device, address, ...(current ? { accountId: current.account.id } : {}) })
+    )
+      return BANNED;
     const length = [...password].length;
     if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH)
       return fail(
@@ -237,6 +273,11 @@ export class AccountService {
       holder.id !== upgrading?.id &&
       (holder.kind === "member" || (this.holdsName(holder) && holder.device !== device));
     if (heldByOther) return taken(check.name);
+    // Spent only by a sign-up that goes through.
+    if (signup === "invite") {
+      const use = await store.useInvite(invite!, null, this.now());
+      if (use !== "ok") return fail(403, "invalid_invite", INVITE_PROBLEMS[use]);
+    }
     const now = this.now();
     const release = holder && holder.id !== upgrading?.id ? holder.id : undefined;
     if (upgrading) {
@@ -245,6 +286,7 @@ export class AccountService {
         { kind: "member", name: check.name, nameKey: check.key, passwordHash, device },
         release,
       );
+      await this.ownerIfFirst(account.id);
       return { ok: true, created: false, session: { sid: current!.sid, account, user: toUser(account) } };
     }
     const account = await store.createAccount(
@@ -259,8 +301,16 @@ export class AccountService {
       },
       release,
     );
+    await this.ownerIfFirst(account.id);
     const session = await store.createSession(account.id, now);
     return { ok: true, created: true, session: { sid: session.sid, account, user: toUser(account) } };
+  }
+
+  /** The first registered account owns the server (two at once: the store keeps one owner). */
+  private async ownerIfFirst(accountId: number): Promise<void> {
+    const { store } = this.deps;
+    if ((await store.ownerId()) !== undefined) return;
+    await store.setRole(accountId, "owner").catch(() => false);
   }
 
   /** Ends one session (rejects if the store cannot record it). */

@@ -156,8 +156,66 @@ const MIGRATIONS: readonly Migration[] = [
      size       INTEGER NOT NULL,
      claimed_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // 11: moderation. Accounts have a server role (owner, admin; null: by their kind); rooms a topic, a
+  // privacy flag and a slow mode, and their memberships a moderator flag and a mute; bans (by
+  // account, name, browser and optionally addresses); the audit log; reports; invite links; one-time
+  // password resets (their token's hash).
+  `ALTER TABLE accounts ADD COLUMN role TEXT CHECK (role IN ('owner', 'admin'));
+   CREATE UNIQUE INDEX accounts_one_owner ON accounts(role) WHERE role = 'owner';
+   ALTER TABLE conversations ADD COLUMN topic TEXT;
+   ALTER TABLE conversations ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE conversations ADD COLUMN slow_seconds INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE memberships ADD COLUMN moderator INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE memberships ADD COLUMN muted_until INTEGER;
+   CREATE TABLE bans (
+     account_id INTEGER PRIMARY KEY,
+     name_key   TEXT,
+     device     TEXT,
+     reason     TEXT NOT NULL DEFAULT '',
+     by_id      INTEGER,
+     created_at INTEGER NOT NULL
+   );
+   CREATE INDEX bans_name ON bans(name_key);
+   CREATE INDEX bans_device ON bans(device);
+   CREATE INDEX bans_created ON bans(created_at);
+   CREATE TABLE ban_addresses (address TEXT NOT NULL, account_id INTEGER NOT NULL REFERENCES bans(account_id) ON DELETE CASCADE,
+     PRIMARY KEY (address, account_id)) WITHOUT ROWID;
+   CREATE TABLE audit (
+     id             INTEGER PRIMARY KEY AUTOINCREMENT,
+     at             INTEGER NOT NULL,
+     actor_id       INTEGER,
+     action         TEXT NOT NULL,
+     account_id     INTEGER,
+     conversation_id INTEGER,
+     message_id     INTEGER,
+     detail         TEXT NOT NULL DEFAULT '{}'
+   );
+   CREATE TABLE reports (
+     id              INTEGER PRIMARY KEY AUTOINCREMENT,
+     message_id      INTEGER NOT NULL,
+     conversation_id INTEGER NOT NULL,
+     reporter_id     INTEGER NOT NULL,
+     reason          TEXT NOT NULL,
+     at              INTEGER NOT NULL,
+     resolved_by     INTEGER,
+     resolved_at     INTEGER,
+     UNIQUE (message_id, reporter_id)
+   );
+   CREATE INDEX reports_open ON reports(resolved_at, id);
+   CREATE TABLE invites (
+     token           TEXT PRIMARY KEY,
+     conversation_id INTEGER,
+     created_by      INTEGER NOT NULL,
+     created_at      INTEGER NOT NULL,
+     expires_at      INTEGER,
+     uses_left       INTEGER
+   ) WITHOUT ROWID;
+   CREATE TABLE password_resets (
+     token_hash TEXT PRIMARY KEY,
+     account_id INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL
+   ) WITHOUT ROWID;`,
 ];
-
 /** WAL pages (4 KiB) between automatic checkpoints. */
 const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 

@@ -24,6 +24,18 @@ import {
   type SessionRecord,
 } from "../domain/model";
 import {
+  DEFAULT_SETTINGS,
+  type AccountListing,
+  type AuditEntry,
+  type BanRecord,
+  type Invite,
+  type InviteUse,
+  type Report,
+  type RoomMember,
+  type RoomSettings,
+  type ServerSettings,
+} from "../domain/moderation";
+import {
   isChange,
   NameTakenError,
   type AccountPatch,
@@ -532,6 +544,321 @@ export class SqliteStore implements Store {
     if (stored) return JSON.parse(stored.value) as VapidKeys;
     this.push.saveVapid.run(JSON.stringify(generate()));
     return JSON.parse(this.push.vapid.get()!.value) as VapidKeys;
+  }
+
+  // ------------------------------------------------------------ moderation
+
+  private moderationQueries?: ReturnType<SqliteStore["prepareModeration"]>;
+
+  private prepareModeration() {
+    const q = <R, P extends unknown[]>(sql: string): Statement<R, P & import("bun:sqlite").SQLQueryBindings[]> =>
+      this.db.query(sql) as never;
+    return {
+      setRole: q<unknown, [string | null, number]>("UPDATE accounts SET role = ? WHERE id = ?"),
+      roles: q<{ id: number; role: "owner" | "admin" }, [string]>(
+        "SELECT id, role FROM accounts WHERE role IS NOT NULL AND id IN (SELECT value FROM json_each(?))",
+      ),
+      owner: q<{ id: number }, []>("SELECT id FROM accounts WHERE role = 'owner'"),
+      list: q<
+        {
+          id: number;
+          name: string;
+          kind: "guest" | "member";
+          role: "owner" | "admin" | null;
+          banned: number;
+          created_at: number;
+          last_active: number;
+        },
+        [string, number, number]
+      >(
+        `SELECT a.id, a.name, a.kind, a.role, (b.account_id IS NOT NULL) AS banned, a.created_at, a.last_active
+         FROM accounts a LEFT JOIN bans b ON b.account_id = a.id
+         WHERE a.id > ?2 AND (?1 = '' OR a.name_key LIKE ?1 || '%' ESCAPE '\\') ORDER BY a.id LIMIT ?3`,
+      ),
+      settings: q<{ value: string }, []>("SELECT value FROM settings WHERE key = 'server'"),
+      saveSettings: q<unknown, [string]>(
+        "INSERT INTO settings (key, value) VALUES ('server', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
+      room: q<{ topic: string | null; private: number; slow_seconds: number; created_by: number | null }, [number]>(
+        "SELECT topic, private, slow_seconds, created_by FROM conversations WHERE id = ? AND kind = 'room'",
+      ),
+      setTopic: q<unknown, [string, number]>("UPDATE conversations SET topic = ? WHERE id = ?"),
+      setPrivate: q<unknown, [number, number]>("UPDATE conversations SET private = ? WHERE id = ?"),
+      setSlow: q<unknown, [number, number]>("UPDATE conversations SET slow_seconds = ? WHERE id = ?"),
+      members: q<
+        {
+          account_id: number;
+          role: "owner" | "admin" | null;
+          kind: "guest" | "member";
+          moderator: number;
+          muted_until: number | null;
+          created_by: number | null;
+        },
+        [number, string]
+      >(
+        `SELECT ms.account_id, a.role, a.kind, ms.moderator, ms.muted_until, c.created_by
+         FROM memberships ms JOIN accounts a ON a.id = ms.account_id JOIN conversations c ON c.id = ms.conversation_id
+         WHERE ms.conversation_id = ? AND ms.account_id IN (SELECT value FROM json_each(?))`,
+      ),
+      setModerator: q<unknown, [number, number, number]>(
+        "UPDATE memberships SET moderator = ? WHERE conversation_id = ? AND account_id = ?",
+      ),
+      setMuted: q<unknown, [number | null, number, number]>(
+        "UPDATE memberships SET muted_until = ? WHERE conversation_id = ? AND account_id = ?",
+      ),
+      ban: q<unknown, [number, string | null, string | null, string, number | null, number]>(
+        `INSERT INTO bans (account_id, name_key, device, reason, by_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (account_id) DO UPDATE SET name_key = excluded.name_key, device = excluded.device,
+           reason = excluded.reason, by_id = excluded.by_id, created_at = excluded.created_at`,
+      ),
+      banAddress: q<unknown, [string, number]>(
+        "INSERT OR IGNORE INTO ban_addresses (address, account_id) VALUES (?, ?)",
+      ),
+      unban: q<unknown, [number]>("DELETE FROM bans WHERE account_id = ?"),
+      banned: q<{ hit: number }, [number, string, string, string]>(
+        `SELECT EXISTS (SELECT 1 FROM bans WHERE account_id = ?1 OR (?2 <> '' AND name_key = ?2) OR (?3 <> '' AND device = ?3))
+           OR EXISTS (SELECT 1 FROM ban_addresses WHERE ?4 <> '' AND address = ?4) AS hit`,
+      ),
+      bannedSince: q<{ account_id: number }, [number]>("SELECT account_id FROM bans WHERE created_at >= ?"),
+      audit: q<unknown, [number, number | null, string, number | null, number | null, number | null, string]>(
+        `INSERT INTO audit (at, actor_id, action, account_id, conversation_id, message_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      auditLog: q<
+        {
+          id: number;
+          at: number;
+          actor_id: number | null;
+          action: AuditEntry["action"];
+          account_id: number | null;
+          conversation_id: number | null;
+          message_id: number | null;
+          detail: string;
+        },
+        [number, number]
+      >("SELECT * FROM audit WHERE id < ? ORDER BY id DESC LIMIT ?"),
+      report: q<unknown, [number, number, number, string, number]>(
+        `INSERT OR IGNORE INTO reports (message_id, conversation_id, reporter_id, reason, at) VALUES (?, ?, ?, ?, ?)`,
+      ),
+      reports: q<
+        {
+          id: number;
+          message_id: number;
+          conversation_id: number;
+          reporter_id: number;
+          reason: string;
+          at: number;
+          resolved_by: number | null;
+          resolved_at: number | null;
+        },
+        [number, number, number]
+      >("SELECT * FROM reports WHERE (?1 = 1 OR resolved_at IS NULL) AND id < ?2 ORDER BY id DESC LIMIT ?3"),
+      resolve: q<unknown, [number, number, number]>(
+        "UPDATE reports SET resolved_by = ?, resolved_at = ? WHERE id = ? AND resolved_at IS NULL",
+      ),
+      invite: q<unknown, [string, number | null, number, number, number | null, number | null]>(
+        "INSERT INTO invites (token, conversation_id, created_by, created_at, expires_at, uses_left) VALUES (?, ?, ?, ?, ?, ?)",
+      ),
+      inviteGet: q<{ conversation_id: number | null; expires_at: number | null; uses_left: number | null }, [string]>(
+        "SELECT conversation_id, expires_at, uses_left FROM invites WHERE token = ?",
+      ),
+      inviteUse: q<unknown, [string]>(
+        "UPDATE invites SET uses_left = uses_left - 1 WHERE token = ? AND uses_left IS NOT NULL",
+      ),
+      reset: q<unknown, [string, number, number]>(
+        `INSERT INTO password_resets (token_hash, account_id, expires_at) VALUES (?, ?, ?)`,
+      ),
+      resetClear: q<unknown, [number]>("DELETE FROM password_resets WHERE account_id = ?"),
+      resetTake: q<{ account_id: number; expires_at: number }, [string]>(
+        "DELETE FROM password_resets WHERE token_hash = ? RETURNING account_id, expires_at",
+      ),
+    };
+  }
+
+  private get mod() {
+    return (this.moderationQueries ??= this.prepareModeration());
+  }
+
+  async setRole(accountId: number, role: "owner" | "admin" | null): Promise<boolean> {
+    return this.mod.setRole.run(role, accountId).changes > 0;
+  }
+
+  async rolesOf(accountIds: readonly number[]): Promise<Map<number, "owner" | "admin">> {
+    return new Map(this.mod.roles.all(JSON.stringify(accountIds)).map((row) => [row.id, row.role]));
+  }
+
+  async ownerId(): Promise<number | undefined> {
+    return this.mod.owner.get()?.id;
+  }
+
+  async listAccounts(q: string, after: number, limit: number): Promise<AccountListing[]> {
+    const prefix = q.replace(/[\\%_]/g, (c) => `\\${c}`);
+    return this.mod.list.all(prefix, after, limit).map((row) => ({
+      id: row.id,
+      name: row.name,
+      kind: row.kind,
+      role: row.role ?? row.kind,
+      banned: row.banned === 1,
+      createdAt: row.created_at,
+      lastActive: row.last_active,
+    }));
+  }
+
+  async serverSettings(): Promise<ServerSettings> {
+    const row = this.mod.settings.get();
+    return row
+      ? { ...DEFAULT_SETTINGS, ...(JSON.parse(row.value) as Partial<ServerSettings>) }
+      : { ...DEFAULT_SETTINGS };
+  }
+
+  async saveServerSettings(settings: ServerSettings): Promise<void> {
+    this.mod.saveSettings.run(JSON.stringify(settings));
+  }
+
+  async roomSettings(conversationId: number): Promise<RoomSettings | undefined> {
+    const row = this.mod.room.get(conversationId);
+    if (!row) return undefined;
+    return {
+      topic: row.topic ?? "",
+      private: row.private === 1,
+      slowSeconds: row.slow_seconds,
+      ownerId: row.created_by,
+    };
+  }
+
+  async setRoomSettings(conversationId: number, patch: Partial<Omit<RoomSettings, "ownerId">>): Promise<void> {
+    this.db.transaction(() => {
+      if (patch.topic !== undefined) this.mod.setTopic.run(patch.topic, conversationId);
+      if (patch.private !== undefined) this.mod.setPrivate.run(patch.private ? 1 : 0, conversationId);
+      if (patch.slowSeconds !== undefined) this.mod.setSlow.run(patch.slowSeconds, conversationId);
+    })();
+  }
+
+  async roomMembers(conversationId: number, accountIds: readonly number[]): Promise<Map<number, RoomMember>> {
+    return new Map(
+      this.mod.members.all(conversationId, JSON.stringify(accountIds)).map((row) => [
+        row.account_id,
+        {
+          accountId: row.account_id,
+          role: row.role ?? row.kind,
+          roomRole: row.created_by === row.account_id ? "owner" : row.moderator === 1 ? "moderator" : undefined,
+          mutedUntil: row.muted_until ?? 0,
+        },
+      ]),
+    );
+  }
+
+  async setModerator(conversationId: number, accountId: number, on: boolean): Promise<boolean> {
+    return this.mod.setModerator.run(on ? 1 : 0, conversationId, accountId).changes > 0;
+  }
+
+  async setMuted(conversationId: number, accountId: number, until: number): Promise<boolean> {
+    return this.mod.setMuted.run(until > 0 ? until : null, conversationId, accountId).changes > 0;
+  }
+
+  async ban(record: BanRecord): Promise<string[]> {
+    return this.db.transaction(() => {
+      this.mod.ban.run(record.accountId, record.nameKey, record.device, record.reason, record.byId, record.at);
+      for (const address of record.addresses) this.mod.banAddress.run(address, record.accountId);
+      const sids = this.q.sessionsOf.all(record.accountId).map((row) => row.sid);
+      this.q.endSessionsOf.run(record.accountId);
+      return sids;
+    })();
+  }
+
+  async unban(accountId: number): Promise<boolean> {
+    return this.mod.unban.run(accountId).changes > 0;
+  }
+
+  async isBanned(who: { accountId?: number; nameKey?: string; device?: string; address?: string }): Promise<boolean> {
+    return this.mod.banned.get(who.accountId ?? -1, who.nameKey ?? "", who.device ?? "", who.address ?? "")?.hit === 1;
+  }
+
+  async bannedSince(since: number): Promise<number[]> {
+    return this.mod.bannedSince.all(since).map((row) => row.account_id);
+  }
+
+  async audit(entry: Omit<AuditEntry, "id">): Promise<void> {
+    this.mod.audit.run(
+      entry.at,
+      entry.actorId,
+      entry.action,
+      entry.accountId,
+      entry.conversationId,
+      entry.messageId,
+      JSON.stringify(entry.detail),
+    );
+  }
+
+  async auditLog(before: number, limit: number): Promise<AuditEntry[]> {
+    return this.mod.auditLog.all(before, limit).map((row) => ({
+      id: row.id,
+      at: row.at,
+      actorId: row.actor_id,
+      action: row.action,
+      accountId: row.account_id,
+      conversationId: row.conversation_id,
+      messageId: row.message_id,
+      detail: JSON.parse(row.detail) as Record<string, unknown>,
+    }));
+  }
+
+  async report(report: Omit<Report, "id" | "resolvedBy" | "resolvedAt">): Promise<boolean> {
+    return (
+      this.mod.report.run(report.messageId, report.conversationId, report.reporterId, report.reason, report.at)
+        .changes > 0
+    );
+  }
+
+  async reports(all: boolean, before: number, limit: number): Promise<Report[]> {
+    return this.mod.reports.all(all ? 1 : 0, before, limit).map((row) => ({
+      id: row.id,
+      messageId: row.message_id,
+      conversationId: row.conversation_id,
+      reporterId: row.reporter_id,
+      reason: row.reason,
+      at: row.at,
+      resolvedBy: row.resolved_by,
+      resolvedAt: row.resolved_at,
+    }));
+  }
+
+  async resolveReport(id: number, by: number, at: number): Promise<boolean> {
+    return this.mod.resolve.run(by, at, id).changes > 0;
+  }
+
+  async createInvite(invite: Invite): Promise<void> {
+    this.mod.invite.run(
+      invite.token,
+      invite.conversationId,
+      invite.createdBy,
+      invite.createdAt,
+      invite.expiresAt,
+      invite.usesLeft,
+    );
+  }
+
+  async useInvite(token: string, conversationId: number | null, now: number): Promise<InviteUse> {
+    return this.db.transaction((): InviteUse => {
+      const row = this.mod.inviteGet.get(token);
+      if (!row) return "unknown";
+      if (row.conversation_id !== conversationId) return "wrong_room";
+      if (row.expires_at !== null && row.expires_at <= now) return "expired";
+      if (row.uses_left !== null && row.uses_left <= 0) return "used_up";
+      this.mod.inviteUse.run(token);
+      return "ok";
+    })();
+  }
+
+  async createPasswordReset(tokenHash: string, accountId: number, expiresAt: number): Promise<void> {
+    this.db.transaction(() => {
+      this.mod.resetClear.run(accountId);
+      this.mod.reset.run(tokenHash, accountId, expiresAt);
+    })();
+  }
+
+  async usePasswordReset(tokenHash: string, now: number): Promise<number | undefined> {
+    const row = this.mod.resetTake.get(tokenHash);
+    return row && row.expires_at > now ? row.account_id : undefined;
   }
 
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
