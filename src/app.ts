@@ -258,9 +258,16 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       })
     : undefined;
 
+  const moderation = new ModerationService({
+    store,
+    log,
+    closeSessions: (sids, code, reason) => hub.closeSessions(sids, code, reason),
+    bannedCode: CloseCode.Banned,
+  });
   const hub = new ChatHub({
     store,
     writer,
+    moderation,
     ...(push
       ? { stored: (message) => push.noticed(message), looked: (accountId: number) => push.looked(accountId) }
       : {}),
@@ -313,12 +320,6 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   });
   metrics.trackHub(hub);
   cluster?.attach(hub);
-  const moderation = new ModerationService({
-    store,
-    log,
-    closeSessions: (sids, code, reason) => hub.closeSessions(sids, code, reason),
-    bannedCode: CloseCode.Banned,
-  });
   const accounts = new AccountService({
     store,
     // Online on any instance: a guest's name is held while it has a socket anywhere.
@@ -484,6 +485,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   };
   const housekeepingOnce = async (): Promise<void> => {
     const now = Date.now();
+    hub.rules.sweep();
     try {
       await store.touchSessions(hub.registry.sessionIds(), now);
       const ended = await store.sweepSessions(now - config.sessionIdleMs);

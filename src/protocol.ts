@@ -90,6 +90,45 @@ export const NotifyIn = Type.Object({
  */
 export const VisibilityIn = Type.Object({ type: Type.Literal("visibility"), visible: Type.Boolean() });
 
+/**
+ * Room moderation. `room_settings`: a room's topic, slow mode (one message per `slow` seconds per
+ * member, moderators excepted; 0: off) and privacy (private: hidden from the room list, joined only
+ * with an invite). `mute`: silences member `user` in the room for `seconds` (0: unmutes). `remove`:
+ * takes member `user` out of a private room. `moderator`: names (or unnames) `user` a moderator
+ * (the room's owner and admins). `invite`: an invite link to a private room. Who may do which is
+ * domain/policy.ts's; refused: `forbidden`.
+ */
+export const RoomSettingsIn = Type.Object({
+  type: Type.Literal("room_settings"),
+  room: RoomName,
+  topic: Type.Optional(Type.String({ maxLength: 1000 })),
+  slow: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  private: Type.Optional(Type.Boolean()),
+});
+export const MuteIn = Type.Object({
+  type: Type.Literal("mute"),
+  room: RoomName,
+  user: Type.Integer({ minimum: 1 }),
+  seconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600 }),
+});
+export const RemoveIn = Type.Object({
+  type: Type.Literal("remove"),
+  room: RoomName,
+  user: Type.Integer({ minimum: 1 }),
+});
+export const ModeratorIn = Type.Object({
+  type: Type.Literal("moderator"),
+  room: RoomName,
+  user: Type.Integer({ minimum: 1 }),
+  on: Type.Boolean(),
+});
+export const InviteIn = Type.Object({
+  type: Type.Literal("invite"),
+  room: RoomName,
+  expiresInSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 * 24 * 3600 })),
+  uses: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+});
+
 /** The author changes the text of their message `id` (the same rules as sending it). */
 export const EditIn = Type.Object({ type: Type.Literal("edit"), id: MessageId, data: Type.String() });
 /** The author deletes their message `id`: it stays as a tombstone (id, time; no text). */
@@ -102,7 +141,12 @@ export const ReactIn = Type.Object({
 });
 
 /** Join a room (created on first join). The server answers with `list` and `history` for it. */
-export const JoinIn = Type.Object({ type: Type.Literal("join"), room: RoomName });
+export const JoinIn = Type.Object({
+  type: Type.Literal("join"),
+  room: RoomName,
+  /** An invite's token: needed to join a private room one is not a member of. */
+  invite: Type.Optional(Type.String({ maxLength: 64 })),
+});
 /** Leave a room (the lobby too: bare text then gets `not_in_room`). */
 export const LeaveIn = Type.Object({ type: Type.Literal("leave"), room: RoomName });
 /** Ask for the list of rooms with their member counts (answered with `rooms`). */
@@ -168,6 +212,11 @@ export const ClientFrame = Type.Union([
   ReactIn,
   NotifyIn,
   VisibilityIn,
+  RoomSettingsIn,
+  MuteIn,
+  RemoveIn,
+  ModeratorIn,
+  InviteIn,
 ]);
 export type ClientFrame = Static<typeof ClientFrame>;
 
@@ -187,6 +236,11 @@ export const CLIENT_FRAME_TYPES: readonly ClientFrame["type"][] = [
   "react",
   "notify",
   "visibility",
+  "room_settings",
+  "mute",
+  "remove",
+  "moderator",
+  "invite",
 ];
 
 /**
@@ -254,6 +308,16 @@ export const ErrorCode = {
   InvalidEmoji: "invalid_emoji",
   /** `react` with a new emoji on a message that has MAX_REACTIONS_PER_MESSAGE already. */
   TooManyReactions: "too_many_reactions",
+  /** A moderation command the account's role does not allow (domain/policy.ts). */
+  Forbidden: "forbidden",
+  /** Muted in this room: `data.retryMs` says until when. Nothing was sent. */
+  Muted: "muted",
+  /** Slow mode: one message per the room's interval; `data.retryMs` says when the next may go. */
+  SlowMode: "slow_mode",
+  /** `join` of a private room without a (good) invite: `message` says what is wrong with it. */
+  InviteRequired: "invite_required",
+  /** A room setting out of bounds (a topic too long). */
+  InvalidSetting: "invalid_setting",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -496,6 +560,14 @@ export const ConversationEntry = Type.Object({
   last: Type.Integer({ minimum: 0 }),
   /** What it notifies of (see NotifyIn). */
   notify: NotifyLevel,
+  /** A room's topic, slow mode (seconds) and privacy, when set. */
+  topic: Type.Optional(Type.String()),
+  slow: Type.Optional(Type.Integer()),
+  private: Type.Optional(Type.Boolean()),
+  /** The account moderates this room (its owner, a moderator, or a server admin). */
+  moderates: Type.Optional(Type.Boolean()),
+  /** The account is muted here until then (ms). */
+  mutedUntil: Type.Optional(Type.Integer()),
 });
 export type ConversationEntry = Static<typeof ConversationEntry>;
 
@@ -533,7 +605,30 @@ export const RoomFrame = frame(
   User,
   Type.Object({
     name: Type.String(),
-    event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left")]),
+    event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left"), Type.Literal("removed")]),
+  }),
+  { room: Type.String() },
+);
+
+/** To a room: its settings changed (`user`: who changed them). */
+export const RoomSettingsFrame = frame(
+  "room_settings",
+  User,
+  Type.Object({ topic: Type.String(), slow: Type.Integer(), private: Type.Boolean() }),
+  { room: Type.String() },
+);
+/** To the muted account's sockets and the moderator's: `user` is muted in the room until `until` (0: not any more). */
+export const MutedFrame = frame("muted", User, Type.Object({ until: Type.Integer() }), { room: Type.String() });
+/** To a room: `user` is (or is no longer: `on` false) one of its moderators. */
+export const ModeratorFrame = frame("moderator", User, Type.Object({ on: Type.Boolean() }), { room: Type.String() });
+/** To the socket that asked: an invite link's token for a private room. */
+export const InviteFrame = frame(
+  "invite",
+  Type.Null(),
+  Type.Object({
+    token: Type.String(),
+    expiresAt: Type.Union([Type.Integer(), Type.Null()]),
+    uses: Type.Union([Type.Integer(), Type.Null()]),
   }),
   { room: Type.String() },
 );
@@ -580,6 +675,10 @@ export const ServerFrame = Type.Union([
   ConversationsFrame,
   ReadFrame,
   RoomFrame,
+  RoomSettingsFrame,
+  MutedFrame,
+  ModeratorFrame,
+  InviteFrame,
   PresenceFrame,
   MembersFrame,
   EditFrame,

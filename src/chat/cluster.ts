@@ -211,6 +211,12 @@ export class Cluster implements Peers {
         if (event.count > 0) replica.sockets.set(event.account, event.count);
         else replica.sockets.delete(event.account);
         return;
+      case "rules":
+        return hub.rules.setRoom(event.room, event.state);
+      case "muted":
+        return hub.rules.setMuted(event.room, event.account, event.until);
+      case "moderator":
+        return hub.rules.setModerator(event.room, event.account, event.on);
       case "seen":
         if (!event.visible) return void replica.visible.delete(event.account);
         replica.visible.add(event.account);

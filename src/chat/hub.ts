@@ -17,6 +17,7 @@ import type { Logger } from "../log";
 import type { Metrics } from "../ops/metrics";
 import type { RateLimit } from "../security/rate";
 import type { Noticed } from "../services/push";
+import type { ModerationService } from "../services/moderation";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
 import { Presence, Roster } from "./presence";
@@ -26,6 +27,8 @@ import { handlers } from "./handlers";
 import type { LogEntry } from "../ports/store";
 import type { LogItem } from "../ports/bus";
 import { LogTail } from "./tail";
+import { RoomRules } from "./rules";
+import type { ServerRole } from "../domain/policy";
 import { LONE, type Peers } from "./cluster";
 
 /** Limits the hub enforces on frames. */
@@ -92,6 +95,8 @@ export interface HubDeps {
   onError?: (error: unknown) => void;
   /** Hears each message stored by this instance, once delivered (pushes). */
   stored?: (message: Noticed) => void;
+  /** Moderation use cases (invites, the audit log) for the room commands. */
+  moderation?: ModerationService;
   /** Hears an account having a page in front of it (here or on another instance): what was held back is seen. */
   looked?: (accountId: number) => void;
   now?: () => number;
@@ -113,6 +118,8 @@ export class ChatHub {
   /** Who is online in each room on every instance (counts). */
   readonly roster = new Roster();
   readonly feed: PresenceFeed;
+  /** Room settings, mutes and slow mode, in memory (rules.ts). */
+  readonly rules: RoomRules;
   /** When opens last gave the event loop back (see `breathe`). */
   private sliceStarted = performance.now();
   /** Accounts whose last socket closed here, within the presence grace: their departure, pending. */
@@ -130,6 +137,7 @@ export class ChatHub {
   constructor(readonly deps: HubDeps) {
     this.now = deps.now ?? Date.now;
     this.codec = new Codec(deps.nextId, this.now);
+    this.rules = new RoomRules(this.now);
     this.peers = deps.peers ?? LONE;
     this.feed = new PresenceFeed({
       fullRoomSize: deps.limits.presenceFullRoomSize,
@@ -274,13 +282,14 @@ export class ChatHub {
    * room, then the history of its direct conversations; resuming, only what it missed. Run it in
    * the socket's queue (`enqueue`), before any of its frames.
    */
-  async open(ws: Socket, user: User, resume?: ResumePoint): Promise<void> {
+  async open(ws: Socket, user: User, resume?: ResumePoint, role: ServerRole = user.type): Promise<void> {
     const { store } = this.deps;
     const generation = this.disconnected.generation;
     const deliveredBefore = this.lastDeliveredId;
     const memberships = await store.memberships(user.id);
     if (ws.data.closed) return;
-    const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id));
+    const { account, first } = this.registry.add(ws, user, () => this.stateFrom(memberships, user.id), role);
+    for (const view of memberships) if (view.rules) this.rules.learn(view.conversation.id, user.id, view.rules);
     this.visibilityChanged(user.id);
     // Closed while it was opening: its session signed out, or every socket was sent away.
     const ended = this.endedSessions.get(ws.data.sid);
@@ -334,13 +343,17 @@ export class ChatHub {
   private stateFrom(
     memberships: readonly MembershipView[],
     accountId: number,
-  ): Omit<OnlineAccount, "user" | "sockets"> {
+  ): Omit<OnlineAccount, "user" | "sockets" | "role"> {
     const state = { conversations: new Map(), rooms: new Map(), directs: new Map() };
     for (const { conversation } of memberships) this.addTo(state, conversation, accountId);
     return state;
   }
 
-  private addTo(state: Omit<OnlineAccount, "user" | "sockets">, conversation: Conversation, accountId: number): void {
+  private addTo(
+    state: Omit<OnlineAccount, "user" | "sockets" | "role">,
+    conversation: Conversation,
+    accountId: number,
+  ): void {
     state.conversations.set(conversation.id, conversation);
     if (conversation.kind === "room") state.rooms.set(conversation.name!, conversation.id);
     else {
@@ -481,6 +494,9 @@ export class ChatHub {
    */
   async enterRoom(account: OnlineAccount, room: Conversation, except?: Socket, publish = true): Promise<void> {
     const name = room.name!;
+    // A new member: the room's rules as they are, no mute, no moderation (its creator owns it).
+    const settings = this.rules.room(room.id) ?? (await this.deps.store.roomSettings(room.id));
+    if (settings) this.rules.learn(room.id, account.user.id, { ...settings, moderator: false, mutedUntil: 0 });
     this.addConversation(account, room);
     this.subscribeAll(account, room.id);
     const upTo = this.lastDeliveredId;
@@ -493,15 +509,21 @@ export class ChatHub {
     for (const socket of account.sockets) if (socket !== except) await this.sendRoomState(socket, room, upTo);
   }
 
+  /** Whether the account moderates the room: a server admin, the room's owner or one of its moderators. */
+  moderates(account: OnlineAccount, roomId: number): boolean {
+    return account.role === "owner" || account.role === "admin" || this.rules.isModerator(roomId, account.user.id);
+  }
+
   /** The account left a room (`leave`): `room` (left) to its sockets, `left` to the room; `publish` as for enterRoom. */
-  leaveRoom(account: OnlineAccount, room: Conversation, publish = true): void {
+  leaveRoom(account: OnlineAccount, room: Conversation, publish = true, event: "left" | "removed" = "left"): void {
     const name = room.name!;
+    this.rules.forget(room.id, account.user.id);
     account.conversations.delete(room.id);
     account.rooms.delete(name);
     if (publish) this.peers.publish({ t: "left", account: account.user.id, room: room.id });
     this.toAccountHere(
       account.user.id,
-      this.codec.encode({ type: "room", user: account.user, data: { name, event: "left" }, room: name }),
+      this.codec.encode({ type: "room", user: account.user, data: { name, event }, room: name }),
     );
     this.depart(account.user, room.id, name);
     this.unsubscribeAll(account, room.id);
@@ -533,7 +555,16 @@ export class ChatHub {
         notify: view.notify,
       };
       if (c.kind === "room") {
-        data.push({ room: c.name!, ...entry });
+        const rules = view.rules;
+        data.push({
+          room: c.name!,
+          ...entry,
+          ...(rules?.topic ? { topic: rules.topic } : {}),
+          ...(rules?.slowSeconds ? { slow: rules.slowSeconds } : {}),
+          ...(rules?.private ? { private: true } : {}),
+          ...(this.moderates(account, c.id) ? { moderates: true } : {}),
+          ...(rules && rules.mutedUntil > this.now() ? { mutedUntil: rules.mutedUntil } : {}),
+        });
         continue;
       }
       if (view.peer) data.push({ with: view.peer.id, user: toUser(view.peer), ...entry });

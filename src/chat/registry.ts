@@ -9,10 +9,13 @@
 import type { ServerWebSocket } from "bun";
 import type { Conversation } from "../domain/model";
 import type { User } from "../protocol";
+import type { ServerRole } from "../domain/policy";
 
 /** An online account: its sockets here and its conversations. */
 export interface OnlineAccount {
   user: User;
+  /** Its server role (domain/policy.ts), as of its latest socket open. */
+  role: ServerRole;
   sockets: Set<Socket>;
   /** Conversation id → conversation, for every membership (rooms and direct). */
   conversations: Map<number, Conversation>;
@@ -63,14 +66,16 @@ export class ConnectionRegistry {
   add(
     ws: Socket,
     user: User,
-    load: () => Omit<OnlineAccount, "user" | "sockets">,
+    load: () => Omit<OnlineAccount, "user" | "sockets" | "role">,
+    role: ServerRole = user.type,
   ): { account: OnlineAccount; first: boolean } {
     let account = this.accounts.get(user.id);
     const first = account === undefined;
     if (!account) {
-      account = { user, sockets: new Set(), ...load() };
+      account = { user, role, sockets: new Set(), ...load() };
       this.accounts.set(user.id, account);
     }
+    account.role = role;
     account.sockets.add(ws);
     ws.data.account = account;
     const sockets = this.sessions.get(ws.data.sid);

@@ -210,7 +210,7 @@ export const chatSocket = (
           try {
             const current = await accounts.resolve(session.sid);
             if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
-            await hub.open(socket, current.user, resume);
+            await hub.open(socket, current.user, resume, current.account.role ?? current.account.kind);
           } catch (error) {
             // A socket that could not be set up must not linger taking frames it cannot answer.
             hub.failed(socket, "open", error);

@@ -22,6 +22,8 @@ export interface Account {
   createdAt: number;
   /** Last socket or request activity (ms): a guest's name is held for a grace after it. */
   lastActive: number;
+  /** Its server role when above its kind's (domain/policy.ts). */
+  role: "owner" | "admin" | null;
 }
 
 export interface SessionRecord {
@@ -68,7 +70,43 @@ export interface MembershipView {
   mentions: number;
   /** A direct conversation: the other account (the account itself for notes to oneself). */
   peer?: Pick<Account, "id" | "kind" | "name" | "image" | "nameKey">;
+  /** A room: its own settings, and the account's standing there. */
+  rules?: RoomRulesView;
 }
+
+/** A room's settings and one member's standing in it, as read with the membership. */
+export interface RoomRulesView {
+  topic: string;
+  private: boolean;
+  slowSeconds: number;
+  /** Its creator (null: the lobby, or unknown). */
+  ownerId: number | null;
+  /** The member is one of its moderators. */
+  moderator: boolean;
+  /** The member is muted until then (ms; 0: not). */
+  mutedUntil: number;
+}
+
+/** The room part of a membership row (both stores select these columns). */
+export const rulesOf = (row: {
+  kind: string;
+  topic?: string | null;
+  private?: number | boolean;
+  slow_seconds?: number;
+  created_by?: number | null;
+  moderator?: number | boolean;
+  muted_until?: number | null;
+}): RoomRulesView | undefined =>
+  row.kind !== "room"
+    ? undefined
+    : {
+        topic: row.topic ?? "",
+        private: row.private === true || row.private === 1,
+        slowSeconds: Number(row.slow_seconds ?? 0),
+        ownerId: row.created_by === null || row.created_by === undefined ? null : Number(row.created_by),
+        moderator: row.moderator === true || row.moderator === 1,
+        mutedUntil: row.muted_until === null || row.muted_until === undefined ? 0 : Number(row.muted_until),
+      };
 
 export interface Message {
   id: number;

@@ -44,6 +44,16 @@ export type BusEvent =
    * account; the accounts with a page in front of them there (absent from older instances: none).
    */
   | { t: "state"; rooms: Array<[number, string, User[]]>; sockets: Array<[number, number]>; visible?: number[] }
+  /** A room's settings changed (topic, privacy, slow mode). */
+  | {
+      t: "rules";
+      room: number;
+      state: { topic: string; private: boolean; slowSeconds: number; ownerId: number | null };
+    }
+  /** An account is muted in a room until `until` (0: unmuted). */
+  | { t: "muted"; room: number; account: number; until: number }
+  /** An account is (or no longer is) a moderator of a room. */
+  | { t: "moderator"; room: number; account: number; on: boolean }
   /** Whether an account has a page in front of its reader on the sender changed (pushes go to those with none). */
   | { t: "seen"; account: number; visible: boolean }
   /** The sender's socket count for an account changed. */

@@ -236,7 +236,7 @@ export interface Store {
   conversationIds(after: number, limit: number): Promise<number[]>;
   /** How many rooms have members (an empty room does not count against MAX_ROOMS: joining it is free). */
   roomCount(): Promise<number>;
-  /** Rooms with at least one member, the lobby first, then the most members. */
+  /** Public rooms with at least one member, the lobby first, then the most members (private ones are never listed). */
   listRooms(limit: number): Promise<RoomListing[]>;
 
   // ------------------------------------------------------------ messages

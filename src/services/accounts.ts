@@ -72,7 +72,7 @@ const fail = (status: Failure["status"], error: string, message: string, retryAf
 });
 
 const BANNED: Failure = fail(403, "banned", "This account is banned from this server");
-const INVITE_PROBLEMS: Record<Exclude<InviteUse, "ok">, string> = {
+export const INVITE_PROBLEMS: Record<Exclude<InviteUse, "ok">, string> = {
   unknown: "That invite link is not valid",
   expired: "That invite link has expired",
   used_up: "That invite link has been used up",

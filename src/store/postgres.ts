@@ -10,6 +10,7 @@
 import { SQL } from "bun";
 import {
   defaultNotifyLevel,
+  rulesOf,
   MAX_REACTIONS_PER_MESSAGE,
   type NotifyLevel,
   REPLY_QUOTE_LENGTH,
@@ -298,7 +299,7 @@ export const PG_ID_BLOCK = 1_000_000;
 const INSERT_CHUNK = 512;
 
 const ACCOUNT =
-  "id, kind, name, name_key, image, device, created_at::float8 AS created_at, last_active::float8 AS last_active";
+  "id, kind, name, name_key, image, device, created_at::float8 AS created_at, last_active::float8 AS last_active, role";
 const CONVERSATION =
   "c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at::float8 AS created_at, c.pruned_up_to::float8 AS pruned_up_to";
 const MESSAGE = messageColumns((column) => `${column}::float8`, `left(q.body, ${REPLY_QUOTE_LENGTH})`);
@@ -616,7 +617,8 @@ export class PostgresStore implements Store {
 
   async memberships(accountId: number): Promise<MembershipView[]> {
     const rows = await this.sql.unsafe(
-      `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to, ms.notify,
+      `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to, ms.notify, c.topic, c.private, c.slow_seconds,
+         c.created_by, ms.moderator, ms.muted_until::float8 AS muted_until,
          (SELECT coalesce(max(id), 0)::float8 FROM messages WHERE conversation_id = c.id) AS last_id,
          (SELECT coalesce(max(rev), 0)::float8 FROM messages WHERE conversation_id = c.id AND rev IS NOT NULL) AS last_change,
          (SELECT count(*)::int FROM (SELECT 1 FROM mentions mn WHERE mn.account_id = ms.account_id
@@ -637,6 +639,7 @@ export class PostgresStore implements Store {
         unread: row.unread as number,
         mentions: row.mentions as number,
         peer: toPeer(row as PeerRow),
+        rules: rulesOf(row as Parameters<typeof rulesOf>[0]),
       })),
     );
   }
@@ -698,7 +701,7 @@ export class PostgresStore implements Store {
         (SELECT id, name, members, 0 AS rank FROM conversations WHERE id = ${LOBBY_ID} AND members > 0)
         UNION ALL
         (SELECT id, name, members, 1 AS rank FROM conversations WHERE kind = 'room' AND id <> ${LOBBY_ID}
-         AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ${limit})) listed
+         AND members > 0 AND NOT private ORDER BY kind, members DESC, id DESC LIMIT ${limit})) listed
       ORDER BY rank, members DESC, id DESC LIMIT ${limit}`;
     return [...rows].map((row) => ({ name: row.name as string, members: row.members as number }));
   }

@@ -28,6 +28,7 @@ export interface AccountRow {
   device: string | null;
   created_at: number;
   last_active: number;
+  role: "owner" | "admin" | null;
 }
 export interface ConversationRow {
   id: number;
@@ -92,7 +93,7 @@ export const reactionSummary = (order: string, parameter: string): string =>
      FROM reactions WHERE message_id = ${parameter}) r
    WHERE k <= ${REACTION_USERS_SHOWN} ORDER BY first_at, first_order, k`;
 
-export const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active";
+export const ACCOUNT_COLUMNS = "id, kind, name, name_key, image, device, created_at, last_active, role";
 export const CONVERSATION_COLUMNS = "id, kind, name, a_id, b_id, created_at, pruned_up_to";
 /** A message row's columns (`time` casts a bigint column for PostgreSQL), from MESSAGE_FROM. */
 export const messageColumns = (time: (column: string) => string, quote: string): string =>
@@ -140,6 +141,7 @@ export const toAccount = (row: AccountRow): Account => ({
   device: row.device,
   createdAt: row.created_at,
   lastActive: row.last_active,
+  role: row.role ?? null,
 });
 
 export const toConversation = (row: ConversationRow): Conversation => ({

@@ -10,6 +10,7 @@ import type { Database, Statement } from "bun:sqlite";
 import { statSync } from "node:fs";
 import {
   defaultNotifyLevel,
+  rulesOf,
   MAX_REACTIONS_PER_MESSAGE,
   type NotifyLevel,
   shownName,
@@ -201,8 +202,12 @@ export class SqliteStore implements Store {
       insertDirect: q<unknown, [number, number, number]>(
         "INSERT INTO conversations (kind, a_id, b_id, created_at) VALUES ('direct', ?, ?, ?)",
       ),
-      memberships: q<ConversationRow & PeerRow & { read_up_to: number; notify: NotifyLevel | null }, [number]>(
-        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ms.notify, ${PEER_COLUMNS}
+      memberships: q<
+        ConversationRow & PeerRow & Parameters<typeof rulesOf>[0] & { read_up_to: number; notify: NotifyLevel | null },
+        [number]
+      >(
+        `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ms.notify,
+           c.topic, c.private, c.slow_seconds, c.created_by, ms.moderator, ms.muted_until, ${PEER_COLUMNS}
          FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN}
          WHERE ms.account_id = ?`,
       ),
@@ -243,7 +248,7 @@ export class SqliteStore implements Store {
       listRooms: q<RoomListing, [number, number]>(
         `SELECT name, members FROM (SELECT id, name, members, 0 AS rank FROM conversations WHERE id = ?1 AND members > 0
          UNION ALL SELECT * FROM (SELECT id, name, members, 1 AS rank FROM conversations
-           WHERE kind = 'room' AND id <> ?1 AND members > 0 ORDER BY kind, members DESC, id DESC LIMIT ?2))
+           WHERE kind = 'room' AND id <> ?1 AND members > 0 AND private = 0 ORDER BY kind, members DESC, id DESC LIMIT ?2))
          ORDER BY rank, members DESC, id DESC LIMIT ?2`,
       ),
       insertMessage: q<unknown, MessageValues>(
@@ -1112,6 +1117,7 @@ export class SqliteStore implements Store {
         unread: counts?.unread ?? 0,
         mentions: counts?.mentions ?? 0,
         peer: toPeer(row),
+        rules: rulesOf(row),
       };
     });
     return sortMemberships(views);

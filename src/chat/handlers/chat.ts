@@ -5,6 +5,7 @@ import type { OnlineAccount, Socket } from "../registry";
 import { conversationTopic } from "../topics";
 import { sendMessage } from "./send";
 import { messageText } from "./text";
+import { heldBack } from "./moderate";
 
 export const chat = (
   hub: ChatHub,
@@ -16,6 +17,7 @@ export const chat = (
   if (text === undefined) return;
   const room = hub.roomOf(account, frame.room);
   if (!room) return hub.refuse(ws, ErrorCode.NotInRoom, `You are not in room "${frame.room ?? "lobby"}"`, frame.cid);
+  if (heldBack(hub, ws, account, room, frame.cid, true)) return;
   return sendMessage(hub, {
     ws,
     account,

@@ -4,6 +4,7 @@ import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 import { changeMessage, notFound, resolveMentions, visibleMessage } from "./message";
 import { messageText } from "./text";
+import { heldBack } from "./moderate";
 import { ErrorCode } from "../../protocol";
 
 export const edit = async (
@@ -16,6 +17,7 @@ export const edit = async (
   if (text === undefined) return;
   const found = await visibleMessage(hub, account, frame.id);
   if (!found || found.message.deletedAt !== null) return notFound(hub, ws);
+  if (heldBack(hub, ws, account, found.conversation, undefined, false)) return;
   if (found.message.senderId !== account.user.id)
     return hub.refuse(ws, ErrorCode.NotYours, "That message is not yours");
   // The same text again changes nothing (and does not mark the message edited).

@@ -16,6 +16,7 @@ import { read } from "./read";
 import { rooms } from "./rooms";
 import { typing } from "./typing";
 import { visibility } from "./visibility";
+import { invite, moderator, mute, remove, roomSettings } from "./moderate";
 
 type Handler<T extends ClientFrame["type"]> = (
   hub: ChatHub,
@@ -39,4 +40,9 @@ export const handlers: { [T in ClientFrame["type"]]: Handler<T> } = {
   react,
   notify,
   visibility,
+  room_settings: roomSettings,
+  mute,
+  remove,
+  moderator,
+  invite,
 };

@@ -1,5 +1,6 @@
 /**
- * `join`: the account joins a room, creating it if no room has that name or a look-alike. The
+ * `join`: the account joins a room, creating it if no room has that name or a look-alike (its
+ * creator owns it); a private room only with an invite (`invite`). The
  * membership is durable (every tab and device is in the room until the account leaves). Creating
  * is rate-limited per account and announced to everyone; every socket of the account gets `room`
  * (joined), `list` and `history`; the room gets `join`.
@@ -9,6 +10,7 @@ import { checkRoomName } from "../../domain/names";
 import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 import { EVERYONE_TOPIC } from "../topics";
+import { INVITE_PROBLEMS } from "../../services/accounts";
 
 export const join = async (
   hub: ChatHub,
@@ -24,6 +26,13 @@ export const join = async (
   if (account.rooms.size >= limits.maxRoomsPerUser)
     return hub.refuse(ws, ErrorCode.TooManyRooms, `At most ${limits.maxRoomsPerUser} rooms; leave one first`);
   const now = hub.now();
+  // A private room lets in those with an invite (one use of it).
+  if (room && (await store.roomSettings(room.id))?.private) {
+    if (!frame.invite)
+      return hub.refuse(ws, ErrorCode.InviteRequired, "That room is private: joining it needs an invite link");
+    const use = await store.useInvite(frame.invite, room.id, now);
+    if (use !== "ok") return hub.refuse(ws, ErrorCode.InviteRequired, INVITE_PROBLEMS[use]);
+  }
   let created = false;
   if (room) await store.join(account.user.id, room.id, now);
   else {
