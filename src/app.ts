@@ -350,6 +350,19 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
           maxCaptionLength: config.maxMessageLength,
         },
         post: (sender, conversation, caption, file) => postMessage(hub, sender, conversation, caption, file),
+        // The store says whether the uploader is muted (it may have no socket here); slow mode counts the upload.
+        heldBack: async (accountId, room) => {
+          const member = (await store.roomMembers(room.id, [accountId])).get(accountId);
+          if (member && member.mutedUntil > Date.now())
+            return { error: "muted", retryMs: member.mutedUntil - Date.now() };
+          if (!hub.rules.room(room.id)) {
+            const settings = await store.roomSettings(room.id);
+            if (settings) hub.rules.setRoom(room.id, settings);
+          }
+          const exempt = member?.role === "owner" || member?.role === "admin" || member?.roomRole !== undefined;
+          const retryMs = hub.rules.slowWait(room.id, accountId, exempt);
+          return retryMs > 0 ? { error: "slow_mode", retryMs } : undefined;
+        },
         opened: (conversation) => {
           for (const accountId of new Set(conversation.pair ?? [])) {
             const online = hub.registry.get(accountId);

@@ -324,3 +324,38 @@ test("edits, deletions and reactions on one instance reach the other's clients i
   expect(missed.data.find((m) => m.id === draft.id)).toMatchObject({ data: "", deletedAt: expect.any(Number) });
   expect(missed.position.offset).toBeGreaterThan(position);
 });
+
+test("moderation crosses instances: a mute and slow mode set on A hold messages on B; a ban on A closes B's sockets with 4403", async () => {
+  const [a, b] = await twoInstances();
+  const admin = await signIn(a.base, "adam", { password: "correct horse", path: "/signup" });
+  const guest = await signIn(b.base, "gus");
+  const adminA = await connect(a, admin.cookie);
+  await adminA.next("history", (f) => f.room === "lobby");
+  const guestB = await connect(b, guest.cookie);
+  await guestB.next("history", (f) => f.room === "lobby");
+  const answer = async (client: Client, data: string) => {
+    const cid = `c${Math.random().toString(36).slice(2)}`;
+    client.send({ type: "chat", data, cid });
+    await within(3000, () =>
+      client.frames.some((f) => (f.type === "ack" || f.type === "error") && (f.data as { cid?: string }).cid === cid),
+    );
+    return client.frames.find(
+      (f) => (f.type === "ack" || f.type === "error") && (f.data as { cid?: string }).cid === cid,
+    )!;
+  };
+  adminA.send({ type: "mute", room: "lobby", user: guest.user.id, seconds: 60 });
+  expect((await guestB.next("muted")).data.until).toBeGreaterThan(Date.now());
+  const muted = await answer(guestB, "from B while muted");
+  expect(muted.type === "error" && muted.data.code).toBe("muted");
+  adminA.send({ type: "mute", room: "lobby", user: guest.user.id, seconds: 0 });
+  await guestB.next("muted", (f) => f.data.until === 0);
+  expect((await answer(guestB, "free")).type).toBe("ack");
+  adminA.send({ type: "room_settings", room: "lobby", slow: 30 });
+  expect((await guestB.next("room_settings")).data.slow).toBe(30);
+  expect((await answer(guestB, "one")).type).toBe("ack");
+  const slowed = await answer(guestB, "two");
+  expect(slowed.type === "error" && slowed.data.code).toBe("slow_mode");
+  const moderation = a.teahouse.moderation;
+  await moderation.ban(await moderation.actorOf({ id: admin.user.id, kind: "member" }), guest.user.id);
+  expect((await guestB.waitClose()).code).toBe(CloseCode.Banned);
+});

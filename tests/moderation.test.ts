@@ -9,6 +9,7 @@ import { describe, expect, test } from "bun:test";
 import { CloseCode, type ServerFrame } from "../src/protocol";
 import { Client, signIn, trackApps, within, type Running, type SignedIn } from "./helpers";
 import { storeFlavours } from "./postgres";
+import { upload } from "./uploads";
 
 const flavours = storeFlavours();
 
@@ -115,6 +116,10 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(refused.data.retryMs).toBeGreaterThan(50_000);
     expect((await errorAfter(sockets.guest, { type: "edit", id: earlier.id, data: "changed" })).code).toBe("muted");
     expect((await errorAfter(sockets.guest, { type: "react", id: earlier.id, emoji: "👍" })).code).toBe("muted");
+    // Nor a file, even uploaded without a socket.
+    const file = await upload(running, guest, "room=lobby", "just a text file", "notes.txt");
+    expect({ status: file.status, error: file.body.error }).toEqual({ status: 429, error: "muted" });
+    expect(Number(file.headers.get("retry-after"))).toBeGreaterThan(50);
     // Still muted after a reconnect (it is kept with the membership).
     sockets.guest.close();
     const again = await apps.connect(running, guest.cookie);

@@ -54,6 +54,11 @@ export interface FileServiceDeps {
   post(sender: User, conversation: Conversation, caption: string, file: FileInfo): Promise<MessageView>;
   /** A direct conversation exists now (maybe new): the members online learn it. */
   opened(conversation: Conversation): void;
+  /** Whether a room's rules hold the account's message back (muted, slow mode): why, and for how long. */
+  heldBack?(
+    accountId: number,
+    room: Conversation,
+  ): Promise<{ error: "muted" | "slow_mode"; retryMs: number } | undefined>;
   now?: () => number;
 }
 
@@ -98,6 +103,16 @@ export class FileService {
       const room = await store.room(nameKey(target.room));
       if (!room || !(await store.membersAmong(room.id, [accountId])).has(accountId))
         return refuse(403, "not_a_member", `You are not in a room "${target.room}"`);
+      const held = await this.deps.heldBack?.(accountId, room);
+      if (held)
+        return refuse(
+          429,
+          held.error,
+          held.error === "muted"
+            ? "You are muted in this room for now"
+            : "Slow mode: wait before your next message here",
+          held.retryMs,
+        );
       return room;
     }
     if (!(await store.account(target.with))) return refuse(404, "unknown_user", "No such user");
