@@ -566,6 +566,8 @@ export const ConversationEntry = Type.Object({
   private: Type.Optional(Type.Boolean()),
   /** The account moderates this room (its owner, a moderator, or a server admin). */
   moderates: Type.Optional(Type.Boolean()),
+  /** The account may change the room's privacy and moderators (its owner, or a server admin). */
+  owns: Type.Optional(Type.Boolean()),
   /** The account is muted here until then (ms). */
   mutedUntil: Type.Optional(Type.Integer()),
 });
@@ -606,6 +608,12 @@ export const RoomFrame = frame(
   Type.Object({
     name: Type.String(),
     event: Type.Union([Type.Literal("created"), Type.Literal("joined"), Type.Literal("left"), Type.Literal("removed")]),
+    /** `joined`: the room's settings, and the account's standing there (as in `conversations`). */
+    topic: Type.Optional(Type.String()),
+    slow: Type.Optional(Type.Integer()),
+    private: Type.Optional(Type.Boolean()),
+    moderates: Type.Optional(Type.Boolean()),
+    owns: Type.Optional(Type.Boolean()),
   }),
   { room: Type.String() },
 );

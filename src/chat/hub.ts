@@ -501,9 +501,18 @@ export class ChatHub {
     this.subscribeAll(account, room.id);
     const upTo = this.lastDeliveredId;
     if (publish) this.peers.publish({ t: "entered", account: account.user.id, room });
+    const standing = {
+      ...(settings?.topic ? { topic: settings.topic } : {}),
+      ...(settings?.slowSeconds ? { slow: settings.slowSeconds } : {}),
+      ...(settings?.private ? { private: true } : {}),
+      ...(this.moderates(account, room.id) ? { moderates: true } : {}),
+      ...(account.role === "owner" || account.role === "admin" || settings?.ownerId === account.user.id
+        ? { owns: true }
+        : {}),
+    };
     this.toAccountHere(
       account.user.id,
-      this.codec.encode({ type: "room", user: account.user, data: { name, event: "joined" }, room: name }),
+      this.codec.encode({ type: "room", user: account.user, data: { name, event: "joined", ...standing }, room: name }),
     );
     this.arrive(account.user, room.id, name);
     for (const socket of account.sockets) if (socket !== except) await this.sendRoomState(socket, room, upTo);
@@ -563,6 +572,9 @@ export class ChatHub {
           ...(rules?.slowSeconds ? { slow: rules.slowSeconds } : {}),
           ...(rules?.private ? { private: true } : {}),
           ...(this.moderates(account, c.id) ? { moderates: true } : {}),
+          ...(account.role === "owner" || account.role === "admin" || rules?.ownerId === account.user.id
+            ? { owns: true }
+            : {}),
           ...(rules && rules.mutedUntil > this.now() ? { mutedUntil: rules.mutedUntil } : {}),
         });
         continue;

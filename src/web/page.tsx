@@ -37,7 +37,7 @@ export const ChatPage = ({
   maxFileBytes,
 }: PageProps) => {
   const limit = maxFileBytes === undefined ? "" : formatBytes(maxFileBytes);
-  const t = (key: StringKey) => format(lang, key);
+  const t = (key: StringKey, params?: Record<string, string | number>) => format(lang, key, params);
   const langSwitch = (
     <button type="button" class="lang-switch ghost" data-i18n="switchLanguage" data-i18n-label="switchLanguageLabel">
       {t("switchLanguage")}
@@ -266,7 +266,10 @@ export const ChatPage = ({
 
               <main id="conversation" class="conversation">
                 <header class="conv-head">
-                  <h2 id="conv-title"></h2>
+                  <div class="conv-name">
+                    <h2 id="conv-title"></h2>
+                    <p id="conv-topic" class="conv-topic" hidden></p>
+                  </div>
                   <select
                     id="notify-level"
                     class="notify-level"
@@ -283,10 +286,67 @@ export const ChatPage = ({
                       {t("notifyNone")}
                     </option>
                   </select>
+                  <button
+                    type="button"
+                    id="room-settings-toggle"
+                    class="ghost small"
+                    data-i18n="roomSettings"
+                    aria-expanded="false"
+                    aria-controls="room-settings"
+                    hidden
+                  >
+                    {t("roomSettings")}
+                  </button>
                   <button type="button" id="leave-room" class="ghost small" data-i18n="leaveRoom" hidden>
                     {t("leaveRoom")}
                   </button>
                 </header>
+                <form id="room-settings" class="room-settings" hidden>
+                  <label class="field">
+                    <span data-i18n="roomTopic">{t("roomTopic")}</span>
+                    <input id="room-topic" type="text" maxlength={200} autocomplete="off" />
+                  </label>
+                  <label class="field">
+                    <span data-i18n="slowMode">{t("slowMode")}</span>
+                    <select id="room-slow">
+                      <option value="0" data-i18n="slowOff">
+                        {t("slowOff")}
+                      </option>
+                      {[5, 10, 30, 60, 300].map((seconds) => (
+                        <option
+                          value={String(seconds)}
+                          data-i18n="slowSeconds"
+                          data-i18n-args={JSON.stringify({ seconds })}
+                        >
+                          {t("slowSeconds", { seconds })}
+                        </option>
+                      ))}
+                    </select>
+                  </label>
+                  <label class="check">
+                    <input id="room-private" type="checkbox" />
+                    <span data-i18n="roomPrivate">{t("roomPrivate")}</span>
+                  </label>
+                  <div class="row">
+                    <button type="submit" class="primary small" data-i18n="save">
+                      {t("save")}
+                    </button>
+                    <button type="button" id="room-invite" class="small" data-i18n="makeInvite" hidden>
+                      {t("makeInvite")}
+                    </button>
+                  </div>
+                  <input
+                    id="room-invite-link"
+                    class="invite-link"
+                    type="text"
+                    readonly
+                    hidden
+                    aria-label={t("inviteLink")}
+                    data-i18n-label="inviteLink"
+                  />
+                  <p id="room-settings-error" class="error" role="alert"></p>
+                </form>
+                <div id="member-menu" class="member-menu" role="menu" hidden></div>
                 <section id="search-results" class="search-results" hidden aria-live="polite">
                   <header class="search-head">
                     <h2 id="search-title" data-i18n="searchResults">
@@ -334,6 +394,7 @@ export const ChatPage = ({
                     </div>
                   </>
                 )}
+                <p id="muted-notice" class="notice muted-notice" role="status" hidden></p>
                 <form
                   id="composer"
                   class="composer"

@@ -31,13 +31,14 @@ import {
 import { errorKey, type StringKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
 import { Conversation, privateKey, roomKey, type Message, type MessageChange } from "./conversation";
-import { dayKey, untilMidnight } from "./dates";
+import { dayKey, timeLabel, untilMidnight } from "./dates";
+import { inviteFromHash, type RoomTools } from "./room-tools";
 import { byId, el } from "./dom";
 import { EmojiPicker } from "./picker";
 import { notificationTitle, type Notifier } from "./notify";
 import { Scroller } from "./scroller";
 import { avatar, renderPrivates, renderRooms, renderUsers } from "./sidebar";
-import { label, t } from "./text";
+import { label, lang, t } from "./text";
 import { Typing } from "./typing";
 import { Uploads } from "./files";
 
@@ -100,6 +101,8 @@ export interface ChatOptions {
   onUser: (user: User) => void;
   /** Browser notifications, the sound, the favicon (one for the page, across sign-ins). */
   notifier: Notifier;
+  /** The room settings form and the member menu (one for the page, across sign-ins). */
+  roomTools: RoomTools;
 }
 
 export class Chat {
@@ -163,6 +166,10 @@ export class Chat {
   private readonly refetchLatest = new Set<Conversation>();
   /** A permalink (`#m<id>`) to open once this socket has its conversations. */
   private permalink: number | undefined;
+  /** An invite link opened this page: its room is joined once the socket is up. */
+  private invited: { room: string; invite: string } | undefined;
+  /** Invites of joins on their way, by room. */
+  private readonly joinInvites = new Map<string, string>();
   /** Sending files (absent when the server takes none: the page has no `data-max-file-bytes`). */
   private readonly uploads: Uploads | undefined;
 
@@ -186,6 +193,7 @@ export class Chat {
     byId("compose-cancel").addEventListener("click", this.onCancelCompose);
     addEventListener("hashchange", this.onHash);
     this.permalink = permalinkOf(location.hash);
+    this.invited = inviteFromHash(location.hash);
     this.uploads = this.startUploads();
     this.connection.start();
   }
@@ -442,15 +450,21 @@ export class Chat {
     if (frame && this.connection.send({ type: "typing", ...frame })) this.lastTypingSent = now;
   }
 
-  openRoom(name: string): void {
+  openRoom(name: string, invite?: string): void {
     const room = normalRoom(name);
     if (room === "") return;
     const existing = this.joined.find((joined) => looseKey(joined) === looseKey(room));
     if (existing !== undefined) return this.show(this.conversation(roomKey(existing)));
     this.joined.push(room);
     this.pendingJoins.push(room);
-    this.connection.send({ type: "join", room });
+    if (invite) this.joinInvites.set(room, invite);
+    this.connection.send({ type: "join", room, ...(invite ? { invite } : {}) });
     this.show(this.conversation(roomKey(room)));
+  }
+
+  /** A frame from elsewhere in the page (the room tools): sent now if the socket is open. */
+  sendFrame(frame: ClientFrame): boolean {
+    return this.connection.send(frame);
   }
 
   leaveActiveRoom(): void {
@@ -620,6 +634,19 @@ export class Chat {
       case "rooms":
         this.knownRooms = new Map(frame.data.map((room) => [room.name, room.members]));
         return this.renderSidebar();
+      case "room_settings":
+        return this.onRoomSettings(frame);
+      case "muted":
+        return this.onMuted(frame);
+      case "moderator": {
+        const conv = this.conversation(roomKey(frame.room));
+        if (frame.user.id === this.me.id) conv.moderates = frame.data.on;
+        conv.addSystem(frame.data.on ? "moderatorOn" : "moderatorOff", { name: frame.user.name });
+        this.renderHeader();
+        return this.renderSidebar();
+      }
+      case "invite":
+        return this.options.roomTools.showInvite(frame.room, frame.data.token);
       case "error":
         return this.onError(frame);
     }
@@ -645,9 +672,21 @@ export class Chat {
       conv.read = entry.read;
       conv.unread = entry.unread;
       conv.notify = entry.notify;
+      conv.topic = entry.topic ?? "";
+      conv.slow = entry.slow ?? 0;
+      conv.isPrivate = entry.private === true;
+      conv.moderates = entry.moderates === true;
+      conv.owns = entry.owns === true;
+      conv.mutedUntil = entry.mutedUntil ?? 0;
       // Mentions counted here since are kept while still unread (the server's count may be 0: not told yet).
       conv.mentions = Math.max(entry.mentions, Math.min(conv.mentions, entry.unread));
       conv.last = Math.max(conv.last, entry.last);
+    }
+    if (this.invited) {
+      const { room, invite } = this.invited;
+      this.invited = undefined;
+      history.replaceState(null, "", location.pathname + location.search);
+      this.openRoom(room, invite);
     }
     if (this.active.room !== undefined && !this.joined.includes(this.active.room))
       this.show(this.conversation(roomKey(this.joined[0] ?? DEFAULT_ROOM)));
@@ -666,15 +705,55 @@ export class Chat {
         // Its creator is in it.
         if (!this.knownRooms.has(name)) this.knownRooms.set(name, 1);
         return this.renderSidebar();
-      case "joined":
+      case "joined": {
         this.joinedRoom(name);
+        const conv = this.conversation(roomKey(name));
+        conv.topic = frame.data.topic ?? "";
+        conv.slow = frame.data.slow ?? 0;
+        conv.isPrivate = frame.data.private === true;
+        conv.moderates = frame.data.moderates === true;
+        conv.owns = frame.data.owns === true;
+        if (conv === this.active) this.renderHeader();
         if (!this.knownRooms.has(name)) this.knownRooms.set(name, undefined);
         this.renderSidebar();
         return this.refreshRoomsSoon();
+      }
       case "left":
         this.forgetRoom(name);
         return this.refreshRoomsSoon();
+      case "removed":
+        this.forgetRoom(name);
+        this.active.addSystem("removedFrom", { room: name });
+        return this.refreshRoomsSoon();
     }
+  }
+
+  /** A room's topic, slow mode or privacy changed: the header, and a line saying who changed what. */
+  private onRoomSettings(frame: ServerFrameOf<"room_settings">): void {
+    const conv = this.conversation(roomKey(frame.room));
+    const { topic, slow } = frame.data;
+    const name = frame.user.name;
+    if (topic !== conv.topic) conv.addSystem("topicChanged", { name, topic });
+    if (slow !== conv.slow) conv.addSystem(slow > 0 ? "slowModeOn" : "slowModeOff", { name, seconds: String(slow) });
+    if (frame.data.private !== conv.isPrivate)
+      conv.addSystem(frame.data.private ? "roomNowPrivate" : "roomNowPublic", { name });
+    conv.topic = topic;
+    conv.slow = slow;
+    conv.isPrivate = frame.data.private;
+    if (conv === this.active) this.scroller.toBottom();
+    this.renderHeader();
+  }
+
+  /** Someone is muted in a room (this account, on all its tabs; or someone a moderator here muted). */
+  private onMuted(frame: ServerFrameOf<"muted">): void {
+    const conv = this.conversation(roomKey(frame.room));
+    const { until } = frame.data;
+    const time = timeLabel(until, lang());
+    if (frame.user.id === this.me.id) {
+      conv.mutedUntil = until;
+      conv.addSystem(until > 0 ? "youAreMuted" : "youAreUnmuted", { time });
+    } else conv.addSystem(until > 0 ? "otherMuted" : "otherUnmuted", { name: frame.user.name, time });
+    this.renderHeader();
   }
 
   /** The account is in `name` (answered under the server's spelling, which may differ from what we typed). */
@@ -980,7 +1059,12 @@ export class Chat {
     const key = errorKey(code) ?? "err_unknown";
     const params = { message: frame.data.message };
     if (cid) {
-      if (code === "rate_limited") {
+      if (code === "slow_mode") {
+        // Held by the room's slow mode: it goes by itself once allowed (said once, not stuck).
+        this.active.addSystem("slowWaiting", { seconds: String(Math.ceil((retryMs ?? 1000) / 1000)) });
+        this.scroller.toBottom();
+      }
+      if (code === "rate_limited" || code === "slow_mode") {
         // Not stored: the same message goes again once the server lets us (it stays first in line).
         if (this.inflight?.cid === cid) {
           this.inflight = undefined;
@@ -1017,9 +1101,17 @@ export class Chat {
       return;
     }
     // Both refuse a join; joins are answered in order, so it is the oldest one waiting.
-    if (code === "invalid_room" || code === "too_many_rooms" || code === "room_limit_reached") {
+    if (
+      code === "invalid_room" ||
+      code === "too_many_rooms" ||
+      code === "room_limit_reached" ||
+      code === "invite_required"
+    ) {
       const room = this.pendingJoins.shift();
-      if (room !== undefined) this.forgetRoom(room);
+      if (room !== undefined) {
+        this.joinInvites.delete(room);
+        this.forgetRoom(room);
+      }
     }
     // A read of a conversation the server has no record of yet (nothing said there): nothing to show.
     if (code === "not_a_member") return;
@@ -1101,7 +1193,10 @@ export class Chat {
       if (document.hidden) this.connection.send({ type: "visibility", visible: false });
       this.connection.send({ type: "rooms" });
       // Joins unanswered when the last socket dropped (a join already done is answered with the room's state).
-      for (const room of this.pendingJoins) this.connection.send({ type: "join", room });
+      for (const room of this.pendingJoins) {
+        const invite = this.joinInvites.get(room);
+        this.connection.send({ type: "join", room, ...(invite ? { invite } : {}) });
+      }
       // Whatever was not answered goes again, in order (same cids: the server stores each once).
       this.inflight = undefined;
       clearTimeout(this.inflightTimer);
@@ -1290,6 +1385,14 @@ export class Chat {
     }
     byId("leave-room").hidden = !conv.room || conv.room === DEFAULT_ROOM;
     byId<HTMLSelectElement>("notify-level").value = conv.notify;
+    const topic = byId("conv-topic");
+    topic.textContent = conv.room ? conv.topic : "";
+    topic.hidden = !conv.room || conv.topic === "";
+    const muted = byId("muted-notice");
+    const mutedNow = conv.room !== undefined && conv.mutedUntil > Date.now();
+    muted.hidden = !mutedNow;
+    if (mutedNow) label(muted, "youAreMuted", { time: timeLabel(conv.mutedUntil, lang()) });
+    this.options.roomTools.show(conv);
   }
 
   private refreshEmpty(): void {
@@ -1368,6 +1471,9 @@ export class Chat {
               this.connection.send({ type: "members", room, after: next, watch: true });
             },
           },
+      this.active.room !== undefined && this.active.moderates
+        ? (user) => this.options.roomTools.menuButton(user)
+        : undefined,
     );
 
     const unread = this.totalUnread();

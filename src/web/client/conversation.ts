@@ -69,6 +69,14 @@ export class Conversation {
   readSentAt = 0;
   /** What this conversation notifies of (the server's, the same on every device). */
   notify: NotifyLevel;
+  /** A room's topic, slow mode (seconds) and privacy; whether the reader moderates it; until when they are muted. */
+  topic = "";
+  slow = 0;
+  isPrivate = false;
+  moderates = false;
+  /** The reader may change the room's privacy and moderators (its owner, or a server admin). */
+  owns = false;
+  mutedUntil = 0;
   /** The "New messages" line was placed on this visit (it stays until the reader goes elsewhere). */
   newLineShown = false;
   /** Where the reader was when they switched away. */
@@ -529,10 +537,9 @@ export class Conversation {
     };
     button("reply", () => this.actions.reply(message));
     button("react", (anchor) => this.actions.pickReaction(message, anchor));
-    if (mine) {
-      button("edit", () => this.actions.edit(message));
-      button("delete", () => this.confirmDelete(bar, message));
-    }
+    if (mine) button("edit", () => this.actions.edit(message));
+    // A room's moderators delete others' messages too (the server decides whose: never a stronger one's).
+    if (mine || this.moderates) button("delete", () => this.confirmDelete(bar, message));
     return bar;
   }
 

@@ -12,6 +12,7 @@ import { MentionPicker } from "./picker";
 import { SearchBox } from "./search";
 import { Notifier } from "./notify";
 import { PushToggle } from "./push";
+import { RoomTools } from "./room-tools";
 import { byId } from "./dom";
 import { label, lang, relabel, setLang, t } from "./text";
 
@@ -31,6 +32,7 @@ const registerError = byId("register-error");
 
 let chat: Chat | undefined;
 const notifier = new Notifier(byId<HTMLButtonElement>("notify-permission"), byId<HTMLInputElement>("notify-sound"));
+const roomTools = new RoomTools((frame) => chat?.sendFrame(frame) ?? false);
 const push = new PushToggle(byId("push-option"), byId<HTMLInputElement>("push-enable"), byId("push-error"), (id) =>
   chat?.openMessage(id),
 );
@@ -86,6 +88,7 @@ const enterRoom = (user: User): void => {
     },
     onUser: (next) => renderAccount(next),
     notifier,
+    roomTools,
   });
   chat = current;
   void push.signedIn(user.id);

@@ -128,6 +128,8 @@ export const renderUsers = (
   open: (peer: User) => void,
   /** A big room with more members than shown: the button that asks for (the next page of) them. */
   more?: { label: "showMembers" | "moreMembers"; ask: () => void },
+  /** For a room's moderators: the menu button beside each other person. */
+  moderate?: (user: User) => HTMLElement,
 ): void => {
   const sorted = [...users].sort((a, b) => (a.id === me.id ? -1 : b.id === me.id ? 1 : a.name.localeCompare(b.name)));
   const items = sorted.map((user) => {
@@ -145,6 +147,7 @@ export const renderUsers = (
       button.dataset.key = String(user.id);
       button.addEventListener("click", () => open(user));
       item.append(button);
+      if (moderate) item.append(moderate(user));
     }
     return item;
   });
