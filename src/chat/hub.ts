@@ -501,21 +501,29 @@ export class ChatHub {
     this.subscribeAll(account, room.id);
     const upTo = this.lastDeliveredId;
     if (publish) this.peers.publish({ t: "entered", account: account.user.id, room });
-    const standing = {
-      ...(settings?.topic ? { topic: settings.topic } : {}),
-      ...(settings?.slowSeconds ? { slow: settings.slowSeconds } : {}),
-      ...(settings?.private ? { private: true } : {}),
-      ...(this.moderates(account, room.id) ? { moderates: true } : {}),
-      ...(account.role === "owner" || account.role === "admin" || settings?.ownerId === account.user.id
-        ? { owns: true }
-        : {}),
-    };
+    const standing = this.standing(account, room.id, settings);
     this.toAccountHere(
       account.user.id,
       this.codec.encode({ type: "room", user: account.user, data: { name, event: "joined", ...standing }, room: name }),
     );
     this.arrive(account.user, room.id, name);
     for (const socket of account.sockets) if (socket !== except) await this.sendRoomState(socket, room, upTo);
+  }
+
+  /** A room's settings and the account's standing there, as `conversations` and `room` (joined) carry them. */
+  private standing(
+    account: OnlineAccount,
+    roomId: number,
+    settings: { topic: string; slowSeconds: number; private: boolean; ownerId: number | null } | undefined,
+  ) {
+    const owns = account.role === "owner" || account.role === "admin" || settings?.ownerId === account.user.id;
+    return {
+      ...(settings?.topic ? { topic: settings.topic } : {}),
+      ...(settings?.slowSeconds ? { slow: settings.slowSeconds } : {}),
+      ...(settings?.private ? { private: true } : {}),
+      ...(this.moderates(account, roomId) ? { moderates: true } : {}),
+      ...(owns ? { owns: true } : {}),
+    };
   }
 
   /** Whether the account moderates the room: a server admin, the room's owner or one of its moderators. */
@@ -568,13 +576,7 @@ export class ChatHub {
         data.push({
           room: c.name!,
           ...entry,
-          ...(rules?.topic ? { topic: rules.topic } : {}),
-          ...(rules?.slowSeconds ? { slow: rules.slowSeconds } : {}),
-          ...(rules?.private ? { private: true } : {}),
-          ...(this.moderates(account, c.id) ? { moderates: true } : {}),
-          ...(account.role === "owner" || account.role === "admin" || rules?.ownerId === account.user.id
-            ? { owns: true }
-            : {}),
+          ...this.standing(account, c.id, rules),
           ...(rules && rules.mutedUntil > this.now() ? { mutedUntil: rules.mutedUntil } : {}),
         });
         continue;
