@@ -133,7 +133,11 @@ describe.each(flavours)("%s", (_name, configure) => {
     sockets.admin.send({ type: "mute", room: "lobby", user: guest.user.id, seconds: 0 });
     expect((await again.next("muted", (f) => f.data.until === 0)).data.until).toBe(0);
     expect((await say(again, "free again")).type).toBe("ack");
-    void admin;
+    // Demoted elsewhere (the command line, another instance): its open socket has the power no more.
+    await running.teahouse.store.setRole(admin.user.id, null);
+    expect(
+      (await errorAfter(sockets.admin, { type: "mute", room: "lobby", user: guest.user.id, seconds: 60 })).code,
+    ).toBe("forbidden");
   });
 
   test("slow mode: one message per interval per member, moderators excepted; everyone is told; off again", async () => {

@@ -23,7 +23,7 @@ export const deleteMessage = async (
     const { conversation } = found;
     const target =
       conversation.kind === "room" ? await targetIn(hub, conversation.id, found.message.senderId) : undefined;
-    if (!target || !allowed(actorIn(hub, account, conversation), "delete_message", target))
+    if (!target || !allowed(await actorIn(hub, account, conversation), "delete_message", target))
       return hub.refuse(ws, ErrorCode.NotYours, "That message is not yours");
     await hub.deps.moderation?.recordRoomAction(account.user.id, "delete_message", {
       accountId: found.message.senderId,

@@ -14,12 +14,14 @@ import type { OnlineAccount, Socket } from "../registry";
 import { conversationTopic } from "../topics";
 import { toUser } from "../codec";
 
-/** The account's standing in a room, as the policy takes it. */
-export const actorIn = (hub: ChatHub, account: OnlineAccount, room: Conversation): Actor => ({
-  id: account.user.id,
-  role: account.role,
-  roomRole: roomRoleOf(hub, room.id, account.user.id),
-});
+/**
+ * The account's standing in a room, as the policy takes it: its server role read again (an admin
+ * demoted by another instance or the command line is one no longer), its room role as known here.
+ */
+export const actorIn = async (hub: ChatHub, account: OnlineAccount, room: Conversation): Promise<Actor> => {
+  account.role = (await hub.deps.store.rolesOf([account.user.id])).get(account.user.id) ?? account.user.type;
+  return { id: account.user.id, role: account.role, roomRole: roomRoleOf(hub, room.id, account.user.id) };
+};
 
 const roomRoleOf = (hub: ChatHub, roomId: number, accountId: number): RoomRole | undefined =>
   hub.rules.room(roomId)?.ownerId === accountId
@@ -89,7 +91,7 @@ export const roomSettings = async (
 ): Promise<void> => {
   const room = roomFor(hub, ws, account, frame.room);
   if (!room) return;
-  const actor = actorIn(hub, account, room);
+  const actor = await actorIn(hub, account, room);
   const wanted: Array<[Action, boolean]> = [
     ["set_topic", frame.topic !== undefined],
     ["slow_mode", frame.slow !== undefined],
@@ -145,7 +147,7 @@ export const mute = async (
   if (!room) return;
   const target = await targetIn(hub, room.id, frame.user);
   if (!target) return hub.refuse(ws, ErrorCode.UnknownUser, "No such account");
-  if (!allowed(actorIn(hub, account, room), "mute", target)) return forbidden(hub, ws);
+  if (!allowed(await actorIn(hub, account, room), "mute", target)) return forbidden(hub, ws);
   const until = frame.seconds === 0 ? 0 : hub.now() + frame.seconds * 1000;
   if (!(await hub.deps.store.setMuted(room.id, frame.user, until)))
     return hub.refuse(ws, ErrorCode.NotAMember, "That account is not in the room");
@@ -183,7 +185,7 @@ export const remove = async (
     );
   const target = await targetIn(hub, room.id, frame.user);
   if (!target) return hub.refuse(ws, ErrorCode.UnknownUser, "No such account");
-  if (!allowed(actorIn(hub, account, room), "remove_member", target)) return forbidden(hub, ws);
+  if (!allowed(await actorIn(hub, account, room), "remove_member", target)) return forbidden(hub, ws);
   if (!(await hub.deps.store.leave(frame.user, room.id)))
     return hub.refuse(ws, ErrorCode.NotAMember, "That account is not in the room");
   const removed = hub.registry.get(frame.user);
@@ -202,7 +204,7 @@ export const moderator = async (
   if (!room) return;
   const target = await targetIn(hub, room.id, frame.user);
   if (!target) return hub.refuse(ws, ErrorCode.UnknownUser, "No such account");
-  if (!allowed(actorIn(hub, account, room), "name_moderator", target)) return forbidden(hub, ws);
+  if (!allowed(await actorIn(hub, account, room), "name_moderator", target)) return forbidden(hub, ws);
   if (!(await hub.deps.store.setModerator(room.id, frame.user, frame.on)))
     return hub.refuse(ws, ErrorCode.NotAMember, "That account is not in the room");
   hub.rules.setModerator(room.id, frame.user, frame.on);
@@ -236,7 +238,7 @@ export const invite = async (
     return hub.refuse(ws, ErrorCode.InvalidSetting, "A public room needs no invite: anyone may join it");
   const moderation = hub.deps.moderation;
   if (!moderation) return forbidden(hub, ws);
-  const outcome = await moderation.invite(actorIn(hub, account, room), room.id, {
+  const outcome = await moderation.invite(await actorIn(hub, account, room), room.id, {
     ...(frame.expiresInSeconds !== undefined ? { expiresInSeconds: frame.expiresInSeconds } : {}),
     ...(frame.uses !== undefined ? { uses: frame.uses } : {}),
   });
