@@ -40,7 +40,13 @@ describe("memberships belong to the account", () => {
     const tab2 = await connect(running, alice.cookie);
     await tab2.next("history", (f) => f.room === undefined);
     tab1.send({ type: "join", room: "dev" });
-    expect((await tab2.next("room", (f) => f.data.event === "joined")).data).toEqual({ name: "dev", event: "joined" });
+    expect((await tab2.next("room", (f) => f.data.event === "joined")).data).toEqual({
+      name: "dev",
+      event: "joined",
+      // Its creator owns and moderates it.
+      moderates: true,
+      owns: true,
+    });
     await tab2.next("history", (f) => f.room === "dev");
     tab2.send({ type: "chat", room: "dev", data: "from tab 2" });
     expect((await tab1.next("chat")).data).toBe("from tab 2");
