@@ -166,6 +166,8 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
 
 /** How often bans made elsewhere (another instance, the command line) are looked for. */
 const BAN_CHECK_INTERVAL_MS = 2_000;
+/** How far apart the clocks of instances (and the command line's machine) may be. */
+const BAN_CLOCK_SKEW_MS = 30_000;
 /** On stop, how long pushes for the last messages get to go out. */
 const PUSH_STOP_WAIT_MS = 1_000;
 /** Push subscription changes per account: a burst of this many, refilled at this rate a minute. */
@@ -586,16 +588,18 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   logPoll?.unref();
   // Bans made anywhere (another instance, the command line on the same store): the banned account's
   // sockets here close with 4403 within BAN_CHECK_INTERVAL_MS.
+  // The mark moves only after a read that went through, and the window reaches back BAN_CLOCK_SKEW_MS
+  // more (a ban's time is the clock of whoever wrote it).
   let bansCheckedAt = Date.now();
   let checkingBans = false;
   const banCheck = setInterval(() => {
     if (checkingBans || stopping || !storeUp) return;
     checkingBans = true;
-    const since = bansCheckedAt - BAN_CHECK_INTERVAL_MS;
-    bansCheckedAt = Date.now();
+    const startedAt = Date.now();
     void store
-      .bannedSince(since)
+      .bannedSince(bansCheckedAt - BAN_CHECK_INTERVAL_MS - BAN_CLOCK_SKEW_MS)
       .then((accountIds) => {
+        bansCheckedAt = startedAt;
         for (const accountId of accountIds) hub.registry.closeAccount(accountId, CloseCode.Banned, "Banned");
       })
       .catch(() => {})

@@ -146,6 +146,8 @@ export const JoinIn = Type.Object({
   room: RoomName,
   /** An invite's token: needed to join a private room one is not a member of. */
   invite: Type.Optional(Type.String({ maxLength: 64 })),
+  /** Creating the room: private from the start (never announced to everyone). Ignored for a room that exists. */
+  private: Type.Optional(Type.Boolean()),
 });
 /** Leave a room (the lobby too: bare text then gets `not_in_room`). */
 export const LeaveIn = Type.Object({ type: Type.Literal("leave"), room: RoomName });

@@ -217,6 +217,36 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect((await carlSocket.next("room", (f) => f.room === "den")).data.event).toBe("removed");
     expect((await errorAfter(carlSocket, { type: "chat", room: "den", data: "still here?" })).code).toBe("not_in_room");
     expect((await errorAfter(carlSocket, { type: "join", room: "den" })).code).toBe("invite_required");
+    // The link he came in with no longer lets him back; a new one does.
+    expect((await errorAfter(carlSocket, { type: "join", room: "den", invite: open })).message).toContain("removed");
+    await Bun.sleep(5);
+    sockets.member.send({ type: "invite", room: "den" });
+    const fresh = (await sockets.member.next("invite", (f) => f.room === "den")).data.token;
+    carlSocket.send({ type: "join", room: "den", invite: fresh });
+    await carlSocket.next("history", (f) => f.room === "den");
+    // Nobody but its moderators makes links; a moderator of one room has no say in another.
+    expect((await errorAfter(carlSocket, { type: "invite", room: "den" })).code).toBe("forbidden");
+    expect(
+      (await errorAfter(sockets.guest, { type: "mute", room: "lobby", user: carl.user.id, seconds: 60 })).code,
+    ).toBe("forbidden");
+    expect((await errorAfter(sockets.guest, { type: "room_settings", room: "den" })).code).toBe("invalid_setting");
+    // A mute outlives leaving and joining again.
+    sockets.guest.send({ type: "mute", room: "den", user: carl.user.id, seconds: 600 });
+    await carlSocket.next("muted", (f) => f.room === "den");
+    carlSocket.send({ type: "leave", room: "den" });
+    await carlSocket.next("room", (f) => f.room === "den" && f.data.event === "left");
+    sockets.member.send({ type: "invite", room: "den" });
+    const third = (await sockets.member.next("invite", (f) => f.room === "den")).data.token;
+    carlSocket.send({ type: "join", room: "den", invite: third });
+    await carlSocket.next("history", (f) => f.room === "den");
+    expect((await errorAfter(carlSocket, { type: "chat", room: "den", data: "back, unmuted?" })).code).toBe("muted");
+    // Created private: never announced to everyone.
+    const before = sockets.admin.frames.length;
+    sockets.member.send({ type: "join", room: "attic", private: true });
+    await sockets.member.next("history", (f) => f.room === "attic");
+    await Bun.sleep(100);
+    expect(sockets.admin.frames.slice(before).some((f) => f.type === "room" && f.room === "attic")).toBe(false);
+    expect((await errorAfter(sockets.admin, { type: "join", room: "attic" })).code).toBe("invite_required");
     // A public room has no removals and needs no invites; the lobby is never private.
     expect((await errorAfter(sockets.admin, { type: "remove", room: "lobby", user: carl.user.id })).code).toBe(
       "invalid_setting",
@@ -234,6 +264,9 @@ describe.each(flavours)("%s", (_name, configure) => {
     const { admin, member, guest, sockets } = await people(running);
     const moderation = running.teahouse.moderation;
     const adminActor = await moderation.actorOf({ id: admin.user.id, kind: "member" });
+    const ownerId = (await running.teahouse.store.ownerId())!;
+    expect((await moderation.ban(adminActor, ownerId)).ok).toBe(false);
+    expect(await running.teahouse.store.isBanned({ accountId: ownerId })).toBe(false);
     // A member cannot ban; an admin cannot ban the owner.
     expect(
       (await moderation.ban(await moderation.actorOf({ id: member.user.id, kind: "member" }), guest.user.id)).ok,

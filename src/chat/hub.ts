@@ -496,7 +496,10 @@ export class ChatHub {
     const name = room.name!;
     // A new member: the room's rules as they are, no mute, no moderation (its creator owns it).
     const settings = this.rules.room(room.id) ?? (await this.deps.store.roomSettings(room.id));
-    if (settings) this.rules.learn(room.id, account.user.id, { ...settings, moderator: false, mutedUntil: 0 });
+    // A mute outlives the membership: leaving and joining again does not lift it.
+    const mutedUntil =
+      (await this.deps.store.roomMembers(room.id, [account.user.id])).get(account.user.id)?.mutedUntil ?? 0;
+    if (settings) this.rules.learn(room.id, account.user.id, { ...settings, moderator: false, mutedUntil });
     this.addConversation(account, room);
     this.subscribeAll(account, room.id);
     const upTo = this.lastDeliveredId;

@@ -123,4 +123,4 @@ export interface Invite {
 }
 
 /** What using an invite came to. */
-export type InviteUse = "ok" | "unknown" | "expired" | "used_up" | "wrong_room";
+export type InviteUse = "ok" | "unknown" | "expired" | "used_up" | "wrong_room" | "revoked";

@@ -378,8 +378,13 @@ export interface Store {
   reports(all: boolean, before: number, limit: number): Promise<Report[]>;
   resolveReport(id: number, by: number, at: number): Promise<boolean>;
   createInvite(invite: Invite): Promise<void>;
-  /** Uses an invite for `conversationId` (null: sign-up): one use less, if it is good now. */
-  useInvite(token: string, conversationId: number | null, now: number): Promise<InviteUse>;
+  /**
+   * Uses an invite for `conversationId` (null: sign-up): one use less, if it is good now and, for
+   * `accountId`, made after that account was last removed from the room.
+   */
+  useInvite(token: string, conversationId: number | null, now: number, accountId?: number): Promise<InviteUse>;
+  /** Takes a member out of a room, remembering when (an invite made before then does not let it back). */
+  removeMember(conversationId: number, accountId: number, at: number): Promise<boolean>;
   /** Keeps a one-time password reset (its token's hash) for an account, replacing any earlier one. */
   createPasswordReset(tokenHash: string, accountId: number, expiresAt: number): Promise<void>;
   /** Uses a password reset: its account, once, before it expires. */

@@ -77,6 +77,7 @@ export const INVITE_PROBLEMS: Record<Exclude<InviteUse, "ok">, string> = {
   expired: "That invite link has expired",
   used_up: "That invite link has been used up",
   wrong_room: "That invite link is not for this",
+  revoked: "You were removed after that invite link was made: ask for a new one",
 };
 
 let instances = 0;

@@ -159,14 +159,27 @@ const MIGRATIONS: readonly Migration[] = [
   // 11: moderation. Accounts have a server role (owner, admin; null: by their kind); rooms a topic, a
   // privacy flag and a slow mode, and their memberships a moderator flag and a mute; bans (by
   // account, name, browser and optionally addresses); the audit log; reports; invite links; one-time
-  // password resets (their token's hash).
+  // password resets (their token's hash). Mutes and removals outlive the membership (leaving and
+  // joining again lifts neither). On an upgraded server the oldest registered account owns it.
   `ALTER TABLE accounts ADD COLUMN role TEXT CHECK (role IN ('owner', 'admin'));
    CREATE UNIQUE INDEX accounts_one_owner ON accounts(role) WHERE role = 'owner';
    ALTER TABLE conversations ADD COLUMN topic TEXT;
    ALTER TABLE conversations ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE conversations ADD COLUMN slow_seconds INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE memberships ADD COLUMN moderator INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE memberships ADD COLUMN muted_until INTEGER;
+   CREATE TABLE mutes (
+     conversation_id INTEGER NOT NULL,
+     account_id      INTEGER NOT NULL,
+     until           INTEGER NOT NULL,
+     PRIMARY KEY (conversation_id, account_id)
+   ) WITHOUT ROWID;
+   CREATE TABLE removals (
+     conversation_id INTEGER NOT NULL,
+     account_id      INTEGER NOT NULL,
+     at              INTEGER NOT NULL,
+     PRIMARY KEY (conversation_id, account_id)
+   ) WITHOUT ROWID;
+   UPDATE accounts SET role = 'owner' WHERE id = (SELECT min(id) FROM accounts WHERE kind = 'member');
    CREATE TABLE bans (
      account_id INTEGER PRIMARY KEY,
      name_key   TEXT,

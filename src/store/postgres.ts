@@ -241,7 +241,20 @@ const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX accounts_one_owner ON accounts(role) WHERE role = 'owner';
    ALTER TABLE conversations ADD COLUMN topic text, ADD COLUMN private boolean NOT NULL DEFAULT false,
      ADD COLUMN slow_seconds integer NOT NULL DEFAULT 0;
-   ALTER TABLE memberships ADD COLUMN moderator boolean NOT NULL DEFAULT false, ADD COLUMN muted_until bigint;
+   ALTER TABLE memberships ADD COLUMN moderator boolean NOT NULL DEFAULT false;
+   CREATE TABLE mutes (
+     conversation_id integer NOT NULL,
+     account_id      integer NOT NULL,
+     until           bigint NOT NULL,
+     PRIMARY KEY (conversation_id, account_id)
+   );
+   CREATE TABLE removals (
+     conversation_id integer NOT NULL,
+     account_id      integer NOT NULL,
+     at              bigint NOT NULL,
+     PRIMARY KEY (conversation_id, account_id)
+   );
+   UPDATE accounts SET role = 'owner' WHERE id = (SELECT min(id) FROM accounts WHERE kind = 'member');
    CREATE TABLE bans (
      account_id integer PRIMARY KEY,
      name_key   text,
@@ -618,7 +631,8 @@ export class PostgresStore implements Store {
   async memberships(accountId: number): Promise<MembershipView[]> {
     const rows = await this.sql.unsafe(
       `SELECT ${CONVERSATION}, ms.read_up_to::float8 AS read_up_to, ms.notify, c.topic, c.private, c.slow_seconds,
-         c.created_by, ms.moderator, ms.muted_until::float8 AS muted_until,
+         c.created_by, ms.moderator,
+         (SELECT mu.until::float8 FROM mutes mu WHERE mu.conversation_id = c.id AND mu.account_id = ms.account_id) AS muted_until,
          (SELECT coalesce(max(id), 0)::float8 FROM messages WHERE conversation_id = c.id) AS last_id,
          (SELECT coalesce(max(rev), 0)::float8 FROM messages WHERE conversation_id = c.id AND rev IS NOT NULL) AS last_change,
          (SELECT count(*)::int FROM (SELECT 1 FROM mentions mn WHERE mn.account_id = ms.account_id
@@ -988,7 +1002,8 @@ export class PostgresStore implements Store {
   async roomMembers(conversationId: number, accountIds: readonly number[]): Promise<Map<number, RoomMember>> {
     if (accountIds.length === 0) return new Map();
     const rows = await this.sql`
-      SELECT ms.account_id, a.role, a.kind, ms.moderator, ms.muted_until::float8 AS muted_until, c.created_by
+      SELECT ms.account_id, a.role, a.kind, ms.moderator, c.created_by,
+        (SELECT mu.until::float8 FROM mutes mu WHERE mu.conversation_id = ms.conversation_id AND mu.account_id = ms.account_id) AS muted_until
       FROM memberships ms JOIN accounts a ON a.id = ms.account_id JOIN conversations c ON c.id = ms.conversation_id
       WHERE ms.conversation_id = ${conversationId} AND ms.account_id = ANY(${[...accountIds]}::int[])`;
     return new Map(
@@ -1017,9 +1032,15 @@ export class PostgresStore implements Store {
   }
 
   async setMuted(conversationId: number, accountId: number, until: number): Promise<boolean> {
-    const result = await this.sql`UPDATE memberships SET muted_until = ${until > 0 ? until : null}
+    const [member] = await this.sql`SELECT 1 AS one FROM memberships
       WHERE conversation_id = ${conversationId} AND account_id = ${accountId}`;
-    return result.count > 0;
+    if (!member) return false;
+    if (until > 0)
+      await this
+        .sql`INSERT INTO mutes (conversation_id, account_id, until) VALUES (${conversationId}, ${accountId}, ${until})
+                     ON CONFLICT (conversation_id, account_id) DO UPDATE SET until = excluded.until`;
+    else await this.sql`DELETE FROM mutes WHERE conversation_id = ${conversationId} AND account_id = ${accountId}`;
+    return true;
   }
 
   async ban(record: BanRecord): Promise<string[]> {
@@ -1112,17 +1133,33 @@ export class PostgresStore implements Store {
               ${invite.expiresAt}, ${invite.usesLeft})`;
   }
 
-  async useInvite(token: string, conversationId: number | null, now: number): Promise<InviteUse> {
+  async useInvite(token: string, conversationId: number | null, now: number, accountId?: number): Promise<InviteUse> {
     return this.sql.begin(async (tx): Promise<InviteUse> => {
-      const [row] = await tx`SELECT conversation_id, expires_at::float8 AS expires_at, uses_left FROM invites
-                             WHERE token = ${token} FOR UPDATE`;
+      const [row] = await tx`SELECT conversation_id, created_at::float8 AS created_at, expires_at::float8 AS expires_at,
+                               uses_left FROM invites WHERE token = ${token} FOR UPDATE`;
       if (!row) return "unknown";
       const room = row.conversation_id === null ? null : Number(row.conversation_id);
       if (room !== conversationId) return "wrong_room";
+      if (conversationId !== null && accountId !== undefined) {
+        const [removed] = await tx`SELECT at::float8 AS at FROM removals
+                                   WHERE conversation_id = ${conversationId} AND account_id = ${accountId}`;
+        if (removed && Number(removed.at) >= Number(row.created_at)) return "revoked";
+      }
       if (row.expires_at !== null && Number(row.expires_at) <= now) return "expired";
       if (row.uses_left !== null && Number(row.uses_left) <= 0) return "used_up";
       if (row.uses_left !== null) await tx`UPDATE invites SET uses_left = uses_left - 1 WHERE token = ${token}`;
       return "ok";
+    });
+  }
+
+  async removeMember(conversationId: number, accountId: number, at: number): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      const left =
+        await tx`DELETE FROM memberships WHERE account_id = ${accountId} AND conversation_id = ${conversationId}`;
+      if (left.count === 0) return false;
+      await tx`INSERT INTO removals (conversation_id, account_id, at) VALUES (${conversationId}, ${accountId}, ${at})
+               ON CONFLICT (conversation_id, account_id) DO UPDATE SET at = excluded.at`;
+      return true;
     });
   }
 

@@ -207,7 +207,9 @@ export class SqliteStore implements Store {
         [number]
       >(
         `SELECT c.id, c.kind, c.name, c.a_id, c.b_id, c.created_at, c.pruned_up_to, ms.read_up_to, ms.notify,
-           c.topic, c.private, c.slow_seconds, c.created_by, ms.moderator, ms.muted_until, ${PEER_COLUMNS}
+           c.topic, c.private, c.slow_seconds, c.created_by, ms.moderator,
+           (SELECT mu.until FROM mutes mu WHERE mu.conversation_id = c.id AND mu.account_id = ms.account_id) AS muted_until,
+           ${PEER_COLUMNS}
          FROM memberships ms JOIN conversations c ON c.id = ms.conversation_id ${PEER_JOIN}
          WHERE ms.account_id = ?`,
       ),
@@ -601,16 +603,22 @@ export class SqliteStore implements Store {
         },
         [number, string]
       >(
-        `SELECT ms.account_id, a.role, a.kind, ms.moderator, ms.muted_until, c.created_by
+        `SELECT ms.account_id, a.role, a.kind, ms.moderator, c.created_by,
+           (SELECT mu.until FROM mutes mu WHERE mu.conversation_id = ms.conversation_id AND mu.account_id = ms.account_id) AS muted_until
          FROM memberships ms JOIN accounts a ON a.id = ms.account_id JOIN conversations c ON c.id = ms.conversation_id
          WHERE ms.conversation_id = ? AND ms.account_id IN (SELECT value FROM json_each(?))`,
       ),
       setModerator: q<unknown, [number, number, number]>(
         "UPDATE memberships SET moderator = ? WHERE conversation_id = ? AND account_id = ?",
       ),
-      setMuted: q<unknown, [number | null, number, number]>(
-        "UPDATE memberships SET muted_until = ? WHERE conversation_id = ? AND account_id = ?",
+      isMember: q<{ one: number }, [number, number]>(
+        "SELECT 1 AS one FROM memberships WHERE conversation_id = ? AND account_id = ?",
       ),
+      mute: q<unknown, [number, number, number]>(
+        `INSERT INTO mutes (conversation_id, account_id, until) VALUES (?, ?, ?)
+         ON CONFLICT (conversation_id, account_id) DO UPDATE SET until = excluded.until`,
+      ),
+      unmute: q<unknown, [number, number]>("DELETE FROM mutes WHERE conversation_id = ? AND account_id = ?"),
       ban: q<unknown, [number, string | null, string | null, string, number | null, number]>(
         `INSERT INTO bans (account_id, name_key, device, reason, by_id, created_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (account_id) DO UPDATE SET name_key = excluded.name_key, device = excluded.device,
@@ -663,8 +671,16 @@ export class SqliteStore implements Store {
       invite: q<unknown, [string, number | null, number, number, number | null, number | null]>(
         "INSERT INTO invites (token, conversation_id, created_by, created_at, expires_at, uses_left) VALUES (?, ?, ?, ?, ?, ?)",
       ),
-      inviteGet: q<{ conversation_id: number | null; expires_at: number | null; uses_left: number | null }, [string]>(
-        "SELECT conversation_id, expires_at, uses_left FROM invites WHERE token = ?",
+      inviteGet: q<
+        { conversation_id: number | null; created_at: number; expires_at: number | null; uses_left: number | null },
+        [string]
+      >("SELECT conversation_id, created_at, expires_at, uses_left FROM invites WHERE token = ?"),
+      removedAt: q<{ at: number }, [number, number]>(
+        "SELECT at FROM removals WHERE conversation_id = ? AND account_id = ?",
+      ),
+      remove: q<unknown, [number, number, number]>(
+        `INSERT INTO removals (conversation_id, account_id, at) VALUES (?, ?, ?)
+         ON CONFLICT (conversation_id, account_id) DO UPDATE SET at = excluded.at`,
       ),
       inviteUse: q<unknown, [string]>(
         "UPDATE invites SET uses_left = uses_left - 1 WHERE token = ? AND uses_left IS NOT NULL",
@@ -757,7 +773,10 @@ export class SqliteStore implements Store {
   }
 
   async setMuted(conversationId: number, accountId: number, until: number): Promise<boolean> {
-    return this.mod.setMuted.run(until > 0 ? until : null, conversationId, accountId).changes > 0;
+    if (!this.mod.isMember.get(conversationId, accountId)) return false;
+    if (until > 0) this.mod.mute.run(conversationId, accountId, until);
+    else this.mod.unmute.run(conversationId, accountId);
+    return true;
   }
 
   async ban(record: BanRecord): Promise<string[]> {
@@ -842,15 +861,28 @@ export class SqliteStore implements Store {
     );
   }
 
-  async useInvite(token: string, conversationId: number | null, now: number): Promise<InviteUse> {
+  async useInvite(token: string, conversationId: number | null, now: number, accountId?: number): Promise<InviteUse> {
     return this.db.transaction((): InviteUse => {
       const row = this.mod.inviteGet.get(token);
       if (!row) return "unknown";
       if (row.conversation_id !== conversationId) return "wrong_room";
+      const removed =
+        conversationId === null || accountId === undefined
+          ? undefined
+          : this.mod.removedAt.get(conversationId, accountId);
+      if (removed && removed.at >= row.created_at) return "revoked";
       if (row.expires_at !== null && row.expires_at <= now) return "expired";
       if (row.uses_left !== null && row.uses_left <= 0) return "used_up";
       this.mod.inviteUse.run(token);
       return "ok";
+    })();
+  }
+
+  async removeMember(conversationId: number, accountId: number, at: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.q.leave.run(accountId, conversationId).changes === 0) return false;
+      this.mod.remove.run(conversationId, accountId, at);
+      return true;
     })();
   }
 

@@ -55,17 +55,24 @@ describe("room moderation", () => {
       const url = await link.inputValue();
       expect(url).toStartWith(`${suite.running.base}/ws#join=garden&invite=`);
       await ann.page.screenshot({ path: `${SHOTS}/room-settings.png` });
-      // ben could not just join; with the link he is in, and sees the topic.
+      // ben cannot just join; with the link he is in, and sees the topic.
+      await ben.page.locator("#room-name").fill("garden");
+      await ben.page.locator("#room-name").press("Enter");
+      await ben.page.locator("#messages li.system", { hasText: "This room is private" }).waitFor();
+      expect(await ben.page.locator("#conv-title").textContent()).not.toContain("garden");
       await ben.page.goto(url);
       await ben.page.locator("#conv-title", { hasText: "# garden" }).waitFor();
       await ben.page.locator("#conv-topic", { hasText: "Roses and tea" }).waitFor();
       expect(ben.page.url()).not.toContain("invite=");
-      // Slow mode: ben's second message waits and goes by itself.
+      // Slow mode: ben's second message is not sent, says when it may go, and goes with Retry then.
       await say(ben.page, "first");
       await messageWithText(ann.page, "first").waitFor();
       await say(ben.page, "second");
-      await ben.page.locator("#messages li.system", { hasText: "Slow mode" }).waitFor();
-      await messageWithText(ann.page, "second").waitFor({ timeout: 10_000 });
+      const held = messageWithText(ben.page, "second");
+      await held.locator(".error, .reason", { hasText: /Slow mode: you may send again in [1-5] s/ }).waitFor();
+      await ben.page.waitForTimeout(5_000);
+      await held.locator("button", { hasText: "Retry" }).click();
+      await messageWithText(ann.page, "second").waitFor();
     },
     TEST_TIMEOUT_MS,
   );

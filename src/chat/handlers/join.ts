@@ -30,7 +30,7 @@ export const join = async (
   if (room && (await store.roomSettings(room.id))?.private) {
     if (!frame.invite)
       return hub.refuse(ws, ErrorCode.InviteRequired, "That room is private: joining it needs an invite link");
-    const use = await store.useInvite(frame.invite, room.id, now);
+    const use = await store.useInvite(frame.invite, room.id, now, account.user.id);
     if (use !== "ok") return hub.refuse(ws, ErrorCode.InviteRequired, INVITE_PROBLEMS[use]);
   }
   let created = false;
@@ -47,9 +47,10 @@ export const join = async (
       return hub.refuse(ws, ErrorCode.RoomCreationLimited, "Too many new rooms; try again later", undefined, retryMs);
     ({ room, created } = await store.createRoom(check.name, check.key, account.user.id, now));
     if (!created) await store.join(account.user.id, room.id, now);
+    else if (frame.private) await store.setRoomSettings(room.id, { private: true });
   }
   const name = room.name!;
-  if (created)
+  if (created && !frame.private)
     hub.broadcast(
       EVERYONE_TOPIC,
       hub.codec.encode({ type: "room", user: account.user, data: { name, event: "created" }, room: name }),

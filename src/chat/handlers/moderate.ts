@@ -92,6 +92,8 @@ export const roomSettings = async (
   const room = roomFor(hub, ws, account, frame.room);
   if (!room) return;
   const actor = await actorIn(hub, account, room);
+  if (frame.topic === undefined && frame.slow === undefined && frame.private === undefined)
+    return hub.refuse(ws, ErrorCode.InvalidSetting, "Nothing to change: give a topic, slow or private");
   const wanted: Array<[Action, boolean]> = [
     ["set_topic", frame.topic !== undefined],
     ["slow_mode", frame.slow !== undefined],
@@ -186,7 +188,7 @@ export const remove = async (
   const target = await targetIn(hub, room.id, frame.user);
   if (!target) return hub.refuse(ws, ErrorCode.UnknownUser, "No such account");
   if (!allowed(await actorIn(hub, account, room), "remove_member", target)) return forbidden(hub, ws);
-  if (!(await hub.deps.store.leave(frame.user, room.id)))
+  if (!(await hub.deps.store.removeMember(room.id, frame.user, hub.now())))
     return hub.refuse(ws, ErrorCode.NotAMember, "That account is not in the room");
   const removed = hub.registry.get(frame.user);
   if (removed && removed.conversations.has(room.id)) hub.leaveRoom(removed, room, true, "removed");

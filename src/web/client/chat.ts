@@ -640,7 +640,8 @@ export class Chat {
         return this.onMuted(frame);
       case "moderator": {
         const conv = this.conversation(roomKey(frame.room));
-        if (frame.user.id === this.me.id) conv.moderates = frame.data.on;
+        // Unnamed, the room's owner or an admin still moderates it.
+        if (frame.user.id === this.me.id) conv.moderates = frame.data.on || conv.owns;
         conv.addSystem(frame.data.on ? "moderatorOn" : "moderatorOff", { name: frame.user.name });
         this.renderHeader();
         return this.renderSidebar();
@@ -1059,12 +1060,7 @@ export class Chat {
     const key = errorKey(code) ?? "err_unknown";
     const params = { message: frame.data.message };
     if (cid) {
-      if (code === "slow_mode") {
-        // Held by the room's slow mode: it goes by itself once allowed (said once, not stuck).
-        this.active.addSystem("slowWaiting", { seconds: String(Math.ceil((retryMs ?? 1000) / 1000)) });
-        this.scroller.toBottom();
-      }
-      if (code === "rate_limited" || code === "slow_mode") {
+      if (code === "rate_limited") {
         // Not stored: the same message goes again once the server lets us (it stays first in line).
         if (this.inflight?.cid === cid) {
           this.inflight = undefined;
@@ -1074,6 +1070,8 @@ export class Chat {
         return this.pump();
       }
       const outgoing = this.answered(cid);
+      // Slow mode holds this room's message back only: "not sent", with when it may go (and Retry).
+      if (code === "slow_mode") Object.assign(params, { seconds: String(Math.ceil((retryMs ?? 1000) / 1000)) });
       if (outgoing) outgoing.conv.fail(cid, key, params);
       else for (const conv of this.conversations.values()) conv.fail(cid, key, params);
       return this.pump();
@@ -1096,7 +1094,9 @@ export class Chat {
       }
       // The frame rate: ask again once allowed.
       setTimeout(() => {
-        if (this.pendingJoins.includes(room)) this.connection.send({ type: "join", room });
+        const invite = this.joinInvites.get(room);
+        if (this.pendingJoins.includes(room))
+          this.connection.send({ type: "join", room, ...(invite ? { invite } : {}) });
       }, retryMs ?? 1000);
       return;
     }

@@ -56,7 +56,8 @@ export class RoomTools {
     });
     this.inviteButton.addEventListener("click", () => {
       const room = this.room?.room;
-      if (room) this.send({ type: "invite", room });
+      // A link the page hands out lasts a week and lets in 25 people at most.
+      if (room) this.send({ type: "invite", room, expiresInSeconds: 7 * 86_400, uses: 25 });
     });
     document.addEventListener("click", (event) => {
       if (!this.menu.hidden && !this.menu.contains(event.target as Node)) this.menu.hidden = true;
