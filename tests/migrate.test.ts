@@ -43,6 +43,19 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     // A file: its message's columns and its blob's row move too (the bytes stay in DATA_DIR/files).
     const image = png(6, 4);
     const posted = (await upload(box, alice, "room=dev", image, "moved.png", { caption: "a file" })).body.message!;
+    // Moderation: bob owns the server (the first sign-up), alice owns dev and makes it private and slow; carol
+    // is muted there, then banned; the log has it all.
+    const carol = await signIn(box.base, "carol");
+    const c = await Client.connect(box.wsUrl, carol.cookie);
+    await c.next("conversations");
+    a.send({ type: "room_settings", room: "dev", topic: "moved", slow: 5 });
+    await a.next("room_settings");
+    const { store } = box.teahouse;
+    await store.join(carol.user.id, 2, Date.now());
+    await store.setMuted(2, carol.user.id, Date.now() + 3_600_000);
+    await store.setRoomSettings(2, { private: true });
+    await box.teahouse.moderation.ban(null, carol.user.id, { addresses: ["198.51.100.4"] });
+    c.close();
     a.close();
     await box.stop();
 
@@ -53,7 +66,9 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     expect(first.out).toContain("copied and verified");
     expect(first.out).toMatch(/^messages\s+32 rows\s+sha256 [0-9a-f]{16}\s+ok$/m);
     expect(first.out).toMatch(/^blobs\s+1 rows/m);
-    expect(first.out).toMatch(/^accounts\s+2 rows/m);
+    expect(first.out).toMatch(/^accounts\s+3 rows/m);
+    expect(first.out).toMatch(/^bans\s+1 rows/m);
+    expect(first.out).toMatch(/^audit\s+[1-9]\d* rows/m);
     // Run again (as after an interruption): nothing doubles, still verified.
     const again = migrate(["--to", url, "--data-dir", dataDir]);
     expect(again.code).toBe(0);
@@ -79,6 +94,13 @@ test("a DATA_DIR copied into PostgreSQL: verified, resumable, and served from th
     const next = await back.next("chat", (f) => f.data === "on postgres now");
     expect(next.id).toBeGreaterThan(dev.data.at(-1)!.id);
     expect((await signIn(moved.base, "bob", { password: "bob's password" })).user.id).toBe(bob.user.id);
+    const pg = moved.teahouse.store;
+    expect(await pg.ownerId()).toBe(bob.user.id);
+    expect(await pg.roomSettings(2)).toEqual({ topic: "moved", private: true, slowSeconds: 5, ownerId: alice.user.id });
+    expect((await pg.roomMembers(2, [carol.user.id])).get(carol.user.id)?.mutedUntil).toBeGreaterThan(Date.now());
+    expect(await pg.isBanned({ accountId: carol.user.id })).toBe(true);
+    expect(await pg.isBanned({ address: "198.51.100.4" })).toBe(true);
+    expect((await pg.auditLog(Number.MAX_SAFE_INTEGER, 10)).map((e) => e.action)).toContain("ban");
     back.close();
     await moved.stop();
   } finally {

@@ -23,12 +23,25 @@ interface Table {
   bigint: string[];
   /** The conflict target that makes a second copy of a row a no-op. */
   conflict: string;
+  /** Columns SQLite stores as 0/1 and PostgreSQL as boolean. */
+  boolean?: string[];
 }
 
 const TABLES: readonly Table[] = [
   {
     name: "accounts",
-    columns: ["id", "kind", "name", "name_key", "image", "password_hash", "device", "created_at", "last_active"],
+    columns: [
+      "id",
+      "kind",
+      "name",
+      "name_key",
+      "image",
+      "password_hash",
+      "device",
+      "created_at",
+      "last_active",
+      "role",
+    ],
     key: ["id"],
     bigint: ["created_at", "last_active"],
     conflict: "(id)",
@@ -42,17 +55,32 @@ const TABLES: readonly Table[] = [
   },
   {
     name: "conversations",
-    columns: ["id", "kind", "name", "name_key", "a_id", "b_id", "created_by", "created_at", "pruned_up_to"],
+    columns: [
+      "id",
+      "kind",
+      "name",
+      "name_key",
+      "a_id",
+      "b_id",
+      "created_by",
+      "created_at",
+      "pruned_up_to",
+      "topic",
+      "private",
+      "slow_seconds",
+    ],
     key: ["id"],
     bigint: ["created_at", "pruned_up_to"],
     conflict: "(id)",
+    boolean: ["private"],
   },
   {
     name: "memberships",
-    columns: ["account_id", "conversation_id", "joined_at", "read_up_to", "notify"],
+    columns: ["account_id", "conversation_id", "joined_at", "read_up_to", "notify", "moderator"],
     key: ["account_id", "conversation_id"],
     bigint: ["joined_at", "read_up_to"],
     conflict: "(account_id, conversation_id)",
+    boolean: ["moderator"],
   },
   {
     name: "messages",
@@ -103,12 +131,85 @@ const TABLES: readonly Table[] = [
     bigint: ["message_id"],
     conflict: "(account_id, conversation_id, message_id)",
   },
+  // Moderation and notifications (SQLite 9 and 11).
+  {
+    name: "push_subscriptions",
+    columns: ["endpoint", "sid", "account_id", "p256dh", "auth", "created_at"],
+    key: ["endpoint"],
+    bigint: ["created_at"],
+    conflict: "(endpoint)",
+  },
+  {
+    name: "mutes",
+    columns: ["conversation_id", "account_id", "until"],
+    key: ["conversation_id", "account_id"],
+    bigint: ["until"],
+    conflict: "(conversation_id, account_id)",
+  },
+  {
+    name: "removals",
+    columns: ["conversation_id", "account_id", "at"],
+    key: ["conversation_id", "account_id"],
+    bigint: ["at"],
+    conflict: "(conversation_id, account_id)",
+  },
+  {
+    name: "bans",
+    columns: ["account_id", "name_key", "device", "reason", "by_id", "created_at"],
+    key: ["account_id"],
+    bigint: ["created_at"],
+    conflict: "(account_id)",
+  },
+  {
+    name: "ban_addresses",
+    columns: ["address", "account_id"],
+    key: ["address", "account_id"],
+    bigint: [],
+    conflict: "(address, account_id)",
+  },
+  {
+    name: "audit",
+    columns: ["id", "at", "actor_id", "action", "account_id", "conversation_id", "message_id", "detail"],
+    key: ["id"],
+    bigint: ["id", "at", "message_id"],
+    conflict: "(id)",
+  },
+  {
+    name: "reports",
+    columns: ["id", "message_id", "conversation_id", "reporter_id", "reason", "at", "resolved_by", "resolved_at"],
+    key: ["id"],
+    bigint: ["id", "message_id", "at", "resolved_at"],
+    conflict: "(id)",
+  },
+  {
+    name: "invites",
+    columns: ["token", "conversation_id", "created_by", "created_at", "expires_at", "uses_left"],
+    key: ["token"],
+    bigint: ["created_at", "expires_at"],
+    conflict: "(token)",
+  },
+  {
+    name: "password_resets",
+    columns: ["token_hash", "account_id", "expires_at"],
+    key: ["token_hash"],
+    bigint: ["expires_at"],
+    conflict: "(token_hash)",
+  },
 ];
+
+/** Settings copied as they are (besides the epoch): the server's settings and the VAPID keys. */
+const SETTINGS = ["server", "vapid"];
 
 /** Rows read and written per round trip. */
 const CHUNK = 1000;
 
-type Row = Record<string, string | number | null>;
+type Row = Record<string, string | number | boolean | null>;
+
+/** A SQLite row with its 0/1 columns as the booleans PostgreSQL keeps. */
+const asBooleans = (table: Table, row: Row): Row => {
+  for (const column of table.boolean ?? []) row[column] = row[column] === 1 || row[column] === true;
+  return row;
+};
 
 /** A row as the checksum sees it: the same text whichever engine it came from. */
 const canonical = (table: Table, row: Row): string =>
@@ -149,7 +250,7 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
       const hash = new Bun.CryptoHasher("sha256");
       let count = 0;
       for (let offset = 0; ; offset += CHUNK) {
-        const rows = select.all(CHUNK, offset);
+        const rows = select.all(CHUNK, offset).map((row) => asBooleans(table, row));
         if (rows.length === 0) break;
         await sql`INSERT INTO ${sql(table.name)} ${sql(rows, ...table.columns)} ON CONFLICT DO NOTHING`;
         for (const row of rows) hash.update(`${canonical(table, row)}\n`);
@@ -166,7 +267,17 @@ export const migrateToPostgres = async (dataDir: string, url: string): Promise<M
     if (lobby)
       await sql`UPDATE conversations SET created_at = ${lobby.created_at}, pruned_up_to = ${lobby.pruned_up_to}
                 WHERE id = 1`;
+    for (const key of SETTINGS) {
+      const value = db.query<{ value: string }, [string]>("SELECT value FROM settings WHERE key = ?").get(key)?.value;
+      if (value !== undefined)
+        await sql`INSERT INTO settings (key, value) VALUES (${key}, ${value})
+                  ON CONFLICT (key) DO UPDATE SET value = excluded.value`;
+    }
     // Generated ids and reserved id blocks continue above everything copied.
+    for (const table of ["audit", "reports"])
+      await sql.unsafe(
+        `SELECT setval(pg_get_serial_sequence('${table}', 'id'), greatest((SELECT max(id) FROM ${table}), 1))`,
+      );
     await sql`SELECT setval(pg_get_serial_sequence('accounts', 'id'), greatest((SELECT max(id) FROM accounts), 1))`;
     await sql`SELECT setval(pg_get_serial_sequence('conversations', 'id'), greatest((SELECT max(id) FROM conversations), 2))`;
     // New message ids continue above every id the source gave out (its frames' too: clients hold them).
