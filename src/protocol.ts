@@ -665,8 +665,22 @@ export type PushPayload = Static<typeof PushPayload>;
 /** Characters of a message's text a push carries. */
 export const PUSH_TEXT_LENGTH = 100;
 
+/** A server role: the owner, an admin, a member (registered), a guest. */
+export const ServerRole = Type.Union([
+  Type.Literal("owner"),
+  Type.Literal("admin"),
+  Type.Literal("member"),
+  Type.Literal("guest"),
+]);
+
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
-export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });
+export const ApiOk = Type.Object({
+  code: Type.Literal(0),
+  data: Type.String(),
+  user: Type.Optional(User),
+  /** `GET /wsme`: the account's server role. */
+  role: Type.Optional(ServerRole),
+});
 export const ApiError = Type.Object({
   code: Type.Integer(),
   /** Machine-readable reason, e.g. `name_taken`. */
