@@ -10,7 +10,6 @@ import { ServerRole } from "../protocol";
 /** Pages of the admin lists (accounts, rooms, audit lines, reports). */
 export const ADMIN_PAGE = 50;
 
-
 export const SignupMode = Type.Union([Type.Literal("open"), Type.Literal("invite"), Type.Literal("closed")]);
 
 /** An account named in an answer: its id and the name it is shown under. */

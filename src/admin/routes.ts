@@ -155,8 +155,7 @@ export const adminRoutes = (deps: AdminRoutesDeps) => {
               ...(message.file ? { file: message.file.name } : {}),
             }
           : null,
-        resolved:
-          report.resolvedAt === null ? null : { by: named(names, report.resolvedBy), at: report.resolvedAt },
+        resolved: report.resolvedAt === null ? null : { by: named(names, report.resolvedBy), at: report.resolvedAt },
       };
     });
   };
@@ -201,8 +200,7 @@ export const adminRoutes = (deps: AdminRoutesDeps) => {
           if (id === undefined) return status(404, apiError(404, "not_found", "No such account"));
           const addresses = (body?.addresses ?? []).map((address) => address.trim()).filter((a) => a !== "");
           const bad = addresses.find((address) => isIP(address) === 0);
-          if (bad !== undefined)
-            return status(400, apiError(400, "invalid_address", `"${bad}" is not an IP address`));
+          if (bad !== undefined) return status(400, apiError(400, "invalid_address", `"${bad}" is not an IP address`));
           const outcome = await moderation.ban(actor, id, { reason: body?.reason ?? "", addresses });
           if (!outcome.ok) return refused(status, outcome);
           return { code: 0 as const, data: "Banned", sessions: outcome.sessions };

@@ -901,9 +901,7 @@ export class SqliteStore implements Store {
 
   async roomNames(conversationIds: readonly number[]): Promise<Map<number, string>> {
     if (conversationIds.length === 0) return new Map();
-    return new Map(
-      this.admin.roomNames.all(JSON.stringify([...new Set(conversationIds)])).map((r) => [r.id, r.name]),
-    );
+    return new Map(this.admin.roomNames.all(JSON.stringify([...new Set(conversationIds)])).map((r) => [r.id, r.name]));
   }
 
   async allRooms(after: number, limit: number): Promise<RoomRecord[]> {
