@@ -672,6 +672,7 @@ export const ServerRole = Type.Union([
   Type.Literal("member"),
   Type.Literal("guest"),
 ]);
+export type ServerRole = Static<typeof ServerRole>;
 
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
 export const ApiOk = Type.Object({

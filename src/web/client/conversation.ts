@@ -34,6 +34,8 @@ export interface MessageActions {
   pickReaction(message: Message, anchor: HTMLElement): void;
   /** Shows the message `id` of this conversation (loading history up to it if needed). */
   jump(id: number): void;
+  /** Asks why, in the message's toolbar `bar`, and reports someone else's message to the admins. */
+  report(message: Message, bar: HTMLElement): void;
 }
 
 interface Entry {
@@ -518,7 +520,10 @@ export class Conversation {
   private actionsNode(message: Message, mine: boolean): HTMLElement {
     const bar = el("div", { class: "actions", attrs: { role: "toolbar" } });
     bar.setAttribute("aria-label", t("messageActions"));
-    const button = (key: "reply" | "react" | "edit" | "delete", act: (button: HTMLButtonElement) => void) => {
+    const button = (
+      key: "reply" | "react" | "edit" | "delete" | "report",
+      act: (button: HTMLButtonElement) => void,
+    ) => {
       const element = el("button", { class: `action action-${key}`, attrs: { type: "button" } });
       label(element, key);
       element.addEventListener("click", (event) => {
@@ -532,7 +537,7 @@ export class Conversation {
     if (mine) {
       button("edit", () => this.actions.edit(message));
       button("delete", () => this.confirmDelete(bar, message));
-    }
+    } else button("report", () => this.actions.report(message, bar));
     return bar;
   }
 
