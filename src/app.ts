@@ -38,6 +38,7 @@ import { ACCOUNT_RATE, CONVERSATION_RATE, PushService } from "./services/push";
 import { generateVapidKeys, WebPushSender } from "./push/web-push";
 import { pushRoutes } from "./push/routes";
 import { ModerationService } from "./services/moderation";
+import { adminRoutes } from "./admin/routes";
 import { FILES_PATH } from "./protocol";
 import { bodyLimit } from "./http/body-limit";
 import { FileService } from "./services/files";
@@ -185,6 +186,10 @@ const createBlobs = (config: Config): BlobStore =>
     : config.dataDir === ":memory:"
       ? new MemoryBlobs()
       : new DiskBlobs(join(config.dataDir, "files"));
+
+/** Reports per account: a burst of this many, refilled at REPORTS_PER_HOUR. */
+const REPORT_BURST = 10;
+const REPORTS_PER_HOUR = 30;
 
 /** Searches per account: a burst of this many, refilled at SEARCHES_PER_MINUTE (typing a query searches as you type). */
 const SEARCHES_PER_MINUTE = 60;
@@ -429,6 +434,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
         cookieSecure: config.cookieSecure,
         closeSessions: (sids) => hub.closeSessions(sids, CloseCode.SignedOut, "Signed out"),
         renamed: (session) => hub.renamed(session.user),
+        roleOf: (account) => moderation.roleOf(account),
         signInLimiter: shared("signin", guards.signIn),
         trustedProxies,
         log,
@@ -459,6 +465,17 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
             }),
           })
         : new Elysia(),
+    )
+    .use(
+      adminRoutes({
+        accounts,
+        allowedOrigins,
+        moderation,
+        store,
+        reportLimiter: limit("reports", { perSecond: REPORTS_PER_HOUR / 3600, burst: REPORT_BURST }),
+        resetLimiter: shared("signin", guards.signIn),
+        trustedProxies,
+      }),
     )
     .use(
       files

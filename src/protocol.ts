@@ -317,7 +317,7 @@ export const ErrorCode = {
   /** Slow mode: one message per the room's interval; `data.retryMs` says when the next may go. */
   SlowMode: "slow_mode",
   /** `join` of a private room without a (good) invite: `message` says what is wrong with it. */
-  InviteRequired: "invite_required",
+  PrivateRoom: "private_room",
   /** A room setting out of bounds (a topic too long). */
   InvalidSetting: "invalid_setting",
 } as const;
@@ -774,8 +774,23 @@ export type PushPayload = Static<typeof PushPayload>;
 /** Characters of a message's text a push carries. */
 export const PUSH_TEXT_LENGTH = 100;
 
+/** A server role: the owner, an admin, a member (registered), a guest. */
+export const ServerRole = Type.Union([
+  Type.Literal("owner"),
+  Type.Literal("admin"),
+  Type.Literal("member"),
+  Type.Literal("guest"),
+]);
+export type ServerRole = Static<typeof ServerRole>;
+
 /** Every JSON answer of the HTTP API: `code` 0 is success, anything else an error. */
-export const ApiOk = Type.Object({ code: Type.Literal(0), data: Type.String(), user: Type.Optional(User) });
+export const ApiOk = Type.Object({
+  code: Type.Literal(0),
+  data: Type.String(),
+  user: Type.Optional(User),
+  /** `GET /wsme`: the account's server role. */
+  role: Type.Optional(ServerRole),
+});
 export const ApiError = Type.Object({
   code: Type.Integer(),
   /** Machine-readable reason, e.g. `name_taken`. */

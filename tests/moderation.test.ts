@@ -180,7 +180,7 @@ describe.each(flavours)("%s", (_name, configure) => {
     // Unlisted, and not joined without an invite.
     sockets.guest.send({ type: "rooms" });
     expect((await sockets.guest.next("rooms")).data.map((r) => r.name)).not.toContain("den");
-    expect((await errorAfter(sockets.guest, { type: "join", room: "den" })).code).toBe("invite_required");
+    expect((await errorAfter(sockets.guest, { type: "join", room: "den" })).code).toBe("private_room");
     // A guest cannot invite (not in it), a member that owns it can; a use-once invite.
     sockets.member.send({ type: "invite", room: "den", uses: 1 });
     const once = (await sockets.member.next("invite")).data.token;
@@ -216,7 +216,7 @@ describe.each(flavours)("%s", (_name, configure) => {
     sockets.guest.send({ type: "remove", room: "den", user: carl.user.id });
     expect((await carlSocket.next("room", (f) => f.room === "den")).data.event).toBe("removed");
     expect((await errorAfter(carlSocket, { type: "chat", room: "den", data: "still here?" })).code).toBe("not_in_room");
-    expect((await errorAfter(carlSocket, { type: "join", room: "den" })).code).toBe("invite_required");
+    expect((await errorAfter(carlSocket, { type: "join", room: "den" })).code).toBe("private_room");
     // The link he came in with no longer lets him back; a new one does.
     expect((await errorAfter(carlSocket, { type: "join", room: "den", invite: open })).message).toContain("removed");
     await Bun.sleep(5);
@@ -246,7 +246,7 @@ describe.each(flavours)("%s", (_name, configure) => {
     await sockets.member.next("history", (f) => f.room === "attic");
     await Bun.sleep(100);
     expect(sockets.admin.frames.slice(before).some((f) => f.type === "room" && f.room === "attic")).toBe(false);
-    expect((await errorAfter(sockets.admin, { type: "join", room: "attic" })).code).toBe("invite_required");
+    expect((await errorAfter(sockets.admin, { type: "join", room: "attic" })).code).toBe("private_room");
     // A public room has no removals and needs no invites; the lobby is never private.
     expect((await errorAfter(sockets.admin, { type: "remove", room: "lobby", user: carl.user.id })).code).toBe(
       "invalid_setting",

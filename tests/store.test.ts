@@ -461,9 +461,9 @@ describe("PostgreSQL", () => {
     await store.close();
     // What the previous release left: schema 1, no head row, message ids from blocks of a million.
     const sql = new SQL(url);
-    await sql.unsafe(`DROP TABLE bans, ban_addresses, audit, reports, invites, password_resets;
+    await sql.unsafe(`DROP TABLE bans, ban_addresses, audit, reports, invites, password_resets, mutes, removals;
       ALTER TABLE accounts DROP COLUMN role; ALTER TABLE conversations DROP COLUMN topic, DROP COLUMN private,
-        DROP COLUMN slow_seconds; ALTER TABLE memberships DROP COLUMN moderator, DROP COLUMN muted_until;
+        DROP COLUMN slow_seconds; ALTER TABLE memberships DROP COLUMN moderator;
       DROP TABLE push_subscriptions; ALTER TABLE memberships DROP COLUMN notify; DROP TABLE message_index; DELETE FROM settings WHERE key = 'search_indexed';
       DROP TABLE mentions; DROP TABLE reactions; DROP INDEX messages_changes; DROP INDEX messages_revs;
       ALTER TABLE messages DROP COLUMN reply_to, DROP COLUMN mentions, DROP COLUMN reactions, DROP COLUMN rev,

@@ -13,6 +13,7 @@ import { limitKey } from "../security/client-ip";
 import { resolveClient } from "../http/client";
 import type { RateLimit } from "../security/rate";
 import type { Logger } from "../log";
+import type { ServerRole } from "../domain/policy";
 
 export interface AuthRoutesDeps {
   accounts: AccountService;
@@ -22,6 +23,8 @@ export interface AuthRoutesDeps {
   closeSessions: (sids: readonly string[]) => void;
   /** A signed-in account changed its name: its sockets show the new one. */
   renamed: (session: AuthSession) => void;
+  /** The account's server role (owner, admin, member, guest), told by `/wsme`: the page shows admins their page. */
+  roleOf: (account: AuthSession["account"]) => Promise<ServerRole>;
   /** Sign-in attempts per client address (limitKey). */
   signInLimiter: RateLimit<string>;
   /** Peers whose X-Forwarded-For is believed (TRUST_PROXY). */
@@ -42,6 +45,7 @@ export const authRoutes = ({
   cookieSecure,
   closeSessions,
   renamed,
+  roleOf,
   signInLimiter,
   trustedProxies,
   log,
@@ -165,7 +169,16 @@ export const authRoutes = ({
         ),
       { body: SignUpBody, session: true, sameOrigin: true },
     )
-    .get("/wsme", ({ session }) => ({ code: 0 as const, data: "Signed in", user: session.user }), { auth: true })
+    .get(
+      "/wsme",
+      async ({ session }) => ({
+        code: 0 as const,
+        data: "Signed in",
+        user: session.user,
+        role: await roleOf(session.account),
+      }),
+      { auth: true },
+    )
     .get(
       "/wsout",
       async ({ cookie, session, request, redirect, status }) => {

@@ -157,6 +157,19 @@ export interface RoomListing {
   members: number;
 }
 
+/** A room as the admin page lists it: private ones and empty ones too. */
+export interface RoomRecord {
+  id: number;
+  name: string;
+  /** Accounts that are members. */
+  members: number;
+  topic: string;
+  private: boolean;
+  /** Its creator (null: the lobby, or made before rooms had owners). */
+  ownerId: number | null;
+  createdAt: number;
+}
+
 /** What files take (see Store.fileUsage), in bytes. */
 export interface FileUsage {
   account: number;
@@ -389,6 +402,13 @@ export interface Store {
   createPasswordReset(tokenHash: string, accountId: number, expiresAt: number): Promise<void>;
   /** Uses a password reset: its account, once, before it expires. */
   usePasswordReset(tokenHash: string, now: number): Promise<number | undefined>;
+  // The admin page's reads (names for ids, every room).
+  /** The names these accounts are shown under (`shownName`), by id (unknown ids are absent). */
+  accountNames(accountIds: readonly number[]): Promise<ReadonlyMap<number, string>>;
+  /** The names of these conversations that are rooms, by id (direct ones and unknown ids are absent). */
+  roomNames(conversationIds: readonly number[]): Promise<Map<number, string>>;
+  /** Every room by id after `after` (private and empty ones too), at most `limit`. */
+  allRooms(after: number, limit: number): Promise<RoomRecord[]>;
 
   // ------------------------------------------------------------ life
   /** Whether the store answers and takes writes. */

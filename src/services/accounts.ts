@@ -203,6 +203,7 @@ export class AccountService {
         },
         holder?.id,
       );
+      await this.joinDefaultRooms(account.id);
     }
     const session = await store.createSession(account.id, now);
     return { ok: true, created: true, session: { sid: session.sid, account, user: toUser(account) } };
@@ -303,6 +304,7 @@ export class AccountService {
       release,
     );
     await this.ownerIfFirst(account.id);
+    await this.joinDefaultRooms(account.id);
     const session = await store.createSession(account.id, now);
     return { ok: true, created: true, session: { sid: session.sid, account, user: toUser(account) } };
   }
@@ -312,6 +314,16 @@ export class AccountService {
     const { store } = this.deps;
     if ((await store.ownerId()) !== undefined) return;
     await store.setRole(accountId, "owner").catch(() => false);
+  }
+
+  /** A new account joins the server's default rooms (those that exist; the lobby it is in already). */
+  private async joinDefaultRooms(accountId: number): Promise<void> {
+    const { store } = this.deps;
+    const { defaultRooms } = await store.serverSettings();
+    for (const name of defaultRooms) {
+      const room = await store.room(nameKey(name));
+      if (room) await store.join(accountId, room.id, this.now());
+    }
   }
 
   /** Ends one session (rejects if the store cannot record it). */

@@ -56,6 +56,7 @@ import {
   type SearchPage,
   type SearchScope,
   type RoomListing,
+  type RoomRecord,
   type Store,
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
@@ -1176,6 +1177,33 @@ export class PostgresStore implements Store {
     return row && Number(row.expires_at) > now ? Number(row.account_id) : undefined;
   }
 
+  // The admin page's reads.
+
+  async accountNames(accountIds: readonly number[]): Promise<ReadonlyMap<number, string>> {
+    return this.namesOf([...new Set(accountIds)]);
+  }
+
+  async roomNames(conversationIds: readonly number[]): Promise<Map<number, string>> {
+    if (conversationIds.length === 0) return new Map();
+    const rows = await this.sql`SELECT id, name FROM conversations
+      WHERE kind = 'room' AND id = ANY(${[...new Set(conversationIds)]}::int[])`;
+    return new Map([...rows].map((r) => [Number(r.id), r.name as string]));
+  }
+
+  async allRooms(after: number, limit: number): Promise<RoomRecord[]> {
+    const rows = await this.sql`SELECT id, name, members, topic, private, created_by, created_at::float8 AS created_at
+      FROM conversations WHERE kind = 'room' AND id > ${after} ORDER BY id LIMIT ${limit}`;
+    return [...rows].map((row) => ({
+      id: Number(row.id),
+      name: row.name as string,
+      members: Number(row.members),
+      topic: (row.topic as string | null) ?? "",
+      private: row.private === true,
+      ownerId: row.created_by === null ? null : Number(row.created_by),
+      createdAt: Number(row.created_at),
+    }));
+  }
+
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
     if (scope.conversationIds.length === 0) return { messages: [] };
     const found = await this.sql`SELECT message_id::float8 AS id FROM message_index
@@ -1196,9 +1224,13 @@ export class PostgresStore implements Store {
 
   /** Names for the accounts in these rows' reactions. */
   private async namesFor(rows: readonly MessageRow[], sql: SQL = this.sql): Promise<Names> {
-    const ids = reactionAccounts(rows);
+    return this.namesOf(reactionAccounts(rows), sql);
+  }
+
+  /** The shown names of these accounts, by id. */
+  private async namesOf(ids: readonly number[], sql: SQL = this.sql): Promise<Names> {
     if (ids.length === 0) return new Map();
-    const found = await sql`SELECT id, name, name_key FROM accounts WHERE id = ANY(${ids}::int[])`;
+    const found = await sql`SELECT id, name, name_key FROM accounts WHERE id = ANY(${[...ids]}::int[])`;
     return new Map(
       [...found].map((r) => [
         r.id as number,

@@ -55,6 +55,7 @@ import {
   type MessageChange,
   type NewMessage,
   type RoomListing,
+  type RoomRecord,
   type Store,
 } from "../ports/store";
 import { LOBBY_ID } from "./migrate-records";
@@ -898,6 +899,60 @@ export class SqliteStore implements Store {
     return row && row.expires_at > now ? row.account_id : undefined;
   }
 
+  // The admin page's reads.
+
+  private adminQueries?: ReturnType<SqliteStore["prepareAdmin"]>;
+
+  private prepareAdmin() {
+    const q = <R, P extends unknown[]>(sql: string): Statement<R, P & import("bun:sqlite").SQLQueryBindings[]> =>
+      this.db.query(sql) as never;
+    return {
+      roomNames: q<{ id: number; name: string }, [string]>(
+        "SELECT id, name FROM conversations WHERE kind = 'room' AND id IN (SELECT value FROM json_each(?))",
+      ),
+      allRooms: q<
+        {
+          id: number;
+          name: string;
+          members: number;
+          topic: string | null;
+          private: number;
+          created_by: number | null;
+          created_at: number;
+        },
+        [number, number]
+      >(
+        `SELECT id, name, members, topic, private, created_by, created_at FROM conversations
+         WHERE kind = 'room' AND id > ? ORDER BY id LIMIT ?`,
+      ),
+    };
+  }
+
+  private get admin() {
+    return (this.adminQueries ??= this.prepareAdmin());
+  }
+
+  async accountNames(accountIds: readonly number[]): Promise<ReadonlyMap<number, string>> {
+    return this.namesNow([...new Set(accountIds)]);
+  }
+
+  async roomNames(conversationIds: readonly number[]): Promise<Map<number, string>> {
+    if (conversationIds.length === 0) return new Map();
+    return new Map(this.admin.roomNames.all(JSON.stringify([...new Set(conversationIds)])).map((r) => [r.id, r.name]));
+  }
+
+  async allRooms(after: number, limit: number): Promise<RoomRecord[]> {
+    return this.admin.allRooms.all(after, limit).map((row) => ({
+      id: row.id,
+      name: row.name,
+      members: row.members,
+      topic: row.topic ?? "",
+      private: row.private === 1,
+      ownerId: row.created_by,
+      createdAt: row.created_at,
+    }));
+  }
+
   async search(plan: SearchPlan, scope: SearchScope, before: number, limit: number): Promise<SearchPage> {
     if (scope.conversationIds.length === 0) return { messages: [] };
     const hits = this.q.searchHits
@@ -917,7 +972,11 @@ export class SqliteStore implements Store {
 
   /** Names for the accounts in these rows' reactions. */
   private namesFor(rows: readonly MessageRow[]): Names {
-    const ids = reactionAccounts(rows);
+    return this.namesNow(reactionAccounts(rows));
+  }
+
+  /** The shown names of these accounts, by id. */
+  private namesNow(ids: readonly number[]): Names {
     if (ids.length === 0) return new Map();
     return new Map(
       this.q.names

@@ -98,12 +98,61 @@ export const ChatPage = ({
                   {t("register")}
                 </button>
               </div>
+              <p id="signin-notice" class="notice" role="status" hidden></p>
               <p id="signin-error" class="error" role="alert">
                 {nameLost ? t("err_name_lost") : ""}
               </p>
               <p id="signin-hint" class="hint" data-i18n="registerHint">
                 {t("registerHint")}
               </p>
+            </form>
+          </div>
+
+          <div id="banned-view" class="signin-view" hidden>
+            <section class="signin-card" aria-labelledby="banned-title">
+              <div class="signin-top">{langSwitch}</div>
+              <div class="logo" aria-hidden="true">
+                茶
+              </div>
+              <h1 id="banned-title" data-i18n="bannedTitle" tabindex="-1">
+                {t("bannedTitle")}
+              </h1>
+              <p class="tagline" data-i18n="bannedText">
+                {t("bannedText")}
+              </p>
+              <div class="signin-actions">
+                <button type="button" id="banned-back" class="ghost" data-i18n="bannedBack">
+                  {t("bannedBack")}
+                </button>
+              </div>
+            </section>
+          </div>
+
+          <div id="reset-view" class="signin-view" hidden>
+            <form id="reset-form" class="signin-card" novalidate>
+              <div class="signin-top">{langSwitch}</div>
+              <div class="logo" aria-hidden="true">
+                茶
+              </div>
+              <h1 data-i18n="resetTitle">{t("resetTitle")}</h1>
+              <input id="reset-username" type="text" autocomplete="username" hidden tabindex="-1" aria-hidden="true" />
+              <label for="reset-password" data-i18n="resetLabel">
+                {t("resetLabel")}
+              </label>
+              <input
+                id="reset-password"
+                type="password"
+                autocomplete="new-password"
+                data-i18n-placeholder="newPasswordPlaceholder"
+                placeholder={t("newPasswordPlaceholder")}
+                aria-describedby="reset-error"
+              />
+              <div class="signin-actions">
+                <button type="submit" class="primary" data-i18n="resetSubmit">
+                  {t("resetSubmit")}
+                </button>
+              </div>
+              <p id="reset-error" class="error" role="alert"></p>
             </form>
           </div>
 
@@ -202,6 +251,9 @@ export const ChatPage = ({
                     <input type="checkbox" id="notify-sound" />
                     <span data-i18n="notifySound">{t("notifySound")}</span>
                   </label>
+                  <button type="button" id="admin-open" class="menu-item" data-i18n="adminOpen" hidden>
+                    {t("adminOpen")}
+                  </button>
                   <button type="button" id="signout" class="menu-item" data-i18n="signOut">
                     {t("signOut")}
                   </button>
@@ -447,6 +499,124 @@ export const ChatPage = ({
                 </form>
               </main>
             </div>
+
+            <section id="admin-view" class="admin-view" aria-labelledby="admin-title" hidden>
+              <header class="admin-head">
+                <h2 id="admin-title" data-i18n="adminTitle" tabindex="-1">
+                  {t("adminTitle")}
+                </h2>
+                <button type="button" id="admin-close" class="ghost small" data-i18n="adminClose">
+                  {t("adminClose")}
+                </button>
+              </header>
+              <div class="admin-tabs" role="tablist" data-i18n-label="adminTabs" aria-label={t("adminTabs")}>
+                <button
+                  type="button"
+                  role="tab"
+                  id="admin-tab-users"
+                  class="admin-tab"
+                  data-tab="users"
+                  aria-controls="admin-panel-users"
+                  aria-selected="false"
+                  tabindex="-1"
+                  data-i18n="adminTabUsers"
+                >
+                  {t("adminTabUsers")}
+                </button>
+                <button
+                  type="button"
+                  role="tab"
+                  id="admin-tab-rooms"
+                  class="admin-tab"
+                  data-tab="rooms"
+                  aria-controls="admin-panel-rooms"
+                  aria-selected="false"
+                  tabindex="-1"
+                  data-i18n="adminTabRooms"
+                >
+                  {t("adminTabRooms")}
+                </button>
+                <button
+                  type="button"
+                  role="tab"
+                  id="admin-tab-settings"
+                  class="admin-tab"
+                  data-tab="settings"
+                  aria-controls="admin-panel-settings"
+                  aria-selected="false"
+                  tabindex="-1"
+                  data-i18n="adminTabSettings"
+                >
+                  {t("adminTabSettings")}
+                </button>
+                <button
+                  type="button"
+                  role="tab"
+                  id="admin-tab-audit"
+                  class="admin-tab"
+                  data-tab="audit"
+                  aria-controls="admin-panel-audit"
+                  aria-selected="false"
+                  tabindex="-1"
+                  data-i18n="adminTabAudit"
+                >
+                  {t("adminTabAudit")}
+                </button>
+                <button
+                  type="button"
+                  role="tab"
+                  id="admin-tab-reports"
+                  class="admin-tab"
+                  data-tab="reports"
+                  aria-controls="admin-panel-reports"
+                  aria-selected="false"
+                  tabindex="-1"
+                  data-i18n="adminTabReports"
+                >
+                  {t("adminTabReports")}
+                </button>
+              </div>
+              <div
+                id="admin-panel-users"
+                class="admin-panel"
+                role="tabpanel"
+                aria-labelledby="admin-tab-users"
+                tabindex="0"
+                hidden
+              ></div>
+              <div
+                id="admin-panel-rooms"
+                class="admin-panel"
+                role="tabpanel"
+                aria-labelledby="admin-tab-rooms"
+                tabindex="0"
+                hidden
+              ></div>
+              <div
+                id="admin-panel-settings"
+                class="admin-panel"
+                role="tabpanel"
+                aria-labelledby="admin-tab-settings"
+                tabindex="0"
+                hidden
+              ></div>
+              <div
+                id="admin-panel-audit"
+                class="admin-panel"
+                role="tabpanel"
+                aria-labelledby="admin-tab-audit"
+                tabindex="0"
+                hidden
+              ></div>
+              <div
+                id="admin-panel-reports"
+                class="admin-panel"
+                role="tabpanel"
+                aria-labelledby="admin-tab-reports"
+                tabindex="0"
+                hidden
+              ></div>
+            </section>
           </div>
         </body>
       </html>

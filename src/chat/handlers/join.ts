@@ -29,9 +29,9 @@ export const join = async (
   // A private room lets in those with an invite (one use of it).
   if (room && (await store.roomSettings(room.id))?.private) {
     if (!frame.invite)
-      return hub.refuse(ws, ErrorCode.InviteRequired, "That room is private: joining it needs an invite link");
+      return hub.refuse(ws, ErrorCode.PrivateRoom, "That room is private: joining it needs an invite link");
     const use = await store.useInvite(frame.invite, room.id, now, account.user.id);
-    if (use !== "ok") return hub.refuse(ws, ErrorCode.InviteRequired, INVITE_PROBLEMS[use]);
+    if (use !== "ok") return hub.refuse(ws, ErrorCode.PrivateRoom, INVITE_PROBLEMS[use]);
   }
   let created = false;
   if (room) await store.join(account.user.id, room.id, now);

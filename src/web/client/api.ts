@@ -4,7 +4,7 @@
  * fetches, so the browser sends and stores the HttpOnly session cookie itself.
  */
 import { Check } from "@sinclair/typebox/value";
-import { ApiError, ApiOk, User } from "../../protocol";
+import { ApiError, ApiOk, User, type ServerRole } from "../../protocol";
 
 export type SignInResult =
   | { ok: true; user: User }
@@ -12,7 +12,10 @@ export type SignInResult =
   | { ok: false; error: string; message: string; retryAfter?: number };
 /** `unreachable`: network error or 5xx — the server is down, not the session. `name-lost`: pick another name. */
 export type WhoAmI =
-  { state: "signed-in"; user: User } | { state: "signed-out" } | { state: "name-lost" } | { state: "unreachable" };
+  | { state: "signed-in"; user: User; role: ServerRole }
+  | { state: "signed-out" }
+  | { state: "name-lost" }
+  | { state: "unreachable" };
 
 const json = async (response: Response): Promise<unknown> => {
   try {
@@ -50,8 +53,12 @@ const post = async (path: string, body?: unknown): Promise<SignInResult> => {
 export const signIn = (name: string, password?: string): Promise<SignInResult> =>
   post("/wsin", password === undefined ? { name } : { name, password });
 
-/** Registers a name with a password (a signed-in guest is upgraded in place: same account). */
-export const signUp = (name: string, password: string): Promise<SignInResult> => post("/signup", { name, password });
+/**
+ * Registers a name with a password (a signed-in guest is upgraded in place: same account); `invite`:
+ * a server invite link's token (needed while sign-up is invite-only).
+ */
+export const signUp = (name: string, password: string, invite?: string): Promise<SignInResult> =>
+  post("/signup", invite === undefined ? { name, password } : { name, password, invite });
 
 export const whoAmI = async (): Promise<WhoAmI> => {
   try {
@@ -61,7 +68,8 @@ export const whoAmI = async (): Promise<WhoAmI> => {
       return Check(ApiError, body) && body.error === "name_lost" ? { state: "name-lost" } : { state: "signed-out" };
     }
     const body = await json(response);
-    if (response.ok && Check(ApiOk, body) && body.user) return { state: "signed-in", user: body.user };
+    if (response.ok && Check(ApiOk, body) && body.user)
+      return { state: "signed-in", user: body.user, role: body.role ?? body.user.type };
     return { state: "unreachable" };
   } catch {
     return { state: "unreachable" };
@@ -86,4 +94,28 @@ export const signOut = async (
   return Check(ApiError, body)
     ? { ok: false, error: body.error, message: body.data }
     : { ok: false, error: "unavailable", message: `HTTP ${response.status}` };
+};
+
+export type Answer = { ok: true; body: Record<string, unknown> } | { ok: false; error: string; message: string };
+
+/**
+ * One JSON request of the API (the admin page, reports, password resets): the answer's body, or its
+ * error (`network`: the server could not be reached).
+ */
+export const request = async (method: string, path: string, body?: unknown): Promise<Answer> => {
+  let response: Response;
+  try {
+    response = await fetch(path, {
+      method,
+      cache: "no-store",
+      ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
+    });
+  } catch {
+    return { ok: false, error: "network", message: "" };
+  }
+  const answer = await json(response);
+  if (response.ok && typeof answer === "object" && answer !== null)
+    return { ok: true, body: answer as Record<string, unknown> };
+  if (Check(ApiError, answer)) return { ok: false, error: answer.error, message: answer.data };
+  return { ok: false, error: "unavailable", message: `HTTP ${response.status}` };
 };

@@ -30,6 +30,7 @@ import {
 } from "../../protocol";
 import { errorKey, type StringKey } from "../i18n";
 import { Connection, type ConnectionStatus } from "./connection";
+import { askReport } from "./report";
 import { Conversation, privateKey, roomKey, type Message, type MessageChange } from "./conversation";
 import { dayKey, timeLabel, untilMidnight } from "./dates";
 import { inviteFromHash, type RoomTools } from "./room-tools";
@@ -97,6 +98,8 @@ type ComposeMode =
 export interface ChatOptions {
   /** The session ended (signed out here or elsewhere, or — `nameLost` — a guest's name was taken): show sign-in. */
   onSignedOut: (nameLost: boolean) => void;
+  /** The account was banned (its socket closed with 4403): show why, never reconnect. */
+  onBanned: () => void;
   /** Who we are changed (the server's `conversations` frame, or a registration). */
   onUser: (user: User) => void;
   /** Browser notifications, the sound, the favicon (one for the page, across sign-ins). */
@@ -407,6 +410,7 @@ export class Chat {
       pickReaction: (message: Message, anchor: HTMLElement) =>
         this.emojiPicker.open(anchor, (emoji) => this.connection.send({ type: "react", id: message.id, emoji })),
       jump: (id: number) => this.jumpTo(conv(), id),
+      report: (message: Message, bar: HTMLElement) => askReport(bar, message.id),
     };
   }
 
@@ -1105,7 +1109,7 @@ export class Chat {
       code === "invalid_room" ||
       code === "too_many_rooms" ||
       code === "room_limit_reached" ||
-      code === "invite_required"
+      code === "private_room"
     ) {
       const room = this.pendingJoins.shift();
       if (room !== undefined) {
@@ -1187,6 +1191,7 @@ export class Chat {
     const wasOpen = this.status.state === "open";
     this.status = status;
     if (status.state === "signed-out") return this.options.onSignedOut(status.nameLost);
+    if (status.state === "banned") return this.options.onBanned();
     if (status.state === "open") {
       this.synced = false;
       // A socket counts as seen until told otherwise: a page opened or reconnected in the background says so.

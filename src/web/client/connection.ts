@@ -21,7 +21,9 @@ export type ConnectionStatus =
   | { state: "open" }
   | { state: "waiting"; retryAt: number; abuse: boolean }
   /** `nameLost`: a guest whose name someone else took while it was away (sign in under another name). */
-  | { state: "signed-out"; nameLost: boolean };
+  | { state: "signed-out"; nameLost: boolean }
+  /** The account is banned (closed with 4403): never reconnect; say so. */
+  | { state: "banned" };
 
 export interface ConnectionOptions {
   /** Query string (`since`, `epoch`) for the next connect, so the server can resume. */
@@ -120,6 +122,10 @@ export class Connection {
   private async closed(code: number, opened: boolean, healthy: boolean): Promise<void> {
     // Signed out elsewhere: nothing to ask. 4001 may be a guest whose name was taken: ask why.
     if (code === CloseCode.SignedOut) return this.signedOut(false);
+    if (code === CloseCode.Banned) {
+      this.stop();
+      return this.options.onStatus({ state: "banned" });
+    }
     // A refused upgrade (401) looks exactly like a dead server (1006, no open): ask.
     if (isTerminalClose(code) || !opened || code === 1006) {
       const me = await whoAmI();

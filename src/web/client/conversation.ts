@@ -34,6 +34,8 @@ export interface MessageActions {
   pickReaction(message: Message, anchor: HTMLElement): void;
   /** Shows the message `id` of this conversation (loading history up to it if needed). */
   jump(id: number): void;
+  /** Asks why, in the message's toolbar `bar`, and reports someone else's message to the admins. */
+  report(message: Message, bar: HTMLElement): void;
 }
 
 interface Entry {
@@ -526,7 +528,10 @@ export class Conversation {
   private actionsNode(message: Message, mine: boolean): HTMLElement {
     const bar = el("div", { class: "actions", attrs: { role: "toolbar" } });
     bar.setAttribute("aria-label", t("messageActions"));
-    const button = (key: "reply" | "react" | "edit" | "delete", act: (button: HTMLButtonElement) => void) => {
+    const button = (
+      key: "reply" | "react" | "edit" | "delete" | "report",
+      act: (button: HTMLButtonElement) => void,
+    ) => {
       const element = el("button", { class: `action action-${key}`, attrs: { type: "button" } });
       label(element, key);
       element.addEventListener("click", (event) => {
@@ -540,6 +545,7 @@ export class Conversation {
     if (mine) button("edit", () => this.actions.edit(message));
     // A room's moderators delete others' messages too (the server decides whose: never a stronger one's).
     if (mine || this.moderates) button("delete", () => this.confirmDelete(bar, message));
+    if (!mine) button("report", () => this.actions.report(message, bar));
     return bar;
   }
 

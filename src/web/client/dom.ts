@@ -20,7 +20,7 @@ export interface ElementOptions {
 export const el = <K extends keyof HTMLElementTagNameMap>(
   tag: K,
   options: ElementOptions = {},
-  ...children: Node[]
+  ...children: (Node | string)[]
 ): HTMLElementTagNameMap[K] => {
   const element = document.createElement(tag);
   if (options.class) element.className = options.class;

@@ -3,9 +3,10 @@
  * and wires the page shell's controls (bound once; they act on the current
  * Chat, which is replaced on every sign-in).
  */
-import type { NotifyLevel, User } from "../../protocol";
+import type { NotifyLevel, ServerRole, User } from "../../protocol";
 import type { StringKey } from "../i18n";
-import { signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
+import { request, signIn, signOut, signUp, whoAmI, type SignInResult } from "./api";
+import { AdminPanel } from "./admin";
 import { Chat, errorText } from "./chat";
 import { ComposerLimit } from "./composer";
 import { MentionPicker } from "./picker";
@@ -31,6 +32,15 @@ const registerPassword = byId<HTMLInputElement>("register-password");
 const registerError = byId("register-error");
 
 let chat: Chat | undefined;
+/** The signed-in account's server role (from `/wsme`): admins and the owner get the admin page. */
+let role: ServerRole | undefined;
+/** A sign-up invite link's token (`/ws#invite=<token>`), passed to sign-up until one goes through. */
+let invite: string | undefined;
+const adminOpen = byId<HTMLButtonElement>("admin-open");
+const bannedView = byId("banned-view");
+const resetView = byId("reset-view");
+const signinNotice = byId("signin-notice");
+let admin: AdminPanel | undefined;
 const notifier = new Notifier(byId<HTMLButtonElement>("notify-permission"), byId<HTMLInputElement>("notify-sound"));
 const roomTools = new RoomTools((frame) => chat?.sendFrame(frame) ?? false);
 const push = new PushToggle(byId("push-option"), byId<HTMLInputElement>("push-enable"), byId("push-error"), (id) =>
@@ -61,14 +71,24 @@ const failureText = (result: Extract<SignInResult, { ok: false }>): string =>
     ? t("err_signin_rate_limited", { seconds: result.retryAfter ?? 60 })
     : errorText(result.error, result.message);
 
-const showSignIn = (name?: string, error?: StringKey): void => {
+/** Leaves the room view (the chat ends): before the sign-in, banned or reset view shows. */
+const leaveRoom = (): void => {
   chat?.dispose();
   chat = undefined;
+  admin?.close();
+  setRole(undefined);
   setDrawer(false);
   setAccountMenu(false);
   limit.clearError();
   roomView.hidden = true;
+  bannedView.hidden = true;
+  resetView.hidden = true;
+};
+
+const showSignIn = (name?: string, error?: StringKey, notice?: StringKey): void => {
+  leaveRoom();
   signinView.hidden = false;
+  showNotice(notice ?? (invite === undefined ? undefined : "inviteNotice"));
   if (name !== undefined) nameInput.value = name;
   passwordInput.value = "";
   showError(signinError, error);
@@ -76,9 +96,33 @@ const showSignIn = (name?: string, error?: StringKey): void => {
   nameInput.select();
 };
 
-const enterRoom = (user: User): void => {
-  chat?.dispose();
+/** The sign-in view's notice (an invite, a password set), or none. */
+const showNotice = (key: StringKey | undefined): void => {
+  signinNotice.hidden = key === undefined;
+  if (key) label(signinNotice, key);
+};
+
+/** The account was banned while here: say so plainly (no reconnecting, no bare sign-in form). */
+const showBanned = (): void => {
+  leaveRoom();
   signinView.hidden = true;
+  bannedView.hidden = false;
+  byId("banned-title").focus();
+};
+byId("banned-back").addEventListener("click", () => showSignIn(nameInput.value));
+
+/** Shows the admin page's entry to admins and the owner. */
+function setRole(next: ServerRole | undefined): void {
+  role = next;
+  adminOpen.hidden = !(role === "owner" || role === "admin");
+}
+
+const enterRoom = (user: User, knownRole?: ServerRole): void => {
+  chat?.dispose();
+  admin?.close();
+  signinView.hidden = true;
+  bannedView.hidden = true;
+  resetView.hidden = true;
   roomView.hidden = false;
   showError(signinError, undefined);
   passwordInput.value = "";
@@ -86,11 +130,20 @@ const enterRoom = (user: User): void => {
     onSignedOut: (nameLost) => {
       if (chat === current) showSignIn(current.user.name, nameLost ? "err_name_lost" : undefined);
     },
+    onBanned: () => {
+      if (chat === current) showBanned();
+    },
     onUser: (next) => renderAccount(next),
     notifier,
     roomTools,
   });
   chat = current;
+  setRole(knownRole);
+  // Signed in through the form: the role comes from `/wsme`.
+  if (knownRole === undefined && user.id !== 0)
+    void whoAmI().then((me) => {
+      if (chat === current && me.state === "signed-in") setRole(me.role);
+    });
   void push.signedIn(user.id);
   renderAccount(user);
   limit.update();
@@ -108,7 +161,10 @@ const signInWith = async (attempt: () => Promise<SignInResult>): Promise<void> =
   signinError.textContent = "";
   const result = await attempt();
   busy(false);
-  if (result.ok) return enterRoom(result.user);
+  if (result.ok) {
+    if (invite !== undefined) usedInvite();
+    return enterRoom(result.user);
+  }
   delete signinError.dataset.i18n;
   signinError.textContent = failureText(result);
   // A registered name wants its password; anything else is about the name.
@@ -124,7 +180,46 @@ signinForm.addEventListener("submit", (event) => {
 });
 
 byId("register").addEventListener("click", () => {
-  void signInWith(() => signUp(nameInput.value, passwordInput.value));
+  void signInWith(() => signUp(nameInput.value, passwordInput.value, invite));
+});
+
+/** The invite went through (or was used): out of the address bar and the form. */
+const usedInvite = (): void => {
+  invite = undefined;
+  showNotice(undefined);
+  if (/^#invite=/.test(location.hash)) history.replaceState(null, "", location.pathname + location.search);
+};
+
+// ---------------------------------------------------------------- a password reset link
+
+const resetForm = byId<HTMLFormElement>("reset-form");
+const resetPassword = byId<HTMLInputElement>("reset-password");
+const resetError = byId("reset-error");
+let resetToken = "";
+
+const showReset = (token: string): void => {
+  leaveRoom();
+  signinView.hidden = true;
+  resetToken = token;
+  resetView.hidden = false;
+  resetPassword.value = "";
+  resetError.textContent = "";
+  resetPassword.focus();
+};
+resetForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const submit = resetForm.querySelector<HTMLButtonElement>("button[type=submit]")!;
+  submit.disabled = true;
+  const answer = await request("POST", "/reset", { token: resetToken, password: resetPassword.value });
+  submit.disabled = false;
+  if (!answer.ok) {
+    resetError.textContent = errorText(answer.error, answer.message);
+    resetPassword.focus();
+    return;
+  }
+  history.replaceState(null, "", location.pathname + location.search);
+  showSignIn(typeof answer.body.name === "string" ? answer.body.name : "", undefined, "resetDone");
+  passwordInput.focus();
 });
 
 // ---------------------------------------------------------------- the account menu
@@ -161,7 +256,7 @@ registerForm.addEventListener("submit", async (event) => {
   const button = registerForm.querySelector<HTMLButtonElement>("button[type=submit]")!;
   button.disabled = true;
   registerError.textContent = "";
-  const result = await signUp(current.user.name, registerPassword.value);
+  const result = await signUp(current.user.name, registerPassword.value, invite);
   button.disabled = false;
   if (!result.ok) {
     registerError.textContent = failureText(result);
@@ -169,6 +264,7 @@ registerForm.addEventListener("submit", async (event) => {
     return;
   }
   registerPassword.value = "";
+  if (invite !== undefined) usedInvite();
   current.setUser(result.user);
   renderAccount(result.user);
   byId("register-done").hidden = false;
@@ -190,6 +286,20 @@ const leave = async (everywhere: boolean): Promise<void> => {
   showSignIn(name);
 };
 byId("signout").addEventListener("click", () => void leave(false));
+
+// ---------------------------------------------------------------- the admin page
+
+adminOpen.addEventListener("click", () => {
+  setAccountMenu(false);
+  setDrawer(false);
+  admin ??= new AdminPanel({
+    actor: () => ({ id: chat?.user.id ?? 0, name: chat?.user.name ?? "", role: role ?? "guest" }),
+    openMessage: (id) => chat?.openMessage(id),
+  });
+  admin.open();
+});
+// Searching, or the drawer, is about the chat: the admin page gives way.
+byId("search").addEventListener("focus", () => admin?.close());
 byId("signout-everywhere").addEventListener("click", () => void leave(true));
 
 // ---------------------------------------------------------------- composer
@@ -291,7 +401,10 @@ function setDrawer(open: boolean, returnFocus = false): void {
   if (!open && wasOpen && returnFocus) drawerToggle.focus();
 }
 const drawerOpen = (): boolean => roomView.classList.contains("drawer-open");
-drawerToggle.addEventListener("click", () => setDrawer(!drawerOpen(), true));
+drawerToggle.addEventListener("click", () => {
+  admin?.close();
+  setDrawer(!drawerOpen(), true);
+});
 backdrop.addEventListener("click", () => setDrawer(false, true));
 byId("drawer-close").addEventListener("click", () => setDrawer(false, true));
 // Wide again: no drawer, nothing inert.
@@ -340,13 +453,31 @@ for (const button of document.querySelectorAll<HTMLButtonElement>(".lang-switch"
 
 // ---------------------------------------------------------------- boot
 
+/** The page's own links: `#reset=<token>` (set a new password) and `#invite=<token>` (sign up). */
+const fragment = (): { reset?: string; invite?: string } => {
+  const match = /^#(reset|invite)=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+  if (!match) return {};
+  return match[1] === "reset" ? { reset: match[2]! } : { invite: match[2]! };
+};
+addEventListener("hashchange", () => {
+  const link = fragment();
+  if (link.reset !== undefined) showReset(link.reset);
+  else if (link.invite !== undefined) {
+    invite = link.invite;
+    if (!signinView.hidden) showNotice("inviteNotice");
+  }
+});
+
 const boot = async (): Promise<void> => {
   relabel();
+  const link = fragment();
+  invite = link.invite;
+  if (link.reset !== undefined) return showReset(link.reset);
   // A guest whose name was taken while away: the server rendered the sign-in view with a fresh name.
   if (roomView.hidden) return showSignIn(undefined, document.body.dataset.nameLost ? "err_name_lost" : undefined);
   // The page says "signed in"; the session may still have ended since (or the server may be down, then retry).
   const me = await whoAmI();
-  if (me.state === "signed-in") enterRoom(me.user);
+  if (me.state === "signed-in") enterRoom(me.user, me.role);
   else if (me.state === "signed-out" || me.state === "name-lost")
     showSignIn(
       me.state === "name-lost" ? undefined : document.body.dataset.guest || byId("me").textContent || "",
