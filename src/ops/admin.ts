@@ -17,7 +17,6 @@ import type { Store } from "../ports/store";
 import { CloseCode } from "../protocol";
 import type { Failure } from "../services/accounts";
 import { ModerationService } from "../services/moderation";
-import type { Config } from "../config";
 import { CommandError, EXIT_USAGE, openStore, parseCommand, single, usage, type ParsedCommand } from "./command";
 import { readNewPassword } from "./prompt";
 
@@ -55,7 +54,6 @@ interface Parsed {
 }
 
 interface Context extends Parsed {
-  config: Config;
   store: Store;
   moderation: ModerationService;
   print(line: string): void;
@@ -106,8 +104,9 @@ export const table = (header: readonly string[], rows: readonly (readonly string
 };
 
 /** Where people open the chat page: --url, else the first ALLOWED_ORIGINS entry, else localhost. */
-const pageBase = (parsed: ParsedCommand, config: Config, line: string): string => {
+const pageBase = (parsed: ParsedCommand, line: string): string => {
   const given = single(parsed, "--url", line);
+  const { config } = parsed;
   if (given === undefined) return config.allowedOrigins[0] ?? `http://localhost:${config.port}`;
   let url: URL | undefined;
   try {
@@ -209,10 +208,10 @@ export const ADMIN_COMMANDS: Record<string, AdminCommand> = {
     account: true,
     args: 0,
     check({ parsed, line }) {
-      single(parsed, "--url", line);
+      pageBase(parsed, line);
     },
-    async run({ parsed, config, line, account, moderation, print }) {
-      const base = pageBase(parsed, config, line);
+    async run({ parsed, line, account, moderation, print }) {
+      const base = pageBase(parsed, line);
       const reset = await moderation.resetPassword(null, account.id);
       if (!reset.ok) throw failed(reset);
       print(`a one-time link for ${named(account)}, good until ${when(reset.expiresAt)} UTC:`);
@@ -273,7 +272,7 @@ export const runAdmin = async (
       closeSessions: () => {},
       bannedCode: CloseCode.Banned,
     });
-    const context: Context = { parsed, args, line, config: parsed.config, store, moderation, print };
+    const context: Context = { parsed, args, line, store, moderation, print };
     if (command.account)
       await command.run({ ...context, account: await findAccount(store, byName ? given[0] : undefined, id) });
     else await command.run(context);
