@@ -772,7 +772,10 @@ export const helpText = (): string =>
 
 /** The operator's commands, as --help lists them (src/ops/admin.ts, src/ops/backup.ts run them). */
 const COMMAND_HELP: readonly [string, string][] = [
-  ["admin create-owner NAME", "make NAME (new, or an existing account) the owner; the password is typed, or read from stdin's first line"],
+  [
+    "admin create-owner NAME",
+    "make NAME (new, or an existing account) the owner; the password is typed, or read from stdin's first line",
+  ],
   ["admin users [--query PREFIX]", "list the accounts: id, name, kind, role, banned, last active (UTC)"],
   [
     "admin ban NAME|--id N [--reason TEXT] [--address IP …]",
@@ -784,6 +787,9 @@ const COMMAND_HELP: readonly [string, string][] = [
     "print a one-time link (24 h) to set a new password (at --url, else the first ALLOWED_ORIGINS, else localhost)",
   ],
   ["admin set-role NAME|--id N admin|member", "make a registered account an admin, or a member again"],
-  ["backup FILE", "a consistent copy of the SQLite database while the server runs, files into FILE.files/ (not with DATABASE_URL: pg_dump)"],
+  [
+    "backup FILE",
+    "a consistent copy of the SQLite database while the server runs, files into FILE.files/ (not with DATABASE_URL: pg_dump)",
+  ],
   ["restore FILE", "restore a backup (and FILE.files/) into an empty or absent DATA_DIR"],
 ];

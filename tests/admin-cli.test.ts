@@ -4,9 +4,7 @@
  * by itself: the owner made here signs in over HTTP, a ban closes the account's open socket with
  * 4403 within 5 s and refuses its sign-in, a reset link's token sets a new password.
  */
-import { afterEach, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { defaultConfig } from "../src/config";
 import { openStore } from "../src/ops/command";
@@ -17,25 +15,17 @@ import type { AuditAction } from "../src/domain/moderation";
 import { CloseCode } from "../src/protocol";
 import { ModerationService } from "../src/services/moderation";
 import { Client, signIn } from "./helpers";
-import { cli } from "./cli";
+import { cli, trackLeftovers } from "./cli";
 import { storeFlavours } from "./postgres";
-import { spawnServer, stopProcess, type ServerProcess } from "./process";
+import { spawnServer } from "./process";
 
-const dirs: string[] = [];
-const servers: ServerProcess[] = [];
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const client of clients.splice(0)) client.close();
-  for (const server of servers.splice(0)) await stopProcess(server.proc);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const { servers, clients, tempDir } = trackLeftovers("teahouse-admin-");
 
 const flavours = storeFlavours();
 
 /** A running server on a fresh store, the environment that points commands at it, and that store. */
 const setUp = async (flavour: () => Promise<{ databaseUrl?: string }>) => {
-  const dataDir = mkdtempSync(join(tmpdir(), "teahouse-admin-"));
-  dirs.push(dataDir);
+  const dataDir = tempDir();
   const { databaseUrl } = await flavour();
   const env: Record<string, string> = { DATA_DIR: dataDir, ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}) };
   const server = await spawnServer([], { env });
@@ -80,7 +70,9 @@ describe.each(flavours)("admin commands on the %s", (_, flavour) => {
       const some = await admin(["users", "--query", "CA"]);
       expect(some.stdout.trimEnd().split("\n").slice(1)).toEqual([expect.stringMatching(/^\d+\s+carol\s/)]);
 
-      expect((await admin(["set-role", "carol", "admin"])).stdout).toContain(`carol (#${carol.user.id}) is an admin now`);
+      expect((await admin(["set-role", "carol", "admin"])).stdout).toContain(
+        `carol (#${carol.user.id}) is an admin now`,
+      );
       expect((await store.rolesOf([carol.user.id])).get(carol.user.id)).toBe("admin");
       expect((await admin(["set-role", "--id", String(carol.user.id), "member"])).code).toBe(0);
       expect((await store.rolesOf([carol.user.id])).has(carol.user.id)).toBe(false);
@@ -116,9 +108,13 @@ describe.each(flavours)("admin commands on the %s", (_, flavour) => {
 
       // Every change is in the audit log as the command line's (no actor).
       const audit = await store.auditLog(Number.MAX_SAFE_INTEGER, 50);
-      expect(audit.map((entry) => entry.action).sort()).toEqual(
-        ["create_owner", "reset_password", "reset_password", "set_role", "set_role"] satisfies AuditAction[],
-      );
+      expect(audit.map((entry) => entry.action).sort()).toEqual([
+        "create_owner",
+        "reset_password",
+        "reset_password",
+        "set_role",
+        "set_role",
+      ] satisfies AuditAction[]);
       expect(audit.every((entry) => entry.actorId === null)).toBe(true);
     } finally {
       await close();
@@ -164,14 +160,8 @@ describe.each(flavours)("admin commands on the %s", (_, flavour) => {
 });
 
 describe("admin command line", () => {
-  const dataDir = () => {
-    const dir = mkdtempSync(join(tmpdir(), "teahouse-admin-"));
-    dirs.push(dir);
-    return dir;
-  };
-
   test("bad usage exits 2 with one line, before touching any store", async () => {
-    const dir = join(dataDir(), "absent");
+    const dir = join(tempDir(), "absent");
     const env = { DATA_DIR: dir };
     const cases: Array<[string[], RegExp]> = [
       [["admin"], /which command\?/],
@@ -200,7 +190,7 @@ describe("admin command line", () => {
   }, 60_000);
 
   test("without a server; failures exit 1 with one line: no database at DATA_DIR, no such account, no password", async () => {
-    const dir = dataDir();
+    const dir = tempDir();
     const missing = await cli(["admin", "users"], { env: { DATA_DIR: join(dir, "absent") } });
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^teahouse: no database at .*absent\/teahouse\.sqlite: give the server's DATA_DIR/);

@@ -1,5 +1,10 @@
 /** Runs one of teahouse's operator commands (`admin …`, `backup`, `restore`) as a real process. */
+import { afterEach } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { Client } from "./helpers";
+import { stopProcess, type ServerProcess } from "./process";
 
 const ROOT = join(import.meta.dir, "..");
 
@@ -29,4 +34,28 @@ export const cli = async (
   ]);
   clearTimeout(timer);
   return { code, stdout, stderr };
+};
+
+/**
+ * What one test file's tests leave behind, cleaned after each: temporary folders (`tempDir`),
+ * server processes (stopped with SIGTERM) and sockets.
+ */
+export const trackLeftovers = (prefix: string) => {
+  const dirs: string[] = [];
+  const servers: ServerProcess[] = [];
+  const clients: Client[] = [];
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    for (const server of servers.splice(0)) await stopProcess(server.proc);
+    for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    servers,
+    clients,
+    tempDir(): string {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+  };
 };

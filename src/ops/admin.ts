@@ -150,7 +150,7 @@ export const ADMIN_COMMANDS: Record<string, AdminCommand> = {
       // The listing compares name keys, as sign-in does (look-alikes of the prefix match too).
       const key = q === "" ? "" : check.ok ? check.key : q.toLowerCase();
       const accounts: AccountListing[] = [];
-      for (let after = 0; ; ) {
+      for (let after = 0; ;) {
         const page = await store.listAccounts(key, after, LIST_PAGE);
         accounts.push(...page);
         if (page.length < LIST_PAGE) break;
@@ -188,7 +188,9 @@ export const ADMIN_COMMANDS: Record<string, AdminCommand> = {
       if (!banned.ok) throw failed(banned);
       const sessions = banned.sessions === 1 ? "1 session" : `${banned.sessions} sessions`;
       const refused = addresses.length > 0 ? `, ${addresses.length} address(es) refused` : "";
-      print(`banned ${named(account)}: ${sessions} ended${refused}; a running server closes its sockets within seconds`);
+      print(
+        `banned ${named(account)}: ${sessions} ended${refused}; a running server closes its sockets within seconds`,
+      );
     },
   },
   unban: {
