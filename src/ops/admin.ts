@@ -65,7 +65,7 @@ const LIST_PAGE = 500;
 const ROLES = ["admin", "member"] as const;
 type Role = (typeof ROLES)[number];
 
-/** `#12 alice` as lines refer to an account. */
+/** An account as the commands' lines name it: `alice (#12)`. */
 const named = (account: Pick<Account, "id" | "name">): string => `${account.name} (#${account.id})`;
 
 const failed = (failure: Failure): CommandError => new CommandError(failure.message);
@@ -84,7 +84,7 @@ const findAccount = async (store: Store, name: string | undefined, id: string | 
 };
 
 /** A moment as a person reads it, to the minute, in UTC. */
-const when = (ms: number): string => (ms > 0 ? `${new Date(ms).toISOString().slice(0, 16).replace("T", " ")}` : "-");
+const when = (ms: number): string => (ms > 0 ? new Date(ms).toISOString().slice(0, 16).replace("T", " ") : "-");
 
 /** Columns a text takes in a terminal: East Asian wide characters and emoji take two. */
 const WIDE =
@@ -93,7 +93,7 @@ const width = (text: string): number => [...text].reduce((sum, char) => sum + (W
 const pad = (text: string, columns: number): string => text + " ".repeat(Math.max(0, columns - width(text)));
 
 /** Rows as aligned columns under a header. */
-export const table = (header: readonly string[], rows: readonly (readonly string[])[]): string[] => {
+const table = (header: readonly string[], rows: readonly (readonly string[])[]): string[] => {
   const widths = header.map((title, i) => Math.max(width(title), ...rows.map((row) => width(row[i] ?? ""))));
   const line = (cells: readonly string[]) =>
     cells

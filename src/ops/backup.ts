@@ -38,7 +38,7 @@ import { dirname, join, resolve } from "node:path";
 import { SECRET_FILE } from "../auth/secret";
 import type { Config } from "../config";
 import { isBlobKey } from "../ports/blobs";
-import { databasePath, openDatabase, StoreError } from "../store/db";
+import { BUSY_TIMEOUT_MS, databasePath, openDatabase, StoreError } from "../store/db";
 import { CommandError, EXIT_USAGE, parseCommand, usage } from "./command";
 
 /** The table of FILE that carries what is not in the database (the secret), dropped by a restore. */
@@ -122,7 +122,7 @@ export const backup = async (
   try {
     const live = new Database(source, { readonly: true, strict: true });
     try {
-      live.exec("PRAGMA busy_timeout = 5000");
+      live.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       live.query("VACUUM INTO ?").run(resolve(file));
     } finally {
       live.close();
