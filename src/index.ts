@@ -13,7 +13,7 @@ import { StoreError } from "./store/db";
 import { migrateToPostgres } from "./ops/migrate";
 import { runAdmin } from "./ops/admin";
 import { backup, restore } from "./ops/backup";
-import { CommandError } from "./ops/command";
+import { CommandError, type Operation } from "./ops/command";
 import pkg from "../package.json" with { type: "json" };
 
 /** A stop that takes longer than this is cut short (containers send SIGKILL after 10 s). */
@@ -29,15 +29,15 @@ const HEALTHCHECK_FLAG = "--healthcheck";
 const MIGRATE_COMMAND = "migrate";
 
 /** The operator's commands (see ops/admin.ts, ops/backup.ts): each runs instead of the server. */
-const COMMANDS = new Map<string, (argv: readonly string[]) => Promise<void>>([
-  ["admin", (argv) => runAdmin(argv, Bun.env)],
-  ["backup", (argv) => backup(argv, Bun.env)],
-  ["restore", (argv) => restore(argv, Bun.env)],
+const COMMANDS = new Map<string, Operation>([
+  ["admin", runAdmin],
+  ["backup", backup],
+  ["restore", restore],
 ]);
 
-const command = async (run: () => Promise<void>): Promise<never> => {
+const operate = async (operation: Operation, argv: readonly string[]): Promise<never> => {
   try {
-    await run();
+    await operation(argv, Bun.env);
   } catch (error) {
     if (error instanceof CommandError) return fail(error.message, error.code);
     return fail(String((error as Error)?.message ?? error), 1);
@@ -101,8 +101,8 @@ const main = async (argv: readonly string[]): Promise<void> => {
     process.exit(0);
   }
   if (argv[0] === MIGRATE_COMMAND) await migrate(argv.slice(1));
-  const operate = COMMANDS.get(argv[0] ?? "");
-  if (operate) await command(() => operate(argv.slice(1)));
+  const operation = COMMANDS.get(argv[0] ?? "");
+  if (operation) await operate(operation, argv.slice(1));
   if (argv.includes(HEALTHCHECK_FLAG)) {
     try {
       await healthcheck(argv.filter((arg) => arg !== HEALTHCHECK_FLAG));

@@ -17,7 +17,16 @@ import type { Store } from "../ports/store";
 import { CloseCode } from "../protocol";
 import type { Failure } from "../services/accounts";
 import { ModerationService } from "../services/moderation";
-import { CommandError, EXIT_USAGE, openStore, parseCommand, single, usage, type ParsedCommand } from "./command";
+import {
+  CommandError,
+  EXIT_USAGE,
+  openStore,
+  parseCommand,
+  single,
+  usage,
+  type Operation,
+  type ParsedCommand,
+} from "./command";
 import { readNewPassword } from "./prompt";
 
 interface CommandBase {
@@ -240,11 +249,7 @@ export const ADMIN_COMMANDS: Record<string, AdminCommand> = {
  * Runs `teahouse admin <command> …` (argv after `admin`); throws CommandError with the exit code
  * when it cannot (2: bad usage or configuration, 1: it failed).
  */
-export const runAdmin = async (
-  argv: readonly string[],
-  env: Record<string, string | undefined>,
-  print: (line: string) => void = console.log,
-): Promise<void> => {
+export const runAdmin: Operation = async (argv, env, print = console.log) => {
   const [name, ...rest] = argv;
   const command = name !== undefined && Object.hasOwn(ADMIN_COMMANDS, name) ? ADMIN_COMMANDS[name] : undefined;
   if (!command)

@@ -39,7 +39,7 @@ import { SECRET_FILE } from "../auth/secret";
 import type { Config } from "../config";
 import { isBlobKey } from "../ports/blobs";
 import { BUSY_TIMEOUT_MS, databasePath, openDatabase, StoreError } from "../store/db";
-import { CommandError, EXIT_USAGE, parseCommand, usage } from "./command";
+import { CommandError, EXIT_USAGE, parseCommand, usage, type Env, type Operation } from "./command";
 
 /** The table of FILE that carries what is not in the database (the secret), dropped by a restore. */
 const BACKUP_TABLE = "teahouse_backup";
@@ -55,7 +55,7 @@ const PG_TOOLS =
   'DATABASE_URL is set: back PostgreSQL up with its own tools (pg_dump -Fc "$DATABASE_URL" -f teahouse.dump, and pg_restore -d … teahouse.dump into an empty database)';
 
 /** The one FILE argument, and the configuration; refuses what only SQLite in DATA_DIR can do. */
-const fileAndConfig = (argv: readonly string[], env: Record<string, string | undefined>, line: string) => {
+const fileAndConfig = (argv: readonly string[], env: Env, line: string) => {
   const { positionals, config } = parseCommand(argv, [], env, line);
   if (positionals.length !== 1)
     throw usage(positionals.length === 0 ? "name the backup file" : `unexpected "${positionals[1]}"`, line);
@@ -101,11 +101,7 @@ const generatedSecret = (config: Config): string | undefined => {
   return existsSync(path) ? readFileSync(path, "utf8").trim() : undefined;
 };
 
-export const backup = async (
-  argv: readonly string[],
-  env: Record<string, string | undefined>,
-  print: (line: string) => void = console.log,
-): Promise<void> => {
+export const backup: Operation = async (argv, env, print = console.log) => {
   const { file, config } = fileAndConfig(argv, env, BACKUP_LINE);
   const source = databasePath(config.dataDir);
   if (!existsSync(source))
@@ -228,11 +224,7 @@ const checkBackup = (file: string): void => {
   }
 };
 
-export const restore = async (
-  argv: readonly string[],
-  env: Record<string, string | undefined>,
-  print: (line: string) => void = console.log,
-): Promise<void> => {
+export const restore: Operation = async (argv, env, print = console.log) => {
   const { file, config } = fileAndConfig(argv, env, RESTORE_LINE);
   const { dataDir } = config;
   const there = occupants(dataDir);

@@ -15,6 +15,12 @@ import type { Store } from "../ports/store";
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 
+/** The environment commands read their configuration from (Bun.env). */
+export type Env = Record<string, string | undefined>;
+
+/** An operator's command: its arguments (after its name), the environment, where its output goes. */
+export type Operation = (argv: readonly string[], env: Env, print?: (line: string) => void) => Promise<void>;
+
 /** A command that cannot go on: `teahouse: <message>` on stderr, and the process exits with `code`. */
 export class CommandError extends Error {
   constructor(
@@ -45,7 +51,7 @@ export interface ParsedCommand {
 export const parseCommand = (
   argv: readonly string[],
   own: readonly string[],
-  env: Record<string, string | undefined>,
+  env: Env,
   line: string,
 ): ParsedCommand => {
   const positionals: string[] = [];
