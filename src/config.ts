@@ -762,4 +762,34 @@ export const helpText = (): string =>
     "",
     "Commands:",
     `  ${"migrate --to postgres://…".padEnd(32)} copy DATA_DIR into an empty PostgreSQL database (resumable, verified)`,
+    "",
+    "Administration, on the store of the server configured like this (DATA_DIR or DATABASE_URL), also while it runs",
+    "(an account is named by its name, or by --id N from `admin users`; exit 2: bad usage, 1: failed):",
+    ...COMMAND_HELP.map(([command, doc]) =>
+      command.length < 32 ? `  ${command.padEnd(32)} ${doc}` : `  ${command}\n  ${" ".repeat(32)} ${doc}`,
+    ),
   ].join("\n");
+
+/** The operator's commands, as --help lists them (src/ops/admin.ts, src/ops/backup.ts run them). */
+const COMMAND_HELP: readonly [string, string][] = [
+  [
+    "admin create-owner NAME",
+    "make NAME (new, or an existing account) the owner; the password is typed, or read from stdin's first line",
+  ],
+  ["admin users [--query PREFIX]", "list the accounts: id, name, kind, role, banned, last active (UTC)"],
+  [
+    "admin ban NAME|--id N [--reason TEXT] [--address IP …]",
+    "ban an account: its sessions end, its sockets close (4403) within seconds, it cannot sign in again",
+  ],
+  ["admin unban NAME|--id N", "lift a ban"],
+  [
+    "admin reset-password NAME|--id N [--url https://chat.example.com]",
+    "print a one-time link (24 h) to set a new password (at --url, else the first ALLOWED_ORIGINS, else localhost)",
+  ],
+  ["admin set-role NAME|--id N admin|member", "make a registered account an admin, or a member again"],
+  [
+    "backup FILE",
+    "a consistent copy of the SQLite database while the server runs, files into FILE.files/ (not with DATABASE_URL: pg_dump)",
+  ],
+  ["restore FILE", "restore a backup (and FILE.files/) into an empty or absent DATA_DIR"],
+];

@@ -3,12 +3,17 @@
  * SIGTERM/SIGINT. Everything else lives in createApp.
  *
  * Exit codes: 0 normal stop, 1 unexpected failure (or an unhealthy
- * `--healthcheck`), 2 bad configuration or unusable data directory.
+ * `--healthcheck`), 2 bad configuration or unusable data directory. The
+ * operator's commands (`admin …`, `backup`, `restore`, `migrate`) exit 0 when
+ * done, 1 when they failed, 2 for bad usage.
  */
 import { ConfigError, helpText, loadConfig } from "./config";
 import { createApp } from "./app";
 import { StoreError } from "./store/db";
 import { migrateToPostgres } from "./ops/migrate";
+import { runAdmin } from "./ops/admin";
+import { backup, restore } from "./ops/backup";
+import { CommandError, type Operation } from "./ops/command";
 import pkg from "../package.json" with { type: "json" };
 
 /** A stop that takes longer than this is cut short (containers send SIGKILL after 10 s). */
@@ -22,6 +27,23 @@ const EXIT_CONFIG = 2;
 const HEALTHCHECK_FLAG = "--healthcheck";
 /** `teahouse migrate --to postgres://…`: copy DATA_DIR into PostgreSQL (see ops/migrate.ts). */
 const MIGRATE_COMMAND = "migrate";
+
+/** The operator's commands (see ops/admin.ts, ops/backup.ts): each runs instead of the server. */
+const COMMANDS = new Map<string, Operation>([
+  ["admin", runAdmin],
+  ["backup", backup],
+  ["restore", restore],
+]);
+
+const operate = async (operation: Operation, argv: readonly string[]): Promise<never> => {
+  try {
+    await operation(argv, Bun.env);
+  } catch (error) {
+    if (error instanceof CommandError) return fail(error.message, error.code);
+    return fail(String((error as Error)?.message ?? error), 1);
+  }
+  process.exit(0);
+};
 
 const migrate = async (argv: readonly string[]): Promise<never> => {
   const at = argv.indexOf("--to");
@@ -79,6 +101,8 @@ const main = async (argv: readonly string[]): Promise<void> => {
     process.exit(0);
   }
   if (argv[0] === MIGRATE_COMMAND) await migrate(argv.slice(1));
+  const operation = COMMANDS.get(argv[0] ?? "");
+  if (operation) await operate(operation, argv.slice(1));
   if (argv.includes(HEALTHCHECK_FLAG)) {
     try {
       await healthcheck(argv.filter((arg) => arg !== HEALTHCHECK_FLAG));

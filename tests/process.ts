@@ -67,11 +67,17 @@ export const waitUntilServing = async (base: string, timeoutMs = 10_000): Promis
   }
 };
 
-/** Runs the server expecting it to exit; returns its exit code and output. */
-export const runToExit = async (args: string[], env: Record<string, string> = {}, timeoutMs = 15_000) => {
+/** Runs the server expecting it to exit (with `stdin`: that text on its input); returns its exit code and output. */
+export const runToExit = async (
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 15_000,
+  stdin?: string,
+) => {
   const proc = Bun.spawn([process.execPath, join(ROOT, "src/index.ts"), ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
+    ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }),
     stdout: "pipe",
     stderr: "pipe",
   });

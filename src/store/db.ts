@@ -229,6 +229,8 @@ const MIGRATIONS: readonly Migration[] = [
      expires_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
 ];
+/** How long a statement waits for another process's lock (the command line's) before SQLITE_BUSY. */
+export const BUSY_TIMEOUT_MS = 5000;
 /** WAL pages (4 KiB) between automatic checkpoints. */
 const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
@@ -255,7 +257,7 @@ export const openDatabase = (dataDir: string): Database => {
   try {
     db = new Database(path, { create: true, strict: true });
     db.exec(
-      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;" +
+      `PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;` +
         // Checkpoint every ~40 MiB of WAL instead of 4 MiB: an automatic checkpoint runs inside a
         // message commit, on the event loop (p99 10.4 → 5.0 ms measured); stop() checkpoints fully.
         ` PRAGMA wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES};`,

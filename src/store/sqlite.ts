@@ -62,6 +62,7 @@ import { LOBBY_ID } from "./migrate-records";
 import { indexTokens, type SearchPlan } from "../domain/search";
 import { conversationToken, fts5Match, indexedFile, INDEXED_TEXT, type IndexRow } from "./search-query";
 import { WriteProbe } from "./probe";
+import { BUSY_TIMEOUT_MS } from "./db";
 import {
   ACCOUNT_COLUMNS,
   CONVERSATION_COLUMNS,
@@ -1458,7 +1459,16 @@ export class SqliteStore implements Store {
   }
 
   maintain(): void {
-    if (this.walBytes() > this.options.walMaxBytes) this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (this.walBytes() <= this.options.walMaxBytes) return;
+    // Without waiting: a reader in another process (`teahouse backup`'s snapshot) would make a TRUNCATE
+    // checkpoint wait out the busy timeout on the event loop (5 s, measured), every check. What it
+    // cannot do now is done at a later check.
+    this.db.exec("PRAGMA busy_timeout = 0");
+    try {
+      this.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } finally {
+      this.db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    }
   }
 
   async close(): Promise<void> {
