@@ -8,6 +8,7 @@
  * An account is named by its name (compared as sign-in compares names: look-alikes are one name),
  * or by `--id N` from `teahouse admin users` (a guest whose name was released has none).
  */
+import { resetPath } from "../admin/protocol";
 import { isIP } from "node:net";
 import type { Account } from "../domain/model";
 import type { AccountListing } from "../domain/moderation";
@@ -226,7 +227,7 @@ export const ADMIN_COMMANDS: Record<string, AdminCommand> = {
       const reset = await moderation.resetPassword(null, account.id);
       if (!reset.ok) throw failed(reset);
       print(`a one-time link for ${named(account)}, good until ${when(reset.expiresAt)} UTC:`);
-      print(`${base}/ws#reset=${reset.token}`);
+      print(`${base}${resetPath(reset.token)}`);
     },
   },
   "set-role": {

@@ -356,7 +356,7 @@ export const ChatPage = ({
                 <form id="room-settings" class="room-settings" hidden>
                   <label class="field">
                     <span data-i18n="roomTopic">{t("roomTopic")}</span>
-                    <input id="room-topic" type="text" maxlength={200} autocomplete="off" />
+                    <input id="room-topic" type="text" autocomplete="off" />
                   </label>
                   <label class="field">
                     <span data-i18n="slowMode">{t("slowMode")}</span>
