@@ -36,13 +36,14 @@ const COMMANDS = new Map<string, Operation>([
 ]);
 
 const operate = async (operation: Operation, argv: readonly string[]): Promise<never> => {
+  let code: void | number;
   try {
-    await operation(argv, Bun.env);
+    code = await operation(argv, Bun.env);
   } catch (error) {
     if (error instanceof CommandError) return fail(error.message, error.code);
     return fail(String((error as Error)?.message ?? error), 1);
   }
-  process.exit(0);
+  process.exit(code ?? 0);
 };
 
 const migrate = async (argv: readonly string[]): Promise<never> => {

@@ -109,6 +109,7 @@ describe.each(flavours)("admin commands on the %s", (_, flavour) => {
       // Every change is in the audit log as the command line's (no actor).
       const audit = await store.auditLog(Number.MAX_SAFE_INTEGER, 50);
       expect(audit.map((entry) => entry.action).sort()).toEqual([
+        "complete_reset",
         "create_owner",
         "reset_password",
         "reset_password",

@@ -7,7 +7,7 @@
  */
 import { expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { readdirSync, statSync } from "node:fs";
+import { cpSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import type { ServerFrameOf } from "../src/protocol";
 import { BUSY_TIMEOUT_MS, databasePath, openDatabase } from "../src/store/db";
@@ -113,6 +113,17 @@ test("a backup during a message stream holds every acknowledged message; the res
   expect((await cli(["backup", file], { env: { DATA_DIR: dataDir } })).code).toBe(1);
 
   await stopProcess(server.proc);
+  // A copy of the backup missing one of its files: restored, but the exit code says it is not whole.
+  const partial = join(tempDir(), "partial.sqlite");
+  cpSync(file, partial);
+  cpSync(`${file}.files`, `${partial}.files`, { recursive: true });
+  const dropped = readdirSync(`${partial}.files`, { recursive: true, withFileTypes: true }).find((entry) =>
+    entry.isFile(),
+  )!;
+  rmSync(join(dropped.parentPath, dropped.name));
+  const incomplete = await cli(["restore", partial], { env: { DATA_DIR: join(tempDir(), "partial") } });
+  expect(incomplete.code).toBe(1);
+  expect(incomplete.stdout).toContain("incomplete: 1 file missing or damaged");
   const restoredDir = join(tempDir(), "restored");
   const restored = await cli(["restore", file], { env: { DATA_DIR: restoredDir } });
   expect(restored.stderr).toBe("");

@@ -304,6 +304,27 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(log.map((e) => e.action).slice(0, 3)).toEqual(["unban", "ban", "ban"]);
   });
 
+  test("create-owner refuses a guest's name; on a member it ends its sessions; an IPv6 ban covers its /64 however written", async () => {
+    const running = await start();
+    const { owner, member, guest, sockets } = await people(running);
+    const moderation = running.teahouse.moderation;
+    const squatted = await moderation.createOwner("gus", "a new password");
+    expect(squatted.ok === false && squatted.error).toBe("not_registered");
+    const made = await moderation.createOwner("mia", "a new password");
+    expect(made.ok).toBe(true);
+    expect((await sockets.member.waitClose()).code).toBe(CloseCode.SignedOut);
+    expect(await running.teahouse.store.ownerId()).toBe(member.user.id);
+    expect((await running.teahouse.store.rolesOf([owner.user.id])).get(owner.user.id)).toBe("admin");
+    await moderation.ban(null, guest.user.id, { addresses: ["2001:DB8:0:0:1::5", "::ffff:203.0.113.7"] });
+    const { store } = running.teahouse;
+    const { limitKey } = await import("../src/security/client-ip");
+    expect(await store.isBanned({ address: limitKey("2001:db8::1:0:0:9") })).toBe(true);
+    expect(await store.isBanned({ address: limitKey("203.0.113.7") })).toBe(true);
+    expect(await store.isBanned({ address: limitKey("2001:db8:0:1::5") })).toBe(false);
+    const entry = (await store.auditLog(Number.MAX_SAFE_INTEGER, 1))[0]!;
+    expect(entry.detail).toEqual({ reason: "", addresses: ["2001:db8:0:0::/64", "203.0.113.7"] });
+  });
+
   test("a ban written straight to the store (the command line, another instance) closes the sockets within seconds", async () => {
     const running = await start();
     const { guest, sockets } = await people(running);

@@ -85,7 +85,9 @@ export type AuditAction =
   | "reset_password"
   | "change_settings"
   | "resolve_report"
-  | "create_owner";
+  | "create_owner"
+  | "complete_reset"
+  | "report";
 
 /** One line of the audit log: who did what to whom, when. */
 export interface AuditEntry {

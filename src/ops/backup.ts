@@ -191,6 +191,8 @@ const occupants = (dataDir: string): string[] => {
 /** Copies `from` to `to` if its bytes still have their SHA-256 (`hash`); false: damaged, not copied. */
 const copyVerified = async (from: string, to: string, hash: string): Promise<boolean> => {
   const hasher = new Bun.CryptoHasher("sha256");
+  // Made private before a byte is in it.
+  writeFileSync(to, "", { mode: 0o600 });
   const sink = Bun.file(to).writer();
   for await (const chunk of Bun.file(from).stream()) {
     hasher.update(chunk);
@@ -271,7 +273,7 @@ export const restore: Operation = async (argv, env, print = console.log) => {
       for (const hash of blobs) {
         const source = blobPath(from, hash);
         const to = blobPath(root, hash);
-        mkdirSync(dirname(to), { recursive: true });
+        mkdirSync(dirname(to), { recursive: true, mode: 0o700 });
         if (existsSync(source) && (await copyVerified(source, to, hash))) restored++;
         else lost++;
       }
@@ -279,13 +281,16 @@ export const restore: Operation = async (argv, env, print = console.log) => {
     if (secret) writeFileSync(join(dataDir, SECRET_FILE), `${secret}\n`, { mode: 0o600, flag: "wx" });
 
     print(`restored ${file} into ${dataDir}: ${summary}${restored > 0 ? `, ${plural(restored, "file")}` : ""}`);
-    if (lost > 0)
-      print(`warning: ${plural(lost, "file")} missing or damaged in ${filesFolder(file)}: their messages show none`);
     print(
       secret
         ? "the cookie secret came back too: sessions go on; start the server on this DATA_DIR"
         : "no secret in the backup: start the server with the same SECRET, or everyone signs in again",
     );
+    // Restored, but not whole: said last, and the exit code says it too (a script must not take it for a success).
+    if (lost > 0) {
+      print(`incomplete: ${plural(lost, "file")} missing or damaged in ${filesFolder(file)}: their messages show none`);
+      return 1;
+    }
   } catch (error) {
     // Nothing of ours is left half-made: DATA_DIR is as empty as it was.
     for (const entry of occupants(dataDir)) rmSync(join(dataDir, entry), { recursive: true, force: true });

@@ -19,7 +19,8 @@ export const EXIT_USAGE = 2;
 export type Env = Record<string, string | undefined>;
 
 /** An operator's command: its arguments (after its name), the environment, where its output goes. */
-export type Operation = (argv: readonly string[], env: Env, print?: (line: string) => void) => Promise<void>;
+/** An operator's command: resolves with its exit code when it is not 0 (it finished, but not all went well). */
+export type Operation = (argv: readonly string[], env: Env, print?: (line: string) => void) => Promise<void | number>;
 
 /** A command that cannot go on: `teahouse: <message>` on stderr, and the process exits with `code`. */
 export class CommandError extends Error {

@@ -14,6 +14,7 @@ import type { Account } from "../domain/model";
 import { checkName, guestName, nameKey } from "../domain/names";
 import { NameTakenError, type Store } from "../ports/store";
 import type { InviteUse } from "../domain/moderation";
+import { limitKey } from "../security/client-ip";
 import type { RateLimit } from "../security/rate";
 import { toUser } from "../chat/codec";
 
@@ -133,8 +134,10 @@ export class AccountService {
     for (let tries = 0; tries < GUEST_NAME_TRIES; tries++) {
       const name = guestName(this.guestCursor);
       this.guestCursor = (this.guestCursor + 1) % 100_000;
-      const holder = await this.deps.store.accountByKey(nameKey(name));
-      if (!holder || !this.holdsName(holder)) return name;
+      const key = nameKey(name);
+      const holder = await this.deps.store.accountByKey(key);
+      // A banned guest's name stays out of the rotation (offering it would only be refused).
+      if ((!holder || !this.holdsName(holder)) && !(await this.banned({ nameKey: key }))) return name;
     }
     // Every name tried is held (a very busy server, or someone hoarding them): a random one.
     return guestName(GUEST_NAME_TRIES * 100 + Math.floor(Math.random() * 1_000_000));
@@ -159,7 +162,8 @@ export class AccountService {
 
   /** Whether a ban keeps this account, name, browser or address out. */
   private banned(who: { accountId?: number; nameKey?: string; device?: string; address?: string }): Promise<boolean> {
-    return this.deps.store.isBanned(who);
+    // Addresses as bans keep them: IPv4, or an IPv6 address's /64 (the rate limits' key).
+    return this.deps.store.isBanned({ ...who, ...(who.address ? { address: limitKey(who.address) } : {}) });
   }
 
   private async guest(
@@ -322,7 +326,8 @@ export class AccountService {
     const { defaultRooms } = await store.serverSettings();
     for (const name of defaultRooms) {
       const room = await store.room(nameKey(name));
-      if (room) await store.join(accountId, room.id, this.now());
+      // A private room lets people in with an invite only, whatever the settings say.
+      if (room && !(await store.roomSettings(room.id))?.private) await store.join(accountId, room.id, this.now());
     }
   }
 

@@ -24,6 +24,7 @@ import type { Logger } from "../log";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "../protocol";
 import type { Store } from "../ports/store";
 import type { Failure, Outcome } from "./accounts";
+import { limitKey } from "../security/client-ip";
 
 /** A password reset link is good this long. */
 export const RESET_TTL_MS = 24 * 3600_000;
@@ -137,18 +138,27 @@ export class ModerationService {
     if (!target) return NO_ACCOUNT;
     if (actor !== null && !allowed(actor, "ban", { id: targetId, role: target.role })) return FORBIDDEN;
     if (actor === null && target.role === "owner") return fail(400, "is_owner", "The owner cannot be banned");
-    const addresses = [...new Set((options.addresses ?? []).map((a) => a.trim()).filter((a) => a !== ""))].slice(0, 16);
+    // Kept as sign-in compares them: IPv4, or an IPv6 address's /64.
+    const addresses = [
+      ...new Set(
+        (options.addresses ?? [])
+          .map((a) => a.trim())
+          .filter((a) => a !== "")
+          .map(limitKey),
+      ),
+    ].slice(0, 16);
+    const reason = (options.reason ?? "").slice(0, REPORT_REASON_MAX_LENGTH);
     const sids = await this.deps.store.ban({
       accountId: targetId,
       nameKey: target.account.nameKey,
       device: target.account.device,
       addresses,
-      reason: (options.reason ?? "").slice(0, REPORT_REASON_MAX_LENGTH),
+      reason,
       byId: actor?.id ?? null,
       at: this.now(),
     });
     this.deps.closeSessions(sids, this.deps.bannedCode, "Banned");
-    await this.log(actor?.id ?? null, "ban", { accountId: targetId, detail: { addresses: addresses.length } });
+    await this.log(actor?.id ?? null, "ban", { accountId: targetId, detail: { reason, addresses } });
     return { ok: true, sessions: sids.length };
   }
 
@@ -189,6 +199,7 @@ export class ModerationService {
     await this.deps.store.updateAccount(accountId, { passwordHash });
     const sids = await this.deps.store.endSessions(accountId);
     this.deps.closeSessions(sids, 4002, "Signed out");
+    await this.log(null, "complete_reset", { accountId, detail: { sessions: sids.length } });
     return { ok: true, accountId };
   }
 
@@ -209,6 +220,9 @@ export class ModerationService {
     const { store } = this.deps;
     const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
     const existing = await store.accountByKey(check.key);
+    // A guest's name is anyone's to squat: owning the server goes to a registered account only.
+    if (existing && existing.kind !== "member")
+      return fail(400, "not_registered", `"${check.name}" is a guest's name: register it first, or pick another`);
     const now = this.now();
     const account = existing
       ? await store.updateAccount(existing.id, { kind: "member", passwordHash })
@@ -224,6 +238,8 @@ export class ModerationService {
     const previous = await store.ownerId();
     if (previous !== undefined && previous !== account.id) await store.setRole(previous, "admin");
     await store.setRole(account.id, "owner");
+    // Its password changed: every session of it signs in again (with the new one).
+    if (existing) this.deps.closeSessions(await store.endSessions(account.id), 4002, "Signed out");
     await this.log(null, "create_owner", { accountId: account.id, detail: { previous: previous ?? null } });
     return { ok: true, accountId: account.id, created: !existing };
   }
@@ -278,6 +294,11 @@ export class ModerationService {
       at: this.now(),
     });
     if (!filed) return fail(409, "already_reported", "You reported that message already");
+    await this.log(actor.id, "report", {
+      accountId: message.senderId,
+      conversationId: message.conversationId,
+      messageId: message.id,
+    });
     return { ok: true };
   }
 

@@ -681,6 +681,8 @@ const AUDIT_KEYS: Record<string, true> = Object.fromEntries(
     "change_settings",
     "resolve_report",
     "create_owner",
+    "complete_reset",
+    "report",
   ].map((action) => [`audit_${action}`, true]),
 );
 
