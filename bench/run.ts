@@ -14,6 +14,7 @@
  *   bun run bench --repeats 5 --only closed32,open256,startup
  *   bun run bench --out results.json
  *   bun run bench --only closed32x8 --search-off   also teahouse with SEARCH=false (the index's cost)
+ *   bun run bench --only closed32x8 --push-off     also teahouse with PUSH=false (what noticing messages for pushes costs)
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
@@ -249,18 +250,23 @@ interface Args extends BenchArgs {
   startup: boolean;
   /** Also run teahouse with SEARCH=false (what the search index costs the chat). */
   searchOff: boolean;
+  /** Also run teahouse with PUSH=false (what noticing messages for Web Push costs the chat). */
+  pushOff: boolean;
 }
 
 const parseArgs = (argv: string[]): Args =>
   parseBenchArgs<Args>(
     argv,
-    { smoke: false, repeats: 3, only: [], out: "", startup: true, searchOff: false },
+    { smoke: false, repeats: 3, only: [], out: "", startup: true, searchOff: false, pushOff: false },
     {
       "--no-startup": (args) => {
         args.startup = false;
       },
       "--search-off": (args) => {
         args.searchOff = true;
+      },
+      "--push-off": (args) => {
+        args.pushOff = true;
       },
     },
   );
@@ -272,6 +278,7 @@ const main = async (): Promise<void> => {
   const servers: ServerSpec[] = [RAW_BUN, teahouse("teahouse"), NODE_WS];
   const withHistoryOff = history && !args.smoke ? [teahouse("teahouse, history off", [history, "false"])] : [];
   if (args.searchOff) withHistoryOff.push(teahouse("teahouse, search off", ["--search", "false"]));
+  if (args.pushOff) withHistoryOff.push(teahouse("teahouse, push off", ["--push", "false"]));
   let scenarios = args.smoke ? smokeScenarios() : fullScenarios(args.repeats);
   if (args.only.length > 0) scenarios = scenarios.filter((s) => args.only.includes(s.id));
   const repeats = args.smoke ? 1 : args.repeats;
