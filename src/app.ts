@@ -270,6 +270,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     log,
     closeSessions: (sids, code, reason) => hub.closeSessions(sids, code, reason),
     bannedCode: CloseCode.Banned,
+    roleChanged: (accountId, role) => hub.roleChanged(accountId, role),
   });
   const hub = new ChatHub({
     store,

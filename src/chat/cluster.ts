@@ -211,6 +211,8 @@ export class Cluster implements Peers {
         if (event.count > 0) replica.sockets.set(event.account, event.count);
         else replica.sockets.delete(event.account);
         return;
+      case "role":
+        return hub.roleChanged(event.account, event.role, false);
       case "rules":
         return hub.rules.setRoom(event.room, event.state);
       case "muted":

@@ -529,6 +529,13 @@ export class ChatHub {
     };
   }
 
+  /** An account's server role changed: its sockets here act with it (and, `publish`, on every instance). */
+  roleChanged(accountId: number, role: ServerRole, publish = true): void {
+    const account = this.registry.get(accountId);
+    if (account) account.role = role;
+    if (publish) this.peers.publish({ t: "role", account: accountId, role });
+  }
+
   /** Whether the account moderates the room: a server admin, the room's owner or one of its moderators. */
   moderates(account: OnlineAccount, roomId: number): boolean {
     return account.role === "owner" || account.role === "admin" || this.rules.isModerator(roomId, account.user.id);

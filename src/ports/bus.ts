@@ -44,6 +44,8 @@ export type BusEvent =
    * account; the accounts with a page in front of them there (absent from older instances: none).
    */
   | { t: "state"; rooms: Array<[number, string, User[]]>; sockets: Array<[number, number]>; visible?: number[] }
+  /** An account's server role changed (its sockets act with it from now on). */
+  | { t: "role"; account: number; role: "owner" | "admin" | "member" | "guest" }
   /** A room's settings changed (topic, privacy, slow mode). */
   | {
       t: "rules";

@@ -51,6 +51,8 @@ export interface ModerationDeps {
   closeSessions(sids: string[], code: number, reason: string): void;
   /** The close code of a banned account's sockets. */
   bannedCode: number;
+  /** An account's server role changed: its open sockets everywhere act with the new one. */
+  roleChanged?(accountId: number, role: ServerRole): void;
   now?: () => number;
 }
 
@@ -124,6 +126,7 @@ export class ModerationService {
     if (target.account.kind !== "member") return fail(400, "not_registered", "Only registered accounts take a role");
     if (asServer && target.role === "owner") return fail(400, "is_owner", "That account owns the server");
     await this.deps.store.setRole(targetId, role === "admin" ? "admin" : null);
+    this.deps.roleChanged?.(targetId, role);
     await this.log(actor?.id ?? null, "set_role", { accountId: targetId, detail: { from: target.role, to: role } });
     return { ok: true, role };
   }

@@ -151,6 +151,9 @@ export const ChatPage = ({
                 <button type="submit" class="primary" data-i18n="resetSubmit">
                   {t("resetSubmit")}
                 </button>
+                <button type="button" id="reset-cancel" data-i18n="cancel">
+                  {t("cancel")}
+                </button>
               </div>
               <p id="reset-error" class="error" role="alert"></p>
             </form>

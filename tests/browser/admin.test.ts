@@ -225,6 +225,23 @@ describe("the admin page", () => {
       // A member: no admin page.
       await erin.page.locator("#account-toggle").click();
       expect(await erin.page.locator("#admin-open").isHidden()).toBe(true);
+      // With a link, in as a guest first, registering later from the account menu: the link still counts.
+      await olive.page.locator(".invite-form button[type=submit]").click();
+      let secondUrl = inviteUrl;
+      for (let tries = 0; secondUrl === inviteUrl; tries++) {
+        expect(tries).toBeLessThan(50);
+        await olive.page.waitForTimeout(100);
+        secondUrl = await olive.page.locator(".invite-form .admin-link").inputValue();
+      }
+      const fay = await person({ locale: "en-US" });
+      await fay.page.goto(secondUrl);
+      await fay.page.locator("#name").fill("fay");
+      await fay.page.locator("#name").press("Enter");
+      await fay.page.locator("#users li.self").waitFor({ state: "attached" });
+      await fay.page.locator("#account-toggle").click();
+      await fay.page.locator("#register-password").fill(PASSWORD);
+      await fay.page.locator("#register-password").press("Enter");
+      await fay.page.locator("#register-done").waitFor({ state: "visible" });
 
       // A reset link for erin, opened in another browser.
       await openAdmin(olive.page, "users");
@@ -232,6 +249,12 @@ describe("the admin page", () => {
       const resetUrl = await userRow(olive.page, "erin").locator(".admin-link").inputValue();
       expect(resetUrl).toContain("/ws#reset=");
       const elsewhere = await person({ locale: "en-US" });
+      // Opened by mistake while signed in: Cancel gives the chat back, the link out of the address bar.
+      await olive.page.goto(resetUrl);
+      await olive.page.locator("#reset-view").waitFor({ state: "visible" });
+      await olive.page.locator("#reset-cancel").click();
+      await olive.page.locator("#room-view").waitFor({ state: "visible" });
+      expect(olive.page.url()).not.toContain("reset=");
       await elsewhere.page.goto(resetUrl);
       await elsewhere.page.locator("#reset-view").waitFor({ state: "visible" });
       await elsewhere.page.screenshot({ path: `${SHOTS}/admin-reset-view.png` });

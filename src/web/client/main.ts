@@ -156,13 +156,14 @@ const busy = (on: boolean): void => {
   for (const button of signinForm.querySelectorAll<HTMLButtonElement>("button:not(.lang-switch)")) button.disabled = on;
 };
 
-const signInWith = async (attempt: () => Promise<SignInResult>): Promise<void> => {
+const signInWith = async (attempt: () => Promise<SignInResult>, signingUp = false): Promise<void> => {
   busy(true);
   signinError.textContent = "";
   const result = await attempt();
   busy(false);
   if (result.ok) {
-    if (invite !== undefined) usedInvite();
+    // Only a sign-up spends the invite: a guest sign-in keeps it for registering from the account menu.
+    if (signingUp && invite !== undefined) usedInvite();
     return enterRoom(result.user);
   }
   delete signinError.dataset.i18n;
@@ -180,7 +181,7 @@ signinForm.addEventListener("submit", (event) => {
 });
 
 byId("register").addEventListener("click", () => {
-  void signInWith(() => signUp(nameInput.value, passwordInput.value, invite));
+  void signInWith(() => signUp(nameInput.value, passwordInput.value, invite), true);
 });
 
 /** The invite went through (or was used): out of the address bar and the form. */
@@ -206,6 +207,11 @@ const showReset = (token: string): void => {
   resetError.textContent = "";
   resetPassword.focus();
 };
+// Not now: the link leaves the address bar and the page is what it was (the chat, when signed in).
+byId("reset-cancel").addEventListener("click", () => {
+  history.replaceState(null, "", location.pathname + location.search);
+  location.reload();
+});
 resetForm.addEventListener("submit", async (event) => {
   event.preventDefault();
   const submit = resetForm.querySelector<HTMLButtonElement>("button[type=submit]")!;
