@@ -184,6 +184,11 @@ describe.each(flavours)("%s", (_name, configure) => {
     sockets.member.send({ type: "room_settings", room: "den", topic: "  tea   and talk ", private: true });
     const settings = await sockets.member.next("room_settings", (f) => f.room === "den");
     expect(settings.data).toEqual({ topic: "tea and talk", slow: 0, private: true });
+    // The log has what changed (topic, privacy), not the slow mode sent again as it was.
+    sockets.member.send({ type: "room_settings", room: "den", topic: "tea and talk", slow: 0 });
+    await sockets.member.next("room_settings", (f) => f.room === "den");
+    const logged = (await running.teahouse.store.auditLog(Number.MAX_SAFE_INTEGER, 10)).map((e) => e.action);
+    expect(logged.sort()).toEqual(["set_topic", "set_visibility"]);
     // Unlisted, and not joined without an invite.
     sockets.guest.send({ type: "rooms" });
     expect((await sockets.guest.next("rooms")).data.map((r) => r.name)).not.toContain("den");

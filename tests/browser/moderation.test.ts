@@ -95,7 +95,13 @@ describe("room moderation", () => {
       await spam.locator(".confirm-delete").click();
       await tom.page.locator("#messages li.message.deleted").waitFor();
       // Mute from the member list.
-      await userEntry(ada.page, "tom2").locator(".member-actions").click();
+      const menuButton = userEntry(ada.page, "tom2").locator(".member-actions");
+      await menuButton.click();
+      // The menu opens under its button (it once opened a hundred pixels off, over the messages).
+      const anchor = (await menuButton.boundingBox())!;
+      const menu = (await ada.page.locator("#member-menu").boundingBox())!;
+      expect(Math.abs(menu.y - (anchor.y + anchor.height))).toBeLessThan(12);
+      expect(Math.abs(menu.x - anchor.x)).toBeLessThan(12);
       await ada.page.locator("#member-menu .menu-item", { hasText: "Mute for 10 minutes" }).click();
       await ada.page.locator("#messages li.system", { hasText: "tom2 is muted until" }).waitFor();
       await tom.page.locator("#muted-notice", { hasText: "You are muted in this room until" }).waitFor();

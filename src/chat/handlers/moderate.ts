@@ -104,6 +104,7 @@ export const roomSettings = async (
   if (topic !== undefined && [...topic].length > TOPIC_MAX_LENGTH)
     return hub.refuse(ws, ErrorCode.InvalidSetting, `A topic has at most ${TOPIC_MAX_LENGTH} characters`);
   const { store } = hub.deps;
+  const before = await store.roomSettings(room.id);
   if (room.id === 1 && frame.private === true)
     return hub.refuse(ws, ErrorCode.InvalidSetting, "The lobby is everyone's: it cannot be private");
   await store.setRoomSettings(room.id, {
@@ -129,14 +130,13 @@ export const roomSettings = async (
       room: room.name!,
     }),
   );
-  const detail = {
-    ...(topic !== undefined ? { topic } : {}),
-    ...(frame.slow !== undefined ? { slow: frame.slow } : {}),
-  };
-  if (topic !== undefined) await audit(hub, actor.id, "set_topic", { conversationId: room.id, detail });
-  if (frame.slow !== undefined) await audit(hub, actor.id, "slow_mode", { conversationId: room.id, detail });
-  if (frame.private !== undefined)
-    await audit(hub, actor.id, "set_visibility", { conversationId: room.id, detail: { private: frame.private } });
+  // The log says what changed, not what was sent again as it was.
+  if (settings.topic !== before?.topic)
+    await audit(hub, actor.id, "set_topic", { conversationId: room.id, detail: { topic: settings.topic } });
+  if (settings.slowSeconds !== before?.slowSeconds)
+    await audit(hub, actor.id, "slow_mode", { conversationId: room.id, detail: { slow: settings.slowSeconds } });
+  if (settings.private !== before?.private)
+    await audit(hub, actor.id, "set_visibility", { conversationId: room.id, detail: { private: settings.private } });
 };
 
 export const mute = async (

@@ -43,15 +43,18 @@ export class RoomTools {
     this.toggle.addEventListener("click", () => this.open(this.form.hidden === true));
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();
-      const room = this.room?.room;
-      if (!room) return;
-      this.send({
-        type: "room_settings",
-        room,
-        topic: this.topic.value,
-        slow: Number(this.slow.value),
-        ...(this.privacy.disabled ? {} : { private: this.privacy.checked }),
-      });
+      const conv = this.room;
+      const room = conv?.room;
+      if (!conv || !room) return;
+      // Only what changed (a refusal of one setting then does not hold back the others).
+      const topic = this.topic.value.replace(/\s+/g, " ").trim();
+      const slow = Number(this.slow.value);
+      const changes = {
+        ...(topic !== conv.topic ? { topic } : {}),
+        ...(slow !== conv.slow ? { slow } : {}),
+        ...(!this.privacy.disabled && this.privacy.checked !== conv.isPrivate ? { private: this.privacy.checked } : {}),
+      };
+      if (Object.keys(changes).length > 0) this.send({ type: "room_settings", room, ...changes });
       this.open(false);
     });
     this.inviteButton.addEventListener("click", () => {
@@ -136,10 +139,13 @@ export class RoomTools {
         : []),
       ...(conv.isPrivate ? [item("removeFromRoom", { type: "remove", room, user: user.id })] : []),
     );
-    const box = anchor.getBoundingClientRect();
-    this.menu.style.top = `${Math.round(box.bottom + window.scrollY + 4)}px`;
-    this.menu.style.left = `${Math.round(Math.max(8, box.right - 220))}px`;
+    // Fixed in the viewport, under its button, kept inside the window.
     this.menu.hidden = false;
+    const box = anchor.getBoundingClientRect();
+    const { offsetWidth: width, offsetHeight: height } = this.menu;
+    const below = box.bottom + 4 + height <= innerHeight ? box.bottom + 4 : Math.max(8, box.top - 4 - height);
+    this.menu.style.top = `${Math.round(below)}px`;
+    this.menu.style.left = `${Math.round(Math.min(Math.max(8, box.left), innerWidth - width - 8))}px`;
     this.menu.querySelector<HTMLButtonElement>("button")?.focus();
   }
 }
