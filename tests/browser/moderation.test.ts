@@ -64,7 +64,9 @@ describe("room moderation", () => {
       await ben.page.locator("#conv-title", { hasText: "# garden" }).waitFor();
       await ben.page.locator("#conv-topic", { hasText: "Roses and tea" }).waitFor();
       expect(ben.page.url()).not.toContain("invite=");
-      // Slow mode: ben's second message is not sent, says when it may go, and goes with Retry then.
+      // Said before he tries; then his second message is not sent, says when it may go, and goes with Retry.
+      await ben.page.locator("#muted-notice", { hasText: "Slow mode: one message every 5 s each" }).waitFor();
+      expect(await ann.page.locator("#muted-notice").isHidden()).toBe(true);
       await say(ben.page, "first");
       await messageWithText(ann.page, "first").waitFor();
       await say(ben.page, "second");

@@ -1393,10 +1393,13 @@ export class Chat {
     const topic = byId("conv-topic");
     topic.textContent = conv.room ? conv.topic : "";
     topic.hidden = !conv.room || conv.topic === "";
-    const muted = byId("muted-notice");
+    // Said before anyone tries: muted here, or the room's slow mode (moderators are not slowed).
+    const notice = byId("muted-notice");
     const mutedNow = conv.room !== undefined && conv.mutedUntil > Date.now();
-    muted.hidden = !mutedNow;
-    if (mutedNow) label(muted, "youAreMuted", { time: timeLabel(conv.mutedUntil, lang()) });
+    const slowed = conv.room !== undefined && conv.slow > 0 && !conv.moderates;
+    notice.hidden = !mutedNow && !slowed;
+    if (mutedNow) label(notice, "youAreMuted", { time: timeLabel(conv.mutedUntil, lang()) });
+    else if (slowed) label(notice, "slowNotice", { seconds: conv.slow });
     this.options.roomTools.show(conv);
   }
 
