@@ -98,18 +98,21 @@ export const VisibilityIn = Type.Object({ type: Type.Literal("visibility"), visi
  * (the room's owner and admins). `invite`: an invite link to a private room. Who may do which is
  * domain/policy.ts's; refused: `forbidden`.
  */
+/** Longest slow mode, and longest mute (seconds). */
+export const SLOW_MODE_MAX_SECONDS = 3600;
+export const MUTE_MAX_SECONDS = 30 * 24 * 3600;
 export const RoomSettingsIn = Type.Object({
   type: Type.Literal("room_settings"),
   room: RoomName,
   topic: Type.Optional(Type.String({ maxLength: 1000 })),
-  slow: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600 })),
+  slow: Type.Optional(Type.Integer({ minimum: 0, maximum: SLOW_MODE_MAX_SECONDS })),
   private: Type.Optional(Type.Boolean()),
 });
 export const MuteIn = Type.Object({
   type: Type.Literal("mute"),
   room: RoomName,
   user: Type.Integer({ minimum: 1 }),
-  seconds: Type.Integer({ minimum: 0, maximum: 30 * 24 * 3600 }),
+  seconds: Type.Integer({ minimum: 0, maximum: MUTE_MAX_SECONDS }),
 });
 export const RemoveIn = Type.Object({
   type: Type.Literal("remove"),

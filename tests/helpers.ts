@@ -4,7 +4,7 @@
  */
 import { afterEach } from "bun:test";
 import { Value } from "@sinclair/typebox/value";
-import { createApp, type TeahouseApp } from "../src/app";
+import { createApp, type AppOptions, type TeahouseApp } from "../src/app";
 import { defaultConfig, type Config } from "../src/config";
 import { createLogger, type Logger } from "../src/log";
 import { CHAT_SOCKET_PATH, ServerFrame, type ServerFrameOf, type User } from "../src/protocol";
@@ -33,9 +33,9 @@ export const testConfig = (overrides: Partial<Config> = {}): Config => ({
 });
 
 /** Starts a fresh app on a free port (with `log`, logging there instead of nowhere). */
-export const startApp = (overrides: Partial<Config> = {}, log?: Logger): Running => {
+export const startApp = (overrides: Partial<Config> = {}, log?: Logger, options: AppOptions = {}): Running => {
   const config = testConfig(overrides);
-  const teahouse = createApp(config, { log: log ?? createLogger(config.logLevel) });
+  const teahouse = createApp(config, { ...options, log: log ?? createLogger(config.logLevel) });
   const server = teahouse.listen();
   const base = `http://127.0.0.1:${server.port}`;
   return { teahouse, base, wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`, stop: () => teahouse.stop() };
@@ -53,8 +53,9 @@ export const trackApps = () => {
     for (const running of apps.splice(0)) await running.stop();
   });
   return {
-    async start(overrides: Partial<Config> = {}): Promise<Running> {
-      const running = startApp(overrides);
+    /** `options`: what createApp takes besides the config (e.g. a push service's CA). */
+    async start(overrides: Partial<Config> = {}, options: AppOptions = {}): Promise<Running> {
+      const running = startApp(overrides, undefined, options);
       apps.push(running);
       await running.teahouse.started;
       return running;

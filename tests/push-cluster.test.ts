@@ -3,39 +3,19 @@
  * stored the message, and only while none of the account's pages is in front of it on any instance
  * (visibility crosses the bus).
  */
-import { afterAll, afterEach, expect, test } from "bun:test";
-import { createApp } from "../src/app";
+import { afterAll, expect, test } from "bun:test";
 import type { Config } from "../src/config";
-import { createLogger } from "../src/log";
-import { CHAT_SOCKET_PATH, type PushPayload } from "../src/protocol";
-import { Client, signIn, testConfig, within, type Running } from "./helpers";
+import type { PushPayload } from "../src/protocol";
+import { signIn, trackApps, within, type Running } from "./helpers";
 import { useClusterServices } from "./cluster-services";
 import { TestBrowser, TestPushService } from "./push-service";
 
 const services = useClusterServices();
 const pushService = new TestPushService();
 afterAll(() => pushService.dispose());
-const apps: Running[] = [];
-const sockets: Client[] = [];
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.close();
-  for (const running of apps.splice(0)) await running.stop();
-});
-
-const start = async (overrides: Partial<Config>): Promise<Running> => {
-  const config = testConfig({ pushAllowPrivateEndpoints: true, ...overrides });
-  const teahouse = createApp(config, { log: createLogger(config.logLevel), pushCa: pushService.ca });
-  const server = teahouse.listen();
-  const running: Running = {
-    teahouse,
-    base: `http://127.0.0.1:${server.port}`,
-    wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`,
-    stop: () => teahouse.stop(),
-  };
-  apps.push(running);
-  await teahouse.started;
-  return running;
-};
+const apps = trackApps();
+const start = (overrides: Partial<Config>): Promise<Running> =>
+  apps.start({ pushAllowPrivateEndpoints: true, ...overrides }, { pushCa: pushService.ca });
 
 test("a page in front on one instance holds back pushes for messages stored on the other; hidden, each is pushed once", async () => {
   const [a, b] = await services.twoInstances(start);
@@ -48,9 +28,8 @@ test("a page in front on one instance holds back pushes for messages stored on t
     body: JSON.stringify(browser.subscription),
   });
   expect(subscribed.status).toBe(201);
-  const aliceA = await Client.connect(a.wsUrl, alice.cookie);
-  const bobB = await Client.connect(b.wsUrl, bob.cookie);
-  sockets.push(aliceA, bobB);
+  const aliceA = await apps.connect(a, alice.cookie);
+  const bobB = await apps.connect(b, bob.cookie);
   await aliceA.next("join", (f) => f.user.id === bob.user.id);
   const say = async (data: string, cid: string) => {
     aliceA.send({ type: "chat", data, cid });

@@ -5,21 +5,20 @@
  * never), collapsing and the limits, forgetting subscriptions (410, sign-out, DELETE), refusals, and
  * the SSRF guard. (A real browser vendor's push service is not reachable from these machines.)
  */
-import { afterAll, afterEach, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp } from "../src/app";
 import type { Config } from "../src/config";
 import { createLogger } from "../src/log";
-import { CHAT_SOCKET_PATH, type PushPayload } from "../src/protocol";
+import type { PushPayload } from "../src/protocol";
 import { endpointProblem, guardedLookup, isPrivateAddress } from "../src/push/endpoint";
 import { generateVapidKeys, WebPushSender } from "../src/push/web-push";
 import { PushService, type Noticed } from "../src/services/push";
 import type { OutgoingPush } from "../src/ports/push";
 import type { PushTarget, Store } from "../src/ports/store";
 import { KeyedRateLimiter, localRate } from "../src/security/rate";
-import { Client, signIn, testConfig, within, type Running, type SignedIn } from "./helpers";
+import { signIn, testConfig, trackApps, within, type Client, type Running, type SignedIn } from "./helpers";
 import { storeFlavours } from "./postgres";
 import { TestBrowser, TestPushService, vapidClaims } from "./push-service";
 
@@ -27,31 +26,13 @@ const service = new TestPushService();
 afterAll(() => service.dispose());
 const flavours = storeFlavours();
 
-const apps: Running[] = [];
-const sockets: Client[] = [];
-afterEach(async () => {
-  for (const socket of sockets.splice(0)) socket.close();
-  for (const running of apps.splice(0)) await running.stop();
-});
-
-const startWith = async (overrides: Partial<Config>): Promise<Running> => {
-  const config = testConfig({ pushAllowPrivateEndpoints: true, ...overrides });
-  const teahouse = createApp(config, { log: createLogger(config.logLevel), pushCa: service.ca });
-  const server = teahouse.listen();
-  const running: Running = {
-    teahouse,
-    base: `http://127.0.0.1:${server.port}`,
-    wsUrl: `ws://127.0.0.1:${server.port}${CHAT_SOCKET_PATH}`,
-    stop: () => teahouse.stop(),
-  };
-  apps.push(running);
-  await teahouse.started;
-  return running;
-};
+const apps = trackApps();
+/** An app that pushes to the test's push service (its CA trusted; its loopback address allowed). */
+const startWith = (overrides: Partial<Config>): Promise<Running> =>
+  apps.start({ pushAllowPrivateEndpoints: true, ...overrides }, { pushCa: service.ca });
 
 const connect = async (running: Running, who: SignedIn): Promise<Client> => {
-  const socket = await Client.connect(running.wsUrl, who.cookie);
-  sockets.push(socket);
+  const socket = await apps.connect(running, who.cookie);
   await socket.next("history", (f) => f.room === "lobby");
   return socket;
 };
@@ -269,7 +250,7 @@ describe.each(flavours)("%s", (_name, configure) => {
         expect(await publicKey(other)).toBe(key);
       } else {
         await running.stop();
-        apps.splice(apps.indexOf(running), 1);
+        apps.forget(running);
         const restarted = await startWith({ dataDir });
         expect(await publicKey(restarted)).toBe(key);
       }

@@ -19,9 +19,6 @@ export const DEFAULT_SETTINGS: ServerSettings = { guests: true, signup: "open", 
 
 /** Longest room topic (characters). */
 export const TOPIC_MAX_LENGTH = 200;
-/** Longest slow mode, and longest mute (seconds). */
-export const SLOW_MODE_MAX_SECONDS = 3600;
-export const MUTE_MAX_SECONDS = 30 * 24 * 3600;
 /** Longest report reason (characters). */
 export const REPORT_REASON_MAX_LENGTH = 500;
 

@@ -64,13 +64,26 @@ let dummyHash: Promise<string> | undefined;
 const dummy = (): Promise<string> =>
   (dummyHash ??= Bun.password.hash("teahouse-dummy-password", { algorithm: "argon2id" }));
 
-const fail = (status: Failure["status"], error: string, message: string, retryAfterSeconds?: number): Failure => ({
+export const fail = (
+  status: Failure["status"],
+  error: string,
+  message: string,
+  retryAfterSeconds?: number,
+): Failure => ({
   ok: false,
   status,
   error,
   message,
   ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
 });
+
+/** Why a new password is refused (undefined: it is taken): its length in characters, as sign-up counts it. */
+export const passwordProblem = (password: string): Failure | undefined => {
+  const length = [...password].length;
+  return length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH
+    ? fail(400, "invalid_password", `A password has ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`)
+    : undefined;
+};
 
 const BANNED: Failure = fail(403, "banned", "This account is banned from this server");
 export const INVITE_PROBLEMS: Record<Exclude<InviteUse, "ok">, string> = {
@@ -261,13 +274,8 @@ export class AccountService {
       await this.banned({ nameKey: check.key, device, address, ...(current ? { accountId: current.account.id } : {}) })
     )
       return BANNED;
-    const length = [...password].length;
-    if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH)
-      return fail(
-        400,
-        "invalid_password",
-        `A password has ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-      );
+    const weak = passwordProblem(password);
+    if (weak) return weak;
     // Hashed first: the tens of milliseconds it takes must not sit between judging the name free and
     // taking it (its holder could come back meanwhile).
     const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });

@@ -6,10 +6,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { Account } from "../domain/model";
 import {
-  MUTE_MAX_SECONDS,
   REPORT_REASON_MAX_LENGTH,
-  SLOW_MODE_MAX_SECONDS,
-  TOPIC_MAX_LENGTH,
   type AccountListing,
   type AuditAction,
   type AuditEntry,
@@ -19,11 +16,10 @@ import {
   type SignupMode,
 } from "../domain/moderation";
 import { checkName } from "../domain/names";
-import { allowed, type Action, type Actor, type ServerRole } from "../domain/policy";
+import { allowed, type Actor, type ServerRole } from "../domain/policy";
 import type { Logger } from "../log";
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "../protocol";
 import type { Store } from "../ports/store";
-import type { Failure, Outcome } from "./accounts";
+import { fail, passwordProblem, type Outcome } from "./accounts";
 import { limitKey } from "../security/client-ip";
 
 /** A password reset link is good this long. */
@@ -31,12 +27,6 @@ export const RESET_TTL_MS = 24 * 3600_000;
 /** Accounts, audit lines or reports per page. */
 export const ADMIN_PAGE_SIZE = 50;
 
-const fail = (status: Failure["status"], error: string, message: string): Failure => ({
-  ok: false,
-  status,
-  error,
-  message,
-});
 const FORBIDDEN = fail(403, "forbidden", "You may not do that");
 const NO_ACCOUNT = fail(404, "not_found", "No such account");
 
@@ -102,14 +92,10 @@ export class ModerationService {
     return this.log(actorId, action, about);
   }
 
-  private may(actor: Actor, action: Action): boolean {
-    return allowed(actor, action);
-  }
-
   // ------------------------------------------------------------ accounts
 
   async users(actor: Actor, q: string, after: number): Promise<Outcome<{ users: AccountListing[] }>> {
-    if (!this.may(actor, "read_audit")) return FORBIDDEN;
+    if (!allowed(actor, "read_audit")) return FORBIDDEN;
     const key = q.trim() === "" ? "" : checkName(q).ok ? (checkName(q) as { key: string }).key : q.trim().toLowerCase();
     return { ok: true, users: await this.deps.store.listAccounts(key, after, ADMIN_PAGE_SIZE) };
   }
@@ -189,13 +175,8 @@ export class ModerationService {
 
   /** Sets a new password with a reset link's token; every session of the account ends. */
   async completeReset(token: string, password: string): Promise<Outcome<{ accountId: number }>> {
-    const length = [...password].length;
-    if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH)
-      return fail(
-        400,
-        "invalid_password",
-        `A password has ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-      );
+    const weak = passwordProblem(password);
+    if (weak) return weak;
     const accountId = await this.deps.store.usePasswordReset(tokenHash(token), this.now());
     if (accountId === undefined) return fail(400, "invalid_reset", "That link is not valid (used, or expired)");
     const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
@@ -213,13 +194,8 @@ export class ModerationService {
   async createOwner(rawName: string, password: string): Promise<Outcome<{ accountId: number; created: boolean }>> {
     const check = checkName(rawName);
     if (!check.ok) return fail(400, check.error, check.message);
-    const length = [...password].length;
-    if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH)
-      return fail(
-        400,
-        "invalid_password",
-        `A password has ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-      );
+    const weak = passwordProblem(password);
+    if (weak) return weak;
     const { store } = this.deps;
     const passwordHash = await Bun.password.hash(password, { algorithm: "argon2id" });
     const existing = await store.accountByKey(check.key);
@@ -250,12 +226,12 @@ export class ModerationService {
   // ------------------------------------------------------------ the server
 
   async settings(actor: Actor): Promise<Outcome<{ settings: ServerSettings }>> {
-    if (!this.may(actor, "change_settings")) return FORBIDDEN;
+    if (!allowed(actor, "change_settings")) return FORBIDDEN;
     return { ok: true, settings: await this.deps.store.serverSettings() };
   }
 
   async changeSettings(actor: Actor, patch: Partial<ServerSettings>): Promise<Outcome<{ settings: ServerSettings }>> {
-    if (!this.may(actor, "change_settings")) return FORBIDDEN;
+    if (!allowed(actor, "change_settings")) return FORBIDDEN;
     const current = await this.deps.store.serverSettings();
     const rooms = patch.defaultRooms ?? current.defaultRooms;
     const names: string[] = [];
@@ -272,7 +248,7 @@ export class ModerationService {
   }
 
   async auditLog(actor: Actor, before: number): Promise<Outcome<{ entries: AuditEntry[] }>> {
-    if (!this.may(actor, "read_audit")) return FORBIDDEN;
+    if (!allowed(actor, "read_audit")) return FORBIDDEN;
     return { ok: true, entries: await this.deps.store.auditLog(before, ADMIN_PAGE_SIZE) };
   }
 
@@ -306,12 +282,12 @@ export class ModerationService {
   }
 
   async reports(actor: Actor, all: boolean, before: number): Promise<Outcome<{ reports: Report[] }>> {
-    if (!this.may(actor, "read_audit")) return FORBIDDEN;
+    if (!allowed(actor, "read_audit")) return FORBIDDEN;
     return { ok: true, reports: await this.deps.store.reports(all, before, ADMIN_PAGE_SIZE) };
   }
 
   async resolveReport(actor: Actor, id: number): Promise<Outcome<object>> {
-    if (!this.may(actor, "read_audit")) return FORBIDDEN;
+    if (!allowed(actor, "read_audit")) return FORBIDDEN;
     if (!(await this.deps.store.resolveReport(id, actor.id, this.now())))
       return fail(404, "not_found", "No open report with that id");
     await this.log(actor.id, "resolve_report", { detail: { report: id } });
@@ -352,6 +328,3 @@ export class ModerationService {
     return { ok: true, invite };
   }
 }
-
-/** Bounds the moderation commands check (exported for the socket's handlers). */
-export const LIMITS = { TOPIC_MAX_LENGTH, SLOW_MODE_MAX_SECONDS, MUTE_MAX_SECONDS };

@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
 import { Client, signIn } from "../helpers";
-import { confirmedMine, messageWithText, say, setHidden, signInAs, useBrowserSuite } from "./browser";
+import { confirmedMine, messageWithText, say, setHidden, signInAs, useBrowserSuite, pageStayedClean } from "./browser";
 
 const TEST_TIMEOUT_MS = 90_000;
 const SHOTS = "/tmp/shots";
@@ -17,10 +17,7 @@ const suite = useBrowserSuite(
   { historyPageSize: 10, ratePerSecond: 100, rateBurst: 200, userRatePerSecond: 100, userRateBurst: 200 },
   {
     timeoutMs: TEST_TIMEOUT_MS,
-    afterEach: (someone) => {
-      expect(someone.dialogs).toEqual([]);
-      expect(someone.errors).toEqual([]);
-    },
+    afterEach: pageStayedClean,
   },
 );
 const person = suite.person;

@@ -4,7 +4,7 @@
  * they never skip, so CI cannot go green without them.
  */
 import { existsSync } from "node:fs";
-import { afterAll, afterEach, beforeAll } from "bun:test";
+import { afterAll, afterEach, beforeAll, expect } from "bun:test";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type { Config } from "../../src/config";
 import { startApp, type Running } from "../helpers";
@@ -117,6 +117,12 @@ export const setHidden = (page: Page, hidden: boolean): Promise<void> =>
   page.evaluate(
     `Object.defineProperty(document, 'hidden', { configurable: true, get: () => ${hidden} }); document.dispatchEvent(new Event('visibilitychange'))`,
   );
+
+/** The check after every browser test: no dialog opened and nothing failed in the page. */
+export const pageStayedClean = (someone: Person): void => {
+  expect(someone.dialogs).toEqual([]);
+  expect(someone.errors).toEqual([]);
+};
 
 /**
  * A browser test file's setup: one Chromium and one server (`app`: its settings besides a generous

@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Page, Route } from "playwright-core";
-import { signInAs, useBrowserSuite } from "./browser";
+import { signInAs, useBrowserSuite, pageStayedClean } from "./browser";
 import { png } from "../images";
 
 const TEST_TIMEOUT_MS = 90_000;
@@ -20,10 +20,7 @@ const suite = useBrowserSuite(
   { maxFileBytes: MAX_FILE_BYTES },
   {
     timeoutMs: TEST_TIMEOUT_MS,
-    afterEach: (someone) => {
-      expect(someone.dialogs).toEqual([]);
-      expect(someone.errors).toEqual([]);
-    },
+    afterEach: pageStayedClean,
   },
 );
 beforeAll(() => mkdirSync(SHOTS, { recursive: true }));

@@ -7,7 +7,7 @@
 import { mkdirSync } from "node:fs";
 import { beforeAll, describe, expect, test } from "bun:test";
 import type { Page } from "playwright-core";
-import { messageWithText, say, signInAs, useBrowserSuite, userEntry } from "./browser";
+import { messageWithText, say, signInAs, useBrowserSuite, userEntry, pageStayedClean } from "./browser";
 
 const TEST_TIMEOUT_MS = 90_000;
 const SHOTS = "/tmp/shots";
@@ -16,10 +16,7 @@ const suite = useBrowserSuite(
   { ratePerSecond: 100, rateBurst: 200, userRatePerSecond: 100, userRateBurst: 200 },
   {
     timeoutMs: TEST_TIMEOUT_MS,
-    afterEach: (someone) => {
-      expect(someone.dialogs).toEqual([]);
-      expect(someone.errors).toEqual([]);
-    },
+    afterEach: pageStayedClean,
   },
 );
 const person = suite.person;

@@ -13,6 +13,7 @@ import type { ChatHub } from "../hub";
 import type { OnlineAccount, Socket } from "../registry";
 import { conversationTopic } from "../topics";
 import { toUser } from "../codec";
+import type { ModerationService } from "../../services/moderation";
 
 /**
  * The account's standing in a room, as the policy takes it: its server role read again (an admin
@@ -76,12 +77,8 @@ const roomFor = (hub: ChatHub, ws: Socket, account: OnlineAccount, name: string)
   return room;
 };
 
-const audit = (
-  hub: ChatHub,
-  actorId: number,
-  action: Parameters<NonNullable<ChatHub["deps"]["moderation"]>["recordRoomAction"]>[1],
-  about: Parameters<NonNullable<ChatHub["deps"]["moderation"]>["recordRoomAction"]>[2],
-): Promise<void> => hub.deps.moderation?.recordRoomAction(actorId, action, about) ?? Promise.resolve();
+const audit = (hub: ChatHub, ...entry: Parameters<ModerationService["recordRoomAction"]>): Promise<void> =>
+  hub.deps.moderation?.recordRoomAction(...entry) ?? Promise.resolve();
 
 export const roomSettings = async (
   hub: ChatHub,
