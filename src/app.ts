@@ -38,6 +38,7 @@ import { ACCOUNT_RATE, CONVERSATION_RATE, PushService } from "./services/push";
 import { generateVapidKeys, WebPushSender } from "./push/web-push";
 import { pushRoutes } from "./push/routes";
 import { ModerationService } from "./services/moderation";
+import { AUDIT_KEEP } from "./domain/moderation";
 import { adminRoutes } from "./admin/routes";
 import { FILES_PATH } from "./protocol";
 import { bodyLimit } from "./http/body-limit";
@@ -519,6 +520,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   const housekeepingOnce = async (): Promise<void> => {
     const now = Date.now();
     hub.rules.sweep();
+    await store
+      .trimAudit(AUDIT_KEEP)
+      .catch((error: unknown) => log.warn("audit.trim_failed", { error: String((error as Error)?.message ?? error) }));
     try {
       await store.touchSessions(hub.registry.sessionIds(), now);
       const ended = await store.sweepSessions(now - config.sessionIdleMs);

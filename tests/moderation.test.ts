@@ -10,6 +10,7 @@ import { CloseCode, type ServerFrame } from "../src/protocol";
 import { Client, signIn, trackApps, within, type Running, type SignedIn } from "./helpers";
 import { storeFlavours } from "./postgres";
 import { upload } from "./uploads";
+import { MAX_INVITES } from "../src/domain/moderation";
 
 const flavours = storeFlavours();
 
@@ -335,6 +336,31 @@ describe.each(flavours)("%s", (_name, configure) => {
     expect(await store.isBanned({ address: limitKey("2001:db8:0:1::5") })).toBe(false);
     const entry = (await store.auditLog(Number.MAX_SAFE_INTEGER, 1))[0]!;
     expect(entry.detail).toEqual({ reason: "", addresses: ["2001:db8:0:0::/64", "203.0.113.7"] });
+  });
+
+  test("nothing a moderator makes piles up: invites past MAX_INVITES drop the oldest, expired ones go; the audit log keeps its newest", async () => {
+    const running = await start();
+    const { store } = running.teahouse;
+    const invite = (token: string, createdAt: number, expiresAt: number | null = null) =>
+      store.createInvite({ token, conversationId: null, createdBy: 1, createdAt, expiresAt, usesLeft: null });
+    await invite("brief", 1, 2);
+    for (let i = 0; i <= MAX_INVITES; i++) await invite(`t${i}`, 10 + i);
+    expect(await store.useInvite("brief", null, 5)).toBe("unknown");
+    expect(await store.useInvite("t0", null, 5)).toBe("unknown");
+    expect(await store.useInvite("t1", null, 5)).toBe("ok");
+    expect(await store.useInvite(`t${MAX_INVITES}`, null, 5)).toBe("ok");
+    for (let i = 0; i < 5; i++)
+      await store.audit({
+        at: i,
+        actorId: null,
+        action: "unban",
+        accountId: i,
+        conversationId: null,
+        messageId: null,
+        detail: {},
+      });
+    expect(await store.trimAudit(2)).toBe(3);
+    expect((await store.auditLog(Number.MAX_SAFE_INTEGER, 10)).map((e) => e.accountId)).toEqual([4, 3]);
   });
 
   test("a ban written straight to the store (the command line, another instance) closes the sockets within seconds", async () => {

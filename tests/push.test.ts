@@ -14,7 +14,7 @@ import { createLogger } from "../src/log";
 import type { PushPayload } from "../src/protocol";
 import { endpointProblem, guardedLookup, isPrivateAddress } from "../src/push/endpoint";
 import { generateVapidKeys, WebPushSender } from "../src/push/web-push";
-import { PushService, type Noticed } from "../src/services/push";
+import { MAX_SUBSCRIPTIONS_PER_ACCOUNT, PushService, type Noticed } from "../src/services/push";
 import type { OutgoingPush } from "../src/ports/push";
 import type { PushTarget, Store } from "../src/ports/store";
 import { KeyedRateLimiter, localRate } from "../src/security/rate";
@@ -230,6 +230,31 @@ describe.each(flavours)("%s", (_name, configure) => {
       expect((await unsubscribe(running, bob, good.endpoint)).status).toBe(200);
       expect((await unsubscribe(running, bob, good.endpoint)).status).toBe(404);
       expect(await running.teahouse.store.pushTargets(conversations)).toEqual([]);
+      // An account keeps its 10 newest browsers.
+      const { store } = running.teahouse;
+      const session = await store.createSession(bob.user.id, Date.now());
+      const many = Array.from(
+        { length: MAX_SUBSCRIPTIONS_PER_ACCOUNT + 1 },
+        (_, i) => new TestBrowser(service, `m${i}`),
+      );
+      for (const [i, one] of many.entries()) {
+        const { endpoint, keys } = one.subscription;
+        await store.savePushSubscription(
+          session.sid,
+          bob.user.id,
+          { endpoint, ...keys },
+          i,
+          MAX_SUBSCRIPTIONS_PER_ACCOUNT,
+        );
+      }
+      const kept = (await store.pushTargets(conversations)).map((t) => t.endpoint).sort();
+      expect(kept).toEqual(
+        many
+          .slice(1)
+          .map((one) => one.endpoint)
+          .sort(),
+      );
+      await store.endSession(session.sid);
       // Signing out ends the session and its subscription with it.
       await subscribe(running, bob, good);
       expect(await running.teahouse.store.pushTargets(conversations)).toHaveLength(1);

@@ -19,6 +19,10 @@ export const DEFAULT_SETTINGS: ServerSettings = { guests: true, signup: "open", 
 
 /** Longest room topic (characters). */
 export const TOPIC_MAX_LENGTH = 200;
+/** Invite links kept per room (and for the server): making one more drops the oldest, and expired or used-up ones go. */
+export const MAX_INVITES = 100;
+/** Lines the audit log keeps (the oldest go in housekeeping). */
+export const AUDIT_KEEP = 100_000;
 /** Longest report reason (characters). */
 export const REPORT_REASON_MAX_LENGTH = 500;
 

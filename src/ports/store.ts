@@ -390,7 +390,10 @@ export interface Store {
   /** Reports, newest first, ids below `before`; open ones only unless `all`. */
   reports(all: boolean, before: number, limit: number): Promise<Report[]>;
   resolveReport(id: number, by: number, at: number): Promise<boolean>;
+  /** Keeps an invite; the conversation's (or the server's) expired and used-up ones go, and the oldest past MAX_INVITES. */
   createInvite(invite: Invite): Promise<void>;
+  /** Drops the audit log's oldest lines past the newest `keep`; answers how many went. */
+  trimAudit(keep: number): Promise<number>;
   /**
    * Uses an invite for `conversationId` (null: sign-up): one use less, if it is good now and, for
    * `accountId`, made after that account was last removed from the room.

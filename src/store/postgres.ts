@@ -27,6 +27,7 @@ import {
 import { nameKey } from "../domain/names";
 import {
   DEFAULT_SETTINGS,
+  MAX_INVITES,
   type AccountListing,
   type AuditEntry,
   type BanRecord,
@@ -1129,9 +1130,20 @@ export class PostgresStore implements Store {
   }
 
   async createInvite(invite: Invite): Promise<void> {
-    await this.sql`INSERT INTO invites (token, conversation_id, created_by, created_at, expires_at, uses_left)
-      VALUES (${invite.token}, ${invite.conversationId}, ${invite.createdBy}, ${invite.createdAt},
-              ${invite.expiresAt}, ${invite.usesLeft})`;
+    await this.sql.begin(async (tx) => {
+      await tx`INSERT INTO invites (token, conversation_id, created_by, created_at, expires_at, uses_left)
+        VALUES (${invite.token}, ${invite.conversationId}, ${invite.createdBy}, ${invite.createdAt},
+                ${invite.expiresAt}, ${invite.usesLeft})`;
+      await tx`DELETE FROM invites WHERE conversation_id IS NOT DISTINCT FROM ${invite.conversationId}::integer AND (
+          (expires_at IS NOT NULL AND expires_at <= ${invite.createdAt}) OR uses_left <= 0
+          OR token IN (SELECT token FROM invites WHERE conversation_id IS NOT DISTINCT FROM ${invite.conversationId}::integer
+                       ORDER BY created_at DESC, token OFFSET ${MAX_INVITES}))`;
+    });
+  }
+
+  async trimAudit(keep: number): Promise<number> {
+    const result = await this.sql`DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ${keep}`;
+    return result.count;
   }
 
   async useInvite(token: string, conversationId: number | null, now: number, accountId?: number): Promise<InviteUse> {

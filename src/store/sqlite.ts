@@ -26,6 +26,7 @@ import {
 } from "../domain/model";
 import {
   DEFAULT_SETTINGS,
+  MAX_INVITES,
   type AccountListing,
   type AuditEntry,
   type BanRecord,
@@ -673,6 +674,12 @@ export class SqliteStore implements Store {
       invite: q<unknown, [string, number | null, number, number, number | null, number | null]>(
         "INSERT INTO invites (token, conversation_id, created_by, created_at, expires_at, uses_left) VALUES (?, ?, ?, ?, ?, ?)",
       ),
+      invitesTrim: q<unknown, [number | null, number, number]>(
+        `DELETE FROM invites WHERE conversation_id IS ?1 AND (
+           (expires_at IS NOT NULL AND expires_at <= ?2) OR uses_left <= 0
+           OR token IN (SELECT token FROM invites WHERE conversation_id IS ?1 ORDER BY created_at DESC, token LIMIT -1 OFFSET ?3))`,
+      ),
+      auditTrim: q<unknown, [number]>("DELETE FROM audit WHERE id <= (SELECT max(id) FROM audit) - ?"),
       inviteGet: q<
         { conversation_id: number | null; created_at: number; expires_at: number | null; uses_left: number | null },
         [string]
@@ -853,14 +860,21 @@ export class SqliteStore implements Store {
   }
 
   async createInvite(invite: Invite): Promise<void> {
-    this.mod.invite.run(
-      invite.token,
-      invite.conversationId,
-      invite.createdBy,
-      invite.createdAt,
-      invite.expiresAt,
-      invite.usesLeft,
-    );
+    this.db.transaction(() => {
+      this.mod.invite.run(
+        invite.token,
+        invite.conversationId,
+        invite.createdBy,
+        invite.createdAt,
+        invite.expiresAt,
+        invite.usesLeft,
+      );
+      this.mod.invitesTrim.run(invite.conversationId, invite.createdAt, MAX_INVITES);
+    })();
+  }
+
+  async trimAudit(keep: number): Promise<number> {
+    return this.mod.auditTrim.run(keep).changes;
   }
 
   async useInvite(token: string, conversationId: number | null, now: number, accountId?: number): Promise<InviteUse> {
