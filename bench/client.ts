@@ -103,6 +103,8 @@ export interface ClientResult {
   errors: number;
   /** Sockets that closed during the run. */
   closed: number;
+  /** Upgrades refused with 503 `busy` while connecting, and retried. */
+  busy_retries?: number;
   /** The measured window. */
   window_s: number;
   deliveries: number;
@@ -394,7 +396,10 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       }
       if (!text.startsWith("HTTP/1.1 101")) {
         conn.onOpen?.(new Error(`upgrade refused: ${text.slice(0, text.indexOf("\r\n"))}`));
-        conn.socket?.end();
+        // A refused upgrade is not a socket that closed during the run.
+        const socket = conn.socket;
+        conn.socket = null;
+        socket?.end();
         return;
       }
       conn.upgraded = true;
@@ -463,16 +468,27 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       throw new Error(`sign-in failed: ${response.status} ${(await response.text()).slice(0, 200)}`);
     return cookie;
   };
+  /** Upgrades answered 503 `busy` (the server spreads a storm of opens over event-loop turns), retried. */
+  let busyRetries = 0;
   const connect = async (conn: Conn): Promise<void> => {
-    const opened = new Promise<void>((resolve, reject) => {
-      conn.onOpen = (error) => {
-        conn.onOpen = null;
-        if (error) reject(error);
-        else resolve();
-      };
-    });
-    await Bun.connect<Conn>({ hostname: "127.0.0.1", port: conn.port, data: conn, socket: handlers });
-    await opened;
+    for (let attempt = 0; ; attempt++) {
+      const opened = new Promise<void>((resolve, reject) => {
+        conn.onOpen = (error) => {
+          conn.onOpen = null;
+          if (error) reject(error);
+          else resolve();
+        };
+      });
+      await Bun.connect<Conn>({ hostname: "127.0.0.1", port: conn.port, data: conn, socket: handlers });
+      try {
+        return await opened;
+      } catch (error) {
+        if (!String(error).includes("HTTP/1.1 503") || attempt >= 50) throw error;
+        busyRetries++;
+        // As a client with backoff would: a moment later, not in step with the others.
+        await Bun.sleep(50 + Math.random() * 200);
+      }
+    }
   };
   /** Runs `task` for 0…n-1, `options.concurrency` at a time. */
   const pool = async <T>(n: number, task: (i: number) => Promise<T>): Promise<T[]> => {
@@ -526,6 +542,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     client_cpu_us_per_delivery: 0,
     client_cpu: 0,
     connect_s: round(connectS, 3),
+    busy_retries: busyRetries,
   };
   if (options.redisPid > 0)
     result.redis_connect_cpu_ms =

@@ -149,6 +149,8 @@ const users = await pool(USERS, async (i) => {
 await pool(USERS, async (i) => {
   const user = users[i]!;
   await user.connect();
+  // Refused (503 busy: the server spreads opens over event-loop turns)? It reconnects by itself.
+  while (user.ws!.readyState !== WebSocket.OPEN) await Bun.sleep(50);
   user.ws!.send(JSON.stringify({ type: "join", room: user.room }));
 });
 await Bun.sleep(2000);
@@ -175,6 +177,7 @@ for (let r = 0; r < ROOMS; r++) {
 await Bun.sleep(1500);
 
 // The restart.
+for (const user of users) user.reconnects = 0;
 server.kill("SIGTERM");
 await server.exited;
 const restartedAt = performance.now();
@@ -190,6 +193,7 @@ const recoveryCpu = cpuSeconds(server.pid);
 prober.kill("SIGINT");
 const latencies = JSON.parse((await new Response(prober.stdout).text()).trim() || "[]") as number[];
 const back = users.filter((user) => user.back).length;
+const reconnects = users.reduce((sum, user) => sum + user.reconnects, 0);
 // Nothing acknowledged lost: each writer's room messages are in every member's view.
 let missing = 0;
 for (let r = 0; r < ROOMS; r++) {
@@ -209,6 +213,7 @@ const result = {
   all_recovered_after_s: Math.round(allBackAfter / 10) / 100,
   recovered: back,
   missing_acknowledged: missing,
+  reconnect_attempts: reconnects,
   server_cpu_s: recoveryCpu,
   server_cpu_ms_per_user: Math.round((recoveryCpu * 1e5) / USERS) / 100,
   healthz_p99_ms: Math.round(p99 * 10) / 10,

@@ -178,6 +178,11 @@ export const chatSocket = (
         // Opens are rate-limited too, counted once per upgrade (this hook runs twice).
         if (counted.has(request)) return;
         counted.add(request);
+        // This turn's opens have had their time: later, and nothing spent (a storm spreads itself out).
+        if (!guards.pacer.admit()) {
+          set.headers["retry-after"] = "1";
+          return status(503, apiError(503, "busy", "The server is busy opening other sockets; try again in a moment"));
+        }
         // The address first: a busy address refused does not spend the account's own opens.
         let retryMs = await opens.perAddress.take(clientKey);
         if (retryMs <= 0) retryMs = await opens.perAccount.take(session.account.id);
