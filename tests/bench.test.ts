@@ -91,3 +91,38 @@ test("bun run bench:search --smoke: messages indexed, every query finds results"
   for (const query of report.queries)
     expect({ q: query.q, found: query.results_per_page > 0 }).toEqual({ q: query.q, found: true });
 }, 120_000);
+
+test("bun run bench:crowd --smoke: idle sockets and chatters over three instances, every delivery arrives", async () => {
+  const report = await runBenchSmoke<{
+    smoke: boolean;
+    settings: { sockets_total: number; instances: number; load_processes: number };
+    chat: {
+      sent: number;
+      deliveries_expected: number;
+      deliveries_missing: number;
+      errors: number;
+      sockets_closed: number;
+      latency_chatters: { samples: number };
+      latency_idle_sample: { samples: number };
+    };
+    instances: { rss_end_mib: number; healthz: { probes: number; failures: number } }[];
+  }>("bench/crowd.ts");
+  expect(report.smoke).toBe(true);
+  expect(report.settings.instances).toBe(3);
+  expect(report.settings.load_processes).toBeGreaterThan(2);
+  const { chat } = report;
+  expect(chat.sent).toBeGreaterThan(0);
+  expect(chat.deliveries_expected).toBe(chat.sent * report.settings.sockets_total);
+  expect({ missing: chat.deliveries_missing, errors: chat.errors, closed: chat.sockets_closed }).toEqual({
+    missing: 0,
+    errors: 0,
+    closed: 0,
+  });
+  expect(chat.latency_chatters.samples).toBeGreaterThan(0);
+  expect(chat.latency_idle_sample.samples).toBeGreaterThan(0);
+  for (const instance of report.instances) {
+    expect(instance.rss_end_mib).toBeGreaterThan(0);
+    expect(instance.healthz.probes).toBeGreaterThan(0);
+    expect(instance.healthz.failures).toBe(0);
+  }
+}, 120_000);
