@@ -550,6 +550,34 @@ describe("SQLite: a resume reads what changed, not the history before it", () =>
   });
 });
 
+describe("SQLite: client ids", () => {
+  test("indexed by id first: a batch from 30 senders with the page's time-first ids writes a few pages, not one per sender", async () => {
+    await withDir(async (dir) => {
+      const store = open(dir);
+      const columns = store.db
+        .query<{ name: string }, []>("PRAGMA index_info('messages_cid')")
+        .all()
+        .map((row) => row.name);
+      expect(columns).toEqual(["cid", "sender_id"]);
+      const senders: Array<{ id: number }> = [];
+      for (let i = 0; i < 30; i++) senders.push(await guest(store, `sender${i}`));
+      // 12,000 earlier messages spread the senders over many index pages; then one batch of 30.
+      let id = 0;
+      const cidOf = (n: number) => `${(1_700_000_000_000 + n).toString(36).padStart(9, "0")}${"ab".repeat(12)}`;
+      const batch = () => senders.map((sender) => ({ ...message(++id, 1, id, sender.id), cid: cidOf(id) }));
+      for (let i = 0; i < 400; i++) store.appendNow(batch());
+      store.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      store.appendNow(batch());
+      const walPages = statSync(join(dir, "teahouse.sqlite-wal")).size / 4120;
+      expect(walPages).toBeLessThan(12);
+      // A resend is found by its sender and id; the same id from another sender is not it.
+      expect(await store.findByCid(senders[3]!.id, cidOf(id - 26))).toBe(id - 26);
+      expect(await store.findByCid(senders[4]!.id, cidOf(id - 26))).toBeUndefined();
+      await store.close();
+    });
+  });
+});
+
 describe("the WAL stays bounded", () => {
   test("thousands of sign-in writes (sessions, accounts) keep the WAL under WAL_MAX_MB", async () => {
     await withDir(async (dir) => {
