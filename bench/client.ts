@@ -269,9 +269,17 @@ const clientFrame = (opcode: number, payload: Uint8Array): Uint8Array => {
   return frame;
 };
 
-/** A chat message from user `sender` stamped with `at` (µs since the epoch), as a client frame. */
-export const chatFrame = (sender: number, at: number, padding: string): Uint8Array =>
-  clientFrame(0x1, encoder.encode(`{"type":"chat","data":"~${sender}~${at}~${padding}"}`));
+/**
+ * A chat message from user `sender` stamped with `at` (µs since the epoch), as a client frame; to `room`
+ * when given (the server's default otherwise: the lobby).
+ */
+export const chatFrame = (sender: number, at: number, padding: string, room?: string): Uint8Array =>
+  clientFrame(
+    0x1,
+    encoder.encode(
+      `{"type":"chat",${room === undefined ? "" : `"room":${JSON.stringify(room)},`}"data":"~${sender}~${at}~${padding}"}`,
+    ),
+  );
 
 /**
  * Whether a text frame is a chat delivery, `{"id":<digits>,"type":"chat",…` (not a history page quoting

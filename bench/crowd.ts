@@ -15,7 +15,11 @@
  * at most `--per-client` each (one process may hold 20,000 open files here).
  * User i signs in at instance i mod N and opens its socket there; every
  * socket is a lobby member, so every message is one delivery per socket
- * (deliveries/s = messages/s × (S + C)).
+ * (deliveries/s = messages/s × (S + C)). With `--room NAME` the chatters (only
+ * they) join that room once their sockets are open and chat there: the idle
+ * sockets stay in the lobby and get no chat, every message is C deliveries
+ * (the other chatters' and the sender's own echo), and there is no idle-socket
+ * latency sample.
  *
  * Chat: chatter k sends one message every `--interval` ms, the chatters
  * staggered evenly, on a fixed schedule (stamped with the scheduled time: a
@@ -32,6 +36,7 @@
  *   bun run bench:crowd --smoke                          a few seconds, a few hundred sockets
  *   bun run bench:crowd --sockets 3000 --instances 3 --chatters 20 --duration 20 --interval 2000
  *   bun run bench:crowd --unpinned                       every process on every CPU (the scheduler places them)
+ *   bun run bench:crowd --room talk                      the chatters talk in room "talk", the idle crowd stays in the lobby
  *
  * Other flags: --per-client N (sockets per load process, 16,000), --concurrency N (sign-ins and opens in
  * flight per load process, 32), --sample N (every N-th idle socket measures latency, 100), --out FILE
@@ -71,6 +76,7 @@ import {
   teahouse,
   type Running,
 } from "./harness";
+import { DEFAULT_ROOM, checkRoomName } from "../src/domain/names";
 import { TestPostgres } from "../tests/postgres";
 import { TestRedis } from "../tests/redis";
 
@@ -81,6 +87,17 @@ const FD_MARGIN = 600;
 const PORT_MARGIN = 1000;
 const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
 const round = (value: number, digits: number): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/** `{"type":"join","room":…}` as a masked (zero key) client text frame; the payload fits a short frame (checked). */
+const joinFrame = (room: string): Uint8Array => {
+  const payload = new TextEncoder().encode(JSON.stringify({ type: "join", room }));
+  if (payload.length >= 126) throw new Error(`--room ${room}: the name is too long for a join frame here`);
+  const frame = new Uint8Array(6 + payload.length);
+  frame[0] = 0x81;
+  frame[1] = 0x80 | payload.length;
+  frame.set(payload, 6);
+  return frame;
+};
 
 // ------------------------------------------------------------------ the worker (one load process)
 
@@ -98,11 +115,14 @@ interface WorkerSpec {
   /** Every sample-th idle socket measures latency. */
   sample: number;
   pad: number;
+  /** The room the chatters join and chat in (absent: they chat in the lobby, with everyone). */
+  room?: string;
 }
 
 type Command =
   | { type: "signin" }
   | { type: "open" }
+  | { type: "join"; maxMs: number }
   | { type: "settle"; quietMs: number; maxMs: number }
   | { type: "chat"; startUs: number; intervalMs: number; durationMs: number }
   | { type: "drain"; sent: number; quietMs: number; maxMs: number }
@@ -141,6 +161,16 @@ const runWorker = async (spec: WorkerSpec): Promise<void> => {
     errors++;
     if (!firstError) firstError = error.slice(0, 300);
   };
+  /** Chatters joining spec.room: each waits for the room's `history` (or fails on an error frame). */
+  const joining = new Map<Conn, (error?: Error) => void>();
+  const roomKey = spec.room === undefined ? "" : `"room":${JSON.stringify(spec.room)}`;
+  const joinReply = (conn: Conn, bytes: Uint8Array, start: number, end: number) => {
+    const done = joining.get(conn);
+    if (!done) return;
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("utf8");
+    if (text.includes('"type":"error"')) done(new Error(`joining ${spec.room}: ${text.slice(0, 300)}`));
+    else if (text.includes('"type":"history"') && text.includes(roomKey)) done();
+  };
   const { write, connect, endAll, closed } = transport(
     (conn, bytes, start, end) => {
       // Most sockets: a chat frame is counted by a few bytes, nothing is parsed.
@@ -149,7 +179,10 @@ const runWorker = async (spec: WorkerSpec): Promise<void> => {
         else countError(bytes, start, end);
         return;
       }
-      if (!readStamp(bytes, start, end)) return countError(bytes, start, end);
+      if (!readStamp(bytes, start, end)) {
+        if (joining.size > 0) joinReply(conn, bytes, start, end);
+        return countError(bytes, start, end);
+      }
       received++;
       // Chatters: the other chatters' messages; sampled idle sockets: every message.
       if (measuring && stamp.sender !== conn.index) histogram.record(at - stamp.sentAt);
@@ -195,6 +228,31 @@ const runWorker = async (spec: WorkerSpec): Promise<void> => {
       }
       await pool(spec.count, (i) => connect(conns[i]!), spec.concurrency);
       say({ type: "opened", s: (performance.now() - started) / 1000 });
+    } else if (command.type === "join") {
+      const started = performance.now();
+      const room = spec.room!;
+      const frame = joinFrame(room);
+      const chatters = conns.filter((c) => isChatter(c.index));
+      await Promise.all(
+        chatters.map(
+          (conn) =>
+            new Promise<void>((resolve, reject) => {
+              const timer = setTimeout(
+                () => done(new Error(`no history for room ${room} within ${command.maxMs} ms`)),
+                command.maxMs,
+              );
+              const done = (error?: Error) => {
+                clearTimeout(timer);
+                joining.delete(conn);
+                if (error) reject(error);
+                else resolve();
+              };
+              joining.set(conn, done);
+              write(conn, frame);
+            }),
+        ),
+      );
+      say({ type: "joined", s: (performance.now() - started) / 1000 });
     } else if (command.type === "settle") {
       const settled = await quiet(command.quietMs, command.maxMs);
       say({ type: "settled", settled, received, errors, first_error: firstError || undefined });
@@ -219,7 +277,7 @@ const runWorker = async (spec: WorkerSpec): Promise<void> => {
               if (dueUs > now) return;
               write(
                 chatters[issued % chatters.length]!,
-                chatFrame(chatters[issued % chatters.length]!.index, dueUs, padding),
+                chatFrame(chatters[issued % chatters.length]!.index, dueUs, padding, spec.room),
               );
               issued++;
               sent++;
@@ -229,7 +287,12 @@ const runWorker = async (spec: WorkerSpec): Promise<void> => {
       } else await Bun.sleep(Math.max(0, command.startUs / 1000 + command.durationMs - Date.now()));
       say({ type: "chatted", sent });
     } else if (command.type === "drain") {
-      const expected = command.sent * spec.count;
+      // Every socket here gets every message in the lobby; in spec.room, only the chatters do.
+      const members =
+        spec.room === undefined
+          ? spec.count
+          : Math.max(0, Math.min(spec.first + spec.count, spec.chatters) - spec.first);
+      const expected = command.sent * members;
       let seen = received;
       let progressAt = performance.now();
       const bound = performance.now() + command.maxMs;
@@ -290,6 +353,8 @@ interface Args {
   /** Every process on every CPU (the scheduler spreads them) instead of servers on CPU 0, load on the rest. */
   unpinned: boolean;
   out: string;
+  /** The chatters' room (undefined: the lobby, with every idle socket). */
+  room: string | undefined;
 }
 
 const parseArgs = (argv: readonly string[]): Args => {
@@ -305,6 +370,7 @@ const parseArgs = (argv: readonly string[]): Args => {
     sample: 100,
     unpinned: false,
     out: join(ROOT, "bench/results/crowd-run.json"),
+    room: undefined,
   };
   const numeric: Record<string, keyof Args> = {
     "--sockets": "sockets",
@@ -322,7 +388,14 @@ const parseArgs = (argv: readonly string[]): Args => {
     if (flag === "--smoke") args.smoke = true;
     else if (flag === "--unpinned") args.unpinned = true;
     else if (flag === "--out") [args.out, outGiven] = [argv[++i] ?? "", true];
-    else if (numeric[flag]) {
+    else if (flag === "--room") {
+      const check = checkRoomName(argv[++i] ?? "");
+      if (!check.ok) throw new Error(`--room: ${check.message}`);
+      if (check.name === DEFAULT_ROOM)
+        throw new Error(`--room ${DEFAULT_ROOM}: the chatters talk in the lobby without --room`);
+      args.room = check.name;
+      joinFrame(args.room);
+    } else if (numeric[flag]) {
       const value = Number(argv[++i]);
       if (!Number.isFinite(value) || value < 0) throw new Error(`${flag} needs a number`);
       (args as unknown as Record<string, number>)[numeric[flag]] = value;
@@ -510,6 +583,8 @@ const runCrowd = async (args: Args): Promise<void> => {
     );
 
   const durationMs = args.durationS * 1000;
+  /** Deliveries of one message: every socket in the lobby; in --room, the chatters (the sender's own echo included). */
+  const perMessage = args.room === undefined ? total : args.chatters;
   const settings = {
     sockets_idle: args.sockets,
     chatters: args.chatters,
@@ -520,7 +595,7 @@ const runCrowd = async (args: Args): Promise<void> => {
     sockets_per_load_process: Math.ceil(args.sockets / idleWorkers),
     interval_ms_per_chatter: args.intervalMs,
     messages_per_s: round((args.chatters * 1000) / args.intervalMs, 2),
-    deliveries_per_s: Math.round(((args.chatters * 1000) / args.intervalMs) * total),
+    deliveries_per_s: Math.round(((args.chatters * 1000) / args.intervalMs) * perMessage),
     duration_s: args.durationS,
     latency_sample_every: args.sample,
     signin_concurrency_per_process: args.concurrency,
@@ -595,6 +670,7 @@ const runCrowd = async (args: Args): Promise<void> => {
       concurrency: args.concurrency,
       sample: args.sample,
       pad: 32,
+      ...(args.room === undefined ? {} : { room: args.room }),
     };
     workers.push(new Worker("chatters", { ...base, first: 0, count: args.chatters }));
     const perWorker = Math.ceil(args.sockets / idleWorkers);
@@ -620,6 +696,11 @@ const runCrowd = async (args: Args): Promise<void> => {
     await Promise.all(workers.map((w) => w.ask({ type: "open" }, "opened")));
     const openS = (performance.now() - at) / 1000;
     phase(`${fmt(total)} sockets open`, at);
+    if (args.room !== undefined) {
+      at = performance.now();
+      await workers[0]!.ask({ type: "join", maxMs: 120_000 }, "joined");
+      phase(`${args.chatters} chatters in room ${args.room}`, at);
+    }
     at = performance.now();
     const settled = await Promise.all(
       workers.map((w) =>
@@ -704,6 +785,8 @@ const runCrowd = async (args: Args): Promise<void> => {
     const received = sum(results.map((r) => r.received));
     const report = {
       settings,
+      /** Where the chatters talk, and how many sockets get each message there. */
+      room: { name: args.room ?? DEFAULT_ROOM, deliveries_per_message: perMessage },
       machine,
       signin_s: round(signinS, 2),
       signin_per_s: Math.round(total / signinS),
@@ -722,7 +805,8 @@ const runCrowd = async (args: Args): Promise<void> => {
         first_error: results.find((r) => r.first_error)?.first_error,
         sockets_closed: sum(results.map((r) => r.closed)),
         latency_chatters: merge(results.slice(0, 1)),
-        latency_idle_sample: merge(results.slice(1)),
+        // In --room the idle sockets get no chat: nothing to sample.
+        latency_idle_sample: args.room === undefined ? merge(results.slice(1)) : null,
       },
       instances: servers.map((s, i) => ({
         port: s.port,
@@ -784,8 +868,9 @@ const runCrowd = async (args: Args): Promise<void> => {
 
 type Report = {
   settings: Record<string, number>;
+  room: { name: string; deliveries_per_message: number };
   machine: Record<string, unknown>;
-  chat: { latency_chatters: Record<string, number>; latency_idle_sample: Record<string, number> } & Record<
+  chat: { latency_chatters: Record<string, number>; latency_idle_sample: Record<string, number> | null } & Record<
     string,
     unknown
   >;
@@ -795,11 +880,14 @@ type Report = {
 const markdown = (r: Report): string => {
   const s = r.settings;
   const c = r.chat;
+  const room = r.room;
   const row = (label: string, value: unknown) =>
     `| ${label} | ${typeof value === "number" ? fmt(value, Number.isInteger(value) ? 0 : 2) : String(value)} |`;
   const health = r.instances.map((i) => `${i.healthz.p50_ms} / ${i.healthz.p99_ms} / ${i.healthz.max_ms}`).join("; ");
+  const lobby = room.name === DEFAULT_ROOM;
+  const idle = c.latency_idle_sample;
   return [
-    `## Crowd: ${fmt(s.sockets_idle)} idle sockets + ${s.chatters} chatting, ${s.instances} instances — ${new Date().toISOString()}`,
+    `## Crowd: ${fmt(s.sockets_idle)} idle sockets + ${s.chatters} chatting${lobby ? "" : ` in room ${room.name}`}, ${s.instances} instances — ${new Date().toISOString()}`,
     "",
     `Machine: ${r.machine.cpus} CPUs (${r.machine.cpu_model}), ${r.machine.memory_gib} GiB, Bun ${r.machine.bun}, ${r.machine.postgres}, ${r.machine.redis}; ` +
       `pinned: ${r.machine.pinned}; ${s.load_processes} load processes (≤ ${fmt(s.sockets_per_load_process)} sockets each); ` +
@@ -812,6 +900,10 @@ const markdown = (r: Report): string => {
     row("sign-in, s (users/s)", `${r.signin_s} (${fmt(r.signin_per_s as number)})`),
     row("socket opens, s (sockets/s)", `${r.open_s} (${fmt(r.open_per_s as number)})`),
     row("settled after, s", r.settle_s),
+    row(
+      "chat room / deliveries per message",
+      `${room.name} (${lobby ? "every socket" : "the chatters only; the idle sockets stay in the lobby"}) / ${fmt(room.deliveries_per_message)}`,
+    ),
     row("chat window, s / messages sent", `${c.window_s} / ${fmt(c.sent as number)}`),
     row("deliveries/s", c.deliveries_per_s),
     row(
@@ -824,7 +916,9 @@ const markdown = (r: Report): string => {
     ),
     row(
       `chat latency at idle sockets (1 in ${s.latency_sample_every}), ms: p50 / p99 / max`,
-      `${c.latency_idle_sample.p50_ms} / ${c.latency_idle_sample.p99_ms} / ${c.latency_idle_sample.max_ms} (${fmt(c.latency_idle_sample.samples)} samples)`,
+      idle
+        ? `${idle.p50_ms} / ${idle.p99_ms} / ${idle.max_ms} (${fmt(idle.samples)} samples)`
+        : `n/a (not in room ${room.name}: no chat reaches them)`,
     ),
     row("teahouse RSS, MiB: settled / end of chat (sum)", `${r.teahouse_rss_settled_mib} / ${r.teahouse_rss_end_mib}`),
     row("teahouse RSS per instance at the end, MiB", r.instances.map((i) => i.rss_end_mib).join(", ")),
