@@ -312,7 +312,13 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   });
   // Search: the index is brought up to date in the background (new messages, and older ones after an upgrade).
   const searching = config.search && config.history;
-  const indexer = searching ? new SearchIndexer({ store, log }) : undefined;
+  let batchesSeen = 0;
+  const storing = () => {
+    const changed = writer.stats.batches !== batchesSeen;
+    batchesSeen = writer.stats.batches;
+    return changed;
+  };
+  const indexer = searching ? new SearchIndexer({ store, log, storing }) : undefined;
   // The store is ready (migrated, its last id read) before anything is served.
   const started = backend.start().then(async (lastStoredId) => {
     // The VAPID keys: configured, or generated once and kept in the store (every instance the same).

@@ -13,6 +13,9 @@ import { openDatabase } from "../src/store/db";
 import { SqliteStore } from "../src/store/sqlite";
 import { Client, signIn, startApp, trackApps, within, type Running, type SignedIn } from "./helpers";
 import { storeFlavours } from "./postgres";
+import { SearchIndexer } from "../src/services/search";
+import type { Store } from "../src/ports/store";
+import type { Logger } from "../src/log";
 
 const flavours = storeFlavours();
 
@@ -306,3 +309,25 @@ test("messages stored before search existed are indexed in the background, with 
     rmSync(dir, { recursive: true, force: true });
   }
 }, 30_000);
+
+test("the background indexer takes smaller steps while messages keep being stored, full ones once it calms", async () => {
+  const limits: number[] = [];
+  let storing = true;
+  const store = {
+    indexMessages: async (limit: number) => {
+      limits.push(limit);
+      return { upTo: limits.length * limit, indexed: limit };
+    },
+    lastMessageId: async () => 0,
+  } as unknown as Store;
+  const silent = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Logger;
+  const indexer = new SearchIndexer({ store, log: silent, storing: () => storing });
+  indexer.start();
+  await within(2000, () => limits.length >= 2);
+  storing = false;
+  const calm = limits.length;
+  await within(2000, () => limits.length >= calm + 2);
+  await indexer.stop();
+  expect(limits.slice(0, 2)).toEqual([20, 20]);
+  expect(limits.at(-1)).toBe(100);
+});
