@@ -66,6 +66,8 @@ export interface ClientOptions {
   idleMs: number;
   /** User names are `<prefix><index>` (default: random, so a server can be reused). */
   namePrefix: string;
+  /** Wait this long between the last sign-in and the first socket (bench/memory.ts reads the RSS of sessions alone). */
+  holdMs: number;
 }
 
 export const defaultClientOptions = (): ClientOptions => ({
@@ -85,6 +87,7 @@ export const defaultClientOptions = (): ClientOptions => ({
   concurrency: 64,
   idleMs: 2000,
   namePrefix: "",
+  holdMs: 0,
 });
 
 /** The one JSON line the client prints. Latencies in ms, CPU in µs, memory in KiB. */
@@ -498,6 +501,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   const connectStart = performance.now();
   const cookies = await pool(options.clients, signIn);
   const rssSignedIn = serverRssKiB();
+  if (options.holdMs > 0) await Bun.sleep(options.holdMs);
   for (let i = 0; i < options.clients; i++) conns.push(new Conn(i, Number(baseOf(i).port), cookies[i]!));
   await pool(options.clients, (i) => connect(conns[i]!));
   const connectS = (performance.now() - connectStart) / 1000;
