@@ -20,6 +20,7 @@ import type { Noticed } from "../services/push";
 import type { ModerationService } from "../services/moderation";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
+import { ConversationInterner, Memberships } from "./memberships";
 import { Presence, Roster } from "./presence";
 import { PresenceFeed } from "./feed";
 import { conversationTopic, EVERYONE_TOPIC, membersTopic, userTopic } from "./topics";
@@ -114,6 +115,8 @@ export const RESUME_MAX_MESSAGES = 1000;
 
 export class ChatHub {
   readonly registry = new ConnectionRegistry();
+  /** The conversations of the accounts online here, one object each. */
+  readonly interner = new ConversationInterner();
   readonly presence = new Presence();
   /** Who is online in each room on every instance (counts). */
   readonly roster = new Roster();
@@ -302,14 +305,14 @@ export class ChatHub {
     // would come both live and in history.
     ws.subscribe(userTopic(user.id));
     ws.subscribe(EVERYONE_TOPIC);
-    for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
+    for (const room of account.conversations.rooms()) ws.subscribe(conversationTopic(room.id));
     // Read now: from here on messages reach this socket live, so history stops here.
     const upTo = this.lastDeliveredId;
     this.sendConversations(ws, account, memberships);
     if (first) {
       void store.touchAccount(user.id, this.now()).catch(() => {});
       if (this.departing.has(user.id)) this.reconcile(account);
-      for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
+      for (const room of account.conversations.rooms()) this.arrive(account.user, room.id, room.name!);
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
@@ -323,8 +326,10 @@ export class ChatHub {
     for (const view of memberships)
       if (view.conversation.kind === "direct" && lastDirect !== undefined)
         lastDirect = Math.max(lastDirect, lastOf(view));
-    for (const [, id] of account.rooms) {
-      await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget, lastIds.get(id));
+    for (const room of account.conversations.rooms()) {
+      // Left meanwhile (another tab): nothing to send. One entered meanwhile was sent by enterRoom.
+      if (!account.conversations.has(room.id)) continue;
+      await this.sendRoomState(ws, room, upTo, since, budget, lastIds.get(room.id));
       await this.breathe();
     }
     await this.sendDirectHistory(ws, account, upTo, since, budget, lastDirect);
@@ -340,31 +345,15 @@ export class ChatHub {
     return this.deps.sequenced && resume.since <= (await this.deps.store.lastMessageId());
   }
 
-  private stateFrom(
-    memberships: readonly MembershipView[],
-    accountId: number,
-  ): Omit<OnlineAccount, "user" | "sockets" | "role"> {
-    const state = { conversations: new Map(), rooms: new Map(), directs: new Map() };
-    for (const { conversation } of memberships) this.addTo(state, conversation, accountId);
+  private stateFrom(memberships: readonly MembershipView[], accountId: number): Memberships {
+    const state = new Memberships(accountId);
+    for (const { conversation } of memberships) state.add(this.interner.intern(conversation));
     return state;
-  }
-
-  private addTo(
-    state: Omit<OnlineAccount, "user" | "sockets" | "role">,
-    conversation: Conversation,
-    accountId: number,
-  ): void {
-    state.conversations.set(conversation.id, conversation);
-    if (conversation.kind === "room") state.rooms.set(conversation.name!, conversation.id);
-    else {
-      const [a, b] = conversation.pair!;
-      state.directs.set(a === accountId ? b : a, conversation.id);
-    }
   }
 
   /** Records a conversation in an online account's state. */
   addConversation(account: OnlineAccount, conversation: Conversation): void {
-    this.addTo(account, conversation, account.user.id);
+    account.conversations.add(this.interner.intern(conversation));
   }
 
   /**
@@ -546,7 +535,6 @@ export class ChatHub {
     const name = room.name!;
     this.rules.forget(room.id, account.user.id);
     account.conversations.delete(room.id);
-    account.rooms.delete(name);
     if (publish) this.peers.publish({ t: "left", account: account.user.id, room: room.id });
     this.toAccountHere(
       account.user.id,
@@ -764,8 +752,7 @@ export class ChatHub {
 
   /** The room a frame names (default: the lobby), among the account's rooms. */
   roomOf(account: OnlineAccount, room: string | undefined): Conversation | undefined {
-    const id = account.rooms.get(room ?? DEFAULT_ROOM);
-    return id === undefined ? undefined : account.conversations.get(id);
+    return account.conversations.room(room ?? DEFAULT_ROOM);
   }
 
   refuse(ws: Socket, code: ErrorCode, message: string, cid?: string, retryMs?: number): void {
@@ -817,7 +804,8 @@ export class ChatHub {
     }
     if (publish) this.peers.publish({ t: "rename", user });
     const rooms = this.peers.roomsOf(user.id);
-    for (const [name, id] of account?.rooms ?? []) if (this.presence.has(id, user.id)) rooms.set(id, name);
+    for (const room of account?.conversations.rooms() ?? [])
+      if (this.presence.has(room.id, user.id)) rooms.set(room.id, room.name!);
     for (const [id, room] of rooms) {
       this.presence.update(id, user);
       this.announce("renamed", user, id, room);
