@@ -8,7 +8,7 @@
  */
 import type { ServerWebSocket } from "bun";
 import type { User } from "../protocol";
-import type { ServerRole } from "../domain/policy";
+import { SERVER_ROLES, type ServerRole } from "../domain/policy";
 import type { Memberships } from "./memberships";
 
 /** An online account: its sockets here and its conversations. */
@@ -70,6 +70,8 @@ export class ConnectionRegistry {
     load: () => Memberships,
     role: ServerRole = user.type,
   ): { account: OnlineAccount; first: boolean } {
+    // The literal, not the store's copy of it: it is kept for every account online.
+    role = SERVER_ROLES.find((known) => known === role) ?? role;
     let account = this.accounts.get(user.id);
     const first = account === undefined;
     if (!account) {
