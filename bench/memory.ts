@@ -123,13 +123,27 @@ const rssParts = async (): Promise<number[]> => {
     Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0),
   );
 };
-const settle = async (): Promise<{ rss: number; parts: number[]; heap: number; objects: Record<string, number> }> => {
+const settle = async (): Promise<{
+  rss: number;
+  parts: number[];
+  heap: number;
+  capacity: number;
+  extra: number;
+  objects: Record<string, number>;
+}> => {
   for (let i = 0; i < 3; i++) {
     Bun.gc(true);
     await Bun.sleep(200);
   }
   const stats = heapStats();
-  return { rss: rssKiB(), parts: await rssParts(), heap: stats.heapSize, objects: { ...stats.objectTypeCounts } };
+  return {
+    rss: rssKiB(),
+    parts: await rssParts(),
+    heap: stats.heapSize,
+    capacity: stats.heapCapacity,
+    extra: stats.extraMemorySize,
+    objects: { ...stats.objectTypeCounts },
+  };
 };
 const waitFor = async (done: () => boolean): Promise<void> => {
   const started = performance.now();
@@ -182,6 +196,9 @@ console.log(
     rss_sign_in_b: perConnection(before.rss * 1024, signedIn.rss * 1024),
     rss_socket_b: perConnection(signedIn.rss * 1024, after.rss * 1024),
     heap_socket_b: perConnection(signedIn.heap, after.heap),
+    /** The JS heap's blocks, used or not (what the heap holds of the RSS), and memory JS objects hold outside it. */
+    heap_capacity_socket_b: perConnection(signedIn.capacity, after.capacity),
+    heap_extra_socket_b: perConnection(signedIn.extra, after.extra),
     /** Of rss_socket_b: anonymous, file-backed and shared memory. */
     rss_socket_parts_b: after.parts.map((kib, i) => perConnection(signedIn.parts[i]! * 1024, kib * 1024)),
     rss_per_connection_later_b: perConnection(before.rss * 1024, later.rss * 1024),

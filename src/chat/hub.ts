@@ -303,7 +303,7 @@ export class ChatHub {
     else if (!first) account.user = user;
     // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
     // would come both live and in history.
-    ws.subscribe(userTopic(user.id));
+    // Its account's topic reaches it through the registry (accountOfTopic).
     ws.subscribe(EVERYONE_TOPIC);
     for (const room of account.conversations.rooms()) ws.subscribe(conversationTopic(room.id));
     // Read now: from here on messages reach this socket live, so history stops here.

@@ -103,6 +103,17 @@ export class ConnectionRegistry {
     return [...this.sessions.keys()];
   }
 
+  /** Sends an encoded frame to every open socket of an account here; returns how many it went to. */
+  send(accountId: number, text: string): number {
+    let sent = 0;
+    for (const ws of this.accounts.get(accountId)?.sockets ?? [])
+      if (ws.readyState === 1) {
+        ws.send(text);
+        sent++;
+      }
+    return sent;
+  }
+
   /** Closes every socket of one session. */
   closeSession(sid: string, code: number, reason: string): void {
     for (const ws of this.sessions.get(sid) ?? []) ws.close(code, reason);

@@ -6,6 +6,14 @@ export const conversationTopic = (conversationId: number): string => `c:${conver
 /** Every socket of one account (direct messages, read positions, its own room changes). */
 export const userTopic = (accountId: number): string => `u:${accountId}`;
 
+/**
+ * The account a user topic is of (undefined: another topic). Sockets do not subscribe to their
+ * account's topic (in uWebSockets a topic of its own costs each socket ~600 bytes): what is
+ * published to it goes to the account's sockets in the registry.
+ */
+export const accountOfTopic = (topic: string): number | undefined =>
+  /^u:\d+$/.test(topic) ? Number(topic.slice(2)) : undefined;
+
 /** Every socket (rooms created). */
 export const EVERYONE_TOPIC = "all";
 
