@@ -827,10 +827,8 @@ export class ChatHub {
   closeSessions(sids: readonly string[], code: number, reason: string, publish = true): void {
     if (sids.length === 0) return;
     const until = this.now() + ENDED_SESSION_MEMORY_MS;
-    for (const sid of sids) {
-      this.endedSessions.set(sid, { until, code, reason });
-      this.registry.closeSession(sid, code, reason);
-    }
+    for (const sid of sids) this.endedSessions.set(sid, { until, code, reason });
+    this.registry.closeSessions(sids, code, reason);
     this.forgetEndedSessions();
     if (publish) this.peers.publish({ t: "close", sids: [...sids], code, reason });
   }

@@ -42,8 +42,6 @@ export type Socket = ServerWebSocket<ConnectionState & { message(ws: Socket, m: 
 
 export class ConnectionRegistry {
   private readonly accounts = new Map<number, OnlineAccount>();
-  /** Session id → its sockets here (an array, replaced rather than changed, as an account's). */
-  private readonly sessions = new Map<string, readonly Socket[]>();
 
   /** The online account, if it has a socket here. */
   get(accountId: number): OnlineAccount | undefined {
@@ -81,7 +79,6 @@ export class ConnectionRegistry {
     account.role = role;
     account.sockets = adding(account.sockets, ws);
     ws.data.account = account;
-    this.sessions.set(ws.data.sid, adding(this.sessions.get(ws.data.sid) ?? [], ws));
     return { account, first };
   }
 
@@ -90,17 +87,19 @@ export class ConnectionRegistry {
     const account = ws.data.account;
     if (!account?.sockets.includes(ws)) return undefined;
     account.sockets = account.sockets.filter((other) => other !== ws);
-    const sockets = this.sessions.get(ws.data.sid)?.filter((other) => other !== ws) ?? [];
-    if (sockets.length > 0) this.sessions.set(ws.data.sid, sockets);
-    else this.sessions.delete(ws.data.sid);
     if (account.sockets.length > 0) return { account, last: false };
     this.accounts.delete(account.user.id);
     return { account, last: true };
   }
 
-  /** Sessions with a socket open here. */
+  /**
+   * Sessions with a socket open here. Found from the sockets (each knows its session) rather than
+   * kept in a map, which would cost every socket ~120 bytes for what housekeeping asks once a minute.
+   */
   sessionIds(): string[] {
-    return [...this.sessions.keys()];
+    const sids = new Set<string>();
+    for (const account of this.accounts.values()) for (const ws of account.sockets) sids.add(ws.data.sid);
+    return [...sids];
   }
 
   /** Sends an encoded frame to every open socket of an account here; returns how many it went to. */
@@ -114,9 +113,11 @@ export class ConnectionRegistry {
     return sent;
   }
 
-  /** Closes every socket of one session. */
-  closeSession(sid: string, code: number, reason: string): void {
-    for (const ws of this.sessions.get(sid) ?? []) ws.close(code, reason);
+  /** Closes every socket of these sessions (one pass over the sockets, however many sessions). */
+  closeSessions(sids: readonly string[], code: number, reason: string): void {
+    const ending = new Set(sids);
+    for (const account of [...this.accounts.values()])
+      for (const ws of account.sockets) if (ending.has(ws.data.sid)) ws.close(code, reason);
   }
 
   /** Closes every socket of an account. */

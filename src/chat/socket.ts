@@ -218,7 +218,9 @@ export const chatSocket = (
           const resume = parseResume(ws.data.query);
           const flood = guards.flood.guard(accountId);
           const socket = raw as unknown as Socket;
-          raw.data = new Connection(session.sid, accountId, shared, clientIp, flood);
+          // Bun keeps the peer's address on the socket: the same address is not kept twice.
+          const ip = clientIp === raw.remoteAddress ? raw.remoteAddress : clientIp;
+          raw.data = new Connection(session.sid, accountId, shared, ip, flood);
           guards.slow.add(raw);
           // The session may have ended between the upgrade and now: checked again before it counts.
           hub.enqueue(socket, "open", async () => {
