@@ -22,7 +22,7 @@ import { authRoutes } from "./auth/routes";
 import { AccountService } from "./services/accounts";
 import { ChatHub } from "./chat/hub";
 import { chatSocket } from "./chat/socket";
-import { accountOfTopic } from "./chat/topics";
+import { accountOfTopic, EVERYONE_TOPIC } from "./chat/topics";
 import { errorHandler, DEVICE_COOKIE, SESSION_COOKIE } from "./http/errors";
 import { webRoutes } from "./web/routes";
 import { CloseCode } from "./protocol";
@@ -290,6 +290,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
       if (!server) return;
       const accountId = accountOfTopic(topic);
       if (accountId !== undefined) return metrics.frameSent(hub.registry.send(accountId, text));
+      if (topic === EVERYONE_TOPIC) return metrics.frameSent(hub.registry.sendAll(text));
       const deliveries = server.subscriberCount(topic);
       server.publish(topic, text);
       metrics.frameSent(deliveries);

@@ -23,7 +23,7 @@ import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry"
 import { ConversationInterner, Memberships } from "./memberships";
 import { Presence, Roster } from "./presence";
 import { PresenceFeed } from "./feed";
-import { conversationTopic, EVERYONE_TOPIC, membersTopic, userTopic } from "./topics";
+import { conversationTopic, membersTopic, userTopic } from "./topics";
 import { handlers } from "./handlers";
 import type { LogEntry } from "../ports/store";
 import type { LogItem } from "../ports/bus";
@@ -303,8 +303,7 @@ export class ChatHub {
     else if (!first) account.user = user;
     // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
     // would come both live and in history.
-    // Its account's topic reaches it through the registry (accountOfTopic).
-    ws.subscribe(EVERYONE_TOPIC);
+    // Its account's topic and EVERYONE_TOPIC reach it through the registry (app.ts, `deliver`).
     for (const room of account.conversations.rooms()) ws.subscribe(conversationTopic(room.id));
     // Read now: from here on messages reach this socket live, so history stops here.
     const upTo = this.lastDeliveredId;

@@ -113,6 +113,13 @@ export class ConnectionRegistry {
     return sent;
   }
 
+  /** Sends an encoded frame to every open socket here; returns how many it went to. */
+  sendAll(text: string): number {
+    let sent = 0;
+    for (const accountId of this.accounts.keys()) sent += this.send(accountId, text);
+    return sent;
+  }
+
   /** Closes every socket of these sessions (one pass over the sockets, however many sessions). */
   closeSessions(sids: readonly string[], code: number, reason: string): void {
     const ending = new Set(sids);
