@@ -102,6 +102,11 @@ export class ConnectionRegistry {
     return [...sids];
   }
 
+  /** Every socket here. */
+  *sockets(): IterableIterator<Socket> {
+    for (const account of this.accounts.values()) yield* account.sockets;
+  }
+
   /** Sends an encoded frame to every open socket of an account here; returns how many it went to. */
   send(accountId: number, text: string): number {
     let sent = 0;

@@ -136,7 +136,6 @@ class Connection implements ConnectionState {
       this.flood.release();
       // The address's key is derived again rather than kept for every socket.
       this.shared.guards.gate.release(this.accountId, limitKey(this.ip));
-      this.shared.guards.slow.delete(ws);
       this.observer.metrics.connectionClosed(code ?? 1005);
       if (code === CloseCode.SlowConsumer) this.observer.metrics.slowConsumerClosed();
       this.observer.log.info("ws.close", {
@@ -221,7 +220,7 @@ export const chatSocket = (
           // Bun keeps the peer's address on the socket: the same address is not kept twice.
           const ip = clientIp === raw.remoteAddress ? raw.remoteAddress : clientIp;
           raw.data = new Connection(session.sid, accountId, shared, ip, flood);
-          guards.slow.add(raw);
+          guards.slow.started();
           // The session may have ended between the upgrade and now: checked again before it counts.
           hub.enqueue(socket, "open", async () => {
             try {
