@@ -118,7 +118,7 @@ export class ChatHub {
   /** The conversations of the accounts online here, one object each. */
   readonly interner = new ConversationInterner();
   readonly presence = new Presence();
-  /** Who is online in each room on every instance (counts). */
+  /** Who is online in each room on every instance (counts; kept only with other instances, see onlineCount). */
   readonly roster = new Roster();
   readonly feed: PresenceFeed;
   /** Room settings, mutes and slow mode, in memory (rules.ts). */
@@ -146,7 +146,7 @@ export class ChatHub {
       fullRoomSize: deps.limits.presenceFullRoomSize,
       bigRoomSize: deps.limits.presenceBigRoomSize,
       intervalMs: PRESENCE_INTERVAL_MS,
-      count: (room) => this.roster.count(room),
+      count: (room) => this.onlineCount(room),
       encode: (frame) => this.codec.encode(frame),
       deliver: (topic, text) => deps.deliver(topic, text),
     });
@@ -436,7 +436,7 @@ export class ChatHub {
   /** The account is online in a room here: `join` to the room when it was online nowhere. */
   arrive(user: User, conversationId: number, room: string): void {
     if (!this.presence.add(conversationId, user, room)) return;
-    this.roster.hold(conversationId, user.id);
+    if (this.peers !== LONE) this.roster.hold(conversationId, user.id);
     this.peers.publish({ t: "arrive", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("join", user, conversationId, room);
   }
@@ -444,7 +444,7 @@ export class ChatHub {
   /** The account is no longer online in a room here: `left` to the room when it is online nowhere now. */
   depart(user: User, conversationId: number, room: string): void {
     if (!this.presence.remove(conversationId, user.id)) return;
-    this.roster.release(conversationId, user.id);
+    if (this.peers !== LONE) this.roster.release(conversationId, user.id);
     this.peers.publish({ t: "depart", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("left", user, conversationId, room);
   }
@@ -454,8 +454,12 @@ export class ChatHub {
     this.feed.changed(type, user, conversationId, room);
   }
 
-  /** People online in a room, on every instance. */
+  /**
+   * People online in a room, on every instance. Alone, that is presence here: the roster, which
+   * would hold the same accounts again (~70 bytes each per room), is kept only with other instances.
+   */
   onlineCount(conversationId: number): number {
+    if (this.peers === LONE) return this.presence.count(conversationId);
     return this.roster.count(conversationId);
   }
 
