@@ -314,7 +314,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     onError: storeFailed,
   });
   // The slow-consumer watch looks at the registry's sockets: those that can be sent anything.
-  guards.slow.watchIn(() => hub.registry.sockets());
+  guards.slow.watchIn((visit) => hub.registry.forEachSocket(visit));
   // Search: the index is brought up to date in the background (new messages, and older ones after an upgrade).
   const searching = config.search && config.history;
   const indexer = searching ? new SearchIndexer({ store, log }) : undefined;

@@ -20,7 +20,7 @@ export class SlowConsumerWatch {
    * Where the sockets are: the app's connection registry (set with `watchIn`), which holds every
    * socket that can be sent anything, rather than a Set here (~60 bytes more per socket).
    */
-  private sockets: () => Iterable<Watched> = () => [];
+  private forEach: (visit: (ws: Watched) => void) => void = () => {};
   private timer: ReturnType<typeof setInterval> | undefined;
   /** Sockets closed for reading too slowly (a metric). */
   closed = 0;
@@ -31,9 +31,9 @@ export class SlowConsumerWatch {
     private readonly onClose: (buffered: number) => void = () => {},
   ) {}
 
-  /** The sockets to look at from now on. */
-  watchIn(sockets: () => Iterable<Watched>): void {
-    this.sockets = sockets;
+  /** The sockets to look at from now on: `forEach` calls its argument with each. */
+  watchIn(forEach: (visit: (ws: Watched) => void) => void): void {
+    this.forEach = forEach;
   }
 
   /**
@@ -49,14 +49,14 @@ export class SlowConsumerWatch {
 
   /** Closes every watched socket whose queue reached the limit. */
   check(): void {
-    for (const ws of this.sockets()) {
-      if (ws.readyState !== 1) continue;
+    this.forEach((ws) => {
+      if (ws.readyState !== 1) return;
       const buffered = ws.getBufferedAmount();
-      if (buffered < this.limitBytes) continue;
+      if (buffered < this.limitBytes) return;
       this.closed++;
       this.onClose(buffered);
       ws.close(CloseCode.SlowConsumer, "Too slow; reconnect");
-    }
+    });
   }
 
   stop(): void {
