@@ -106,6 +106,8 @@ export interface ClientResult {
   errors: number;
   /** Sockets that closed during the run. */
   closed: number;
+  /** Upgrades refused with 503 `busy` while connecting, and retried. */
+  busy_retries?: number;
   /** The measured window. */
   window_s: number;
   deliveries: number;
@@ -141,7 +143,7 @@ export interface ClientResult {
 
 // ------------------------------------------------------------------ /proc
 
-const CLOCK_TICKS_PER_S = (() => {
+export const CLOCK_TICKS_PER_S = (() => {
   const out = spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" });
   const ticks = Number(out.stdout?.trim());
   return Number.isFinite(ticks) && ticks > 0 ? ticks : 100;
@@ -270,7 +272,56 @@ const clientFrame = (opcode: number, payload: Uint8Array): Uint8Array => {
   return frame;
 };
 
-class Conn {
+/**
+ * A chat message from user `sender` stamped with `at` (µs since the epoch), as a client frame; to `room`
+ * when given (the server's default otherwise: the lobby).
+ */
+export const chatFrame = (sender: number, at: number, padding: string, room?: string): Uint8Array =>
+  clientFrame(
+    0x1,
+    encoder.encode(
+      `{"type":"chat",${room === undefined ? "" : `"room":${JSON.stringify(room)},`}"data":"~${sender}~${at}~${padding}"}`,
+    ),
+  );
+
+/**
+ * Whether a text frame is a chat delivery, `{"id":<digits>,"type":"chat",…` (not a history page quoting
+ * chat frames), from a few bytes; the index after the id's comma, or -1.
+ */
+export const chatAt = (bytes: Uint8Array, start: number, end: number): number => {
+  let i = start + 6;
+  while (i < end && bytes[i] !== COMMA) i++;
+  return bytes[i + 9] === 0x63 && bytes[i + 10] === 0x68 && bytes[i + 11] === 0x61 && bytes[i + 12] === 0x74 ? i : -1;
+};
+
+/** The last stamp `readStamp` read (one object, no allocation per delivery). */
+export const stamp = { sender: 0, sentAt: 0 };
+
+/** Reads a chat delivery's `~sender~sentAt~` into `stamp`; false if the frame is not one of ours. */
+export const readStamp = (bytes: Uint8Array, start: number, end: number): boolean => {
+  let i = chatAt(bytes, start, end);
+  if (i < 0) return false;
+  // The user object comes first (at least `"user":{"type":"guest"`): skip it, then find `~`.
+  i += MIN_SKIP;
+  while (i < end && bytes[i] !== TILDE) i++;
+  if (i >= end) return false;
+  let sender = 0;
+  for (i++; i < end && bytes[i] !== TILDE; i++) sender = sender * 10 + bytes[i]! - ZERO;
+  let sentAt = 0;
+  for (i++; i < end && bytes[i] !== TILDE; i++) sentAt = sentAt * 10 + bytes[i]! - ZERO;
+  stamp.sender = sender;
+  stamp.sentAt = sentAt;
+  return true;
+};
+
+/** An error frame's text (e.g. a rate limit), or null for any other frame. */
+export const errorText = (bytes: Uint8Array, start: number, end: number): string | null => {
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("utf8");
+  return text.includes('"type":"error"') ? text : null;
+};
+
+/** One user's socket: a WebSocket client on a Bun TCP socket. */
+export class Conn {
   socket: Socket<Conn> | null = null;
   upgraded = false;
   /** Bytes of an incomplete frame (or handshake) carried to the next chunk. */
@@ -278,6 +329,8 @@ class Conn {
   /** Bytes the kernel did not take yet. */
   backlog: Uint8Array[] = [];
   inflight = 0;
+  /** Counts chat frames only, reads no stamp (the idle crowd of bench/crowd.ts). */
+  countOnly = false;
   onOpen: ((error?: Error) => void) | null = null;
   constructor(
     readonly index: number,
@@ -286,33 +339,16 @@ class Conn {
   ) {}
 }
 
-export const runClient = async (options: ClientOptions): Promise<ClientResult> => {
-  const bases = options.url.split(",").map((url) => new URL(url));
-  for (const base of bases)
-    if (base.hostname !== "127.0.0.1") throw new Error(`the load client only targets 127.0.0.1, not ${base.hostname}`);
-  /** User i signs in and connects to instance i mod n. */
-  const baseOf = (index: number): URL => bases[index % bases.length]!;
-  const pids = options.pid
-    .split(",")
-    .map(Number)
-    .filter((pid) => pid > 0);
-  const serverCpuUs = (): number | null => summed(pids, processCpuUs);
-  const serverRssKiB = (): number | null => summed(pids, processRssKiB);
-  const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
-  const padding = "x".repeat(options.pad);
-  const namePrefix = options.namePrefix || `b${Math.random().toString(36).slice(2, 7)}-`;
+/** A text frame's payload is bytes[start, end). */
+export type TextHandler = (conn: Conn, bytes: Uint8Array, start: number, end: number) => void;
 
-  let sent = 0;
-  let received = 0;
-  let errors = 0;
+/**
+ * The WebSocket client layer, shared by the load clients: `connect` opens a socket to 127.0.0.1:conn.port
+ * with the session cookie and resolves once upgraded; each whole text frame goes to `onText` (a TCP chunk
+ * holding many frames is walked in place); pings are answered; `onChunk` runs before each chunk.
+ */
+export const transport = (onText: TextHandler, onChunk: () => void = () => {}) => {
   let closed = 0;
-  let firstError = "";
-  let sending = false;
-  let measuring = false;
-  let lastDataAt = performance.now();
-  const histogram = new Histogram();
-  const conns: Conn[] = [];
-
   const write = (conn: Conn, bytes: Uint8Array): void => {
     const socket = conn.socket;
     if (!socket) return;
@@ -335,50 +371,8 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       conn.backlog.shift();
     }
   };
-  /** Sends one chat message stamped with `at` (µs since the epoch). */
-  const sendChat = (conn: Conn, at: number): void => {
-    const text = `{"type":"chat","data":"~${conn.index}~${at}~${padding}"}`;
-    write(conn, clientFrame(0x1, encoder.encode(text)));
-    conn.inflight++;
-    sent++;
-  };
-
-  /** A text frame: a chat delivery carries `~sender~sentAt~`; anything else is join/list/left/error. */
-  const onText = (conn: Conn, bytes: Uint8Array, start: number, end: number, at: number): void => {
-    // `{"id":<digits>,"type":"chat",…`: a chat frame (not a history page quoting chat frames).
-    let i = start + 6;
-    while (i < end && bytes[i] !== COMMA) i++;
-    const isChat = bytes[i + 9] === 0x63 && bytes[i + 10] === 0x68 && bytes[i + 11] === 0x61 && bytes[i + 12] === 0x74;
-    if (isChat) {
-      // The user object comes first (at least `"user":{"type":"guest"`): skip it, then find `~`.
-      i += MIN_SKIP;
-      while (i < end && bytes[i] !== TILDE) i++;
-    }
-    if (!isChat || i >= end) {
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("utf8");
-      if (text.includes('"type":"error"')) {
-        errors++;
-        if (!firstError) firstError = text.slice(0, 300);
-      }
-      return;
-    }
-    let sender = 0;
-    for (i++; i < end && bytes[i] !== TILDE; i++) sender = sender * 10 + bytes[i]! - ZERO;
-    let sentAt = 0;
-    for (i++; i < end && bytes[i] !== TILDE; i++) sentAt = sentAt * 10 + bytes[i]! - ZERO;
-    received++;
-    if (measuring) histogram.record(at - sentAt);
-    if (sender === conn.index) {
-      conn.inflight--;
-      if (sending && options.mode === "closed") {
-        if (options.maxMessages > 0 && sent >= options.maxMessages) return;
-        sendChat(conn, at);
-      }
-    }
-  };
-
   const onData = (conn: Conn, chunk: Uint8Array): void => {
-    lastDataAt = performance.now();
+    onChunk();
     let bytes = chunk;
     if (conn.carry) {
       bytes = new Uint8Array(conn.carry.length + chunk.length);
@@ -397,14 +391,16 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       }
       if (!text.startsWith("HTTP/1.1 101")) {
         conn.onOpen?.(new Error(`upgrade refused: ${text.slice(0, text.indexOf("\r\n"))}`));
-        conn.socket?.end();
+        // A refused upgrade is not a socket that closed during the run.
+        const socket = conn.socket;
+        conn.socket = null;
+        socket?.end();
         return;
       }
       conn.upgraded = true;
       conn.onOpen?.();
       pos = endOfHead + 4;
     }
-    const at = nowUs();
     while (pos + 2 <= length) {
       const opcode = bytes[pos]! & 0x0f;
       let payload = bytes[pos + 1]! & 0x7f;
@@ -421,7 +417,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
       const start = pos + header;
       const end = start + payload;
       if (end > length) break;
-      if (opcode === 0x1) onText(conn, bytes, start, end, at);
+      if (opcode === 0x1) onText(conn, bytes, start, end);
       else if (opcode === 0x9) write(conn, clientFrame(0xa, bytes.slice(start, end)));
       pos = end;
     }
@@ -455,28 +451,115 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     },
   };
 
-  const signIn = async (index: number): Promise<string> => {
-    const response = await fetch(`${baseOf(index).origin}/wsin`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ name: `${namePrefix}${index}` }),
-    });
-    const cookie = response.headers.getSetCookie()[0]?.split(";")[0];
-    if (response.status !== 200 || !cookie)
-      throw new Error(`sign-in failed: ${response.status} ${(await response.text()).slice(0, 200)}`);
-    return cookie;
-  };
+  /** Upgrades answered 503 `busy` (the server spreads a storm of opens over event-loop turns), retried. */
+  let busyRetries = 0;
   const connect = async (conn: Conn): Promise<void> => {
-    const opened = new Promise<void>((resolve, reject) => {
-      conn.onOpen = (error) => {
-        conn.onOpen = null;
-        if (error) reject(error);
-        else resolve();
-      };
-    });
-    await Bun.connect<Conn>({ hostname: "127.0.0.1", port: conn.port, data: conn, socket: handlers });
-    await opened;
+    for (let attempt = 0; ; attempt++) {
+      const opened = new Promise<void>((resolve, reject) => {
+        conn.onOpen = (error) => {
+          conn.onOpen = null;
+          if (error) reject(error);
+          else resolve();
+        };
+      });
+      await Bun.connect<Conn>({ hostname: "127.0.0.1", port: conn.port, data: conn, socket: handlers });
+      try {
+        return await opened;
+      } catch (error) {
+        if (!String(error).includes("HTTP/1.1 503") || attempt >= 50) throw error;
+        busyRetries++;
+        // As a client with backoff would: a moment later, not in step with the others.
+        await Bun.sleep(50 + Math.random() * 200);
+      }
+    }
   };
+  /** Ends every socket (its close is not counted as a socket lost). */
+  const endAll = (conns: readonly Conn[]): void => {
+    for (const conn of conns) {
+      const socket = conn.socket;
+      conn.socket = null;
+      socket?.end();
+    }
+  };
+  return { write, connect, endAll, closed: () => closed, busyRetries: () => busyRetries };
+};
+
+/** Signs a guest in over HTTP (`POST /wsin`, one session); its session cookie (`name=value`). */
+export const signIn = async (origin: string, name: string): Promise<string> => {
+  const response = await fetch(`${origin}/wsin`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name }),
+  });
+  const cookie = response.headers.getSetCookie()[0]?.split(";")[0];
+  if (response.status !== 200 || !cookie)
+    throw new Error(`sign-in failed: ${response.status} ${(await response.text()).slice(0, 200)}`);
+  return cookie;
+};
+
+export const runClient = async (options: ClientOptions): Promise<ClientResult> => {
+  const bases = options.url.split(",").map((url) => new URL(url));
+  for (const base of bases)
+    if (base.hostname !== "127.0.0.1") throw new Error(`the load client only targets 127.0.0.1, not ${base.hostname}`);
+  /** User i signs in and connects to instance i mod n. */
+  const baseOf = (index: number): URL => bases[index % bases.length]!;
+  const pids = options.pid
+    .split(",")
+    .map(Number)
+    .filter((pid) => pid > 0);
+  const serverCpuUs = (): number | null => summed(pids, processCpuUs);
+  const serverRssKiB = (): number | null => summed(pids, processRssKiB);
+  const nowUs = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+  const padding = "x".repeat(options.pad);
+  const namePrefix = options.namePrefix || `b${Math.random().toString(36).slice(2, 7)}-`;
+
+  let sent = 0;
+  let received = 0;
+  let errors = 0;
+  let firstError = "";
+  let sending = false;
+  let measuring = false;
+  let lastDataAt = performance.now();
+  const histogram = new Histogram();
+  const conns: Conn[] = [];
+
+  /** Sends one chat message stamped with `at` (µs since the epoch). */
+  const sendChat = (conn: Conn, at: number): void => {
+    write(conn, chatFrame(conn.index, at, padding));
+    conn.inflight++;
+    sent++;
+  };
+
+  /** A text frame: a chat delivery carries `~sender~sentAt~`; anything else is join/list/left/error. */
+  const onText = (conn: Conn, bytes: Uint8Array, start: number, end: number, at: number): void => {
+    if (!readStamp(bytes, start, end)) {
+      const error = errorText(bytes, start, end);
+      if (error !== null) {
+        errors++;
+        if (!firstError) firstError = error.slice(0, 300);
+      }
+      return;
+    }
+    received++;
+    if (measuring) histogram.record(at - stamp.sentAt);
+    if (stamp.sender === conn.index) {
+      conn.inflight--;
+      if (sending && options.mode === "closed") {
+        if (options.maxMessages > 0 && sent >= options.maxMessages) return;
+        sendChat(conn, at);
+      }
+    }
+  };
+
+  let at = 0;
+  const { write, connect, endAll, closed, busyRetries } = transport(
+    (conn, bytes, start, end) => onText(conn, bytes, start, end, at),
+    () => {
+      lastDataAt = performance.now();
+      at = nowUs();
+    },
+  );
+  const signInUser = (index: number): Promise<string> => signIn(baseOf(index).origin, `${namePrefix}${index}`);
   /** Runs `task` for 0…n-1, `options.concurrency` at a time. */
   const pool = async <T>(n: number, task: (i: number) => Promise<T>): Promise<T[]> => {
     const results = new Array<T>(n);
@@ -499,7 +582,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   const rssBefore = serverRssKiB();
   const redisBefore = processCpuUs(options.redisPid);
   const connectStart = performance.now();
-  const cookies = await pool(options.clients, signIn);
+  const cookies = await pool(options.clients, signInUser);
   const rssSignedIn = serverRssKiB();
   if (options.holdMs > 0) await Bun.sleep(options.holdMs);
   for (let i = 0; i < options.clients; i++) conns.push(new Conn(i, Number(baseOf(i).port), cookies[i]!));
@@ -530,6 +613,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     client_cpu_us_per_delivery: 0,
     client_cpu: 0,
     connect_s: round(connectS, 3),
+    busy_retries: busyRetries(),
   };
   if (options.redisPid > 0)
     result.redis_connect_cpu_ms =
@@ -647,18 +731,14 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
     }
   }
 
-  for (const conn of conns) {
-    const socket = conn.socket;
-    conn.socket = null;
-    socket?.end();
-  }
+  endAll(conns);
   Object.assign(result, {
     sent,
     expected: sent * options.clients,
     received,
     missing: sent * options.clients - received,
     errors,
-    closed,
+    closed: closed(),
     ...(firstError ? { first_error: firstError } : {}),
   });
   return result;

@@ -29,6 +29,8 @@ interface StormResult {
   server_rss_mib: number | null;
   healthz_p99_ms: number;
   healthz_max_ms: number;
+  /** Upgrades refused with 503 `busy` and tried again. */
+  busy_retries: number;
 }
 
 const argv = process.argv.slice(2);
@@ -75,13 +77,14 @@ const storm = async (setup: string, users: number, extra: string[]): Promise<Sto
     })();
     const startedAt = performance.now();
     let allSettledAt = 0;
-    await pool(users, async (i) => {
+    /** Upgrades refused (503 `busy`: the server spreads the storm over event-loop turns) and tried again. */
+    let retries = 0;
+    const open = async (i: number): Promise<void> => {
       const ws = new WebSocket(`${base.replace("http", "ws")}/ws/chat`, {
         headers: { cookie: cookies[i]! },
       } as unknown as string[]);
-      sockets.push(ws);
       let hasState = false;
-      await new Promise<void>((resolve, reject) => {
+      const opened = await new Promise<boolean>((resolve) => {
         ws.addEventListener("message", (event) => {
           const text = String(event.data);
           frames++;
@@ -92,10 +95,16 @@ const storm = async (setup: string, users: number, extra: string[]): Promise<Sto
             if (++settled === users) allSettledAt = performance.now();
           }
         });
-        ws.addEventListener("open", () => resolve(), { once: true });
-        ws.addEventListener("close", () => reject(new Error("closed before open")), { once: true });
+        ws.addEventListener("open", () => resolve(true), { once: true });
+        ws.addEventListener("close", () => resolve(false), { once: true });
       });
-    });
+      if (opened) return void sockets.push(ws);
+      // Refused before it opened: as the page does, again after a moment (at most 50 times).
+      if (++retries > users * 50) throw new Error("opens keep being refused");
+      await Bun.sleep(250 + Math.random() * 250);
+      return open(i);
+    };
+    await pool(users, open);
     // Every socket has its state, and the presence batches (one a second) have gone out.
     while (settled < users || performance.now() - lastFrameAt < 1500) await Bun.sleep(50);
     probing = false;
@@ -112,6 +121,7 @@ const storm = async (setup: string, users: number, extra: string[]): Promise<Sto
       })(),
       healthz_p99_ms: Math.round(quantile(latencies, 0.99) * 10) / 10,
       healthz_max_ms: Math.round(Math.max(...latencies) * 10) / 10,
+      busy_retries: retries,
     };
   } finally {
     for (const ws of sockets) ws.close();
@@ -136,11 +146,11 @@ const lines = [
       .map((l) => l.toFixed(2))
       .join(", ")}.`,
   "",
-  "| users | presence | frames per join | bytes per join | all have their room state after | server RSS MiB | /healthz p99 ms | /healthz max ms |",
-  "| --- | --- | --- | --- | --- | --- | --- | --- |",
+  "| users | presence | frames per join | bytes per join | all have their room state after | server RSS MiB | /healthz p99 ms | /healthz max ms | opens retried (503 busy) |",
+  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
   ...results.map(
     (r) =>
-      `| ${fmt(r.users)} | ${r.setup} | ${r.frames_per_join} | ${fmt(r.bytes_per_join)} | ${r.settle_s} s | ${r.server_rss_mib ?? "–"} | ${r.healthz_p99_ms} | ${r.healthz_max_ms} |`,
+      `| ${fmt(r.users)} | ${r.setup} | ${r.frames_per_join} | ${fmt(r.bytes_per_join)} | ${r.settle_s} s | ${r.server_rss_mib ?? "–"} | ${r.healthz_p99_ms} | ${r.healthz_max_ms} | ${fmt(r.busy_retries)} |`,
   ),
 ];
 console.log(lines.join("\n"));

@@ -23,7 +23,8 @@ import { AccountService } from "./services/accounts";
 import { ChatHub } from "./chat/hub";
 import { chatSocket } from "./chat/socket";
 import { accountOfTopic, EVERYONE_TOPIC } from "./chat/topics";
-import { errorHandler, DEVICE_COOKIE, SESSION_COOKIE } from "./http/errors";
+import { errorHandler } from "./http/errors";
+import { CookieSigner } from "./security/signing";
 import { webRoutes } from "./web/routes";
 import { CloseCode } from "./protocol";
 import { createMetrics, type Metrics } from "./ops/metrics";
@@ -337,6 +338,7 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   cluster?.attach(hub);
   const accounts = new AccountService({
     store,
+    cookies: new CookieSigner(secrets),
     // Online on any instance: a guest's name is held while it has a socket anywhere.
     isOnline: (accountId) => hub.registry.isOnline(accountId) || (cluster?.sockets(accountId) ?? 0) > 0,
     sessionIdleMs: config.sessionIdleMs,
@@ -406,8 +408,6 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
   });
 
   const app = new Elysia({
-    // Signing must be configured on the root instance: on a plugin it is ignored (elysia#906).
-    cookie: { secrets: secrets.length === 1 ? secrets[0]! : secrets, sign: [SESSION_COOKIE, DEVICE_COOKIE] },
     serve: {
       maxRequestBodySize: filing ? config.maxFileBytes + 2 * UPLOAD_OVERHEAD_BYTES : MAX_REQUEST_BODY_BYTES,
       idleTimeout: HTTP_IDLE_TIMEOUT_S,

@@ -70,6 +70,8 @@ export interface Config {
   /** History one socket open (or resume) sends at most, in bytes; past it, conversations come empty. */
   openBudgetBytes: number;
   /** Socket opens per account per minute (also the burst). */
+  /** Milliseconds of an event-loop turn that socket opens may take (0: no limit). */
+  openTurnBudgetMs: number;
   socketOpensPerMinute: number;
   /** Socket opens per client address per minute (also the burst). */
   socketOpensPerIpPerMinute: number;
@@ -493,6 +495,14 @@ export const OPTIONS = [
     default: 2048 * 1024,
     shown: "2048",
     parse: (raw, name) => integer(16, 1024 * 1024)(raw, name) * 1024,
+  }),
+  option({
+    key: "openTurnBudgetMs",
+    env: "OPEN_TURN_BUDGET_MS",
+    flag: "--open-turn-budget-ms",
+    doc: "milliseconds of one event-loop turn that socket opens may take; the turn's later upgrades get 503 busy (a reconnect storm is spread out); 0 = no limit",
+    default: 20,
+    parse: integer(0, 10_000),
   }),
   option({
     key: "socketOpensPerMinute",

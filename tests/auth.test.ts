@@ -145,6 +145,32 @@ describe("identity cookie", () => {
     expect((await fetch(`${base}/wsme`)).status).toBe(401);
   });
 
+  test("cookies signed as the previous release signed them (WebCrypto HMAC) stay valid, with any configured secret", async () => {
+    const { base } = start({ secrets: ["the-new-secret-0123456789", "the-old-secret-0123456789"] });
+    const alice = await signIn(base, "alice");
+    const sid = decodeURIComponent(alice.cookie.split("=")[1]!).split(".")[0]!;
+    // Elysia's signCookie: HMAC-SHA256 through WebCrypto, base64 with its padding removed.
+    const webCryptoSigned = async (secret: string) => {
+      const key = await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign"],
+      );
+      const mac = await crypto.subtle.sign("HMAC", key, new TextEncoder().encode(sid));
+      return `session=${encodeURIComponent(`${sid}.${Buffer.from(mac).toString("base64").replace(/=+$/, "")}`)}`;
+    };
+    expect(alice.cookie).toBe(await webCryptoSigned("the-new-secret-0123456789"));
+    const me = await fetch(`${base}/wsme`, { headers: { cookie: await webCryptoSigned("the-old-secret-0123456789") } });
+    expect((await json(me)).user).toEqual(alice.user);
+    // Reading a cookie does not send it back.
+    expect(me.headers.getSetCookie()).toEqual([]);
+    expect(
+      (await fetch(`${base}/wsme`, { headers: { cookie: await webCryptoSigned("another-secret-0123") } })).status,
+    ).toBe(401);
+  });
+
   test("sessions and the generated secret survive a restart on the same data directory", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "teahouse-"));
     try {

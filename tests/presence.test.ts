@@ -9,6 +9,8 @@ import { expect, test } from "bun:test";
 import type { ServerFrame } from "../src/protocol";
 import { PRESENCE_INTERVAL_MS } from "../src/chat/hub";
 import { Client, signIn, trackApps, type Running, type SignedIn } from "./helpers";
+import { RawSocket } from "./raw";
+import { OpenPacer } from "../src/security/pacer";
 
 const { start, connect } = trackApps();
 
@@ -197,6 +199,47 @@ test("socket opens are rate-limited per account: 429 at the upgrade, with Retry-
   expect(refused.status).toBe(429);
   expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
   expect(((await refused.json()) as { error: string }).error).toBe("rate_limited");
+});
+
+test("opens take at most their budget of an event-loop turn; the next turn has a fresh one", async () => {
+  let now = 0;
+  const pacer = new OpenPacer(20, () => now);
+  expect(pacer.admit()).toBe(true);
+  now = 19;
+  expect(pacer.admit()).toBe(true);
+  now = 20;
+  expect(pacer.admit()).toBe(false);
+  expect(pacer.refused).toBe(1);
+  await new Promise((resolve) => setImmediate(resolve));
+  expect(pacer.admit()).toBe(true);
+  expect(new OpenPacer(0, () => now).admit()).toBe(true);
+});
+
+test("a storm of upgrades in one turn: past the turn's budget, 503 busy with Retry-After; those come back and get in", async () => {
+  const running = await start({ openTurnBudgetMs: 1, signInPerMinute: 1000, socketOpensPerIpPerMinute: 1000 });
+  const crowd = await people(running, 60, "storm");
+  // Every connection made first, then every upgrade request written at once: they arrive together.
+  const port = Number(new URL(running.base).port);
+  const sockets = await Promise.all(crowd.map(() => RawSocket.connect(port)));
+  sockets.forEach((raw, i) =>
+    raw.write(
+      `GET /ws/chat HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+        `sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\ncookie: ${crowd[i]!.cookie}\r\n\r\n`,
+    ),
+  );
+  const heads = await Promise.all(sockets.map((raw) => raw.readHead(10_000)));
+  const status = (head: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+  const busy = heads.flatMap((head, i) => (status(head) === 503 ? [i] : []));
+  expect(busy.length).toBeGreaterThan(0);
+  expect(heads.every((head) => status(head) === 101 || status(head) === 503)).toBe(true);
+  for (const i of busy) expect(heads[i]!.toLowerCase()).toContain("retry-after: 1");
+  for (const raw of sockets) raw.socket.destroy();
+  // One at a time, each refused one gets in.
+  for (const i of busy) {
+    const client = await connect(running, crowd[i]!.cookie);
+    expect((await client.next("conversations")).type).toBe("conversations");
+    client.close();
+  }
 });
 
 test("rooms in all are capped: one more is refused with room_limit_reached, joining existing ones still works", async () => {

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { IdSequence, openDatabase, databasePath } from "../src/store/db";
-import { SqliteStore } from "../src/store/sqlite";
+import { SINCE_DIRECT, SINCE_ROOM, SqliteStore, sinceSql } from "../src/store/sqlite";
 import type { MessageChange, NewMessage } from "../src/ports/store";
 import { nameKey } from "../src/domain/names";
 import { UNREAD_COUNT_CAP } from "../src/domain/model";
@@ -512,6 +512,69 @@ describe.each(engines)("%s store: the log", (_engine, make) => {
     expect(log.map((entry) => entry.conversation.kind)).toEqual(["direct", "room", "direct"]);
     expect(log[0]!.conversation.pair).toEqual([ann.id, ben.id].sort((x, y) => x - y) as [number, number]);
     expect((await store.log(0, 4, 2)).entries.map((entry) => entry.message.id)).toEqual([1, 2]);
+  });
+});
+
+describe("SQLite: a resume reads what changed, not the history before it", () => {
+  test("older messages are found by their change, and direct conversations from the account's memberships", async () => {
+    const store = open();
+    const ann = await guest(store, "ann");
+    const ben = await guest(store, "ben");
+    await store.direct(ann.id, ben.id, 1);
+    store.appendNow(Array.from({ length: 2000 }, (_, i) => message(i + 1, 1, i + 1, ann.id)));
+    const edit = { seq: 2001, kind: "edit", messageId: 10, actorId: ann.id, at: 2001, body: "again", mentions: [] };
+    store.appendNow([edit as MessageChange]);
+    // Behaviour: after 1,990, the ten newer messages and the older one edited since.
+    const gap = await store.since(1, 1990, 2001, 100);
+    expect(gap.messages.map((m) => m.id)).toEqual([10, ...Array.from({ length: 10 }, (_, i) => 1991 + i)]);
+    expect((await store.since(1, 2001, 2001, 100)).messages).toEqual([]);
+    // The plans: the changed side by messages_changes (the id index would walk all 2,000 before the
+    // position, at every resume), the direct conversations from memberships' primary key (not every
+    // direct conversation of the server).
+    const plan = (where: string) =>
+      store.db
+        .query<{ detail: string }, number[]>(`EXPLAIN QUERY PLAN ${sinceSql(where)}`)
+        .all(ann.id, 1990, 2001, 100)
+        .map((row) => row.detail);
+    const room = plan(SINCE_ROOM);
+    expect(room.filter((line) => line.includes("SEARCH m "))).toEqual([
+      "SEARCH m USING INDEX messages_conversation (conversation_id=? AND id>? AND id<?)",
+      "SEARCH m USING INDEX messages_changes (conversation_id=? AND rev>?)",
+    ]);
+    const direct = plan(SINCE_DIRECT);
+    expect(direct.some((line) => line.includes("conversations_by_members"))).toBe(false);
+    expect(direct.filter((line) => line.startsWith("SEARCH ms "))).toEqual([
+      "SEARCH ms USING PRIMARY KEY (account_id=?)",
+      "SEARCH ms USING PRIMARY KEY (account_id=?)",
+    ]);
+  });
+});
+
+describe("SQLite: client ids", () => {
+  test("indexed by id first: a batch from 30 senders with the page's time-first ids writes a few pages, not one per sender", async () => {
+    await withDir(async (dir) => {
+      const store = open(dir);
+      const columns = store.db
+        .query<{ name: string }, []>("PRAGMA index_info('messages_cid')")
+        .all()
+        .map((row) => row.name);
+      expect(columns).toEqual(["cid", "sender_id"]);
+      const senders: Array<{ id: number }> = [];
+      for (let i = 0; i < 30; i++) senders.push(await guest(store, `sender${i}`));
+      // 12,000 earlier messages spread the senders over many index pages; then one batch of 30.
+      let id = 0;
+      const cidOf = (n: number) => `${(1_700_000_000_000 + n).toString(36).padStart(9, "0")}${"ab".repeat(12)}`;
+      const batch = () => senders.map((sender) => ({ ...message(++id, 1, id, sender.id), cid: cidOf(id) }));
+      for (let i = 0; i < 400; i++) store.appendNow(batch());
+      store.db.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      store.appendNow(batch());
+      const walPages = statSync(join(dir, "teahouse.sqlite-wal")).size / 4120;
+      expect(walPages).toBeLessThan(12);
+      // A resend is found by its sender and id; the same id from another sender is not it.
+      expect(await store.findByCid(senders[3]!.id, cidOf(id - 26))).toBe(id - 26);
+      expect(await store.findByCid(senders[4]!.id, cidOf(id - 26))).toBeUndefined();
+      await store.close();
+    });
   });
 });
 

@@ -50,8 +50,16 @@ export const authRoutes = ({
   trustedProxies,
   log,
 }: AuthRoutesDeps) => {
+  /** Sets a signed cookie (both of these are: the session id and the device id). */
   const setCookie = (cookie: Jar, name: string, value: string, maxAge: number) =>
-    cookie[name]!.set({ value, httpOnly: true, sameSite: "lax", path: "/", secure: cookieSecure, maxAge });
+    cookie[name]!.set({
+      value: accounts.cookies.sign(value),
+      httpOnly: true,
+      sameSite: "lax",
+      path: "/",
+      secure: cookieSecure,
+      maxAge,
+    });
   /** This browser's device id, made on its first sign-in (`fresh`: to be set, after the session cookie). */
   const deviceOf = (device: string | undefined): { id: string; fresh: boolean } =>
     device && /^[0-9a-f-]{36}$/.test(device) ? { id: device, fresh: false } : { id: crypto.randomUUID(), fresh: true };

@@ -616,10 +616,11 @@ export class ChatHub {
     const { store, limits } = this.deps;
     const position = { epoch: store.epoch, offset: upTo };
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
+    // Nothing missed since the resume position (the room's log ends there): recovered, without reading
+    // the store, whatever is left of the budget. Most sockets of a restart storm are this.
+    if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
+      return this.sendTo(ws, this.codec.history([], { room: name, more: since > 0, recovered: true, position }));
     if (budget?.bytes === 0) {
-      // Nothing missed since the resume position: recovered, budget or not.
-      if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
-        return this.sendTo(ws, this.codec.history([], { room: name, more: since > 0, recovered: true, position }));
       const recovered = since === undefined ? {} : { recovered: false };
       return this.sendTo(ws, this.codec.history([], { room: name, more: true, position, ...recovered }));
     }
@@ -703,9 +704,9 @@ export class ChatHub {
         return conversation ? [{ message, conversation }] : [];
       });
     const recoveredIf = (recovered?: boolean) => (recovered === undefined ? {} : { recovered });
+    if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
+      return this.sendTo(ws, this.codec.history([], { more: since > 0, recovered: true, position }));
     if (budget?.bytes === 0) {
-      if (since !== undefined && since >= 0 && lastId !== undefined && lastId <= since)
-        return this.sendTo(ws, this.codec.history([], { more: since > 0, recovered: true, position }));
       const recovered = since === undefined ? {} : { recovered: false };
       return this.sendTo(ws, this.codec.history([], { more: true, position, ...recovered }));
     }

@@ -172,8 +172,13 @@ export const chatSocket = (
   return (
     new Elysia({ name: "chat.socket", seed: accounts.instanceId })
       .use(authPlugin(accounts, allowedOrigins))
-      // A resolve runs once per upgrade (a ws route's beforeHandle runs twice).
-      .resolve(({ request, server }) => {
+      // A resolve runs once per upgrade (a ws route's beforeHandle runs twice), and before the session's.
+      .resolve(({ request, server, status, set }) => {
+        // This turn's opens have had their time: later, before anything is read (a storm spreads itself out).
+        if (!guards.pacer.admit()) {
+          set.headers["retry-after"] = "1";
+          return status(503, apiError(503, "busy", "The server is busy opening other sockets; try again in a moment"));
+        }
         const { ip } = resolveClient(request.headers, server?.requestIP(request)?.address, observer.trustedProxies);
         return { clientIp: ip, clientKey: limitKey(ip) };
       })

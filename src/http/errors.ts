@@ -14,9 +14,6 @@ export const DEVICE_COOKIE = "device";
 /** `{code, error, data}` with `code` the HTTP status. */
 export const apiError = (code: number, error: string, message: string): ApiError => ({ code, error, data: message });
 
-/** Clears the identity cookie on an error response (a forged or stale one must not linger). */
-const clearSessionCookie = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax`;
-
 export const errorHandler = (
   log: Logger,
   failed: (error: unknown) => void = () => {},
@@ -34,10 +31,6 @@ export const errorHandler = (
       case "PARSE":
         set.status = 400;
         return apiError(400, "invalid_body", "The request body could not be read");
-      case "INVALID_COOKIE_SIGNATURE":
-        set.status = 401;
-        set.headers["set-cookie"] = clearSessionCookie;
-        return apiError(401, "invalid_session", "The session cookie is not valid; sign in again");
       default: {
         if (unavailable(error)) {
           set.status = 503;

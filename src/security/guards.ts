@@ -7,6 +7,7 @@ import type { Config } from "../config";
 import type { Logger } from "../log";
 import { FloodControl } from "./flood";
 import { ConnectionGate } from "./gate";
+import { OpenPacer } from "./pacer";
 import { KeyedRateLimiter } from "./rate";
 import { SlowConsumerWatch } from "./slow";
 
@@ -43,6 +44,8 @@ export const createGuards = (config: Config, log: Logger, shared?: SharedCounts)
       burst: config.socketOpensPerIpPerMinute,
     }),
   },
+  /** How much of an event-loop turn socket opens may take (a reconnect storm waits its turn: 503 `busy`). */
+  pacer: new OpenPacer(config.openTurnBudgetMs),
   /** Sign-in attempts per client address. */
   signIn: new KeyedRateLimiter<string>({ perSecond: config.signInPerMinute / 60, burst: config.signInPerMinute }),
 });

