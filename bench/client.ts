@@ -68,6 +68,8 @@ export interface ClientOptions {
   namePrefix: string;
   /** Wait this long between the last sign-in and the first socket (bench/memory.ts reads the RSS of sessions alone). */
   holdMs: number;
+  /** 1: every message carries a client id as the page's do (time first), so teahouse checks it and acks it. */
+  cids: number;
 }
 
 export const defaultClientOptions = (): ClientOptions => ({
@@ -88,6 +90,7 @@ export const defaultClientOptions = (): ClientOptions => ({
   idleMs: 2000,
   namePrefix: "",
   holdMs: 0,
+  cids: 0,
 });
 
 /** The one JSON line the client prints. Latencies in ms, CPU in µs, memory in KiB. */
@@ -276,13 +279,18 @@ const clientFrame = (opcode: number, payload: Uint8Array): Uint8Array => {
  * A chat message from user `sender` stamped with `at` (µs since the epoch), as a client frame; to `room`
  * when given (the server's default otherwise: the lobby).
  */
-export const chatFrame = (sender: number, at: number, padding: string, room?: string): Uint8Array =>
+export const chatFrame = (sender: number, at: number, padding: string, room?: string, cid?: string): Uint8Array =>
   clientFrame(
     0x1,
     encoder.encode(
-      `{"type":"chat",${room === undefined ? "" : `"room":${JSON.stringify(room)},`}"data":"~${sender}~${at}~${padding}"}`,
+      `{"type":"chat",${room === undefined ? "" : `"room":${JSON.stringify(room)},`}${cid === undefined ? "" : `"cid":"${cid}",`}"data":"~${sender}~${at}~${padding}"}`,
     ),
   );
+
+/** A client id as the page makes one: the time in base 36 (9 characters), then something unique. */
+let cidCount = 0;
+const pageCid = (): string =>
+  `${Date.now().toString(36).padStart(9, "0")}${(++cidCount).toString(16).padStart(24, "0")}`;
 
 /**
  * Whether a text frame is a chat delivery, `{"id":<digits>,"type":"chat",…` (not a history page quoting
@@ -525,7 +533,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
 
   /** Sends one chat message stamped with `at` (µs since the epoch). */
   const sendChat = (conn: Conn, at: number): void => {
-    write(conn, chatFrame(conn.index, at, padding));
+    write(conn, chatFrame(conn.index, at, padding, undefined, options.cids ? pageCid() : undefined));
     conn.inflight++;
     sent++;
   };

@@ -46,6 +46,8 @@ export interface ServerSpec {
   name: string;
   /** The command, given a free port and a scratch directory. */
   command: (port: number, dir: string) => string[];
+  /** What the load client does differently against this one (e.g. sends client ids). */
+  client?: Partial<ClientOptions>;
 }
 
 /** teahouse from source, on `port` with its data in `dir`, quiet, limits lifted, plus `extra` flags. */

@@ -15,6 +15,7 @@
  *   bun run bench --out results.json
  *   bun run bench --only closed32x8 --search-off   also teahouse with SEARCH=false (the index's cost)
  *   bun run bench --only closed32x8 --push-off     also teahouse with PUSH=false (what noticing messages for pushes costs)
+ *   bun run bench --only closed32x8 --cids         also teahouse with a client id on every message, as the page sends them
  */
 import { mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { tmpdir, cpus, loadavg } from "node:os";
@@ -252,12 +253,14 @@ interface Args extends BenchArgs {
   searchOff: boolean;
   /** Also run teahouse with PUSH=false (what noticing messages for Web Push costs the chat). */
   pushOff: boolean;
+  /** Also run teahouse with every message carrying a client id, as the page's do (checked and acked). */
+  cids: boolean;
 }
 
 const parseArgs = (argv: string[]): Args =>
   parseBenchArgs<Args>(
     argv,
-    { smoke: false, repeats: 3, only: [], out: "", startup: true, searchOff: false, pushOff: false },
+    { smoke: false, repeats: 3, only: [], out: "", startup: true, searchOff: false, pushOff: false, cids: false },
     {
       "--no-startup": (args) => {
         args.startup = false;
@@ -267,6 +270,9 @@ const parseArgs = (argv: string[]): Args =>
       },
       "--push-off": (args) => {
         args.pushOff = true;
+      },
+      "--cids": (args) => {
+        args.cids = true;
       },
     },
   );
@@ -279,6 +285,7 @@ const main = async (): Promise<void> => {
   const withHistoryOff = history && !args.smoke ? [teahouse("teahouse, history off", [history, "false"])] : [];
   if (args.searchOff) withHistoryOff.push(teahouse("teahouse, search off", ["--search", "false"]));
   if (args.pushOff) withHistoryOff.push(teahouse("teahouse, push off", ["--push", "false"]));
+  if (args.cids) withHistoryOff.push({ ...teahouse("teahouse, client ids"), client: { cids: 1 } });
   let scenarios = args.smoke ? smokeScenarios() : fullScenarios(args.repeats);
   if (args.only.length > 0) scenarios = scenarios.filter((s) => args.only.includes(s.id));
   const repeats = args.smoke ? 1 : args.repeats;
@@ -307,7 +314,7 @@ const main = async (): Promise<void> => {
       for (const spec of order) {
         const server = await startServer(spec);
         try {
-          const result = await runClient(server, scenario.client);
+          const result = await runClient(server, { ...scenario.client, ...spec.client });
           runs.push({ scenario: scenario.id, server: spec.name, repeat, result });
           console.error(
             `${scenario.id} #${repeat + 1} ${spec.name}: ${

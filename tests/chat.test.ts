@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { CloseCode, ErrorCode, type ServerFrame } from "../src/protocol";
-import { Client, refusedUpgrade, signIn, startApp, type Running } from "./helpers";
+import { Client, refusedUpgrade, signIn, startApp, within, type Running } from "./helpers";
 
 let running: Running;
 const clients: Client[] = [];
@@ -63,6 +63,25 @@ describe("presence and chat with three sockets (alice in two tabs, bob)", () => 
     a2.close();
     const left = await b.next("left");
     expect(left.user).toEqual(alice.user);
+  });
+
+  test("a burst with client ids: each message's broadcast reaches the sender before its ack, and each is acked once", async () => {
+    const alice = await signIn(running.base, "alice");
+    const a = await connect(alice.cookie);
+    await a.next("history");
+    a.frames.splice(0);
+    // 15: within the frame burst a socket may send (20), the history frame above included.
+    const cids = Array.from({ length: 15 }, (_, i) => `${Date.now().toString(36)}-${i}`);
+    for (const cid of cids) a.send({ type: "chat", data: `burst ${cid}`, cid });
+    const acks = () => a.frames.filter((frame) => frame.type === "ack");
+    await within(5000, () => acks().length >= cids.length);
+    await Bun.sleep(100);
+    const order = a.frames.flatMap((frame) =>
+      frame.type === "ack" ? [`ack ${frame.data.cid}`] : frame.type === "chat" ? [`chat ${frame.cid}`] : [],
+    );
+    expect(order.filter((entry) => entry.startsWith("ack")).sort()).toEqual(cids.map((cid) => `ack ${cid}`).sort());
+    for (const cid of cids) expect(order.indexOf(`chat ${cid}`)).toBeLessThan(order.indexOf(`ack ${cid}`));
+    expect(order.filter((entry) => entry.startsWith("chat"))).toEqual(cids.map((cid) => `chat ${cid}`));
   });
 
   test("frame ids increase monotonically", async () => {

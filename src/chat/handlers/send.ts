@@ -139,7 +139,7 @@ const store = (
   const { writer, log } = hub.deps;
   const senderId = account.user.id;
   const ack = (id: number) => {
-    if (cid !== undefined) hub.sendTo(ws, hub.codec.encode({ type: "ack", user: null, data: { cid, id } }));
+    if (cid !== undefined) hub.ackLater(ws, hub.codec.encode({ type: "ack", user: null, data: { cid, id } }));
   };
   const failed = (error: unknown) => {
     log.error("store.write_failed", { userId: senderId, error: String(error) });
