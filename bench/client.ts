@@ -66,6 +66,8 @@ export interface ClientOptions {
   idleMs: number;
   /** User names are `<prefix><index>` (default: random, so a server can be reused). */
   namePrefix: string;
+  /** Wait this long between the last sign-in and the first socket (bench/memory.ts reads the RSS of sessions alone). */
+  holdMs: number;
   /** 1: every message carries a client id as the page's do (time first), so teahouse checks it and acks it. */
   cids: number;
 }
@@ -87,6 +89,7 @@ export const defaultClientOptions = (): ClientOptions => ({
   concurrency: 64,
   idleMs: 2000,
   namePrefix: "",
+  holdMs: 0,
   cids: 0,
 });
 
@@ -589,6 +592,7 @@ export const runClient = async (options: ClientOptions): Promise<ClientResult> =
   const connectStart = performance.now();
   const cookies = await pool(options.clients, signInUser);
   const rssSignedIn = serverRssKiB();
+  if (options.holdMs > 0) await Bun.sleep(options.holdMs);
   for (let i = 0; i < options.clients; i++) conns.push(new Conn(i, Number(baseOf(i).port), cookies[i]!));
   await pool(options.clients, (i) => connect(conns[i]!));
   const connectS = (performance.now() - connectStart) / 1000;

@@ -22,6 +22,7 @@ import { authRoutes } from "./auth/routes";
 import { AccountService } from "./services/accounts";
 import { ChatHub } from "./chat/hub";
 import { chatSocket } from "./chat/socket";
+import { accountOfTopic, EVERYONE_TOPIC } from "./chat/topics";
 import { errorHandler } from "./http/errors";
 import { CookieSigner } from "./security/signing";
 import { webRoutes } from "./web/routes";
@@ -288,6 +289,9 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     ...(cluster ? { peers: cluster } : {}),
     deliver: (topic, text) => {
       if (!server) return;
+      const accountId = accountOfTopic(topic);
+      if (accountId !== undefined) return metrics.frameSent(hub.registry.send(accountId, text));
+      if (topic === EVERYONE_TOPIC) return metrics.frameSent(hub.registry.sendAll(text));
       const deliveries = server.subscriberCount(topic);
       server.publish(topic, text);
       metrics.frameSent(deliveries);
@@ -310,6 +314,8 @@ export const createApp = (config: Config, options: AppOptions = {}) => {
     metrics,
     onError: storeFailed,
   });
+  // The slow-consumer watch looks at the registry's sockets: those that can be sent anything.
+  guards.slow.watchIn((visit) => hub.registry.forEachSocket(visit));
   // Search: the index is brought up to date in the background (new messages, and older ones after an upgrade).
   const searching = config.search && config.history;
   let batchesSeen = 0;

@@ -77,7 +77,8 @@ export const peekCid = (raw: string | Buffer): string | undefined => {
 export const toUser = (
   account: Pick<Account, "id" | "kind" | "name" | "image"> & { nameKey?: string | null },
 ): User => ({
-  type: account.kind,
+  // The literal, not the store's copy of it: a user is kept for every account online.
+  type: account.kind === "member" ? "member" : "guest",
   id: account.id,
   name: shownName(account),
   image: account.image,

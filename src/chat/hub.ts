@@ -20,9 +20,10 @@ import type { Noticed } from "../services/push";
 import type { ModerationService } from "../services/moderation";
 import { Codec, parseClientFrame, peekCid, toUser } from "./codec";
 import { ConnectionRegistry, type OnlineAccount, type Socket } from "./registry";
+import { ConversationInterner, Memberships } from "./memberships";
 import { Presence, Roster } from "./presence";
 import { PresenceFeed } from "./feed";
-import { conversationTopic, EVERYONE_TOPIC, membersTopic, userTopic } from "./topics";
+import { conversationTopic, membersTopic, userTopic } from "./topics";
 import { handlers } from "./handlers";
 import type { LogEntry } from "../ports/store";
 import type { LogItem } from "../ports/bus";
@@ -114,8 +115,10 @@ export const RESUME_MAX_MESSAGES = 1000;
 
 export class ChatHub {
   readonly registry = new ConnectionRegistry();
+  /** The conversations of the accounts online here, one object each. */
+  readonly interner = new ConversationInterner();
   readonly presence = new Presence();
-  /** Who is online in each room on every instance (counts). */
+  /** Who is online in each room on every instance (counts; kept only with other instances, see onlineCount). */
   readonly roster = new Roster();
   readonly feed: PresenceFeed;
   /** Room settings, mutes and slow mode, in memory (rules.ts). */
@@ -143,7 +146,7 @@ export class ChatHub {
       fullRoomSize: deps.limits.presenceFullRoomSize,
       bigRoomSize: deps.limits.presenceBigRoomSize,
       intervalMs: PRESENCE_INTERVAL_MS,
-      count: (room) => this.roster.count(room),
+      count: (room) => this.onlineCount(room),
       encode: (frame) => this.codec.encode(frame),
       deliver: (topic, text) => deps.deliver(topic, text),
     });
@@ -300,16 +303,15 @@ export class ChatHub {
     else if (!first) account.user = user;
     // Every topic at once, with nothing awaited until `upTo` is read: a message delivered in between
     // would come both live and in history.
-    ws.subscribe(userTopic(user.id));
-    ws.subscribe(EVERYONE_TOPIC);
-    for (const id of account.rooms.values()) ws.subscribe(conversationTopic(id));
+    // Its account's topic and EVERYONE_TOPIC reach it through the registry (app.ts, `deliver`).
+    for (const room of account.conversations.rooms()) ws.subscribe(conversationTopic(room.id));
     // Read now: from here on messages reach this socket live, so history stops here.
     const upTo = this.lastDeliveredId;
     this.sendConversations(ws, account, memberships);
     if (first) {
       void store.touchAccount(user.id, this.now()).catch(() => {});
       if (this.departing.has(user.id)) this.reconcile(account);
-      for (const [name, id] of account.rooms) this.arrive(account.user, id, name);
+      for (const room of account.conversations.rooms()) this.arrive(account.user, room.id, room.name!);
     }
     const since = resume && (await this.validSince(resume)) ? resume.since : resume ? -1 : undefined;
     // What an open sends is bounded in bytes, and it gives the event loop back between conversations.
@@ -323,8 +325,10 @@ export class ChatHub {
     for (const view of memberships)
       if (view.conversation.kind === "direct" && lastDirect !== undefined)
         lastDirect = Math.max(lastDirect, lastOf(view));
-    for (const [, id] of account.rooms) {
-      await this.sendRoomState(ws, account.conversations.get(id)!, upTo, since, budget, lastIds.get(id));
+    for (const room of account.conversations.rooms()) {
+      // Left meanwhile (another tab): nothing to send. One entered meanwhile was sent by enterRoom.
+      if (!account.conversations.has(room.id)) continue;
+      await this.sendRoomState(ws, room, upTo, since, budget, lastIds.get(room.id));
       await this.breathe();
     }
     await this.sendDirectHistory(ws, account, upTo, since, budget, lastDirect);
@@ -340,31 +344,15 @@ export class ChatHub {
     return this.deps.sequenced && resume.since <= (await this.deps.store.lastMessageId());
   }
 
-  private stateFrom(
-    memberships: readonly MembershipView[],
-    accountId: number,
-  ): Omit<OnlineAccount, "user" | "sockets" | "role"> {
-    const state = { conversations: new Map(), rooms: new Map(), directs: new Map() };
-    for (const { conversation } of memberships) this.addTo(state, conversation, accountId);
+  private stateFrom(memberships: readonly MembershipView[], accountId: number): Memberships {
+    const state = new Memberships(accountId);
+    for (const { conversation } of memberships) state.add(this.interner.intern(conversation));
     return state;
-  }
-
-  private addTo(
-    state: Omit<OnlineAccount, "user" | "sockets" | "role">,
-    conversation: Conversation,
-    accountId: number,
-  ): void {
-    state.conversations.set(conversation.id, conversation);
-    if (conversation.kind === "room") state.rooms.set(conversation.name!, conversation.id);
-    else {
-      const [a, b] = conversation.pair!;
-      state.directs.set(a === accountId ? b : a, conversation.id);
-    }
   }
 
   /** Records a conversation in an online account's state. */
   addConversation(account: OnlineAccount, conversation: Conversation): void {
-    this.addTo(account, conversation, account.user.id);
+    account.conversations.add(this.interner.intern(conversation));
   }
 
   /**
@@ -448,7 +436,7 @@ export class ChatHub {
   /** The account is online in a room here: `join` to the room when it was online nowhere. */
   arrive(user: User, conversationId: number, room: string): void {
     if (!this.presence.add(conversationId, user, room)) return;
-    this.roster.hold(conversationId, user.id);
+    if (this.peers !== LONE) this.roster.hold(conversationId, user.id);
     this.peers.publish({ t: "arrive", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("join", user, conversationId, room);
   }
@@ -456,7 +444,7 @@ export class ChatHub {
   /** The account is no longer online in a room here: `left` to the room when it is online nowhere now. */
   depart(user: User, conversationId: number, room: string): void {
     if (!this.presence.remove(conversationId, user.id)) return;
-    this.roster.release(conversationId, user.id);
+    if (this.peers !== LONE) this.roster.release(conversationId, user.id);
     this.peers.publish({ t: "depart", room: conversationId, name: room, user });
     if (!this.peers.present(conversationId, user.id)) this.announce("left", user, conversationId, room);
   }
@@ -466,8 +454,12 @@ export class ChatHub {
     this.feed.changed(type, user, conversationId, room);
   }
 
-  /** People online in a room, on every instance. */
+  /**
+   * People online in a room, on every instance. Alone, that is presence here: the roster, which
+   * would hold the same accounts again (~70 bytes each per room), is kept only with other instances.
+   */
   onlineCount(conversationId: number): number {
+    if (this.peers === LONE) return this.presence.count(conversationId);
     return this.roster.count(conversationId);
   }
 
@@ -546,7 +538,6 @@ export class ChatHub {
     const name = room.name!;
     this.rules.forget(room.id, account.user.id);
     account.conversations.delete(room.id);
-    account.rooms.delete(name);
     if (publish) this.peers.publish({ t: "left", account: account.user.id, room: room.id });
     this.toAccountHere(
       account.user.id,
@@ -793,8 +784,7 @@ export class ChatHub {
 
   /** The room a frame names (default: the lobby), among the account's rooms. */
   roomOf(account: OnlineAccount, room: string | undefined): Conversation | undefined {
-    const id = account.rooms.get(room ?? DEFAULT_ROOM);
-    return id === undefined ? undefined : account.conversations.get(id);
+    return account.conversations.room(room ?? DEFAULT_ROOM);
   }
 
   refuse(ws: Socket, code: ErrorCode, message: string, cid?: string, retryMs?: number): void {
@@ -846,7 +836,8 @@ export class ChatHub {
     }
     if (publish) this.peers.publish({ t: "rename", user });
     const rooms = this.peers.roomsOf(user.id);
-    for (const [name, id] of account?.rooms ?? []) if (this.presence.has(id, user.id)) rooms.set(id, name);
+    for (const room of account?.conversations.rooms() ?? [])
+      if (this.presence.has(room.id, user.id)) rooms.set(room.id, room.name!);
     for (const [id, room] of rooms) {
       this.presence.update(id, user);
       this.announce("renamed", user, id, room);
@@ -868,10 +859,8 @@ export class ChatHub {
   closeSessions(sids: readonly string[], code: number, reason: string, publish = true): void {
     if (sids.length === 0) return;
     const until = this.now() + ENDED_SESSION_MEMORY_MS;
-    for (const sid of sids) {
-      this.endedSessions.set(sid, { until, code, reason });
-      this.registry.closeSession(sid, code, reason);
-    }
+    for (const sid of sids) this.endedSessions.set(sid, { until, code, reason });
+    this.registry.closeSessions(sids, code, reason);
     this.forgetEndedSessions();
     if (publish) this.peers.publish({ t: "close", sids: [...sids], code, reason });
   }

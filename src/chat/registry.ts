@@ -7,22 +7,22 @@
  * and presence read it; nothing else counts sockets per account.
  */
 import type { ServerWebSocket } from "bun";
-import type { Conversation } from "../domain/model";
 import type { User } from "../protocol";
-import type { ServerRole } from "../domain/policy";
+import { SERVER_ROLES, type ServerRole } from "../domain/policy";
+import type { Memberships } from "./memberships";
 
 /** An online account: its sockets here and its conversations. */
 export interface OnlineAccount {
   user: User;
   /** Its server role (domain/policy.ts), as of its latest socket open. */
   role: ServerRole;
-  sockets: Set<Socket>;
-  /** Conversation id → conversation, for every membership (rooms and direct). */
-  conversations: Map<number, Conversation>;
-  /** Room name → conversation id (the rooms among `conversations`). */
-  rooms: Map<string, number>;
-  /** Other account id → direct conversation id. */
-  directs: Map<number, number>;
+  /**
+   * Its open sockets here, oldest first: an array (most accounts have one, and a Set costs ~250 bytes
+   * more), replaced rather than changed, so a loop over it that awaits is not disturbed.
+   */
+  sockets: readonly Socket[];
+  /** Every membership (rooms and direct). */
+  conversations: Memberships;
 }
 
 /** Per-socket state (the socket's `data`): small on purpose, it is multiplied by every connection. */
@@ -42,7 +42,6 @@ export type Socket = ServerWebSocket<ConnectionState & { message(ws: Socket, m: 
 
 export class ConnectionRegistry {
   private readonly accounts = new Map<number, OnlineAccount>();
-  private readonly sessions = new Map<string, Set<Socket>>();
 
   /** The online account, if it has a socket here. */
   get(accountId: number): OnlineAccount | undefined {
@@ -66,57 +65,85 @@ export class ConnectionRegistry {
   add(
     ws: Socket,
     user: User,
-    load: () => Omit<OnlineAccount, "user" | "sockets" | "role">,
+    load: () => Memberships,
     role: ServerRole = user.type,
   ): { account: OnlineAccount; first: boolean } {
+    // The literal, not the store's copy of it: it is kept for every account online.
+    role = SERVER_ROLES.find((known) => known === role) ?? role;
     let account = this.accounts.get(user.id);
     const first = account === undefined;
     if (!account) {
-      account = { user, role, sockets: new Set(), ...load() };
+      account = { user, role, sockets: [], conversations: load() };
       this.accounts.set(user.id, account);
     }
     account.role = role;
-    account.sockets.add(ws);
+    account.sockets = adding(account.sockets, ws);
     ws.data.account = account;
-    const sockets = this.sessions.get(ws.data.sid);
-    if (sockets) sockets.add(ws);
-    else this.sessions.set(ws.data.sid, new Set([ws]));
     return { account, first };
   }
 
   /** Unregisters a socket; `last`: the account has no socket left here. */
   remove(ws: Socket): { account: OnlineAccount; last: boolean } | undefined {
     const account = ws.data.account;
-    if (!account || !account.sockets.delete(ws)) return undefined;
-    const sockets = this.sessions.get(ws.data.sid);
-    if (sockets?.delete(ws) && sockets.size === 0) this.sessions.delete(ws.data.sid);
-    if (account.sockets.size > 0) return { account, last: false };
+    if (!account?.sockets.includes(ws)) return undefined;
+    account.sockets = account.sockets.filter((other) => other !== ws);
+    if (account.sockets.length > 0) return { account, last: false };
     this.accounts.delete(account.user.id);
     return { account, last: true };
   }
 
-  /** Sessions with a socket open here. */
+  /**
+   * Sessions with a socket open here. Found from the sockets (each knows its session) rather than
+   * kept in a map, which would cost every socket ~120 bytes for what housekeeping asks once a minute.
+   */
   sessionIds(): string[] {
-    return [...this.sessions.keys()];
+    const sids = new Set<string>();
+    for (const account of this.accounts.values()) for (const ws of account.sockets) sids.add(ws.data.sid);
+    return [...sids];
   }
 
-  /** Closes every socket of one session. */
-  closeSession(sid: string, code: number, reason: string): void {
-    for (const ws of [...(this.sessions.get(sid) ?? [])]) ws.close(code, reason);
+  /** Calls `visit` with every socket here (no iterator per account: the slow-consumer watch asks 4 times a second). */
+  forEachSocket(visit: (ws: Socket) => void): void {
+    for (const account of this.accounts.values()) for (const ws of account.sockets) visit(ws);
+  }
+
+  /** Sends an encoded frame to every open socket of an account here; returns how many it went to. */
+  send(accountId: number, text: string): number {
+    let sent = 0;
+    for (const ws of this.accounts.get(accountId)?.sockets ?? [])
+      if (ws.readyState === 1) {
+        ws.send(text);
+        sent++;
+      }
+    return sent;
+  }
+
+  /** Sends an encoded frame to every open socket here; returns how many it went to. */
+  sendAll(text: string): number {
+    let sent = 0;
+    for (const accountId of this.accounts.keys()) sent += this.send(accountId, text);
+    return sent;
+  }
+
+  /** Closes every socket of these sessions (one pass over the sockets, however many sessions). */
+  closeSessions(sids: readonly string[], code: number, reason: string): void {
+    const ending = new Set(sids);
+    for (const account of [...this.accounts.values()])
+      for (const ws of account.sockets) if (ending.has(ws.data.sid)) ws.close(code, reason);
   }
 
   /** Closes every socket of an account. */
   closeAccount(accountId: number, code: number, reason: string): void {
-    for (const ws of [...(this.accounts.get(accountId)?.sockets ?? [])]) ws.close(code, reason);
+    for (const ws of this.accounts.get(accountId)?.sockets ?? []) ws.close(code, reason);
   }
 
   closeAll(code: number, reason: string): void {
-    for (const account of [...this.accounts.values()]) for (const ws of [...account.sockets]) ws.close(code, reason);
+    for (const account of [...this.accounts.values()]) for (const ws of account.sockets) ws.close(code, reason);
   }
 
   get connectionCount(): number {
     let count = 0;
-    for (const account of this.accounts.values()) count += account.sockets.size;
+    for (const account of this.accounts.values()) count += account.sockets.length;
     return count;
   }
 
@@ -124,3 +151,7 @@ export class ConnectionRegistry {
     return this.accounts.size;
   }
 }
+
+/** The list with the socket added at its end (unless in it already). */
+const adding = (sockets: readonly Socket[], ws: Socket): readonly Socket[] =>
+  sockets.includes(ws) ? sockets : [...sockets, ws];

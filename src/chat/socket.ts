@@ -54,10 +54,17 @@ export const parseResume = (query: Record<string, string | undefined>): ResumePo
   };
 };
 
+/** What every connection of one app shares (one field per connection rather than three). */
+interface Shared {
+  hub: ChatHub;
+  observer: SocketObserver;
+  guards: Guards;
+}
+
 /**
  * A socket's state and event handlers: every frame spends a token first (over the rate: refused
  * with its cid; persistently: closed with 4008 once the frames before are answered), and closing
- * gives the socket's place at the gate back.
+ * gives the socket's place at the gate back. One per socket: only what differs between sockets.
  */
 class Connection implements ConnectionState {
   account: OnlineAccount | undefined = undefined;
@@ -70,15 +77,20 @@ class Connection implements ConnectionState {
   constructor(
     readonly sid: string,
     private readonly accountId: number,
-    private readonly hub: ChatHub,
-    private readonly observer: SocketObserver,
+    private readonly shared: Shared,
     private readonly ip: string,
-    private readonly guards: Guards,
-    private readonly ipKey: string,
     private readonly flood: FloodGuard,
   ) {
-    observer.metrics.connectionOpened();
-    observer.log.info("ws.open", { user: accountId, ip });
+    shared.observer.metrics.connectionOpened();
+    shared.observer.log.info("ws.open", { user: accountId, ip });
+  }
+
+  private get hub(): ChatHub {
+    return this.shared.hub;
+  }
+
+  private get observer(): SocketObserver {
+    return this.shared.observer;
   }
 
   // Bun ends the process when a WebSocket handler throws: a failure here must cost one frame.
@@ -122,8 +134,8 @@ class Connection implements ConnectionState {
   close(ws: Socket, code?: number): void {
     try {
       this.flood.release();
-      this.guards.gate.release(this.accountId, this.ipKey);
-      this.guards.slow.delete(ws);
+      // The address's key is derived again rather than kept for every socket.
+      this.shared.guards.gate.release(this.accountId, limitKey(this.ip));
       this.observer.metrics.connectionClosed(code ?? 1005);
       if (code === CloseCode.SlowConsumer) this.observer.metrics.slowConsumerClosed();
       this.observer.log.info("ws.close", {
@@ -155,72 +167,78 @@ export const chatSocket = (
     perAddress: localRate(guards.opens.perAddress),
     perAccount: localRate(guards.opens.perAccount),
   },
-) =>
-  new Elysia({ name: "chat.socket", seed: accounts.instanceId })
-    .use(authPlugin(accounts, allowedOrigins))
-    // A resolve runs once per upgrade (a ws route's beforeHandle runs twice), and before the session's.
-    .resolve(({ request, server, status, set }) => {
-      // This turn's opens have had their time: later, before anything is read (a storm spreads itself out).
-      if (!guards.pacer.admit()) {
-        set.headers["retry-after"] = "1";
-        return status(503, apiError(503, "busy", "The server is busy opening other sockets; try again in a moment"));
-      }
-      const { ip } = resolveClient(request.headers, server?.requestIP(request)?.address, observer.trustedProxies);
-      return { clientIp: ip, clientKey: limitKey(ip) };
-    })
-    .ws(CHAT_SOCKET_PATH, {
-      auth: true,
-      sameOrigin: true,
-      // This hook runs twice per upgrade that passes it, so sockets are counted in `open`, not here.
-      // A refusal ends the upgrade at the first run: counting refusals here counts each once (tested).
-      async beforeHandle({ session, clientKey, status, set, request }) {
-        const refusal = guards.gate.check(session.account.id, clientKey);
-        if (refusal) {
-          guards.gate.count(refusal);
-          set.headers["retry-after"] = String(refusal.retryAfterSeconds);
-          return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
+) => {
+  const shared: Shared = { hub, observer, guards };
+  return (
+    new Elysia({ name: "chat.socket", seed: accounts.instanceId })
+      .use(authPlugin(accounts, allowedOrigins))
+      // A resolve runs once per upgrade (a ws route's beforeHandle runs twice), and before the session's.
+      .resolve(({ request, server, status, set }) => {
+        // This turn's opens have had their time: later, before anything is read (a storm spreads itself out).
+        if (!guards.pacer.admit()) {
+          set.headers["retry-after"] = "1";
+          return status(503, apiError(503, "busy", "The server is busy opening other sockets; try again in a moment"));
         }
-        // Opens are rate-limited too, counted once per upgrade (this hook runs twice).
-        if (counted.has(request)) return;
-        counted.add(request);
-        // The address first: a busy address refused does not spend the account's own opens.
-        let retryMs = await opens.perAddress.take(clientKey);
-        if (retryMs <= 0) retryMs = await opens.perAccount.take(session.account.id);
-        if (retryMs <= 0) return;
-        set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
-        return status(429, apiError(429, "rate_limited", "Too many connections opened; try again later"));
-      },
-      ping(ws) {
-        const raw = ws.raw as ServerWebSocket<unknown>;
-        if (raw.data instanceof Connection) raw.data.ping(raw as unknown as Socket);
-      },
-      open(ws) {
-        const raw = ws.raw as ServerWebSocket<unknown>;
-        const { session, clientIp, clientKey } = ws.data;
-        const accountId = session.account.id;
-        if (!ready()) return raw.close(CloseCode.TryAgainLater, "Service unavailable, reconnect");
-        // Another upgrade won the last place between the check and now.
-        const refusal = guards.gate.admit(accountId, clientKey);
-        if (refusal) {
-          observer.log.info("ws.refused", { user: accountId, ip: clientIp, reason: refusal.error });
-          return raw.close(refusal.closeCode, refusal.message);
-        }
-        const resume = parseResume(ws.data.query);
-        const flood = guards.flood.guard(accountId);
-        const socket = raw as unknown as Socket;
-        raw.data = new Connection(session.sid, accountId, hub, observer, clientIp, guards, clientKey, flood);
-        guards.slow.add(raw);
-        // The session may have ended between the upgrade and now: checked again before it counts.
-        hub.enqueue(socket, "open", async () => {
-          try {
-            const current = await accounts.resolve(session.sid);
-            if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
-            await hub.open(socket, current.user, resume, current.account.role ?? current.account.kind);
-          } catch (error) {
-            // A socket that could not be set up must not linger taking frames it cannot answer.
-            hub.failed(socket, "open", error);
-            socket.close(CloseCode.InternalError, "Could not open; reconnect");
+        const { ip } = resolveClient(request.headers, server?.requestIP(request)?.address, observer.trustedProxies);
+        return { clientIp: ip, clientKey: limitKey(ip) };
+      })
+      .ws(CHAT_SOCKET_PATH, {
+        auth: true,
+        sameOrigin: true,
+        // This hook runs twice per upgrade that passes it, so sockets are counted in `open`, not here.
+        // A refusal ends the upgrade at the first run: counting refusals here counts each once (tested).
+        async beforeHandle({ session, clientKey, status, set, request }) {
+          const refusal = guards.gate.check(session.account.id, clientKey);
+          if (refusal) {
+            guards.gate.count(refusal);
+            set.headers["retry-after"] = String(refusal.retryAfterSeconds);
+            return status(refusal.status, apiError(refusal.status, refusal.error, refusal.message));
           }
-        });
-      },
-    });
+          // Opens are rate-limited too, counted once per upgrade (this hook runs twice).
+          if (counted.has(request)) return;
+          counted.add(request);
+          // The address first: a busy address refused does not spend the account's own opens.
+          let retryMs = await opens.perAddress.take(clientKey);
+          if (retryMs <= 0) retryMs = await opens.perAccount.take(session.account.id);
+          if (retryMs <= 0) return;
+          set.headers["retry-after"] = String(Math.ceil(retryMs / 1000));
+          return status(429, apiError(429, "rate_limited", "Too many connections opened; try again later"));
+        },
+        ping(ws) {
+          const raw = ws.raw as ServerWebSocket<unknown>;
+          if (raw.data instanceof Connection) raw.data.ping(raw as unknown as Socket);
+        },
+        open(ws) {
+          const raw = ws.raw as ServerWebSocket<unknown>;
+          const { session, clientIp, clientKey } = ws.data;
+          const accountId = session.account.id;
+          if (!ready()) return raw.close(CloseCode.TryAgainLater, "Service unavailable, reconnect");
+          // Another upgrade won the last place between the check and now.
+          const refusal = guards.gate.admit(accountId, clientKey);
+          if (refusal) {
+            observer.log.info("ws.refused", { user: accountId, ip: clientIp, reason: refusal.error });
+            return raw.close(refusal.closeCode, refusal.message);
+          }
+          const resume = parseResume(ws.data.query);
+          const flood = guards.flood.guard(accountId);
+          const socket = raw as unknown as Socket;
+          // Bun keeps the peer's address on the socket: the same address is not kept twice.
+          const ip = clientIp === raw.remoteAddress ? raw.remoteAddress : clientIp;
+          raw.data = new Connection(session.sid, accountId, shared, ip, flood);
+          guards.slow.started();
+          // The session may have ended between the upgrade and now: checked again before it counts.
+          hub.enqueue(socket, "open", async () => {
+            try {
+              const current = await accounts.resolve(session.sid);
+              if (!current || current.nameLost) return socket.close(CloseCode.InvalidUser, "Invalid user");
+              await hub.open(socket, current.user, resume, current.account.role ?? current.account.kind);
+            } catch (error) {
+              // A socket that could not be set up must not linger taking frames it cannot answer.
+              hub.failed(socket, "open", error);
+              socket.close(CloseCode.InternalError, "Could not open; reconnect");
+            }
+          });
+        },
+      })
+  );
+};

@@ -19,9 +19,14 @@ export type Verdict = { ok: true } | { ok: false; retryMs: number; abusive: bool
 
 const ALLOWED: Verdict = { ok: true };
 
+/** A user's bucket, and how many of its sockets share it. */
+class UserBucket extends TokenBucket {
+  sockets = 0;
+}
+
 /** Hands out one FloodGuard per socket; per-user buckets live while the user has a socket. */
 export class FloodControl {
-  private readonly users = new Map<number, { bucket: TokenBucket; sockets: number }>();
+  private readonly users = new Map<number, UserBucket>();
   /** Frames refused and sockets closed for abuse so far (metrics). */
   readonly stats = { rateLimited: 0, abusiveClosed: 0 };
 
@@ -34,9 +39,9 @@ export class FloodControl {
   guard(userId: number): FloodGuard {
     const nowMs = this.now();
     let user = this.users.get(userId);
-    if (!user) this.users.set(userId, (user = { bucket: new TokenBucket(this.limits.perUser, nowMs), sockets: 0 }));
+    if (!user) this.users.set(userId, (user = new UserBucket(this.limits.perUser, nowMs)));
     user.sockets++;
-    return new FloodGuard(this, userId, user.bucket, nowMs);
+    return new FloodGuard(this, userId, user, nowMs);
   }
 
   /** Users with a bucket (for tests: must return to 0 once everybody left). */
@@ -56,9 +61,13 @@ export class FloodControl {
   }
 }
 
-export class FloodGuard {
-  private readonly connection: TokenBucket;
-  private readonly strikes: TokenBucket;
+/**
+ * One socket's guard: itself the socket's bucket (one object per socket, not one per bucket). The
+ * strikes bucket is made at the first refusal: a bucket untouched since the socket opened would be
+ * full then anyway, and most sockets are never refused.
+ */
+export class FloodGuard extends TokenBucket {
+  private strikes: TokenBucket | undefined = undefined;
   private released = false;
 
   constructor(
@@ -67,16 +76,16 @@ export class FloodGuard {
     private readonly user: TokenBucket,
     nowMs: number,
   ) {
-    this.connection = new TokenBucket(control.limits.perConnection, nowMs);
-    this.strikes = new TokenBucket(control.limits.strikes, nowMs);
+    super(control.limits.perConnection, nowMs);
   }
 
   /** Spends `cost` tokens for one frame, or refuses it. */
   check(cost = 1): Verdict {
     const nowMs = this.control.clock();
-    const retryMs = this.connection.take(nowMs, cost) || this.user.take(nowMs, cost);
+    const retryMs = this.take(nowMs, cost) || this.user.take(nowMs, cost);
     if (retryMs === 0) return ALLOWED;
     this.control.stats.rateLimited++;
+    this.strikes ??= new TokenBucket(this.control.limits.strikes, nowMs);
     const abusive = this.strikes.take(nowMs) > 0;
     if (abusive) this.control.stats.abusiveClosed++;
     return { ok: false, retryMs: Number.isFinite(retryMs) ? retryMs : 60_000, abusive };

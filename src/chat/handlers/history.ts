@@ -32,8 +32,7 @@ export const history = async (
     );
   }
   if (frame.with !== undefined) {
-    const id = account.directs.get(frame.with);
-    const conversation = id === undefined ? undefined : account.conversations.get(id);
+    const conversation = account.conversations.direct(frame.with);
     // Never talked with them: an empty page (whether or not the account exists).
     if (!conversation) return hub.sendTo(ws, hub.codec.history([], { with: frame.with, more: false, position }));
     const page = await store.page(conversation.id, size, before);

@@ -23,7 +23,7 @@ export const join = async (
   const { store, limits, roomCreations } = hub.deps;
   let room = await store.room(check.key);
   if (room && account.conversations.has(room.id)) return hub.sendRoomState(ws, room, hub.lastDeliveredId);
-  if (account.rooms.size >= limits.maxRoomsPerUser)
+  if (account.conversations.roomCount >= limits.maxRoomsPerUser)
     return hub.refuse(ws, ErrorCode.TooManyRooms, `At most ${limits.maxRoomsPerUser} rooms; leave one first`);
   const now = hub.now();
   // A private room lets in those with an invite (one use of it).

@@ -9,7 +9,11 @@ export const notify = async (
   account: OnlineAccount,
   frame: Extract<ClientFrame, { type: "notify" }>,
 ): Promise<void> => {
-  const id = frame.with !== undefined ? account.directs.get(frame.with) : account.rooms.get(frame.room ?? "lobby");
+  const id = (
+    frame.with !== undefined
+      ? account.conversations.direct(frame.with)
+      : account.conversations.room(frame.room ?? "lobby")
+  )?.id;
   if (id === undefined || !(await hub.deps.store.setNotify(account.user.id, id, frame.level)))
     return hub.refuse(ws, ErrorCode.NotAMember, "You are not in that conversation");
   const where = frame.with !== undefined ? { with: frame.with } : { room: account.conversations.get(id)!.name! };

@@ -19,7 +19,7 @@ export const privateMessage = async (
   const text = messageText(hub, ws, frame.data, frame.cid);
   if (text === undefined) return;
   const me = account.user.id;
-  let id = account.directs.get(frame.to);
+  let id = account.conversations.direct(frame.to)?.id;
   if (id === undefined) {
     const { store } = hub.deps;
     if (!(await store.account(frame.to))) return hub.refuse(ws, ErrorCode.UnknownUser, "No such user", frame.cid);

@@ -9,7 +9,11 @@ export const read = async (
   account: OnlineAccount,
   frame: Extract<ClientFrame, { type: "read" }>,
 ): Promise<void> => {
-  const id = frame.with !== undefined ? account.directs.get(frame.with) : account.rooms.get(frame.room ?? "lobby");
+  const id = (
+    frame.with !== undefined
+      ? account.conversations.direct(frame.with)
+      : account.conversations.room(frame.room ?? "lobby")
+  )?.id;
   if (id === undefined) return hub.refuse(ws, ErrorCode.NotAMember, "You are not in that conversation");
   const moved = await hub.deps.store.markRead(account.user.id, id, frame.id);
   if (!moved) return hub.refuse(ws, ErrorCode.NotAMember, "You are not in that conversation");

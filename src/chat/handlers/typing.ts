@@ -23,7 +23,7 @@ export const typing = (
 ): void => {
   if (frame.to !== undefined) {
     // Only in a direct conversation that exists (the first message starts one); to yourself: nobody.
-    if (!account.directs.has(frame.to) || frame.to === account.user.id || !throttled(hub, ws)) return;
+    if (!account.conversations.direct(frame.to) || frame.to === account.user.id || !throttled(hub, ws)) return;
     return hub.broadcast(
       userTopic(frame.to),
       hub.codec.encode({ type: "typing", user: account.user, data: null, to: frame.to }),
