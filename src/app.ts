@@ -113,6 +113,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
   /** Message ids: taken with frame ids (SQLite), or assigned by the store in commit order (PostgreSQL: 0 here). */
   let messageId: () => number;
   let append: (writes: readonly LogWrite[]) => void | Promise<void>;
+  let findByCid: (senderId: number, cid: string) => number | undefined | Promise<number | undefined>;
   let start: () => Promise<number>;
   if (config.databaseUrl) {
     const pg = withDeadline(new PostgresStore(config.databaseUrl, { retention, onError: failed }));
@@ -122,6 +123,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     // Stored messages get their ids in commit order; with history off nothing is stored: frame ids.
     messageId = config.history ? () => 0 : () => blocks.take();
     append = (messages) => pg.append(messages);
+    findByCid = (senderId, cid) => pg.findByCid(senderId, cid);
     start = async () => {
       await pg.start();
       await blocks.start();
@@ -137,6 +139,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     messageId = () => sequence.take();
     store = sqlite;
     append = (messages) => sqlite.appendNow(messages);
+    findByCid = (senderId, cid) => sqlite.findByCidNow(senderId, cid);
     start = async () => lastStoredId;
   }
   /** Conversations written to since the last prune: retention per conversation looks only there. */
@@ -162,9 +165,7 @@ const createBackend = (config: Config, metrics: Metrics, failed: (error: unknown
     if (result instanceof Promise) return result.then(written, refused);
     written();
   };
-  const writer = new MessageWriter(
-    config.history ? { commit: timed, findByCid: (senderId, cid) => store.findByCid(senderId, cid) } : null,
-  );
+  const writer = new MessageWriter(config.history ? { commit: timed, findByCid } : null);
   return { store, ids, messageId, touched, sequenced: config.databaseUrl !== "" && config.history, writer, start };
 };
 

@@ -1300,6 +1300,11 @@ export class SqliteStore implements Store {
   }
 
   async findByCid(senderId: number, cid: string): Promise<number | undefined> {
+    return this.findByCidNow(senderId, cid);
+  }
+
+  /** `findByCid`, synchronously: the writer checks a resend without a promise. */
+  findByCidNow(senderId: number, cid: string): number | undefined {
     return this.q.byCid.get(senderId, cid)?.id;
   }
 

@@ -31,7 +31,8 @@ export interface WriterStats {
 export interface WriterStore {
   /** Commits a batch (all or none). */
   commit(writes: readonly LogWrite[]): void | Promise<void>;
-  findByCid(senderId: number, cid: string): Promise<number | undefined>;
+  /** The id of the sender's stored message with this client id: at once (SQLite) or later. */
+  findByCid(senderId: number, cid: string): number | undefined | Promise<number | undefined>;
 }
 
 export class MessageWriter {
@@ -105,7 +106,19 @@ export class MessageWriter {
       const message = make();
       return this.write(message, () => stored(message), failed);
     }
-    const check = this.store.findByCid(senderId, cid).then(
+    let found: number | undefined | Promise<number | undefined>;
+    try {
+      found = this.store.findByCid(senderId, cid);
+    } catch (error) {
+      return failed(error);
+    }
+    // Answered at once: no promise, and the socket's next frame need not wait for one.
+    if (!(found instanceof Promise)) {
+      if (found !== undefined) return duplicate(found);
+      const message = make();
+      return this.write(message, () => stored(message), failed);
+    }
+    const check = found.then(
       (id) => {
         if (id !== undefined) return duplicate(id);
         const message = make();
