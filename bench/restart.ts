@@ -12,9 +12,10 @@
  *   bun run bench:restart --users 300 --smoke
  *   BENCH_SERVER=path/to/server.ts …      run another entry point (an instrumented one) instead of src/index.ts
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { processCpuUs } from "./client";
 import { BUN, ROOT, freePort, pin, pinSelfAsClient, pool, teahouse, waitReady } from "./harness";
 
 const argv = process.argv.slice(2);
@@ -42,16 +43,6 @@ while (!stop) {
 }
 console.log(JSON.stringify(latencies));
 `;
-
-/** CPU seconds a process has used (user + system, from /proc; 0 where there is no /proc). */
-const cpuSeconds = (pid: number): number => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-};
 
 const dir = mkdtempSync(join(tmpdir(), "teahouse-restart-"));
 const port = freePort();
@@ -189,7 +180,7 @@ const deadline = performance.now() + 120_000;
 while (users.some((user) => !user.back) && performance.now() < deadline) await Bun.sleep(50);
 const allBackAfter = performance.now() - restartedAt;
 // The new server's CPU until every client was back (its start included): the work per reconnect.
-const recoveryCpu = cpuSeconds(server.pid);
+const recoveryCpu = Math.round((processCpuUs(server.pid) ?? 0) / 10_000) / 100;
 prober.kill("SIGINT");
 const latencies = JSON.parse((await new Response(prober.stdout).text()).trim() || "[]") as number[];
 const back = users.filter((user) => user.back).length;

@@ -171,6 +171,16 @@ describe("identity cookie", () => {
     ).toBe(401);
   });
 
+  test("a device cookie with a wrong signature counts as none: sign-in works and the browser gets a new one", async () => {
+    const { base } = start();
+    const forged = `device=${encodeURIComponent(`${crypto.randomUUID()}.forgedsignature`)}`;
+    const response = await post(base, "/wsin", { name: "dora" }, { cookie: forged });
+    expect(response.status).toBe(200);
+    const device = cookieFrom(response, "device");
+    expect(device).toBeDefined();
+    expect(device).not.toBe(forged);
+  });
+
   test("sessions and the generated secret survive a restart on the same data directory", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "teahouse-"));
     try {

@@ -176,6 +176,7 @@ export const chatSocket = (
       .resolve(({ request, server, status, set }) => {
         // This turn's opens have had their time: later, before anything is read (a storm spreads itself out).
         if (!guards.pacer.admit()) {
+          observer.metrics.openRefusedBusy();
           set.headers["retry-after"] = "1";
           return status(503, apiError(503, "busy", "The server is busy opening other sockets; try again in a moment"));
         }

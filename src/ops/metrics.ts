@@ -46,6 +46,8 @@ export interface Metrics {
   pingReceived(): void;
   /** A socket was closed because it did not read fast enough (close code 4100; counted from the close code). */
   slowConsumerClosed(): void;
+  /** An upgrade was refused with 503 `busy`: its event-loop turn's opens had used their budget. */
+  openRefusedBusy(): void;
   /** An HTTP request was answered with this status. */
   httpResponse(status: number): void;
   /** Reads connection and user gauges from the hub from now on. */
@@ -102,6 +104,10 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
     "teahouse_slow_consumer_closes_total",
     "Sockets closed with 4100 because they did not read fast enough.",
   );
+  const busy = registry.counter(
+    "teahouse_socket_opens_busy_total",
+    "Socket upgrades refused with 503 busy: the opens of their event-loop turn had used OPEN_TURN_BUDGET_MS.",
+  );
   const http = registry.labeledCounter("teahouse_http_responses_total", "HTTP responses, by status code.", "status");
   registry.gauge("process_resident_memory_bytes", "Resident set size of the server process.", () =>
     process.memoryUsage.rss(),
@@ -123,6 +129,7 @@ export const createMetrics = (registry: Registry = createRegistry()): Metrics =>
     busLatency: (seconds) => busLatency.observe(seconds),
     storeProbe: (seconds) => storeProbe.observe(seconds),
     slowConsumerClosed: () => slowConsumers.inc(),
+    openRefusedBusy: () => busy.inc(),
     httpResponse: (status) => http.inc(String(status)),
     trackHub: (tracked) => {
       hub = tracked;
@@ -144,6 +151,7 @@ export const noMetrics: Metrics = {
   busLatency() {},
   storeProbe() {},
   slowConsumerClosed() {},
+  openRefusedBusy() {},
   httpResponse() {},
   trackHub() {},
   render: () => "",

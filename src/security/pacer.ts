@@ -9,8 +9,6 @@
 export class OpenPacer {
   /** When the current turn's first open began (-1: none yet this turn). */
   private turnStarted = -1;
-  /** Opens refused so far (a metric). */
-  refused = 0;
 
   constructor(
     /** Milliseconds of a turn that opens may take (0: no limit). */
@@ -27,8 +25,6 @@ export class OpenPacer {
       // Runs once this turn's I/O is handled: the next turn starts with a fresh budget.
       setImmediate(() => (this.turnStarted = -1));
     }
-    if (now - this.turnStarted < this.budgetMs) return true;
-    this.refused++;
-    return false;
+    return now - this.turnStarted < this.budgetMs;
   }
 }
